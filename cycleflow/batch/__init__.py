@@ -1,0 +1,1 @@
+"""batch stage of the cycleflow data flow."""

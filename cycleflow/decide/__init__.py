@@ -1,0 +1,1 @@
+"""decide stage of the cycleflow data flow."""

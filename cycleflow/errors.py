@@ -1,0 +1,156 @@
+"""The exception hierarchy and the located-problem value every layer reports.
+
+Every error a user can meet derives from :class:`CycleflowError`. Policy
+problems carry a :class:`Problem` (file, line, column, code, message,
+suggestion) so the command line can render ``file:line:col: code: message``
+without ever showing a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A position in a source file; line and column are 1-based, 0 when unknown."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def shifted(self, columns: int) -> Location:
+        """The same place, ``columns`` characters further along the line."""
+        return Location(self.file, self.line, self.column + columns if self.column else 0)
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column or 1}"
+        return self.file
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located finding about a policy: what, where, and what to do about it."""
+
+    location: Location
+    code: str
+    message: str
+    suggestion: str | None = None
+    severity: Severity = "error"
+
+    def render(self) -> str:
+        """``file:line:col: code: message (suggestion)`` — the lint line format."""
+        text = f"{self.location}: {self.code}: {self.message}"
+        if self.suggestion:
+            text += f" ({self.suggestion})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, for ``--format json`` and SARIF."""
+        return {
+            "file": self.location.file,
+            "line": self.location.line,
+            "column": self.location.column,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "suggestion": self.suggestion,
+        }
+
+
+class CycleflowError(Exception):
+    """Base of every error cycleflow raises on purpose."""
+
+
+class PolicyError(CycleflowError):
+    """A policy cannot be loaded or compiled; carries every problem found, located."""
+
+    def __init__(self, problems: Problem | Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = (
+            (problems,) if isinstance(problems, Problem) else tuple(problems)
+        )
+        if not self.problems:
+            raise ValueError("PolicyError needs at least one problem")
+        super().__init__("\n".join(p.render() for p in self.problems))
+
+    @property
+    def problem(self) -> Problem:
+        """The first problem, for callers that only show one."""
+        return self.problems[0]
+
+    @classmethod
+    def at(
+        cls,
+        location: Location,
+        code: str,
+        message: str,
+        suggestion: str | None = None,
+    ) -> PolicyError:
+        """Shorthand for an error with a single problem."""
+        return cls(Problem(location, code, message, suggestion))
+
+
+class RuleError(CycleflowError):
+    """A rule expression could not be evaluated for one deal (fails closed)."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        super().__init__(reason)
+
+
+class MissingField(RuleError):
+    """A rule read a deal or actor field the record does not carry."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"missing field {path}", field=path)
+
+
+class DealError(CycleflowError):
+    """A deal record is malformed; carries its source and position."""
+
+    def __init__(self, message: str, *, source: str = "", position: int | None = None) -> None:
+        self.message = message
+        self.source = source
+        self.position = position
+        where = source + (f":{position}" if position is not None else "")
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class UsageError(CycleflowError):
+    """The caller asked for something that cannot be done (unknown trigger name, bad option)."""
+
+
+class TransitionBlocked(CycleflowError):
+    """``Engine.apply`` refused a transition; ``decision`` says why."""
+
+    def __init__(self, decision: Any) -> None:
+        self.decision = decision
+        reasons = "; ".join(v.message for v in getattr(decision, "violations", ())) or ""
+        super().__init__(f"{decision.outcome}: {decision.trigger} {reasons}".strip())
+
+
+class ProblemList:
+    """An accumulator for problems, so a pass reports all of them and not just the first."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, problem: Problem) -> None:
+        """Record one problem."""
+        self.items.append(problem)
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        """Record several problems."""
+        self.items.extend(problems)
+
+    def raise_if_errors(self) -> None:
+        """Raise a PolicyError carrying every error-severity problem, if any."""
+        errors = [p for p in self.items if p.severity == "error"]
+        if errors:
+            raise PolicyError(errors)

@@ -1,0 +1,1 @@
+"""expr stage of the cycleflow data flow."""

@@ -1,0 +1,1 @@
+"""toolkit stage of the cycleflow data flow."""
