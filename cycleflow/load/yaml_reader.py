@@ -16,6 +16,7 @@ import codecs
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,8 +36,11 @@ from yaml.events import (
 from cycleflow.errors import Location, PolicyError, Problem
 from cycleflow.load.source_map import Entry, SourceMap
 
-# libyaml's event parser, when PyYAML was built with it: about ten times faster.
-_CParser: Any = getattr(yaml, "CParser", None)
+_CParser: Any
+try:  # libyaml's event parser, when PyYAML was built with it: about ten times faster
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - depends on how PyYAML was installed
+    _CParser = None
 
 _USE_LIBYAML = _CParser is not None  # tests switch this off to exercise the Python parser
 
@@ -202,90 +206,92 @@ _NUMBER_START = frozenset("0123456789+-.")
 _MAX_INT_DIGITS = 4000  # below Python's int/str conversion limit
 
 
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    """A scalar's value and, if its reading is doubtful, the problem to report."""
+# A scalar's value and, if its reading is doubtful, the problem (code, message, suggestion).
+_Resolved = tuple[Any, "tuple[str, str, str] | None"]
 
-    value: Any
-    problem: tuple[str, str, str] | None = None  # code, message, suggestion
+
+def _shorten(raw: str, limit: int = 40) -> str:
+    """A scalar as shown in a message: long ones cut short."""
+    return raw if len(raw) <= limit else raw[: limit - 3] + "..."
 
 
 def _resolve_plain(raw: str) -> _Resolved:
     """Resolve an untagged plain scalar by the YAML 1.2 core schema, flagging 1.1 readings."""
     low = raw.lower()
     if low == "true" or low == "false":
-        return _Resolved(low == "true")
+        return low == "true", None
     if raw in _NULLS:
-        return _Resolved(None)
+        return None, None
     if low in _YAML11_BOOLS:
         reading = "true" if _YAML11_BOOLS[low] else "false"
-        return _Resolved(raw, (
+        return raw, (
             "yaml11-boolean",
             f"'{raw}' is ambiguous: YAML 1.1 tools read it as the boolean {reading}, "
-            "YAML 1.2 as the text "
-            f"'{raw}'",
+            f"YAML 1.2 as the text '{raw}'",
             f'write "{raw}" in quotes for the text, or {reading} for a boolean',
-        ))
+        )
     if raw[0] not in _NUMBER_START:
-        return _Resolved(raw)
+        return raw, None
+    if raw.isascii() and raw.isdigit() and (raw[0] != "0" or len(raw) == 1) and len(raw) < 20:
+        return int(raw), None  # the common case, without regular expressions
     return _resolve_number(raw)
 
 
 def _resolve_number(raw: str) -> _Resolved:
     """Numbers, and number-like text whose YAML 1.1 reading differs from its 1.2 one."""
-    quote = f'write "{raw}" in quotes if it is text, or write the number plainly'
+    shown = _shorten(raw)
+    quote = f'write "{shown}" in quotes if it is text, or write the number plainly'
     if _INT_DEC.fullmatch(raw):
+        if len(raw) > _MAX_INT_DIGITS:
+            return raw, (
+                "yaml-number", f"the number has more than {_MAX_INT_DIGITS} digits",
+                f"numbers this long are not supported; {quote}",
+            )
         if _LEADING_ZERO.fullmatch(raw):
             digits = raw.lstrip("+-")
             octal = all(c in "01234567" for c in digits)
             then = f"the octal number {int(raw, 8)}" if octal else "text"
-            return _Resolved(raw, (
+            return raw, (
                 "yaml11-number",
-                f"'{raw}' is ambiguous: YAML 1.1 tools read it as {then}, "
+                f"'{shown}' is ambiguous: YAML 1.1 tools read it as {then}, "
                 f"YAML 1.2 as the number {int(raw)}",
                 quote,
-            ))
-        if len(raw) > _MAX_INT_DIGITS:
-            return _Resolved(raw, (
-                "yaml-number", f"the number has more than {_MAX_INT_DIGITS} digits",
-                f"numbers this long are not supported; {quote}",
-            ))
-        return _Resolved(int(raw))
+            )
+        return int(raw), None
     if _INT_OCT.fullmatch(raw):
-        return _Resolved(int(raw[2:], 8))
+        return int(raw[2:], 8), None
     if _INT_HEX.fullmatch(raw):
-        return _Resolved(int(raw[2:], 16))
+        return int(raw[2:], 16), None
     if _FLOAT.fullmatch(raw):
-        return _Resolved(float(raw))
+        return float(raw), None
     if _FLOAT_INF.fullmatch(raw):
-        return _Resolved(float("-inf") if raw[0] == "-" else float("inf"))
+        return (float("-inf") if raw[0] == "-" else float("inf")), None
     if _FLOAT_NAN.fullmatch(raw):
-        return _Resolved(float("nan"))
+        return float("nan"), None
     if _SEXAGESIMAL.fullmatch(raw):
-        return _Resolved(raw, (
+        return raw, (
             "yaml11-number",
-            f"'{raw}' is ambiguous: YAML 1.1 tools read it as a base-60 number, "
+            f"'{shown}' is ambiguous: YAML 1.1 tools read it as a base-60 number, "
             "YAML 1.2 as text",
             quote,
-        ))
+        )
     if _YAML11_NUMBER.fullmatch(raw):
-        return _Resolved(raw, (
+        return raw, (
             "yaml11-number",
-            f"'{raw}' is ambiguous: YAML 1.1 tools read it as a number, YAML 1.2 as text",
+            f"'{shown}' is ambiguous: YAML 1.1 tools read it as a number, YAML 1.2 as text",
             quote,
-        ))
-    return _Resolved(raw)
+        )
+    return raw, None
 
 
 def _resolve_tagged(raw: str, tag: str) -> _Resolved:
     """A scalar with an explicit core tag (!!str, !!int, ...): its value must fit the tag."""
     name = tag[len(_CORE):]
     if name == "str":
-        return _Resolved(raw)
-    resolved = _resolve_plain(raw) if raw else _Resolved(None)
-    if resolved.problem is not None:
-        return resolved
-    value = resolved.value
+        return raw, None
+    value, problem = _resolve_plain(raw) if raw else (None, None)
+    if problem is not None:
+        return value, problem
     fits = {
         "null": value is None,
         "bool": isinstance(value, bool),
@@ -293,11 +299,14 @@ def _resolve_tagged(raw: str, tag: str) -> _Resolved:
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
     }[name]
     if not fits:
-        return _Resolved(raw, (
-            "yaml-tag", f"'{raw}' is not a valid !!{name}",
+        return raw, (
+            "yaml-tag", f"'{_shorten(raw)}' is not a valid !!{name}",
             "tags are not needed in policies; remove the tag",
-        ))
-    return _Resolved(float(value) if name == "float" else value)
+        )
+    if name == "float":
+        assert isinstance(value, (int, float))
+        return float(value), None
+    return value, None
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,11 +338,16 @@ class _Node:
 class _Frame:
     """An open collection on the composer's stack; for mappings, the key awaiting its value."""
 
-    __slots__ = ("node", "anchor", "has_key", "key", "key_line", "key_column")
+    __slots__ = (
+        "node", "anchor", "is_list", "data", "children", "has_key", "key", "key_line", "key_column"
+    )
 
     def __init__(self, node: _Node, anchor: str | None) -> None:
         self.node = node
         self.anchor = anchor
+        self.is_list = node.kind == "seq"
+        self.data: Any = node.data
+        self.children: Any = node.entry.children
         self.has_key = False
         self.key: str | None = None  # None: the key was refused, drop the value
         self.key_line = -1
@@ -361,6 +375,7 @@ class _Composer:
         self.root: _Node | None = None
         self.nodes = 0
         self.aliases = 0
+        self.documents = 0
 
     def run(self) -> tuple[dict[str, Any], Entry]:
         """Compose the single document; raise PolicyError with every problem found."""
@@ -389,7 +404,8 @@ class _Composer:
                 "a policy needs at least 'cycleflow: 1', 'id:', 'version:' and 'stages:'",
             ))
         elif root.kind != "map":
-            what = _KIND_NAMES.get(root.kind) or f"the single value {root.entry.raw!r}"
+            raw = _shorten(root.entry.raw or "")
+            what = _KIND_NAMES.get(root.kind) or f"the single value '{raw}'"
             self.problems.append(Problem(
                 self._where(root.entry.line, root.entry.column), "yaml-not-mapping",
                 f"the policy must be a mapping of keys to values, but the document is {what}",
@@ -404,62 +420,79 @@ class _Composer:
 
     def _compose(self, parser: _EventSource) -> None:
         """Consume events until the stream ends, stopping early on a fatal problem."""
-        documents = 0
+        handlers: dict[type[Any], Callable[[Any], None]] = {
+            ScalarEvent: self._scalar,
+            MappingStartEvent: self._start_mapping,
+            SequenceStartEvent: self._start_sequence,
+            MappingEndEvent: self._end,
+            SequenceEndEvent: self._end,
+            AliasEvent: self._alias,
+            DocumentStartEvent: self._document,
+        }
+        get_event = parser.get_event
         while True:
-            event = parser.get_event()
-            kind = type(event)
-            if event is None or kind is StreamEndEvent:
+            event = get_event()
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
+            elif event is None or isinstance(event, StreamEndEvent):
                 return
-            if kind is ScalarEvent:
-                assert isinstance(event, ScalarEvent)
-                self._scalar(event)
-            elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                assert isinstance(event, (MappingStartEvent, SequenceStartEvent))
-                self._start(event, "map" if kind is MappingStartEvent else "seq")
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                self._end()
-            elif kind is AliasEvent:
-                assert isinstance(event, AliasEvent)
-                self._alias(event)
-            elif kind is DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    self._fatal(
-                        event.start_mark, "yaml-multiple-documents",
-                        "the file holds more than one YAML document (a second one starts here)",
-                        "keep one policy per file: remove this '---' or split the file",
-                    )
+
+    def _document(self, event: DocumentStartEvent) -> None:
+        """A document starts: only one is allowed per file."""
+        self.documents += 1
+        if self.documents > 1:
+            self._fatal(
+                event.start_mark, "yaml-multiple-documents",
+                "the file holds more than one YAML document (a second one starts here)",
+                "keep one policy per file: remove this '---' or split the file",
+            )
 
     def _scalar(self, event: ScalarEvent) -> None:
         """A scalar: resolve it, check its tag, attach it."""
-        mark = event.start_mark
-        self._count_node(mark)
+        mark: Any = event.start_mark  # parsers always give marks; stubs say Optional
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            self._count_node(mark)
         raw: str = event.value
         style = event.style or ""
         tag = event.tag
-        entry = Entry(*_mark_position(mark))
+        entry = Entry(mark.line, mark.column, mark.index)
         entry.style = style
-        entry.text_end = _mark_position(event.end_mark)[2]
+        end_mark: Any = event.end_mark
+        entry.text_end = end_mark.index
         entry.raw = raw
-        if tag is None or tag == "!":
-            resolved = _resolve_plain(raw) if style == "" and tag is None else _Resolved(raw)
+        resolved: _Resolved
+        if tag is None:
+            resolved = _resolve_plain(raw) if style == "" else (raw, None)
+        elif tag == "!":
+            resolved = raw, None
         elif tag in _SCALAR_TAGS:
             resolved = _resolve_tagged(raw, tag)
         else:
             self._tag_problem(mark, tag)
-            resolved = _Resolved(raw)
-        if resolved.problem is not None:
-            code, message, suggestion = resolved.problem
-            self._problem(mark, code, message, suggestion)
-        node = _Node("scalar", resolved.value, entry, 1, 0)
+            resolved = raw, None
+        value, problem = resolved
+        if problem is not None:
+            self._problem(mark, *problem)
+        node = _Node("scalar", value, entry, 1, 0)
         node.merge = raw == "<<" and style == "" and tag is None
         if event.anchor is not None:
             self.anchors[event.anchor] = node
         self._attach(node)
 
+    def _start_mapping(self, event: MappingStartEvent) -> None:
+        """Open a mapping."""
+        self._start(event, "map")
+
+    def _start_sequence(self, event: SequenceStartEvent) -> None:
+        """Open a sequence."""
+        self._start(event, "seq")
+
     def _start(self, event: MappingStartEvent | SequenceStartEvent, kind: str) -> None:
         """Open a mapping or sequence, after checking its tag and the nesting depth."""
         mark = event.start_mark
+        self.nodes += 1
         self._count_node(mark)
         tag = event.tag
         if tag is not None and tag != "!" and tag != _CORE + kind:
@@ -476,7 +509,7 @@ class _Composer:
             self.anchors[event.anchor] = _OPEN
         self.stack.append(_Frame(_Node(kind, data, entry, 1, 1), event.anchor))
 
-    def _end(self) -> None:
+    def _end(self, event: Event) -> None:
         """Close the innermost collection and attach it to its parent."""
         frame = self.stack.pop()
         if frame.anchor is not None:
@@ -535,20 +568,20 @@ class _Composer:
         parent.size += node.size
         if node.height + 1 > parent.height:
             parent.height = node.height + 1
-        if isinstance(parent.data, list):
-            parent.data.append(node.data)
-            assert isinstance(parent.entry.children, list)
-            parent.entry.children.append(node.entry)
+        if frame.is_list:
+            frame.data.append(node.data)
+            frame.children.append(node.entry)
         elif not frame.has_key:
             self._take_key(frame, node)
         else:
             frame.has_key = False
-            if frame.key is not None:
-                assert isinstance(parent.entry.children, dict)
-                parent.data[frame.key] = node.data
-                node.entry.key_line = frame.key_line
-                node.entry.key_column = frame.key_column
-                parent.entry.children[frame.key] = node.entry
+            key = frame.key
+            if key is not None:
+                frame.data[key] = node.data
+                entry = node.entry
+                entry.key_line = frame.key_line
+                entry.key_column = frame.key_column
+                frame.children[key] = entry
 
     def _take_key(self, frame: _Frame, node: _Node) -> None:
         """Check a mapping key: a string, not ``<<``, not seen before in this mapping."""
@@ -572,8 +605,9 @@ class _Composer:
             shown = "null" if node.data is None else type(node.data).__name__
             self.problems.append(Problem(
                 where, "yaml-key-type",
-                f"a mapping key must be a string, but {entry.raw!r} is read as {shown}",
-                f'write the key in quotes: "{entry.raw}"',
+                f"a mapping key must be a string, but '{_shorten(entry.raw or '')}' is read "
+                f"as {shown}",
+                f'write the key in quotes: "{_shorten(entry.raw or "")}"',
             ))
         else:
             children = frame.node.entry.children
@@ -591,8 +625,7 @@ class _Composer:
     # -- limits and problems -----------------------------------------------------------
 
     def _count_node(self, mark: Any) -> None:
-        """Count one composed node against ``max_nodes``."""
-        self.nodes += 1
+        """Stop if the nodes counted so far exceed ``max_nodes``."""
         if self.nodes > self.limits.max_nodes:
             self._fatal(
                 mark, "yaml-too-large",
