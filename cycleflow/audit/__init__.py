@@ -1,1 +1,59 @@
-"""audit stage of the cycleflow data flow."""
+"""audit stage of the cycleflow data flow: decision events → processors → hash-chained sinks.
+
+The engine builds one decision's events and calls ``sink.emit(events)`` once,
+before returning the decision. Sinks: :class:`JsonlSink` (JSON Lines file),
+:class:`SqliteSink`, :class:`StructlogSink` (any structlog chain) and
+:class:`MemorySink` / :func:`capture_audit` for tests. :func:`verify` checks a
+log's chain, :func:`history` reads one deal back. Nothing here is global: each
+sink owns its file, lock and processors. See ``docs/audit.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from cycleflow.audit.base import (
+    CHAIN_FIELDS,
+    EVENT_FIELDS,
+    EVENT_NAMES,
+    GENESIS,
+    AuditError,
+    AuditSink,
+    Processor,
+)
+from cycleflow.audit.chain import canonical, digest
+from cycleflow.audit.history import history, history_json, history_table
+from cycleflow.audit.jsonl import JsonlSink
+from cycleflow.audit.masking import mask_event, mask_value, mask_values
+from cycleflow.audit.memory import MemorySink, StructlogSink, capture_audit
+from cycleflow.audit.processors import add_fields, drop_none, keep_events, mask_sensitive
+from cycleflow.audit.sqlite import SqliteSink
+from cycleflow.audit.verify import VerifyResult, verify
+
+
+def open_sink(
+    spec: str | os.PathLike[str],
+    *,
+    fsync: bool = False,
+    processors: Sequence[Processor] = (),
+) -> JsonlSink | SqliteSink:
+    """The sink a ``--audit`` value names: ``sqlite:PATH`` → SqliteSink, else JsonlSink.
+
+    ``jsonl:PATH`` and a plain ``PATH`` both name a JSON Lines log.
+    """
+    text = os.fspath(spec)
+    if text.startswith("sqlite:"):
+        return SqliteSink(text[len("sqlite:"):], fsync=fsync, processors=processors)
+    if text.startswith("jsonl:"):
+        text = text[len("jsonl:"):]
+    return JsonlSink(text, fsync=fsync, processors=processors)
+
+
+__all__ = [
+    "CHAIN_FIELDS", "EVENT_FIELDS", "EVENT_NAMES", "GENESIS", "AuditError", "AuditSink",
+    "JsonlSink", "MemorySink", "Processor", "SqliteSink", "StructlogSink", "VerifyResult",
+    "add_fields", "canonical", "capture_audit", "digest", "drop_none", "history",
+    "history_json", "history_table", "keep_events", "mask_event", "mask_sensitive",
+    "mask_value", "mask_values", "open_sink", "verify",
+]

@@ -1,0 +1,154 @@
+"""Read one deal's events back from an audit log, and render them for ``audit show``.
+
+Reading streams the log and parses only lines that mention the deal, so a
+history query over a large JSON Lines log costs one pass, not one parse per line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cycleflow.audit.base import AuditError
+from cycleflow.audit.sqlite import TABLE, connect_readonly
+from cycleflow.audit.verify import parse_spec
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+def _time_key(event: Mapping[str, Any]) -> tuple[datetime, int]:
+    """Sort by the decision time (timezone-aware), then by position in the log."""
+    at = event.get("at")
+    when = datetime.min.replace(tzinfo=timezone.utc)
+    if isinstance(at, str):
+        with contextlib.suppress(ValueError):
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+    seq = event.get("seq")
+    return when, seq if isinstance(seq, int) else 0
+
+
+def _jsonl_history(path: str, deal_id: str) -> list[dict[str, Any]]:
+    needle = orjson.dumps(deal_id)
+    found: list[dict[str, Any]] = []
+    try:
+        with open(path, "rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                if needle not in line:
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    if not line.endswith(b"\n"):
+                        break  # torn last line: ignore it here, `audit verify` reports it
+                    raise AuditError(
+                        f"{path}:{number}: not valid JSON; run `cycleflow audit verify {path}`"
+                    ) from None
+                if isinstance(obj, dict) and obj.get("deal") == deal_id:
+                    found.append(obj)
+    except OSError as exc:
+        raise AuditError(f"cannot read audit log {path}: {exc.strerror}") from exc
+    return found
+
+
+def _sqlite_history(path: str, deal_id: str) -> list[dict[str, Any]]:
+    conn = connect_readonly(path)
+    try:
+        rows = conn.execute(
+            f"SELECT record, hash FROM {TABLE} WHERE deal = ? ORDER BY seq", (deal_id,)
+        ).fetchall()
+    finally:
+        conn.close()
+    out: list[dict[str, Any]] = []
+    for record, row_hash in rows:
+        obj = orjson.loads(record)
+        obj["hash"] = row_hash
+        out.append(obj)
+    return out
+
+
+def history(path_or_spec: str | os.PathLike[str], deal_id: str) -> list[dict[str, Any]]:
+    """Every stored record about ``deal_id``, ordered by decision time then log position.
+
+    Records keep their chain fields (``seq``, ``prev``, ``hash``). This does not verify
+    the chain; run :func:`verify` for that.
+    """
+    kind, path = parse_spec(path_or_spec)
+    if not os.path.isfile(path):
+        raise AuditError(f"audit log {path} does not exist")
+    events = _jsonl_history(path, deal_id) if kind == "jsonl" else _sqlite_history(path, deal_id)
+    events.sort(key=_time_key)
+    return events
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_values(values: Any) -> str:
+    """``field=value`` pairs, one per line, for a table cell."""
+    if not isinstance(values, Mapping) or not values:
+        return ""
+    return "\n".join(f"{k}={_short(v, 40)}" for k, v in values.items())
+
+
+_STYLE = {
+    "pass": "green", "allowed": "green", "applied": "green", "compliant": "green",
+    "fail": "red", "blocked": "red", "violation": "red", "error": "bold red",
+    "not_permitted": "red", "needs_approval": "yellow",
+}
+
+
+def history_table(events: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:
+    """A rich table of events, one row each: when, decision, event, transition, rule, outcome."""
+    from rich.table import Table  # imported here: only ``audit show`` renders
+    from rich.text import Text
+
+    table = Table(title=title, show_lines=False, expand=False)
+    for name in ("at", "decision", "event", "transition", "actor", "rule", "outcome",
+                 "values", "message"):
+        table.add_column(name, overflow="fold")
+    last_decision = None
+    for e in events:
+        decision = str(e.get("decision_id") or "")
+        move = ""
+        if e.get("trigger"):
+            move = f"{e.get('trigger')}: {e.get('from') or '?'} → {e.get('to') or '?'}"
+        rule = str(e.get("rule") or "")
+        if e.get("kind"):
+            rule += f" ({e.get('kind')})"
+        outcome = str(e.get("outcome") or "")
+        if e.get("severity") and outcome in ("fail", "error", "blocked", "violation"):
+            outcome += f" [{e.get('severity')}]"
+        table.add_row(
+            str(e.get("at") or ""),
+            decision[:8] if decision != last_decision else "",
+            str(e.get("event") or ""),
+            move,
+            str(e.get("actor") or ""),
+            rule,
+            Text(outcome, style=_STYLE.get(str(e.get("outcome")), "")),
+            format_values(e.get("values")),
+            str(e.get("message") or ""),
+            end_section=False,
+        )
+        last_decision = decision
+    return table
+
+
+def history_json(events: Iterable[Mapping[str, Any]]) -> str:
+    """The events as one JSON array (keys sorted), for ``audit show --format json``."""
+    return orjson.dumps(
+        list(events), default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+    ).decode()
+
+
+__all__ = ["format_values", "history", "history_json", "history_table"]

@@ -1,0 +1,280 @@
+"""JsonlSink: the hash-chained JSON Lines audit log (the command line's ``--audit FILE``).
+
+One canonical line per event, appended with one ``write`` per decision under a
+lock; reopening reads only the tail to continue the chain, and refuses to build
+on a torn last line unless asked to repair it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Final
+
+import orjson
+
+from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase, run_processors
+from cycleflow.audit.chain import check_record, seal_batch
+
+try:  # POSIX only; elsewhere the single-writer rule is documented but not enforced
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+_CHUNK: Final = 64 * 1024
+_sync = getattr(os, "fdatasync", os.fsync)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    """What the end of an existing log says: where the chain continues and what is damaged."""
+
+    seq: int                 # next seq to write
+    prev: str                # hash of the last good record
+    good_end: int            # byte offset just after the last good complete line
+    torn: bytes              # bytes after the last newline (a torn line), possibly empty
+    damaged_line: int | None  # 1-based line number of the damage, if any
+    reason: str | None       # why the tail is damaged, if it is
+
+
+def _count_lines(fd: int, upto: int) -> int:
+    """Number of newlines in the first ``upto`` bytes (only used on the error path)."""
+    count, offset = 0, 0
+    while offset < upto:
+        chunk = os.pread(fd, min(1 << 20, upto - offset), offset)
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        offset += len(chunk)
+    return count
+
+
+def _scan_tail(fd: int) -> _Tail:
+    """Read backwards from the end until the last complete line is in hand, and judge it."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return _Tail(0, GENESIS, 0, b"", None, None)
+    start, chunk = size, _CHUNK
+    data = b""
+    while True:
+        new_start = max(0, start - chunk)
+        data = os.pread(fd, start - new_start, new_start) + data
+        start = new_start
+        end = data.rfind(b"\n") + 1          # relative end of the last complete line
+        if end:
+            line_start = data.rfind(b"\n", 0, end - 1) + 1
+            if line_start or start == 0:
+                break
+        elif start == 0:
+            break
+        chunk *= 2
+    torn = data[end:]
+    if not end:  # no complete line at all: the whole file is one torn line
+        return _Tail(0, GENESIS, 0, torn, 1, "torn last line (no newline)")
+    good_end = start + end
+    line = data[line_start:end - 1]
+    try:
+        obj: Any = orjson.loads(line)
+        problem = check_record(obj)
+    except orjson.JSONDecodeError:
+        problem = "not valid JSON"
+    if problem is not None:
+        number = _count_lines(fd, start + line_start) + 1
+        return _Tail(0, GENESIS, good_end, torn, number, f"last complete line: {problem}")
+    seq = int(obj["seq"])
+    if torn:
+        return _Tail(
+            seq + 1, str(obj["hash"]), good_end, torn, seq + 2, "torn last line (no newline)"
+        )
+    return _Tail(seq + 1, str(obj["hash"]), good_end, b"", None, None)
+
+
+class JsonlSink(SinkBase):
+    """Appends hash-chained canonical JSON lines to ``path``; thread-safe, one writer process.
+
+    ``fsync=True`` makes each emit durable against power loss before it returns.
+    ``repair=True`` cuts a torn last line (saved beside the log) and chains an
+    ``audit.repaired`` record saying so; any other damage still raises AuditError.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        processors: Sequence[Processor] = (),
+        repair: bool = False,
+    ) -> None:
+        self.path = os.fspath(path)
+        self._fsync = fsync
+        self._processors = tuple(processors)
+        self._lock = threading.Lock()
+        self._broken: str | None = None
+        self._fd = -1
+        created = not os.path.exists(self.path)
+        try:
+            fd = os.open(
+                self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
+            )
+        except OSError as exc:
+            raise AuditError(f"cannot open audit log {self.path}: {exc.strerror}") from exc
+        try:
+            self._take_lock(fd)
+            tail = _scan_tail(fd)
+            saved = self._handle_damage(fd, tail, repair) if tail.reason is not None else None
+            if created and fsync:
+                self._sync_dir()
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._seq, self._prev = tail.seq, tail.prev
+        self._size = os.fstat(fd).st_size
+        if saved is not None:
+            self._record_repair(tail, saved)
+
+    @property
+    def seq(self) -> int:
+        """The seq the next record will get (= records in the log)."""
+        return self._seq
+
+    @property
+    def head(self) -> str:
+        """The hash of the last record written (``GENESIS`` for an empty log)."""
+        return self._prev
+
+    def _take_lock(self, fd: int) -> None:
+        if fcntl is None:  # pragma: no cover
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise AuditError(
+                f"audit log {self.path} is already open for writing by another sink or process; "
+                "a log has one writer (use a separate log per process, or SqliteSink)"
+            ) from exc
+
+    def _sync_dir(self) -> None:
+        try:
+            dfd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        except OSError:  # pragma: no cover - platform without directory fds
+            return
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _handle_damage(self, fd: int, tail: _Tail, repair: bool) -> str:
+        """Raise for a damaged tail, or cut a torn line off (returning where it was saved)."""
+        hint = f"run `cycleflow audit verify {self.path}`"
+        if not tail.reason or not tail.reason.startswith("torn"):
+            raise AuditError(
+                f"audit log {self.path} is damaged at line {tail.damaged_line}: {tail.reason}; "
+                f"{hint} to find the first bad record (this cannot be repaired automatically)"
+            )
+        if not repair:
+            raise AuditError(
+                f"audit log {self.path} is damaged at line {tail.damaged_line}: {tail.reason}, "
+                f"{len(tail.torn)} bytes left by an interrupted write; {hint}, then reopen with "
+                f"repair=True (or `cycleflow audit repair {self.path}`) to cut the torn line"
+            )
+        saved = self._save_torn(tail)
+        os.ftruncate(fd, tail.good_end)
+        _sync(fd)
+        return saved
+
+    def _save_torn(self, tail: _Tail) -> str:
+        """Keep the cut bytes beside the log, so repair loses nothing an investigator may want."""
+        base = f"{self.path}.torn-line-{tail.damaged_line}"
+        name, n = base, 1
+        while os.path.exists(name):
+            n += 1
+            name = f"{base}.{n}"
+        with open(name, "xb") as fh:
+            fh.write(tail.torn)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return name
+
+    def _record_repair(self, tail: _Tail, saved: str) -> None:
+        """Chain an ``audit.repaired`` record: the one event the sink writes on its own."""
+        self.emit([{
+            "event": "audit.repaired",
+            "at": datetime.now(timezone.utc).isoformat(),
+            "outcome": "repaired",
+            "message": (
+                f"cut a torn last line (line {tail.damaged_line}, {len(tail.torn)} bytes) "
+                f"left by an interrupted write; the bytes are saved in {saved}"
+            ),
+            "values": {
+                "line": tail.damaged_line,
+                "bytes": len(tail.torn),
+                "sha256": hashlib.sha256(tail.torn).hexdigest(),
+                "saved_to": saved,
+            },
+        }])
+
+    def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Chain and append ``events`` with one write (and fsync if asked) before returning."""
+        self._check_open()
+        if not events:
+            return
+        batch = run_processors(self._processors, events)
+        if not batch:
+            return
+        with self._lock:
+            self._check_open()
+            if self._broken is not None:
+                raise AuditError(self._broken)
+            sealed, seq, prev = seal_batch(batch, self._seq, self._prev)
+            data = b"".join([r.line for r in sealed])
+            self._write(data)
+            self._seq, self._prev = seq, prev
+            if self._fsync:
+                try:
+                    _sync(self._fd)
+                except OSError as exc:
+                    self._broken = (
+                        f"audit log {self.path}: fsync failed ({exc.strerror}); durability of "
+                        "the log is unknown, open a new sink after checking the disk"
+                    )
+                    raise AuditError(self._broken) from exc
+
+    def _write(self, data: bytes) -> None:
+        """Write all of ``data`` or, on failure, cut the file back so no torn line remains."""
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, view[done:])
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                self._broken = (
+                    f"audit log {self.path}: a failed write left a partial line that could not "
+                    f"be removed; run `cycleflow audit verify {self.path}`"
+                )
+            raise AuditError(
+                f"cannot write audit log {self.path}: {exc.strerror}; "
+                "no event of this decision was recorded"
+            ) from exc
+        self._size += len(data)
+
+    def close(self) -> None:
+        """Close the file (releasing the writer lock); safe to call twice."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            self._closed = True
+
+    def __enter__(self) -> JsonlSink:
+        return self
+
+
+__all__ = ["JsonlSink"]

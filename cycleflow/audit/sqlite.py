@@ -1,0 +1,163 @@
+"""SqliteSink: the same hash chain in a SQLite table, for an embedded queryable log.
+
+One row per event (seq primary key, canonical JSON, prev/hash, and indexed
+copies of deal, decision_id, event, at, rule); one WAL transaction per emit.
+The head is re-read inside each write transaction, so several processes may
+share one database without forking the chain.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+from urllib.parse import quote
+
+from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase, run_processors
+from cycleflow.audit.chain import Sealed, digest, seal_batch
+
+TABLE: Final = "audit_log"
+SCHEMA: Final = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    seq         INTEGER PRIMARY KEY,
+    at          TEXT,
+    deal        TEXT,
+    decision_id TEXT,
+    event       TEXT,
+    rule        TEXT,
+    prev        TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    record      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {TABLE}_deal ON {TABLE}(deal, at);
+CREATE INDEX IF NOT EXISTS {TABLE}_decision ON {TABLE}(decision_id);
+CREATE INDEX IF NOT EXISTS {TABLE}_event ON {TABLE}(event);
+CREATE INDEX IF NOT EXISTS {TABLE}_at ON {TABLE}(at);
+CREATE INDEX IF NOT EXISTS {TABLE}_rule ON {TABLE}(rule);
+"""
+#: The indexed columns, copied from the record (verify checks they agree with it).
+INDEXED: Final = ("at", "deal", "decision_id", "event", "rule")
+_INSERT: Final = f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_HEAD: Final = f"SELECT seq, hash, record FROM {TABLE} ORDER BY seq DESC LIMIT 1"
+
+
+def column(value: Any) -> str | None:
+    """How a record field is stored in an indexed column: text, or NULL."""
+    return None if value is None else value if isinstance(value, str) else str(value)
+
+
+def connect_readonly(path: str) -> sqlite3.Connection:
+    """Open an existing audit database read-only (never creating one by accident)."""
+    if not os.path.exists(path):
+        raise AuditError(f"audit log {path} does not exist")
+    try:
+        conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+        conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1")
+    except sqlite3.Error as exc:
+        raise AuditError(f"{path} is not a readable cycleflow audit database: {exc}") from exc
+    return conn
+
+
+class SqliteSink(SinkBase):
+    """Appends hash-chained rows to a SQLite database; thread-safe, WAL, one transaction per emit.
+
+    ``fsync=True`` sets ``synchronous=FULL`` (durable against power loss); the default
+    ``NORMAL`` survives a process crash, which is what WAL guarantees.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        processors: Sequence[Processor] = (),
+        timeout: float = 30.0,
+    ) -> None:
+        self.path = os.fspath(path)
+        self._processors = tuple(processors)
+        self._lock = threading.Lock()
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise AuditError(f"cannot open audit database {self.path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+            conn.executescript(SCHEMA)
+            self._check_head(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise AuditError(f"cannot use {self.path} as an audit database: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _check_head(self, conn: sqlite3.Connection) -> None:
+        """Refuse to continue a chain whose last row does not match its own hash."""
+        row = conn.execute(_HEAD).fetchone()
+        if row is not None and digest(str(row[2]).encode()) != row[1]:
+            raise AuditError(
+                f"audit database {self.path} is damaged at seq {row[0]}: hash mismatch; "
+                f"run `cycleflow audit verify sqlite:{self.path}`"
+            )
+
+    def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Chain ``events`` after the current head and insert them in one transaction."""
+        self._check_open()
+        if not events:
+            return
+        batch = run_processors(self._processors, events)
+        if not batch:
+            return
+        with self._lock:
+            self._check_open()
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute(_HEAD).fetchone()
+                    seq, prev = (int(row[0]) + 1, str(row[1])) if row else (0, GENESIS)
+                    sealed, _, _ = seal_batch(batch, seq, prev)
+                    rows = [_row(e, s) for e, s in zip(batch, sealed, strict=True)]
+                    conn.executemany(_INSERT, rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise AuditError(
+                    f"cannot write audit database {self.path}: {exc}; "
+                    "no event of this decision was recorded"
+                ) from exc
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        with self._lock:
+            if not self._closed:
+                self._conn.close()
+            self._closed = True
+
+    def __enter__(self) -> SqliteSink:
+        return self
+
+
+def _row(event: Mapping[str, Any], sealed: Sealed) -> tuple[Any, ...]:
+    return (
+        sealed.seq,
+        column(event.get("at")),
+        column(event.get("deal")),
+        column(event.get("decision_id")),
+        column(event.get("event")),
+        column(event.get("rule")),
+        sealed.prev,
+        sealed.hash,
+        sealed.body.decode(),
+    )
+
+
+__all__ = ["SCHEMA", "TABLE", "SqliteSink", "connect_readonly"]

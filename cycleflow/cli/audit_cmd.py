@@ -1,0 +1,124 @@
+"""``cycleflow audit``: verify a log's hash chain, show one deal's history, repair a torn tail.
+
+A thin layer over :mod:`cycleflow.audit`; importable on its own so the main CLI
+registers it with ``cli.add_command(audit)`` and tests drive it with CliRunner.
+Exit codes: 0 intact / done, 1 broken chain, 2 unreadable or missing log.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from cycleflow.errors import CycleflowError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_BROKEN = 1
+EXIT_UNREADABLE = 2
+
+
+def _clean_errors(fn: F) -> F:
+    """Turn every failure into a one-line message and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except (CycleflowError, OSError) as err:
+            click.echo(f"cycleflow audit: error: {err}", err=True)
+        except KeyboardInterrupt:
+            click.echo("cycleflow audit: interrupted", err=True)
+        except Exception as err:  # noqa: BLE001 - the promise is: no traceback, ever
+            click.echo(f"cycleflow audit: internal error: {type(err).__name__}: {err}", err=True)
+        raise SystemExit(EXIT_UNREADABLE)
+
+    return inner  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def audit() -> None:
+    """Check and read audit logs (JSON Lines files or sqlite:PATH databases)."""
+
+
+@audit.command()
+@click.argument("log")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text: one sentence; json: the full result object.")
+@_clean_errors
+def verify(log: str, fmt: str) -> None:
+    """Check LOG's hash chain: exit 0 intact, 1 broken (naming the first bad line), 2 unreadable."""
+    import orjson
+
+    from cycleflow.audit import verify as verify_log
+
+    result = verify_log(log)
+    if fmt == "json":
+        click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS).decode())
+    else:
+        click.echo(result.describe())
+        if result.torn:
+            click.echo(
+                f"hint: an interrupted write left a torn last line; `cycleflow audit repair "
+                f"{log}` cuts it (keeping the bytes beside the log) and records the repair",
+                err=True,
+            )
+    if not result.ok:
+        raise SystemExit(EXIT_BROKEN)
+
+
+@audit.command()
+@click.argument("log")
+@click.option("--deal", "deal_id", required=True, help="The deal id whose history to show.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text: a time-ordered table; json: a JSON array.")
+@_clean_errors
+def show(log: str, deal_id: str, fmt: str) -> None:
+    """Print one deal's audit history from LOG, in decision-time order."""
+    from cycleflow.audit import history, history_json, history_table
+
+    events = history(log, deal_id)
+    if fmt == "json":
+        click.echo(history_json(events))
+        return
+    if not events:
+        click.echo(f"no audit events for deal {deal_id} in {log}")
+        return
+    from rich.console import Console
+
+    out = click.get_text_stream("stdout")
+    console = Console(file=out, width=None if out.isatty() else 200, highlight=False)
+    decisions = len({e.get("decision_id") for e in events})
+    first = events[0]
+    title = (
+        f"deal {deal_id}: {len(events)} events in {decisions} "
+        f"decision{'s' if decisions != 1 else ''} "
+        f"(policy {first.get('policy')} {first.get('policy_version') or ''})".rstrip()
+    )
+    console.print(history_table(events, title=title))
+
+
+@audit.command()
+@click.argument("log")
+@_clean_errors
+def repair(log: str) -> None:
+    """Cut a torn last line off a JSON Lines LOG (saved beside it) and chain a repair record."""
+    from cycleflow.audit import JsonlSink
+    from cycleflow.audit import verify as verify_log
+    from cycleflow.audit.verify import parse_spec
+
+    kind, path = parse_spec(log)
+    if kind != "jsonl":
+        raise click.UsageError("only JSON Lines logs can be repaired (SQLite never tears)")
+    JsonlSink(path, repair=True).close()
+    result = verify_log(path)
+    click.echo(result.describe() if result.ok else f"repaired the tail, but: {result.describe()}")
+    if not result.ok:
+        raise SystemExit(EXIT_BROKEN)
+
+
+__all__ = ["audit"]
