@@ -1,0 +1,173 @@
+"""The fast path: generate Python source from a checked tree and compile it once.
+
+Only nodes the sandbox accepted reach this module, and each becomes a fixed
+shape of code: field reads are hoisted plain dict indexing (a failed read
+falls back to the precise, error-raising walk at the point of use), bounded
+arithmetic calls the helpers in ``runtime``, everything else is plain Python.
+The function runs with empty builtins and sees only the names given here.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from typing import Any
+
+from cycleflow.errors import RuleError
+from cycleflow.expr import runtime
+from cycleflow.expr.functions import FUNCTIONS
+from cycleflow.expr.sandbox import Analysis, FieldRead, embeddable
+
+CompiledRule = Callable[[Any, Any, Any, Any, Any], Any]
+"""``f(deal, actor, stage, now, today)``."""
+
+_BINOP_HELPERS: dict[type[ast.AST], str] = {
+    ast.Add: "_op_add", ast.Sub: "_op_sub", ast.Mult: "_op_mul", ast.Div: "_op_div",
+    ast.FloorDiv: "_op_floordiv", ast.Mod: "_op_mod", ast.Pow: "_op_pow",
+}
+_UNARY: dict[type[ast.AST], str] = {ast.Not: "not ", ast.USub: "-", ast.UAdd: "+"}
+_CMP: dict[type[ast.AST], str] = {
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+    ast.In: "in", ast.NotIn: "not in",
+}
+
+
+class _Generator:
+    """Turns one checked tree into the source of ``f(deal, actor, stage, now, today)``."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.a = analysis
+        self.globals: dict[str, Any] = {
+            "__builtins__": {},
+            "Exception": Exception,
+            "_MISS": runtime.MISS,
+            "_RuleError": RuleError,
+            "_wrap": runtime.wrap,
+            "_walk": runtime.walk,
+            "_opt": runtime.read_optional,
+            "_has": runtime.has_field,
+            "_step": runtime.step,
+            "_op_add": runtime.op_add,
+            "_op_sub": runtime.op_sub,
+            "_op_mul": runtime.op_mul,
+            "_op_div": runtime.op_div,
+            "_op_floordiv": runtime.op_floordiv,
+            "_op_mod": runtime.op_mod,
+            "_op_pow": runtime.op_pow,
+        }
+        self.slots: dict[tuple[str, tuple[runtime.Step, ...]], str] = {}
+        self.hoisted: list[str] = []
+        self.temps = 0
+
+    def constant(self, value: Any) -> str:
+        if isinstance(value, (bool, int, float, str, type(None))) and not isinstance(value, tuple):
+            return repr(value)
+        name = f"_k{len(self.globals)}"
+        self.globals[name] = value
+        return name
+
+    def slot(self, read: FieldRead) -> tuple[str, str]:
+        """The hoisted variable holding ``read`` (or MISS), and the literal of its steps."""
+        steps = repr(read.steps)
+        key = (read.root, read.steps)
+        if key not in self.slots:
+            var = f"_r{len(self.slots)}"
+            self.slots[key] = var
+            access = read.root + "".join(f"[{k!r}]" for k, _ in read.steps)
+            self.hoisted += [
+                "    try:",
+                f"        {var} = {access}",
+                "    except Exception:",
+                f"        {var} = _MISS",
+            ]
+        return self.slots[key], steps
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"_t{self.temps}"
+
+    def expr(self, node: ast.expr) -> str:
+        if node in self.a.folded and embeddable(self.a.folded[node]):
+            return self.constant(self.a.folded[node])
+        read = self.a.reads.get(node)
+        if read is not None:
+            var, steps = self.slot(read)
+            return f"({var} if {var} is not _MISS else _walk({read.root}, {read.root!r}, {steps}))"
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.Constant):
+            return self.constant(node.value)
+        if isinstance(node, ast.BoolOp):
+            joiner = " and " if isinstance(node.op, ast.And) else " or "
+            return "(" + joiner.join(self.expr(v) for v in node.values) + ")"
+        if isinstance(node, ast.BinOp):
+            helper = _BINOP_HELPERS[type(node.op)]
+            return f"{helper}({self.expr(node.left)}, {self.expr(node.right)})"
+        if isinstance(node, ast.UnaryOp):
+            return f"({_UNARY[type(node.op)]}{self.expr(node.operand)})"
+        if isinstance(node, ast.Compare):
+            parts = [self.expr(node.left)]
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                parts += [_CMP[type(op)], self.expr(right)]
+            return "(" + " ".join(parts) + ")"
+        if isinstance(node, ast.IfExp):
+            return (f"({self.expr(node.body)} if {self.expr(node.test)} "
+                    f"else {self.expr(node.orelse)})")
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.Attribute):
+            where = ast.unparse(node.value)
+            return f"_step({self.expr(node.value)}, {node.attr!r}, True, {where!r})"
+        if isinstance(node, ast.List):
+            return "[" + ", ".join(self.expr(e) for e in node.elts) + "]"
+        if isinstance(node, ast.Tuple):
+            return "(" + "".join(self.expr(e) + ", " for e in node.elts) + ")"
+        if isinstance(node, ast.Set):
+            return "{" + ", ".join(self.expr(e) for e in node.elts) + "}"
+        raise AssertionError(f"unchecked node reached the code generator: {ast.dump(node)}")
+
+    def call(self, node: ast.Call) -> str:
+        assert isinstance(node.func, ast.Name)
+        name = node.func.id
+        spec = FUNCTIONS[name]
+        if spec.special:
+            read = self.a.reads[node.args[0]]
+            var, steps = self.slot(read)
+            fallback = f"({read.root}, {read.root!r}, {steps})"
+            if name == "has":
+                return f"({var} is not None if {var} is not _MISS else _has{fallback})"
+            temp = self.temp()
+            return (f"({var} if {var} is not _MISS and {var} is not None else "
+                    f"({temp} if ({temp} := _opt{fallback}) is not None "
+                    f"else {self.expr(node.args[1])}))")
+        helper = f"_fn_{name}"
+        self.globals[helper] = spec.impl
+        args = [self.expr(a) for a in node.args]
+        if spec.clock:
+            args += ["now", "today"]
+        return f"{helper}({', '.join(args)})"
+
+    def source(self) -> str:
+        assert self.a.tree is not None
+        body = self.expr(self.a.tree.body)
+        lines = ["def _rule(deal, actor, stage, now, today):", *self.hoisted]
+        lines += [
+            "    try:",
+            f"        return {body}",
+            "    except _RuleError:",
+            "        raise",
+            "    except Exception as _e:",
+            "        raise _wrap(_e) from None",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def generate(analysis: Analysis) -> tuple[CompiledRule, str]:
+    """Compile a checked analysis into a function, with its generated source for debugging."""
+    gen = _Generator(analysis)
+    source = gen.source()
+    code = compile(source, "<cycleflow rule>", "exec")
+    namespace = gen.globals
+    exec(code, namespace)  # noqa: S102 - source generated from an allow-listed tree only
+    rule: CompiledRule = namespace["_rule"]
+    return rule, source
