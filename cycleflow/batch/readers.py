@@ -1,0 +1,939 @@
+"""Read deal records from files, directories and standard input, streaming and in order.
+
+Records in equal items out: every record yields exactly one
+:class:`RecordItem`, either with the parsed record or with a readable error
+and the line it starts on, and one bad record never stops the batch. A
+source that cannot be opened or read yields one error item with position 0.
+
+Formats (by suffix, ``.gz`` allowed on each; otherwise sniffed from the
+first bytes; ``fmt=`` overrides both):
+
+``.jsonl`` / ``.ndjson``
+    one object per line, each line parsed on its own; blank lines skipped.
+``.json``
+    one object, an array of objects, or several objects one after another.
+    Arrays are streamed element by element (a scanner finds the element
+    boundaries, orjson parses each element), so a large file is never held
+    whole; an element that fails to parse is an error item and the next
+    element is read.
+``.csv``
+    a header row, then one record per row; a UTF-8 BOM is stripped; a quoted
+    cell may span lines (the record's position is its first line); an
+    unclosed quote is reported at its line and the lines after it are read
+    again as records; empty cells are absent fields; cells are typed through
+    ``field_types`` (see :mod:`cycleflow.batch.typing`).
+``.yaml`` / ``.yml``
+    a list of deals, or one deal per document; timestamps stay strings;
+    read whole, so a YAML source is capped at :data:`MAX_YAML_BYTES`.
+
+Memory stays constant in the number of records: the largest buffer is one
+record (capped by ``max_record_bytes``) plus a read chunk.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import math
+import os
+import re
+import sys
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal
+
+import orjson
+import yaml
+
+from cycleflow.batch.typing import CellError, RowTyper
+
+__all__ = [
+    "MAX_YAML_BYTES",
+    "SUFFIXES",
+    "DuplicateTracker",
+    "Format",
+    "RecordItem",
+    "detect_format",
+    "iter_files",
+    "iter_records",
+]
+
+Format = Literal["json", "jsonl", "csv", "yaml"]
+
+#: File suffixes read from directories, and the format each implies (``.gz`` may follow).
+SUFFIXES: Mapping[str, Format] = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+}
+
+#: YAML is parsed a file at a time; larger YAML sources are refused with an error item.
+MAX_YAML_BYTES = 64 * 1024 * 1024
+
+STDIN_NAME = "<stdin>"
+_CHUNK = 1 << 20
+_SNIFF = 1 << 16
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOM = codecs.BOM_UTF8
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordItem:
+    """One record read from a source, or the reason it could not be read.
+
+    ``position`` is the 1-based line the record starts on (JSON Lines, CSV
+    including the header and multi-line cells, YAML, JSON), or 0 for an error
+    about a whole source (cannot be opened, read error).
+    """
+
+    source: str
+    position: int
+    record: dict[str, Any] | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the record was read."""
+        return self.record is not None
+
+    @property
+    def where(self) -> str:
+        """``source:position`` (just ``source`` for position 0)."""
+        return f"{self.source}:{self.position}" if self.position else self.source
+
+
+_new = object.__new__
+_set_source = vars(RecordItem)["source"].__set__
+_set_position = vars(RecordItem)["position"].__set__
+_set_record = vars(RecordItem)["record"].__set__
+_set_error = vars(RecordItem)["error"].__set__
+
+
+def _fast_item(source: str, position: int, record: dict[str, Any]) -> RecordItem:
+    """``RecordItem(source, position, record, None)`` at half the cost, for the hot path.
+
+    The frozen dataclass ``__init__`` goes through ``object.__setattr__`` per
+    field; the slot descriptors are set directly here. Same object, same fields.
+    """
+    item: RecordItem = _new(RecordItem)
+    _set_source(item, source)
+    _set_position(item, position)
+    _set_record(item, record)
+    _set_error(item, None)
+    return item
+
+
+def _bad(source: str, position: int, message: str) -> RecordItem:
+    return RecordItem(source, position, None, message)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def detect_format(name: str) -> Format | None:
+    """The format implied by a file name's suffix (``.gz`` ignored), or None."""
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    return SUFFIXES.get(os.path.splitext(lower)[1])
+
+
+def iter_files(directory: str) -> Iterator[str]:
+    """Readable deal files under ``directory``, recursively, sorted by path.
+
+    Files and folders whose names start with ``.`` are skipped, as are files
+    without one of :data:`SUFFIXES` (optionally followed by ``.gz``).
+    """
+    found: list[str] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for f in files:
+            if not f.startswith(".") and detect_format(f) is not None:
+                found.append(os.path.join(root, f))
+    found.sort(key=lambda p: os.path.relpath(p, directory).replace(os.sep, "/"))
+    yield from found
+
+
+def iter_records(
+    sources: Sequence[str],
+    *,
+    field_types: Mapping[str, frozenset[str]] | None = None,
+    max_record_bytes: int = 1_000_000,
+    stdin: BinaryIO | None = None,
+    fmt: Format | None = None,
+) -> Iterator[RecordItem]:
+    """Every record of every source, in order: files, directories (recursive) and ``-``.
+
+    ``field_types`` types CSV cells (see :func:`cycleflow.batch.typing.field_types_from_schema`);
+    ``max_record_bytes`` caps one record's size; ``stdin`` replaces
+    ``sys.stdin.buffer`` for ``-``; ``fmt`` forces one format for every source.
+    """
+    for source in sources:
+        if source == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            yield from _read_source(stream, STDIN_NAME, fmt, field_types, max_record_bytes)
+        elif os.path.isdir(source):
+            try:
+                files = list(iter_files(source))
+            except OSError as err:  # pragma: no cover - os.walk swallows most errors
+                yield _bad(source, 0, f"cannot read directory: {err.strerror or err}")
+                continue
+            for path in files:
+                yield from _read_path(path, fmt, field_types, max_record_bytes)
+        else:
+            yield from _read_path(source, fmt, field_types, max_record_bytes)
+
+
+def _read_path(
+    path: str,
+    fmt: Format | None,
+    field_types: Mapping[str, frozenset[str]] | None,
+    limit: int,
+) -> Iterator[RecordItem]:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+    except OSError as err:
+        yield _bad(path, 0, f"cannot open: {err.strerror or err}")
+        return
+    try:
+        yield from _read_source(fh, path, fmt or detect_format(path), field_types, limit)
+    finally:
+        fh.close()
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read, then the rest of a stream: lets a sniffed stream be read whole."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head.nbytes:
+            n = min(len(view), self._head.nbytes)
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(view))
+        n = len(data)
+        view[:n] = data
+        return n
+
+
+def _read_head(stream: BinaryIO) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while size < _SNIFF:
+        chunk = stream.read(_SNIFF - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
+
+
+def _sniff(head: bytes) -> Format:
+    """Guess a format from the first bytes: JSON (``[`` or pretty ``{``), JSON Lines, YAML, CSV."""
+    text = head.removeprefix(_BOM).lstrip()
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        first, nl, _ = text.partition(b"\n")
+        first = first.strip()
+        if not nl or first.endswith(b"}"):
+            return "jsonl"
+        try:
+            orjson.loads(first)
+        except orjson.JSONDecodeError:
+            # A pretty-printed document opens with a line such as '{' or '{"id": 1,'.
+            return "json" if first.endswith((b"{", b"[", b",", b":")) else "jsonl"
+        return "jsonl"
+    first_line = text.split(b"\n", 1)[0].strip()
+    if (
+        text.startswith((b"---", b"%YAML", b"- ", b"-\n", b"#"))
+        or re.match(rb"^[A-Za-z_\"'][^,]*:(\s|$)", first_line) is not None
+    ):
+        return "yaml"
+    return "csv"
+
+
+def _read_source(
+    raw: BinaryIO,
+    source: str,
+    fmt: Format | None,
+    field_types: Mapping[str, frozenset[str]] | None,
+    limit: int,
+) -> Iterator[RecordItem]:
+    """Decompress if gzip, sniff if needed, and hand the stream to the format's reader."""
+    try:
+        head = _read_head(raw)
+        stream: BinaryIO = io.BufferedReader(_Prefixed(head, raw), _CHUNK)
+        if head.startswith(_GZIP_MAGIC):
+            gz: Any = gzip.GzipFile(fileobj=stream, mode="rb")
+            head = _read_head(gz)
+            stream = io.BufferedReader(_Prefixed(head, gz), _CHUNK)
+    except _READ_ERRORS as err:
+        yield _read_failed(source, 0, err)
+        return
+    kind = fmt or _sniff(head)
+    if kind == "jsonl":
+        yield from _read_jsonl(stream, source, limit)
+    elif kind == "json":
+        yield from _JsonScanner(stream, source, limit).items()
+    elif kind == "csv":
+        yield from _read_csv(stream, source, limit, field_types)
+    elif kind == "yaml":
+        yield from _read_yaml(stream, source, limit)
+    else:  # pragma: no cover - guarded by the Format type
+        raise ValueError(f"unknown format {kind!r}")
+
+
+def _read_failed(source: str, line: int, err: BaseException) -> RecordItem:
+    """The error item for a source that stopped reading part-way (I/O error, corrupt gzip)."""
+    where = f" after line {line}" if line else ""
+    return _bad(source, 0, f"read error{where}: {err}; the rest of this source was not read")
+
+
+# --------------------------------------------------------------------------- JSON helpers
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    return type(value).__name__
+
+
+def _not_object(value: Any) -> str:
+    return f"expected an object, got {_type_name(value)}"
+
+
+_NONFINITE = re.compile(rb"-?(?:NaN|Infinity)")
+
+
+def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1) -> str:
+    """A readable reason for an orjson failure on ``data``, which starts on ``line``."""
+    msg = err.msg
+    pos = err.pos
+    if "UTF-8" in msg:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as uerr:
+            return _utf8_error(data, uerr.start, line)
+    if msg.startswith("unexpected character"):
+        m = _NONFINITE.match(data, pos)
+        if m is not None:
+            word = m.group().lstrip(b"-").decode()
+            return f"{word} is not allowed in JSON (not a number): {_at(data, pos, line)}"
+    if msg.startswith("unexpected end of data") or pos >= len(data.rstrip()):
+        return f"truncated JSON: {msg} {_at(data, pos, line)}"
+    if "infinity" in msg:
+        return f"number out of range: {msg} {_at(data, pos, line)}"
+    return f"invalid JSON: {msg} {_at(data, pos, line)}"
+
+
+def _at(data: bytes, pos: int, line: int) -> str:
+    pos = max(0, min(pos, len(data)))
+    newlines = data.count(b"\n", 0, pos)
+    col = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+    if newlines:
+        return f"at line {line + newlines} column {col}"
+    return f"at column {col}"
+
+
+def _utf8_error(data: bytes, offset: int, line: int) -> str:
+    newlines = data.count(b"\n", 0, offset)
+    col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    where = f"line {line + newlines} " if newlines else ""
+    return f"invalid UTF-8 at byte {col} of {where or 'the line'}".rstrip()
+
+
+# --------------------------------------------------------------------------- JSON Lines
+
+
+def _skip_rest_of_line(stream: BinaryIO) -> None:
+    while True:
+        part = stream.readline(_CHUNK)
+        if not part or part.endswith(b"\n"):
+            return
+
+
+def _read_jsonl(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordItem]:
+    readline = stream.readline
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    item = _fast_item
+    cap = limit + 2  # room for "\r\n"
+    lineno = 0
+    try:
+        while True:
+            line = readline(cap)
+            if not line:
+                return
+            lineno += 1
+            try:
+                value = loads(line)
+            except decode_error as err:
+                yield from _jsonl_failure(stream, source, lineno, line, limit, err)
+                continue
+            if type(value) is dict and len(line) <= cap - 1:
+                yield item(source, lineno, value)
+            else:
+                if len(line) == cap and not line.endswith(b"\n"):
+                    _skip_rest_of_line(stream)
+                yield _jsonl_odd(source, lineno, line, value, limit)
+    except _READ_ERRORS as err:
+        yield _read_failed(source, lineno, err)
+
+
+def _jsonl_failure(
+    stream: BinaryIO,
+    source: str,
+    lineno: int,
+    line: bytes,
+    limit: int,
+    err: orjson.JSONDecodeError,
+) -> Iterator[RecordItem]:
+    """The slow path of a JSON Lines line that did not parse: blank, BOM, oversized or bad."""
+    if len(line) == limit + 2 and not line.endswith(b"\n"):
+        _skip_rest_of_line(stream)
+        yield _bad(source, lineno, f"record over {limit} bytes")
+        return
+    if not line.strip():
+        return
+    if lineno == 1 and line.startswith(_BOM):
+        line = line[len(_BOM) :]
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as err2:
+            err = err2
+        else:
+            yield _jsonl_odd(source, lineno, line, value, limit)
+            return
+    yield _bad(source, lineno, _json_error(err, line.rstrip(b"\r\n")))
+
+
+def _jsonl_odd(source: str, lineno: int, line: bytes, value: Any, limit: int) -> RecordItem:
+    """A parsed JSON Lines value that is not a plain, small enough object."""
+    if type(value) is not dict:
+        return _bad(source, lineno, _not_object(value))
+    if len(line.rstrip(b"\r\n")) > limit:
+        return _bad(source, lineno, f"record over {limit} bytes")
+    return RecordItem(source, lineno, value, None)
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+# A complete string, or one of the structural bytes; a lone '"' means a string cut by the buffer.
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},"]', re.DOTALL)
+_STRING_BODY = re.compile(rb"(?:[^\"\\\\]|\\\\.)*", re.DOTALL)
+_SPACE = re.compile(rb"[ \t\r\n]*")
+
+
+class _JsonScanner:
+    """Splits a JSON stream into top-level values, or the elements of top-level arrays."""
+
+    def __init__(self, stream: BinaryIO, source: str, limit: int) -> None:
+        self.stream = stream
+        self.source = source
+        self.limit = limit
+        self.buf = b""
+        self.eof = False
+        self.line_pos = 0  # offset in buf up to which newlines are counted
+        self.line_no = 1  # line number at line_pos
+
+    def fill(self) -> bool:
+        """Read one more chunk; False at end of input."""
+        if self.eof:
+            return False
+        chunk = self.stream.read(_CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def line_of(self, offset: int) -> int:
+        self.line_no += self.buf.count(b"\n", self.line_pos, offset)
+        self.line_pos = offset
+        return self.line_no
+
+    def trim(self, offset: int) -> int:
+        """Drop buf[:offset] once it is large; returns how far offsets moved."""
+        if offset < _CHUNK:
+            return 0
+        self.line_of(offset)
+        self.buf = self.buf[offset:]
+        self.line_pos -= offset
+        return offset
+
+    def skip_space(self, pos: int) -> int:
+        while True:
+            end = _SPACE.match(self.buf, pos)
+            pos = end.end() if end else pos
+            if pos < len(self.buf) or not self.fill():
+                return pos
+
+    def value_end(self, start: int, in_array: bool) -> tuple[int, int, str | None]:
+        """Scan the value at ``start``; (start, end, problem) with offsets after any trim.
+
+        In an array the value ends before the ``,`` or ``]`` at its own depth;
+        at top level it ends after its closing bracket. ``problem`` is
+        "truncated" or "oversized" when the value could not be isolated whole.
+        """
+        depth = 0
+        pos = start
+        oversized = False
+        in_string = False
+        while True:
+            if in_string:
+                # Inside a string cut by the end of the buffer: walk its body.
+                pos = _STRING_BODY.match(self.buf, pos).end()  # type: ignore[union-attr]
+                if pos < len(self.buf) and self.buf[pos] == 0x22:
+                    in_string = False
+                    pos += 1
+                    continue
+                m = None
+                resume = pos
+            else:
+                m = _TOKEN.search(self.buf, pos)
+                if m is not None and m.end() - m.start() == 1 and self.buf[m.start()] == 0x22:
+                    in_string = True
+                    pos = m.end()
+                    continue
+                resume = len(self.buf)
+            if m is None:
+                if not oversized and resume - start > self.limit:
+                    oversized = True
+                if oversized:
+                    shift = self.trim(resume)
+                    start -= shift
+                    resume -= shift
+                if not self.fill():
+                    return start, len(self.buf), "truncated"
+                pos = resume
+                continue
+            c = self.buf[m.start()]
+            pos = m.end()
+            if c in (0x7B, 0x5B):  # { [
+                depth += 1
+            elif c in (0x7D, 0x5D):  # } ]
+                if depth == 0:
+                    return start, m.start(), "oversized" if oversized else None
+                depth -= 1
+                if depth == 0 and not in_array:
+                    return start, pos, "oversized" if oversized else None
+            elif c == 0x2C and depth == 0:  # ,
+                return start, m.start(), "oversized" if oversized else None
+            if not oversized and pos - start > self.limit:
+                oversized = True
+
+    def items(self) -> Iterator[RecordItem]:
+        """The records (or their errors), in order."""
+        try:
+            yield from self._items()
+        except _READ_ERRORS as err:
+            yield _read_failed(self.source, self.line_no, err)
+
+    def _items(self) -> Iterator[RecordItem]:
+        source, limit = self.source, self.limit
+        self.fill()
+        pos = 0
+        if self.buf.startswith(_BOM):
+            pos = len(_BOM)
+        in_array = False
+        expect_value = False
+        while True:
+            pos -= self.trim(pos)
+            pos = self.skip_space(pos)
+            if pos >= len(self.buf):
+                if in_array:
+                    yield _bad(
+                        source,
+                        self.line_of(pos),
+                        "truncated JSON: the file ends before the array is closed",
+                    )
+                return
+            c = self.buf[pos]
+            if not in_array:
+                if c == 0x5B:  # [
+                    in_array, expect_value = True, True
+                    pos += 1
+                    continue
+                if c != 0x7B:  # not {
+                    line = self.line_of(pos)
+                    snippet = self.buf[pos : pos + 20].split(b"\n")[0].decode("utf-8", "replace")
+                    yield _bad(
+                        source,
+                        line,
+                        f"expected an object or an array of objects, found {snippet!r}; "
+                        "the rest of this file was not read",
+                    )
+                    return
+            else:
+                if c == 0x5D:  # ]
+                    in_array = False
+                    pos += 1
+                    continue
+                if c == 0x2C:  # ,
+                    if expect_value:
+                        yield _bad(source, self.line_of(pos), "invalid JSON: missing value")
+                    expect_value = True
+                    pos += 1
+                    continue
+                if not expect_value:
+                    yield _bad(
+                        source,
+                        self.line_of(pos),
+                        "invalid JSON: expected ',' or ']' between elements; "
+                        "the rest of this file was not read",
+                    )
+                    return
+            line = self.line_of(pos)
+            start, end, problem = self.value_end(pos, in_array)
+            expect_value = False
+            if problem == "truncated":
+                yield _bad(source, line, "truncated JSON: the file ends inside this record")
+                return
+            if problem == "oversized" or end - start > limit:
+                yield _bad(source, line, f"record over {limit} bytes")
+            else:
+                data = self.buf[start:end]
+                try:
+                    value = orjson.loads(data)
+                except orjson.JSONDecodeError as err:
+                    yield _bad(source, line, _json_error(err, data.rstrip(), line))
+                else:
+                    if type(value) is dict:
+                        yield RecordItem(source, line, value, None)
+                    else:
+                        yield _bad(source, line, _not_object(value))
+            pos = end
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _open_quote_at_end(line: str, in_quote: bool) -> bool:
+    """Whether a CSV line (excel dialect, as Python's csv reads it) ends inside a quoted cell."""
+    i = 0
+    n = len(line)
+    while True:
+        if in_quote:
+            j = line.find('"', i)
+            if j < 0:
+                return True
+            if j + 1 < n and line[j + 1] == '"':
+                i = j + 2
+                continue
+            in_quote = False
+            k = line.find(",", j + 1)
+            if k < 0:
+                return False
+            i = k + 1
+        elif i < n and line[i] == '"':
+            in_quote = True
+            i += 1
+        else:
+            k = line.find(",", i)
+            if k < 0:
+                return False
+            i = k + 1
+
+
+_Line = tuple[int, str, "str | None", int]  # (number, text, error, bytes)
+
+
+class _CsvLines:
+    """Physical lines with their numbers, decoded, with push-back for re-reading."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.readline = stream.readline
+        self.stream = stream
+        self.limit = limit
+        self.lineno = 0
+        self.replay: list[_Line] = []
+
+    def next(self) -> _Line | None:
+        """The next line; its text is best-effort when ``error`` says it is unreadable."""
+        if self.replay:
+            return self.replay.pop()
+        raw = self.readline(self.limit + 2)
+        if not raw:
+            return None
+        self.lineno += 1
+        if len(raw) == self.limit + 2 and not raw.endswith(b"\n"):
+            _skip_rest_of_line(self.stream)
+            return self.lineno, "", f"record over {self.limit} bytes", len(raw)
+        if self.lineno == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        try:
+            return self.lineno, raw.decode("utf-8"), None, len(raw)
+        except UnicodeDecodeError as err:
+            text = raw.decode("utf-8", "replace")
+            return self.lineno, text, _utf8_error(raw, err.start, self.lineno), len(raw)
+
+    def push_back(self, lines: list[_Line]) -> None:
+        """Read ``lines`` again, in order, before anything new."""
+        self.replay.extend(reversed(lines))
+
+
+def _read_csv(
+    stream: BinaryIO,
+    source: str,
+    limit: int,
+    field_types: Mapping[str, frozenset[str]] | None,
+) -> Iterator[RecordItem]:
+    lines = _CsvLines(stream, limit)
+    try:
+        yield from _csv_records(lines, source, limit, field_types)
+    except _READ_ERRORS as err:
+        yield _read_failed(source, lines.lineno, err)
+
+
+def _csv_records(
+    lines: _CsvLines,
+    source: str,
+    limit: int,
+    field_types: Mapping[str, frozenset[str]] | None,
+) -> Iterator[RecordItem]:
+    if csv.field_size_limit() < limit:
+        # Process-wide, but only ever raised: our own per-record cap is the real bound.
+        csv.field_size_limit(limit)
+    header: list[str] | None = None
+    header_error: str | None = None
+    typer = RowTyper((), field_types)
+    recovering_until = 0  # lines up to this number are read one line per record
+    while True:
+        first = lines.next()
+        if first is None:
+            return
+        start, text, error, size = first
+        if error is None and not text.strip():
+            continue  # blank line
+        group = [first]
+        single = start <= recovering_until
+        in_quote = '"' in text and _open_quote_at_end(text.rstrip("\r\n"), False)
+        broken: str | None = None  # the group cannot be one record: report and re-read
+        if in_quote and single:
+            broken = f"unclosed quote on line {start}"
+        while in_quote and not single:
+            nxt = lines.next()
+            if nxt is None:
+                broken = f"unclosed quote: the cell opened on line {start} never ends"
+                break
+            group.append(nxt)
+            size += nxt[3]
+            if size > limit:
+                broken = f"record over {limit} bytes (or an unclosed quote on line {start})"
+                break
+            error = error or nxt[2]
+            in_quote = _open_quote_at_end(nxt[1].rstrip("\r\n"), True)
+        if broken is not None:
+            if len(group) > 1:
+                recovering_until = group[-1][0]
+                lines.push_back(group[1:])
+            yield _bad(source, start, broken)
+            continue
+        if error is not None:
+            if header is None:
+                header, header_error = [], f"the header on line {start} cannot be read: {error}"
+            yield _bad(source, start, error)
+            continue
+        try:
+            row = next(csv.reader([g[1] for g in group]), [])
+        except csv.Error as err:
+            if header is None:
+                header, header_error = [], f"the header on line {start} cannot be read: {err}"
+            yield _bad(source, start, f"invalid CSV: {err}")
+            continue
+        if header is None:
+            header = [c.strip() for c in row]
+            seen: set[str] = set()
+            for name in header:
+                if not name:
+                    header_error = f"the header on line {start} has an empty column name"
+                elif name in seen:
+                    header_error = f"the header on line {start} repeats column {name!r}"
+                seen.add(name)
+            typer = RowTyper(header, field_types)
+            continue
+        if header_error is not None:
+            yield _bad(source, start, header_error)
+            continue
+        if len(row) != len(header):
+            message = f"row has {len(row)} fields, header has {len(header)}"
+            if len(group) > 1:
+                message += f" (is a quote on line {start} left open?)"
+                recovering_until = group[-1][0]
+                lines.push_back(group[1:])
+            yield _bad(source, start, message)
+            continue
+        try:
+            record = typer(row)
+        except CellError as err:
+            yield _bad(source, start, f"line {start}, {err}")
+            continue
+        yield RecordItem(source, start, record, None)
+
+
+# --------------------------------------------------------------------------- YAML
+
+_YamlBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _DealLoader(_YamlBase):  # type: ignore[misc]
+    """Safe YAML, but timestamps stay strings, as they would in JSON."""
+
+
+_DealLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in _YamlBase.yaml_implicit_resolvers.items()
+}
+
+
+def _json_problem(value: Any, limit: int) -> str | None:
+    """Why a constructed YAML value is not a JSON object of at most ``limit`` bytes, or None."""
+    budget = limit
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, str):
+            budget -= len(v) + 3
+        elif v is None or isinstance(v, (bool, int)):
+            budget -= 6
+        elif isinstance(v, float):
+            if math.isnan(v):
+                return f"NaN is not allowed (at {path or 'top'})"
+            if math.isinf(v):
+                return f"Infinity is not allowed (at {path or 'top'})"
+            budget -= 8
+        elif isinstance(v, list):
+            budget -= 2 + len(v)
+            stack.extend((x, f"{path}[{i}]") for i, x in enumerate(v))
+        elif isinstance(v, dict):
+            budget -= 2 + len(v)
+            for k, x in v.items():
+                if not isinstance(k, str):
+                    return f"key {k!r} at {path or 'top'} is not a string (quote it)"
+                stack.append((x, f"{path}.{k}" if path else k))
+        else:
+            return f"{type(v).__name__} value at {path or 'top'} has no JSON equivalent"
+        if budget < 0:
+            return f"record over {limit} bytes"
+    return None
+
+
+def _read_yaml(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordItem]:
+    try:
+        data = stream.read(MAX_YAML_BYTES + 1)
+    except _READ_ERRORS as err:
+        yield _read_failed(source, 0, err)
+        return
+    if len(data) > MAX_YAML_BYTES:
+        yield _bad(
+            source,
+            0,
+            f"YAML source over {MAX_YAML_BYTES} bytes: split it or use JSON Lines; not read",
+        )
+        return
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        yield _bad(source, line, _utf8_error(data, err.start, 1) + "; this file was not read")
+        return
+    loader = _DealLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            doc_line = node.start_mark.line + 1
+            value = loader.construct_document(node)
+            if value is None:
+                continue
+            if isinstance(value, list) and isinstance(node, yaml.SequenceNode):
+                for item_node, item in zip(node.value, value, strict=False):
+                    yield _yaml_item(source, item_node.start_mark.line + 1, item, limit)
+            else:
+                yield _yaml_item(source, doc_line, value, limit)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problem = getattr(err, "problem", None) or str(err)
+        yield _bad(source, line, f"invalid YAML: {problem}; the rest of this file was not read")
+    finally:
+        loader.dispose()
+
+
+def _yaml_item(source: str, line: int, value: Any, limit: int) -> RecordItem:
+    if not isinstance(value, dict):
+        return _bad(source, line, _not_object(value))
+    problem = _json_problem(value, limit)
+    if problem is not None:
+        return _bad(source, line, problem)
+    return RecordItem(source, line, value, None)
+
+
+# --------------------------------------------------------------------------- duplicates
+
+
+class DuplicateTracker:
+    """Flags the second and later records that reuse a deal id.
+
+    Memory: one dict entry per distinct id (about 100-150 bytes each); sources
+    are interned, so locations cost one int.
+    """
+
+    __slots__ = ("_field", "_first", "_index", "_sources")
+
+    def __init__(self, field: str = "id") -> None:
+        self._field = field
+        self._first: dict[str, int] = {}
+        self._sources: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def check(self, item: RecordItem) -> str | None:
+        """A message naming the first occurrence when ``item`` reuses an id, else None."""
+        if item.record is None:
+            return None
+        return self.see(item.record.get(self._field), item.source, item.position)
+
+    def see(self, deal_id: Any, source: str, position: int) -> str | None:
+        """Record one occurrence of ``deal_id``; the duplicate message if it was seen before."""
+        if deal_id is None or deal_id == "" or isinstance(deal_id, (dict, list, bool)):
+            return None
+        key = deal_id if isinstance(deal_id, str) else str(deal_id)
+        idx = self._index.get(source)
+        if idx is None:
+            idx = self._index[source] = len(self._sources)
+            self._sources.append(source)
+        packed = self._first.setdefault(key, (idx << 40) | position)
+        first_idx, first_pos = packed >> 40, packed & ((1 << 40) - 1)
+        if first_idx == idx and first_pos == position:
+            return None
+        return f"duplicate deal id {key!r}: first seen at {self._sources[first_idx]}:{first_pos}"
+
+    def __len__(self) -> int:
+        return len(self._first)
