@@ -1,3 +1,56 @@
-"""cycleflow: policy-as-code for the sales cycle."""
+"""cycleflow: policy-as-code for the sales cycle.
+
+Load a policy, build an engine, and ask it questions::
+
+    import cycleflow
+    policy = cycleflow.load_policy("policies/standard-sales-cycle.yaml")
+    engine = cycleflow.Engine(policy)
+    decision = engine.decide(deal, "advance", {"id": "ann", "roles": ["sales_rep"]})
+    verdict = engine.check(deal)
+
+Public API: :func:`load_policy`, :class:`Engine`, :class:`Decision`,
+:class:`Verdict`, :class:`Violation`, :class:`ApprovalNeeded`, the policy
+model (:class:`Policy`), and the errors under :class:`CycleflowError`.
+"""
+
+from cycleflow.api import load_policy
+from cycleflow.compile.compiled import CompiledPolicy, compile_policy
+from cycleflow.decide.decision import ApprovalNeeded, Decision, RuleCheck, Verdict, Violation
+from cycleflow.decide.engine import Engine
+from cycleflow.errors import (
+    CycleflowError,
+    DealError,
+    Location,
+    MissingField,
+    PolicyError,
+    Problem,
+    RuleError,
+    TransitionBlocked,
+    UsageError,
+)
+from cycleflow.model.policy import Policy
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ApprovalNeeded",
+    "CompiledPolicy",
+    "CycleflowError",
+    "DealError",
+    "Decision",
+    "Engine",
+    "Location",
+    "MissingField",
+    "Policy",
+    "PolicyError",
+    "Problem",
+    "RuleCheck",
+    "RuleError",
+    "TransitionBlocked",
+    "UsageError",
+    "Verdict",
+    "Violation",
+    "__version__",
+    "compile_policy",
+    "load_policy",
+]

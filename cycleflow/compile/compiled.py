@@ -1,0 +1,170 @@
+"""Compile a policy model into what the engine runs: a state machine and per-stage rule plans.
+
+The ``transitions`` machine is built once per policy, with
+``auto_transitions=False`` and no string callbacks (policy text never reaches
+``transitions`` as a name to resolve). The per-record path reads only the
+plain tables derived from it here, so judging a deal builds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import Machine
+
+from cycleflow.model.policy import Criterion, Gate, Policy, Risk, Stage, Step, Transition
+
+
+@dataclass(frozen=True, slots=True)
+class RiskUse:
+    """A risk as it applies at one checkpoint."""
+
+    risk: Risk
+    checkpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class MovePlan:
+    """Everything ``decide`` evaluates for one (stage, trigger) pair, in order."""
+
+    transition: Transition
+    source: Stage
+    target: Stage
+    steps: tuple[Step, ...]
+    criteria: tuple[tuple[str, Criterion], ...]   # (kind, criterion): target entry, then transition
+    risks: tuple[RiskUse, ...]
+    gates: tuple[Gate, ...]                        # always required by the transition itself
+
+
+@dataclass(frozen=True, slots=True)
+class RestPlan:
+    """Everything ``check`` evaluates for a deal at rest in one stage."""
+
+    stage: Stage
+    entry: tuple[Criterion, ...]
+    steps: tuple[Step, ...]
+    risks: tuple[RiskUse, ...]
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A policy ready to run: its model, its machine, and the tables derived from the machine."""
+
+    policy: Policy
+    machine: Machine
+    moves: Mapping[tuple[str, str], MovePlan]
+    rests: Mapping[str, RestPlan]
+    triggers_from: Mapping[str, tuple[str, ...]]
+    gates: Mapping[str, Gate]
+
+    @property
+    def stage_ids(self) -> tuple[str, ...]:
+        """The stage ids in policy order."""
+        return tuple(s.id for s in self.policy.stages)
+
+
+def build_machine(policy: Policy) -> Machine:
+    """The policy's stage machine on ``transitions``: states, triggers, nothing callable by name."""
+    machine = Machine(
+        model=None,
+        states=[s.id for s in policy.stages],
+        initial=policy.initial_stage.id,
+        auto_transitions=False,
+        send_event=True,
+        ignore_invalid_triggers=False,
+    )
+    for t in policy.transitions:
+        machine.add_transition(t.trigger, list(t.sources), t.target)
+    return machine
+
+
+def _table_from_machine(machine: Machine) -> dict[tuple[str, str], str]:
+    """(source, trigger) → target, read back from the machine's own events."""
+    table: dict[tuple[str, str], str] = {}
+    for trigger, event in machine.events.items():
+        for source, transitions in event.transitions.items():
+            for tr in transitions:
+                table.setdefault((source, trigger), tr.dest)
+    return table
+
+
+def _is_forward(source: Stage, target: Stage) -> bool:
+    return target.index > source.index and target.outcome != "lost"
+
+
+def _risk_uses(policy: Policy, wanted: set[str]) -> tuple[RiskUse, ...]:
+    uses: list[RiskUse] = []
+    for risk in policy.risks:
+        names = [str(cp) for cp in risk.at if str(cp) in wanted]
+        if names:  # "always" wins: it asks more of approvals than "enter S"
+            uses.append(RiskUse(risk, "always" if "always" in names else names[0]))
+    return tuple(uses)
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    """Compile the model: one machine, one plan per move and per resting stage."""
+    machine = build_machine(policy)
+    table = _table_from_machine(machine)
+    stages = {s.id: s for s in policy.stages}
+    gates = {g.id: g for g in policy.gates}
+    by_trigger: dict[tuple[str, str], Transition] = {}
+    for t in policy.transitions:
+        for s in t.sources:
+            by_trigger.setdefault((s, t.trigger), t)
+
+    moves: dict[tuple[str, str], MovePlan] = {}
+    for (src, trigger), dest in table.items():
+        t = by_trigger[(src, trigger)]
+        source, target = stages[src], stages[dest]
+        check = t.check_steps if t.check_steps is not None else _is_forward(source, target)
+        crit = tuple(("entry", c) for c in target.entry) + tuple(("transition", c) for c in t.when)
+        wanted = {"always", f"enter {dest}", f"leave {src}", f"on {trigger}"}
+        moves[(src, trigger)] = MovePlan(
+            transition=t,
+            source=source,
+            target=target,
+            steps=source.steps if check else (),
+            criteria=crit,
+            risks=_risk_uses(policy, wanted),
+            gates=tuple(gates[g] for g in t.approve),
+        )
+
+    rests: dict[str, RestPlan] = {}
+    for stage in policy.stages:
+        earlier: tuple[Step, ...] = ()
+        if stage.outcome != "lost":
+            earlier = tuple(
+                step for s in policy.stages if s.index < stage.index and not s.final
+                for step in s.steps
+            )
+        rests[stage.id] = RestPlan(
+            stage=stage,
+            entry=stage.entry,
+            steps=earlier,
+            risks=_risk_uses(policy, {"always", f"enter {stage.id}"}),
+        )
+
+    triggers_from: dict[str, list[str]] = {s.id: [] for s in policy.stages}
+    for src, trigger in table:
+        triggers_from[src].append(trigger)
+    return CompiledPolicy(
+        policy=policy,
+        machine=machine,
+        moves=moves,
+        rests=rests,
+        triggers_from={k: tuple(v) for k, v in triggers_from.items()},
+        gates=gates,
+    )
+
+
+def describe(compiled: CompiledPolicy) -> dict[str, Any]:
+    """A small summary, for logs and ``--verbose`` output."""
+    return {
+        "policy": compiled.policy.id,
+        "stages": len(compiled.policy.stages),
+        "moves": len(compiled.moves),
+        "risks": len(compiled.policy.risks),
+        "gates": len(compiled.gates),
+    }

@@ -1,0 +1,144 @@
+"""Judge an approval gate against the approvals a deal carries.
+
+An approval counts when its approver holds a gate role, is separate from the
+parties the gate names, is not older than ``valid_days``, and approved the
+values the gate binds. Every approval that does not count says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from cycleflow.decide.deal import lookup, parse_time
+from cycleflow.errors import DealError
+from cycleflow.model.policy import Gate
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """How far a gate is satisfied: distinct valid approvers, and why others were void."""
+
+    gate: Gate
+    approvers: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def satisfied(self) -> bool:
+        """True when enough distinct, valid approvers signed."""
+        return len(self.approvers) >= self.gate.count
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def bound_values(gate: Gate, deal: Mapping[str, Any]) -> dict[str, Any]:
+    """The current values of the fields a gate binds (``None`` for a missing one)."""
+    out: dict[str, Any] = {}
+    for path in gate.binds:
+        bare = path.removeprefix("deal.")
+        out[bare] = _canonical(lookup(deal, bare)[1])
+    return out
+
+
+def fingerprint(gate: Gate, deal: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of the bound values: what an approval commits to."""
+    payload = orjson.dumps(bound_values(gate, deal), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _party(name: str, deal: Mapping[str, Any], actor: Mapping[str, Any] | None) -> Any:
+    if name == "owner":
+        return deal.get("owner")
+    if name == "requester":
+        return actor.get("id") if actor else None
+    return lookup(deal, name.removeprefix("deal."))[1]
+
+
+def evaluate_gate(
+    gate: Gate,
+    deal: Mapping[str, Any],
+    actor: Mapping[str, Any] | None,
+    now: datetime,
+    valid_at: datetime | None = None,
+) -> GateResult:
+    """Which of the deal's approvals count for this gate, and why the others do not.
+
+    ``valid_at`` is the moment an approval had to be fresh (default ``now``): for a
+    deal at rest whose gate was needed to *enter* its stage, that is when it entered.
+    """
+    as_of = valid_at or now
+    raw = deal.get("approvals") or []
+    if not isinstance(raw, list):
+        raise DealError("approvals must be a list of {gate, by, role, at}")
+    approvers: list[str] = []
+    reasons: list[str] = []
+    current: dict[str, Any] | None = None
+    for n, item in enumerate(raw, start=1):
+        if not isinstance(item, Mapping) or item.get("gate") != gate.id:
+            continue
+        by, role = item.get("by"), item.get("role")
+        if not by or not isinstance(by, str):
+            reasons.append(f"approval #{n} names no approver ('by')")
+            continue
+        if role not in gate.roles:
+            reasons.append(f"{by} approved as {role!r}; {gate.id} needs one of "
+                           f"{', '.join(gate.roles)}")
+            continue
+        parties = [p for p in gate.separate_from if by == _party(p, deal, actor)]
+        if parties:
+            reasons.append(f"{by} cannot approve: they are the deal's {parties[0]} "
+                           "(separation of duties)")
+            continue
+        try:
+            at = parse_time(item.get("at"), f"approval #{n} 'at'")
+        except DealError as err:
+            reasons.append(str(err))
+            continue
+        if at > now:
+            reasons.append(f"approval by {by} is dated in the future ({item.get('at')})")
+            continue
+        if gate.valid_days is not None and (as_of - at).total_seconds() > gate.valid_days * 86400:
+            reasons.append(f"approval by {by} of {item.get('at')} expired after "
+                           f"{gate.valid_days:g} days")
+            continue
+        if gate.binds:
+            current = current if current is not None else bound_values(gate, deal)
+            changed = _binding_broken(item, gate, deal, current)
+            if changed:
+                reasons.append(f"approval by {by} is void: {changed}")
+                continue
+        if by not in approvers:
+            approvers.append(by)
+    if not approvers and not reasons:
+        reasons.append(f"no approval for {gate.id} yet")
+    return GateResult(gate, tuple(approvers), tuple(reasons))
+
+
+def _binding_broken(
+    item: Mapping[str, Any], gate: Gate, deal: Mapping[str, Any], current: dict[str, Any]
+) -> str | None:
+    values = item.get("values")
+    if isinstance(values, Mapping):
+        for field, now_value in current.items():
+            approved = _canonical(values.get(field, values.get(f"deal.{field}")))
+            if approved != now_value:
+                return f"it approved deal.{field} = {approved!r}, now {now_value!r}"
+        return None
+    fp = item.get("fingerprint")
+    if isinstance(fp, str):
+        return None if fp == fingerprint(gate, deal) else (
+            "the bound fields (" + ", ".join(gate.binds) + ") changed since it was given")
+    return "it records neither 'values' nor a 'fingerprint' of " + ", ".join(gate.binds)

@@ -1,0 +1,62 @@
+"""Reading the reserved parts of a deal record: stage, time in stage, steps done.
+
+The deal record *is* the state (DESIGN.md); these helpers read it without
+changing it and turn malformed reserved keys into :class:`DealError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from typing import Any
+
+from cycleflow.errors import DealError
+
+
+def parse_time(value: Any, what: str) -> datetime:
+    """An ISO-8601 time (``Z`` accepted; a bare date is midnight UTC; naive is UTC)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise DealError(f"{what} is not an ISO-8601 time: {value!r}") from None
+    else:
+        raise DealError(f"{what} must be an ISO-8601 string, got {type(value).__name__}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def steps_done(deal: Mapping[str, Any]) -> frozenset[str]:
+    """The ids of the process steps a deal has done (a list of ids, or a map id → details)."""
+    raw = deal.get("steps")
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, list):
+        if not all(isinstance(x, str) for x in raw):
+            raise DealError("steps must be a list of step ids")
+        return frozenset(raw)
+    if isinstance(raw, Mapping):
+        return frozenset(str(k) for k, v in raw.items() if v not in (None, False))
+    raise DealError(f"steps must be a list or a map, got {type(raw).__name__}")
+
+
+def deal_id(deal: Any) -> str | None:
+    """The deal's id as a string, or None when absent."""
+    if isinstance(deal, Mapping):
+        value = deal.get("id")
+        return None if value is None else str(value)
+    return None
+
+
+def lookup(deal: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
+    """``(found, value)`` for a dotted field path such as ``customer.name``."""
+    node: Any = deal
+    for part in dotted.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return False, None
+    return True, node

@@ -1,0 +1,122 @@
+"""Read the files one policy consists of: the main YAML, its includes, its deal schema.
+
+Paths in a policy are relative to the file that names them. Only local files
+are read: no URL, no remote ``$ref``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cycleflow.errors import Location, PolicyError, Problem
+from cycleflow.load.yaml_reader import Document, read_yaml_file
+
+MAX_INCLUDES = 32
+MAX_SCHEMA_BYTES = 2_000_000
+
+
+@dataclass(frozen=True)
+class PolicyFiles:
+    """The raw documents of one policy, before validation."""
+
+    main: Document
+    fragments: tuple[Document, ...]
+    deal_schema: Mapping[str, Any] | None
+    deal_schema_path: str | None
+
+
+def read_main(path: str | os.PathLike[str]) -> Document:
+    """Read the main policy file, turning a missing or unreadable file into a located error."""
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise PolicyError.at(Location(name), "file-not-found", f"no such file: {name}")
+    if os.path.isdir(name):
+        raise PolicyError.at(Location(name), "file-is-directory",
+                             f"{name} is a directory, not a policy file")
+    try:
+        return read_yaml_file(name)
+    except OSError as err:
+        raise PolicyError.at(Location(name), "file-unreadable",
+                             f"cannot read {name}: {err.strerror}") from None
+
+
+def read_includes(main: Document) -> tuple[Document, ...]:
+    """Read the fragments named by ``include:``, each relative to the main file."""
+    raw = main.data.get("include") if isinstance(main.data, Mapping) else None
+    if not raw:
+        return ()
+    base = Path(main.file).parent
+    out: list[Document] = []
+    seen = {os.path.realpath(main.file)}
+    for i, rel in enumerate(raw[:MAX_INCLUDES] if isinstance(raw, list) else ()):
+        where = main.source_map.locate(("include", i))
+        target = base / str(rel)
+        real = os.path.realpath(target)
+        if real in seen:
+            raise PolicyError.at(where, "include-cycle", f"'{rel}' is included twice or includes "
+                                 "the policy itself")
+        seen.add(real)
+        if not target.is_file():
+            raise PolicyError.at(where, "include-not-found", f"included file not found: {rel}",
+                                 f"paths are relative to {base or '.'}")
+        doc = read_yaml_file(str(target))
+        if isinstance(doc.data, Mapping) and doc.data.get("include"):
+            raise PolicyError.at(doc.source_map.locate(("include",)), "include-nested",
+                                 "an included fragment may not include others",
+                                 "list every fragment in the main policy")
+        out.append(doc)
+    return tuple(out)
+
+
+def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | None]:
+    """Load the JSON Schema named by ``deal_schema:``, refusing remote references."""
+    rel = main.data.get("deal_schema") if isinstance(main.data, Mapping) else None
+    if not rel:
+        return None, None
+    where = main.source_map.locate(("deal_schema",))
+    path = Path(main.file).parent / str(rel)
+    if not path.is_file():
+        raise PolicyError.at(where, "deal-schema-not-found", f"deal_schema not found: {rel}",
+                             f"the path is relative to the policy file's folder, {path.parent}")
+    if path.stat().st_size > MAX_SCHEMA_BYTES:
+        raise PolicyError.at(where, "deal-schema-too-large", f"deal_schema {rel} is over "
+                             f"{MAX_SCHEMA_BYTES} bytes")
+    try:
+        schema = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        line = getattr(err, "lineno", 0)
+        col = getattr(err, "colno", 0)
+        raise PolicyError(Problem(Location(str(path), line, col), "deal-schema-syntax",
+                                  f"deal_schema is not valid JSON: {err}")) from None
+    if not isinstance(schema, Mapping):
+        raise PolicyError.at(where, "deal-schema-invalid", "deal_schema must be a JSON object")
+    _refuse_remote_refs(schema, str(path))
+    return schema, str(path)
+
+
+def _refuse_remote_refs(node: Any, file: str, depth: int = 0) -> None:
+    if depth > 64:
+        raise PolicyError.at(Location(file), "deal-schema-too-deep", "deal_schema nests too deeply")
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            raise PolicyError.at(Location(file), "deal-schema-remote-ref",
+                                 f"$ref '{ref}' is not local",
+                                 "only '#/...' references are resolved; inline the definition")
+        for value in node.values():
+            _refuse_remote_refs(value, file, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            _refuse_remote_refs(value, file, depth + 1)
+
+
+def read_policy_files(path: str | os.PathLike[str]) -> PolicyFiles:
+    """Read everything one policy consists of."""
+    main = read_main(path)
+    schema, schema_path = read_deal_schema(main)
+    return PolicyFiles(main, read_includes(main), schema, schema_path)

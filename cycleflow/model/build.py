@@ -1,0 +1,372 @@
+"""Turn validated policy documents into the :class:`Policy` model.
+
+Schema validation has already vouched for shapes; this pass resolves
+references (stages, steps, gates), checks every expression, and collects
+every problem it finds, located, before raising them together.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from cycleflow.errors import Location, PolicyError, Problem, ProblemList
+from cycleflow.expr import Expression, compile_expression
+from cycleflow.load.yaml_reader import Document
+from cycleflow.model.policy import (
+    Checkpoint,
+    Criterion,
+    Gate,
+    Label,
+    Policy,
+    Risk,
+    Severity,
+    SourceFile,
+    Stage,
+    Step,
+    TimeLimit,
+    Transition,
+)
+
+Path = tuple[str | int, ...]
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str | None:
+    """A "did you mean 'x'?" suggestion for a misspelt id, or None."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+@dataclass
+class _Builder:
+    """Per-build working state: the documents, the problems found so far."""
+
+    main: Document
+    known_fields: Mapping[str, frozenset[str]] | None
+    problems: ProblemList
+
+    def loc(self, doc: Document, path: Path) -> Location:
+        return doc.source_map.locate(path)
+
+    def problem(
+        self, doc: Document, path: Path, code: str, message: str, suggestion: str | None = None,
+        *, key: bool = False,
+    ) -> None:
+        where = doc.source_map.locate_key(path) if key else doc.source_map.locate(path)
+        self.problems.add(Problem(where, code, message, suggestion))
+
+    def expression(self, doc: Document, path: Path, source: Any) -> Expression | None:
+        text = str(source)
+        sm = doc.source_map
+
+        def locate(offset: int) -> Location:
+            return sm.locate_in_scalar(path, offset)
+
+        try:
+            return compile_expression(
+                text, sm.locate(path), known_fields=self.known_fields, locate=locate
+            )
+        except PolicyError as err:
+            self.problems.extend(err.problems)
+            return None
+
+
+def build_policy(
+    main: Document,
+    fragments: Sequence[Document] = (),
+    *,
+    deal_schema: Mapping[str, Any] | None = None,
+    deal_schema_path: str | None = None,
+    known_fields: Mapping[str, frozenset[str]] | None = None,
+) -> Policy:
+    """Build the model from the main document and its included fragments, or raise PolicyError."""
+    b = _Builder(main, known_fields, ProblemList())
+    docs = [main, *fragments]
+    stages = _stages(b, docs)
+    stage_ids = [s.id for s in stages]
+    gates = _gates(b, docs)
+    gate_ids = [g.id for g in gates]
+    transitions = _transitions(b, docs, stages)
+    risks = _risks(b, docs, stage_ids, gate_ids, [t.trigger for t in transitions])
+    _check_initial(b, stages)
+    _check_unique_ids(b, stages, transitions, risks, gates)
+    _check_gate_refs(b, docs, transitions, gate_ids)
+    sensitive = tuple(str(s) for s in main.data.get("sensitive", ()) or ())
+    _check_fields(b, main, ("sensitive",), sensitive)
+    b.problems.raise_if_errors()
+    data = main.data
+    return Policy(
+        id=str(data["id"]),
+        version=str(data["version"]),
+        title=Label.of(data["title"]) if "title" in data else None,
+        description=Label.of(data["description"]) if "description" in data else None,
+        path=main.file,
+        sha256=main.sha256,
+        sources=tuple(SourceFile(d.file, d.sha256) for d in docs),
+        stages=tuple(stages),
+        transitions=tuple(transitions),
+        risks=tuple(risks),
+        gates=tuple(gates),
+        sensitive=sensitive,
+        deal_schema_path=deal_schema_path,
+        deal_schema=deal_schema,
+        known_fields=known_fields,
+    )
+
+
+def _criteria(b: _Builder, doc: Document, path: Path, raw: Any) -> tuple[Criterion, ...]:
+    out: list[Criterion] = []
+    for i, item in enumerate(raw or ()):
+        expr = b.expression(doc, (*path, i, "when"), item["when"])
+        if expr is None:
+            continue
+        out.append(
+            Criterion(
+                id=str(item["id"]),
+                when=expr,
+                message=Label.of(item.get("message"), default=f"{item['id']} does not hold"),
+                severity=cast(Severity, item.get("severity", "high")),
+                location=b.loc(doc, (*path, i)),
+            )
+        )
+    return tuple(out)
+
+
+def _stages(b: _Builder, docs: Sequence[Document]) -> list[Stage]:
+    stages: list[Stage] = []
+    seen: dict[str, Location] = {}
+    for doc in docs:
+        for sid, raw in (doc.data.get("stages") or {}).items():
+            path: Path = ("stages", sid)
+            if sid in seen:
+                b.problem(doc, path, "duplicate-stage", f"stage '{sid}' is defined twice "
+                          f"(first at {seen[sid]})", key=True)
+                continue
+            seen[sid] = b.loc(doc, path)
+            raw = raw or {}
+            steps: list[Step] = []
+            for i, step in enumerate(raw.get("steps") or ()):
+                if isinstance(step, str):
+                    steps.append(Step(step, Label.of(step.replace("_", " ")), sid,
+                                      b.loc(doc, (*path, "steps", i))))
+                else:
+                    steps.append(Step(str(step["id"]), Label.of(step.get("label"), str(step["id"])),
+                                      sid, b.loc(doc, (*path, "steps", i))))
+            limit = raw.get("max_days")
+            time_limit: TimeLimit | None = None
+            if isinstance(limit, Mapping):
+                time_limit = TimeLimit(float(limit["days"]),
+                                       cast(Literal["block", "warn"], limit.get("then", "block")),
+                                       b.loc(doc, (*path, "max_days")))
+            elif limit is not None:
+                time_limit = TimeLimit(float(limit), "block", b.loc(doc, (*path, "max_days")))
+            final = bool(raw.get("final", False))
+            outcome = raw.get("outcome")
+            if outcome is not None and not final:
+                b.problem(doc, (*path, "outcome"), "outcome-not-final",
+                          f"stage '{sid}' has an outcome but is not final",
+                          "add 'final: true' or remove 'outcome'")
+            stages.append(
+                Stage(
+                    id=sid,
+                    label=Label.of(raw.get("label"), sid),
+                    description=Label.of(raw["description"]) if "description" in raw else None,
+                    index=len(stages),
+                    initial=bool(raw.get("initial", False)),
+                    final=final,
+                    outcome=outcome,
+                    entry=_criteria(b, doc, (*path, "entry"), raw.get("entry")),
+                    steps=tuple(steps),
+                    max_days=time_limit,
+                    location=b.loc(doc, path),
+                )
+            )
+    return stages
+
+
+def _stage_ref(b: _Builder, doc: Document, path: Path, name: str, stage_ids: Sequence[str]) -> bool:
+    if name in stage_ids:
+        return True
+    b.problem(doc, path, "unknown-stage", f"unknown stage '{name}'",
+              did_you_mean(name, stage_ids) or "stages: " + ", ".join(stage_ids))
+    return False
+
+
+def _transitions(b: _Builder, docs: Sequence[Document], stages: Sequence[Stage]) -> list[Transition]:
+    stage_ids = [s.id for s in stages]
+    non_final = [s.id for s in stages if not s.final]
+    out: list[Transition] = []
+    for doc in docs:
+        for i, raw in enumerate(doc.data.get("transitions") or ()):
+            path: Path = ("transitions", i)
+            src = raw["from"]
+            sources: list[str] = []
+            if src == "*":
+                sources = list(non_final)
+            else:
+                items = [src] if isinstance(src, str) else list(src)
+                for j, s in enumerate(items):
+                    spath = (*path, "from") if isinstance(src, str) else (*path, "from", j)
+                    if _stage_ref(b, doc, spath, str(s), stage_ids):
+                        sources.append(str(s))
+            target = str(raw["to"])
+            if not _stage_ref(b, doc, (*path, "to"), target, stage_ids):
+                continue
+            for s in sources:
+                if stages[stage_ids.index(s)].final:
+                    b.problem(doc, (*path, "from"), "from-final-stage",
+                              f"transition '{raw['trigger']}' leaves final stage '{s}'",
+                              "remove 'final: true' from the stage or drop this source")
+            require = tuple(str(f) for f in raw.get("require") or ())
+            _check_fields(b, doc, (*path, "require"), [f"deal.{f}" for f in require])
+            out.append(
+                Transition(
+                    trigger=str(raw["trigger"]),
+                    sources=tuple(sources),
+                    target=target,
+                    label=Label.of(raw["label"]) if "label" in raw else None,
+                    when=_criteria(b, doc, (*path, "when"), raw.get("when")),
+                    require=require,
+                    approve=tuple(str(g) for g in raw.get("approve") or ()),
+                    check_steps=raw.get("check_steps"),
+                    location=b.loc(doc, path),
+                )
+            )
+    _check_ambiguous(b, out)
+    return out
+
+
+def _check_ambiguous(b: _Builder, transitions: Sequence[Transition]) -> None:
+    seen: dict[tuple[str, str], Transition] = {}
+    for t in transitions:
+        for s in t.sources:
+            other = seen.get((s, t.trigger))
+            if other is not None and other.target != t.target:
+                b.problems.add(Problem(t.location, "ambiguous-transition",
+                                       f"trigger '{t.trigger}' from '{s}' goes to both "
+                                       f"'{other.target}' and '{t.target}'",
+                                       f"first declared at {other.location}"))
+            seen.setdefault((s, t.trigger), t)
+
+
+def _risks(b: _Builder, docs: Sequence[Document], stage_ids: Sequence[str],
+           gate_ids: Sequence[str], triggers: Sequence[str]) -> list[Risk]:
+    out: list[Risk] = []
+    for doc in docs:
+        for i, raw in enumerate(doc.data.get("risks") or ()):
+            path: Path = ("risks", i)
+            expr = b.expression(doc, (*path, "when"), raw["when"])
+            checkpoints: list[Checkpoint] = []
+            for j, at in enumerate(raw.get("at") or ["always"]):
+                kind, _, target = str(at).partition(" ")
+                cp = Checkpoint(cast(Any, kind), target or None)
+                if kind in ("enter", "leave"):
+                    _stage_ref(b, doc, (*path, "at", j), target, stage_ids)
+                elif kind == "on" and target not in triggers:
+                    b.problem(doc, (*path, "at", j), "unknown-trigger",
+                              f"unknown trigger '{target}'", did_you_mean(target, triggers))
+                checkpoints.append(cp)
+            then = str(raw["then"])
+            action, _, gate = then.partition(" ")
+            if action == "approve" and gate not in gate_ids:
+                b.problem(doc, (*path, "then"), "unknown-gate", f"unknown approval gate '{gate}'",
+                          did_you_mean(gate, gate_ids) or ("gates: " + ", ".join(gate_ids)
+                                                          if gate_ids else "declare it under approvals:"))
+            if expr is None:
+                continue
+            out.append(
+                Risk(
+                    id=str(raw["id"]),
+                    label=Label.of(raw["label"]) if "label" in raw else None,
+                    when=expr,
+                    at=tuple(checkpoints),
+                    severity=cast(Severity, raw.get("severity", "high")),
+                    action=cast(Any, action),
+                    gate=gate or None,
+                    message=Label.of(raw.get("message"), default=f"risk {raw['id']}"),
+                    location=b.loc(doc, path),
+                )
+            )
+    return out
+
+
+def _gates(b: _Builder, docs: Sequence[Document]) -> list[Gate]:
+    out: list[Gate] = []
+    for doc in docs:
+        for gid, raw in (doc.data.get("approvals") or {}).items():
+            path: Path = ("approvals", gid)
+            binds = tuple(str(x) for x in raw.get("binds") or ())
+            _check_fields(b, doc, (*path, "binds"), binds)
+            separate = tuple(str(x) for x in raw.get("separate_from") or ())
+            _check_fields(b, doc, (*path, "separate_from"), separate)
+            valid = raw.get("valid_days")
+            out.append(
+                Gate(
+                    id=str(gid),
+                    label=Label.of(raw["label"]) if "label" in raw else None,
+                    roles=tuple(str(r) for r in raw["roles"]),
+                    count=int(raw.get("count", 1)),
+                    separate_from=separate,
+                    valid_days=float(valid) if valid is not None else None,
+                    binds=binds,
+                    location=b.loc(doc, path),
+                )
+            )
+    return out
+
+
+def _check_initial(b: _Builder, stages: Sequence[Stage]) -> None:
+    initial = [s for s in stages if s.initial]
+    if not initial and stages:
+        b.problems.add(Problem(stages[0].location, "no-initial-stage", "no stage is marked initial",
+                               f"add 'initial: true' to the first stage, '{stages[0].id}'"))
+    for extra in initial[1:]:
+        b.problems.add(Problem(extra.location, "several-initial-stages",
+                               f"stage '{extra.id}' is initial, but so is '{initial[0].id}'",
+                               "exactly one stage is initial"))
+
+
+def _check_unique_ids(b: _Builder, stages: Sequence[Stage], transitions: Sequence[Transition],
+                      risks: Sequence[Risk], gates: Sequence[Gate]) -> None:
+    seen: dict[str, Location] = {}
+    named: list[tuple[str, Location]] = []
+    for s in stages:
+        named.extend((c.id, c.location) for c in s.entry)
+        named.extend((st.id, st.location) for st in s.steps)
+    for t in transitions:
+        named.extend((c.id, c.location) for c in t.when)
+    named.extend((r.id, r.location) for r in risks)
+    named.extend((g.id, g.location) for g in gates)
+    for rid, where in named:
+        if rid in seen:
+            b.problems.add(Problem(where, "duplicate-id", f"id '{rid}' is used twice "
+                                   f"(first at {seen[rid]})", "rule, step and gate ids are unique "
+                                   "across the policy"))
+        else:
+            seen[rid] = where
+
+
+def _check_gate_refs(b: _Builder, docs: Sequence[Document], transitions: Sequence[Transition],
+                     gate_ids: Sequence[str]) -> None:
+    for t in transitions:
+        for g in t.approve:
+            if g not in gate_ids:
+                b.problems.add(Problem(t.location, "unknown-gate", f"unknown approval gate '{g}'",
+                                       did_you_mean(g, gate_ids)))
+
+
+def _check_fields(b: _Builder, doc: Document, path: Path, fields: Iterable[str]) -> None:
+    """Fields named outside expressions (binds, require, sensitive) must exist in deal_schema."""
+    if b.known_fields is None:
+        return
+    for i, name in enumerate(fields):
+        if name in ("owner", "requester"):
+            continue
+        bare = name.removeprefix("deal.")
+        if bare not in b.known_fields:
+            b.problems.add(Problem(doc.source_map.locate((*path, i)), "unknown-field",
+                                   f"field 'deal.{bare}' is not declared in deal_schema",
+                                   did_you_mean(bare, b.known_fields)))
+

@@ -1,0 +1,116 @@
+"""Validate a policy document against ``policy.schema.json``, with every error located.
+
+jsonschema gives readable messages and the path of each failure; the source
+map turns that path into ``file:line:col``. All errors are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from cycleflow.errors import Problem
+from cycleflow.load.source_map import SourceMap
+
+SCHEMA_FILE = "policy.schema.json"
+
+
+@lru_cache(maxsize=4)
+def policy_schema(name: str = SCHEMA_FILE) -> Mapping[str, Any]:
+    """The shipped policy JSON Schema (read once; the result is never mutated)."""
+    text = resources.files("cycleflow").joinpath("schemas", name).read_text("utf-8")
+    schema: Mapping[str, Any] = json.loads(text)
+    return schema
+
+
+@lru_cache(maxsize=4)
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(policy_schema(name))
+
+
+def validate_document(data: Any, source_map: SourceMap, *, schema: str = SCHEMA_FILE) -> list[Problem]:
+    """Every schema violation in ``data`` as a located problem, in document order."""
+    problems = [_to_problem(err, source_map) for err in _leaf_errors(_validator(schema), data)]
+    problems.sort(key=lambda p: (p.location.line, p.location.column))
+    unique: dict[tuple[int, int, str], Problem] = {}
+    for p in problems:
+        unique.setdefault((p.location.line, p.location.column, p.message), p)
+    return list(unique.values())
+
+
+def _leaf_errors(validator: Draft202012Validator, data: Any) -> Iterator[ValidationError]:
+    """Errors, descending into ``oneOf``/``anyOf`` to the branch that got furthest."""
+    for err in validator.iter_errors(data):
+        yield _deepest(err)
+
+
+def _deepest(err: ValidationError) -> ValidationError:
+    if not err.context:
+        return err
+    best = max(err.context, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
+    if len(best.absolute_path) > len(err.absolute_path):
+        return _deepest(best)
+    return err
+
+
+def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
+    path: Sequence[str | int] = list(err.absolute_path)
+    suggestion: str | None = None
+    if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
+        allowed = sorted(_allowed_keys(err.schema))
+        extras = [
+            k for k in err.instance
+            if k not in allowed and not str(k).startswith("x-")
+        ]
+        if extras:
+            key = str(extras[0])
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            suggestion = f"did you mean '{close[0]}'?" if close else (
+                "allowed keys: " + ", ".join(allowed) if allowed else None
+            )
+            return Problem(
+                source_map.locate_key([*path, key]),
+                "schema-unknown-key",
+                f"unknown key '{key}'" + (f" in {_where(path)}" if path else ""),
+                suggestion,
+            )
+    if err.validator == "required":
+        return Problem(source_map.locate(path), "schema-required", f"{err.message}" + (
+            f" in {_where(path)}" if path else ""), None)
+    if err.validator == "enum":
+        options = [str(o) for o in err.validator_value]
+        close = difflib.get_close_matches(str(err.instance), options, n=1, cutoff=0.5)
+        suggestion = f"did you mean '{close[0]}'?" if close else "one of: " + ", ".join(options)
+    if err.validator == "pattern" and isinstance(err.instance, str):
+        suggestion = _pattern_hint(path, err.instance)
+    message = f"{_where(path)}: {err.message}" if path else err.message
+    return Problem(source_map.locate(path), f"schema-{err.validator}", message, suggestion)
+
+
+def _allowed_keys(schema: Mapping[str, Any]) -> set[str]:
+    return {str(k) for k in schema.get("properties", {})}
+
+
+def _where(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _pattern_hint(path: Sequence[str | int], value: str) -> str | None:
+    last = path[-1] if path else ""
+    if last == "then" or (len(path) >= 2 and path[-2] == "then"):
+        return "write 'block', 'warn' or 'approve <gate>'"
+    if last == "at" or (len(path) >= 2 and path[-2] == "at"):
+        return "write 'always', 'enter <stage>', 'leave <stage>' or 'on <trigger>'"
+    if value and (value[0].isupper() or "-" in value or " " in value):
+        return "ids are lower_snake_case: letters, digits and '_'"
+    return None

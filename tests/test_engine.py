@@ -1,0 +1,227 @@
+"""The engine on the shipped policy: decide, check, apply, bind — each outcome with real rules."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cycleflow
+from cycleflow import Engine, TransitionBlocked, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = ROOT / "policies" / "standard-sales-cycle.yaml"
+NOW = "2026-11-26T12:00:00Z"
+REP = {"id": "ann", "roles": ["sales_rep"]}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_policy(POLICY))
+
+
+def deal(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "D-1",
+        "stage": "qualified",
+        "stage_entered_at": "2026-11-10T09:00:00Z",
+        "owner": "ann",
+        "customer": {"name": "Acme GmbH", "industry": "manufacturing", "country": "DE",
+                     "screening": "cleared"},
+        "budget": 120000,
+        "decision_maker": "Dr. Vogel",
+        "amount": 100000,
+        "currency": "EUR",
+        "discount_pct": 5,
+        "close_date": "2026-12-20",
+        "steps": ["customer_development", "customer_visit", "product_introduction",
+                  "needs_analysis"],
+        "approvals": [],
+    }
+    base.update(over)
+    return base
+
+
+def rules(items: Any) -> set[str]:
+    return {v.rule for v in items}
+
+
+def test_allowed_advance(engine: Engine) -> None:
+    d = engine.decide(deal(), "advance", REP, now=NOW)
+    assert d.outcome == "allowed", d.to_dict()
+    assert (d.source, d.target) == ("qualified", "negotiation")
+
+
+def test_blocked_lists_every_violation_not_just_the_first(engine: Engine) -> None:
+    d = engine.decide(deal(steps=["customer_development"], amount=0), "advance", REP, now=NOW)
+    assert d.outcome == "blocked"
+    got = rules(d.violations)
+    assert {"product_introduction", "needs_analysis", "amount_positive"} <= got
+    kinds = {v.rule: v.kind for v in d.violations}
+    assert kinds["needs_analysis"] == "step"
+    assert kinds["amount_positive"] == "entry"
+    amount = next(v for v in d.violations if v.rule == "amount_positive")
+    assert amount.values == {"deal.amount": 0}
+
+
+def test_not_permitted_from_stage_and_unknown_trigger(engine: Engine) -> None:
+    d = engine.decide(deal(stage="prospect"), "win", REP, now=NOW)
+    assert d.outcome == "not_permitted"
+    assert "not permitted from stage 'prospect'" in d.violations[0].message
+    d = engine.decide(deal(), "advanse", REP, now=NOW)
+    assert d.outcome == "not_permitted"
+    assert "did you mean 'advance'" in d.violations[0].message
+
+
+def test_deep_discount_needs_approval_then_allowed_with_valid_approval(engine: Engine) -> None:
+    d = engine.decide(deal(discount_pct=25), "advance", REP, now=NOW)
+    assert d.outcome == "needs_approval", d.to_dict()
+    assert [a.gate for a in d.approvals_needed] == ["discount_desk"]
+    assert d.approvals_needed[0].because == ("deep_discount",)
+    approval = {"gate": "discount_desk", "by": "zoe", "role": "sales_director",
+                "at": "2026-11-20T10:00:00Z",
+                "values": {"discount_pct": 25, "amount": 100000}}
+    d = engine.decide(deal(discount_pct=25, approvals=[approval]), "advance", REP, now=NOW)
+    assert d.outcome == "allowed", d.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"by": "ann"}, "separation of duties"),
+        ({"role": "sales_rep"}, "needs one of"),
+        ({"at": "2026-09-01T10:00:00Z"}, "expired"),
+        ({"values": {"discount_pct": 22, "amount": 100000}}, "void"),
+        ({"values": None}, "neither"),
+        ({"at": "2027-01-01T00:00:00Z"}, "future"),
+    ],
+)
+def test_void_approvals_say_why(engine: Engine, change: dict[str, Any], reason: str) -> None:
+    approval = {"gate": "discount_desk", "by": "zoe", "role": "sales_director",
+                "at": "2026-11-20T10:00:00Z", "values": {"discount_pct": 25, "amount": 100000}}
+    approval.update(change)
+    if approval["values"] is None:
+        del approval["values"]
+    d = engine.decide(deal(discount_pct=25, approvals=[approval]), "advance", REP, now=NOW)
+    assert d.outcome == "needs_approval"
+    assert any(reason in r for r in d.approvals_needed[0].reasons), d.approvals_needed
+
+
+def test_fingerprint_binds_approval_to_values(engine: Engine) -> None:
+    d0 = deal(discount_pct=25)
+    fp = engine.fingerprint(d0, "discount_desk")
+    approval = {"gate": "discount_desk", "by": "zoe", "role": "sales_director",
+                "at": "2026-11-20T10:00:00Z", "fingerprint": fp}
+    assert engine.decide(deal(discount_pct=25, approvals=[approval]), "advance", REP,
+                         now=NOW).allowed
+    changed = engine.decide(deal(discount_pct=26, approvals=[approval]), "advance", REP, now=NOW)
+    assert changed.outcome == "needs_approval"
+
+
+def test_missing_field_fails_closed_naming_the_field(engine: Engine) -> None:
+    d = deal()
+    del d["budget"]
+    v = engine.check(d, now=NOW)
+    assert v.verdict == "violation"
+    missing = [x for x in v.violations if x.rule == "budget_known"]
+    assert missing and missing[0].kind == "field"
+    assert missing[0].message == "missing field deal.budget"
+
+
+def test_check_compliant_and_max_days(engine: Engine) -> None:
+    assert engine.check(deal(), now=NOW).verdict == "compliant"
+    old = engine.check(deal(stage_entered_at="2026-09-01T00:00:00Z"), now=NOW)
+    assert "max_days.qualified" in rules(old.violations)
+    assert next(v for v in old.violations if v.rule == "max_days.qualified").kind == "time"
+
+
+def test_check_earlier_steps_and_required_approvals(engine: Engine) -> None:
+    d = deal(stage="negotiation", steps=["customer_development"], discount_pct=30)
+    v = engine.check(d, now=NOW)
+    assert {"customer_visit", "product_introduction", "needs_analysis"} <= rules(v.violations)
+    assert "discount_desk" in rules(v.violations)
+    assert [a.gate for a in v.approvals_needed] == ["discount_desk"]
+
+
+def test_check_bad_record_is_an_error_verdict(engine: Engine) -> None:
+    v = engine.check(deal(stage="qualifed"), now=NOW)
+    assert v.verdict == "error" and "did you mean 'qualified'" in (v.error or "")
+    v = engine.check({"id": "X"}, now=NOW)
+    assert v.verdict == "error" and "no 'stage'" in (v.error or "")
+    v = engine.check(deal(amount="lots"), now=NOW)
+    assert v.verdict == "error" and "deal_schema" in (v.error or "")
+
+
+def test_apply_returns_new_record_and_never_mutates(engine: Engine) -> None:
+    d = deal()
+    before = copy.deepcopy(d)
+    moved = engine.apply(d, "advance", REP, now=NOW)
+    assert d == before
+    assert moved["stage"] == "negotiation"
+    assert moved["stage_entered_at"] == NOW
+    with pytest.raises(TransitionBlocked) as info:
+        engine.apply(deal(amount=0), "advance", REP, now=NOW)
+    assert info.value.decision.outcome == "blocked"
+    assert d == before
+
+
+def test_lose_requires_reason(engine: Engine) -> None:
+    d = engine.decide(deal(), "lose", REP, now=NOW)
+    assert d.outcome == "blocked"
+    assert "require.lost_reason" in rules(d.violations)
+    assert engine.decide(deal(lost_reason="budget cut"), "lose", REP, now=NOW).allowed
+
+
+class Opportunity:
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+
+def test_bind_moves_app_object_only_when_allowed(engine: Engine) -> None:
+    opp = Opportunity(**deal())
+    engine.bind(opp)
+    assert opp.stage == "qualified"
+    opp.advance(actor=REP, now=NOW)  # type: ignore[attr-defined]
+    assert opp.stage == "negotiation"
+    assert opp.stage_entered_at == NOW
+    blocked = Opportunity(**deal(amount=0))
+    engine.bind(blocked)
+    with pytest.raises(TransitionBlocked):
+        blocked.advance(actor=REP, now=NOW)  # type: ignore[attr-defined]
+    assert blocked.stage == "qualified"
+
+
+def test_one_machine_per_engine_not_per_deal(engine: Engine) -> None:
+    a, b = Opportunity(**deal(id="A")), Opportunity(**deal(id="B"))
+    engine.bind(a)
+    engine.bind(b)
+    assert engine._machine_for_binding() is engine._machine_for_binding()
+    assert engine.compiled.machine.auto_transitions is False
+
+
+def test_engine_is_thread_safe(engine: Engine) -> None:
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        for _ in range(50):
+            out = engine.decide(deal(discount_pct=25 if i % 2 else 5), "advance", REP, now=NOW)
+            with lock:
+                results.append(out.outcome)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("needs_approval") == 200 and results.count("allowed") == 200
+
+
+def test_public_api_is_exported() -> None:
+    for name in ("load_policy", "Engine", "Decision", "Verdict", "PolicyError", "CycleflowError"):
+        assert hasattr(cycleflow, name)
+    assert issubclass(cycleflow.PolicyError, cycleflow.CycleflowError)
+    assert issubclass(cycleflow.TransitionBlocked, cycleflow.CycleflowError)
