@@ -1,0 +1,9 @@
+"""Commands of the toolkit package, registered on the main group."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    """Add this module's commands to ``cli``."""
