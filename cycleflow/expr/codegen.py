@@ -123,7 +123,8 @@ class _Generator:
         if isinstance(node, ast.Tuple):
             return "(" + "".join(self.expr(e) + ", " for e in node.elts) + ")"
         if isinstance(node, ast.Set):
-            return "{" + ", ".join(self.expr(e) for e in node.elts) + "}"
+            # one element at a time, as simpleeval does: an unhashable element fails first
+            return "{" + ", ".join(f"*({self.expr(e)},)" for e in node.elts) + "}"
         raise AssertionError(f"unchecked node reached the code generator: {ast.dump(node)}")
 
     def call(self, node: ast.Call) -> str:
