@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 _CHUNK: Final = 64 * 1024
+_DECISION_ID: Final = re.compile(rb'"decision_id":"([^"\\]{1,128})"')
 _sync = getattr(os, "fdatasync", os.fsync)
 
 
@@ -201,7 +203,13 @@ class JsonlSink(SinkBase):
         return name
 
     def _record_repair(self, tail: _Tail, saved: str) -> None:
-        """Chain an ``audit.repaired`` record: the one event the sink writes on its own."""
+        """Chain an ``audit.repaired`` record: the one event the sink writes on its own.
+
+        It names the decision the torn line belonged to: complete lines of that decision
+        just before it were written but the decision was never returned to its caller.
+        """
+        found = _DECISION_ID.search(tail.torn)
+        interrupted = found.group(1).decode(errors="replace") if found else None
         self.emit([{
             "event": "audit.repaired",
             "at": datetime.now(timezone.utc).isoformat(),
@@ -209,12 +217,15 @@ class JsonlSink(SinkBase):
             "message": (
                 f"cut a torn last line (line {tail.damaged_line}, {len(tail.torn)} bytes) "
                 f"left by an interrupted write; the bytes are saved in {saved}"
+                + (f"; decision {interrupted} was interrupted and never acknowledged"
+                   if interrupted else "")
             ),
             "values": {
                 "line": tail.damaged_line,
                 "bytes": len(tail.torn),
                 "sha256": hashlib.sha256(tail.torn).hexdigest(),
                 "saved_to": saved,
+                "interrupted_decision": interrupted,
             },
         }])
 

@@ -1,0 +1,395 @@
+"""The hash chain: what verify accepts and rejects, reopening, torn tails and repair."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cycleflow.audit import GENESIS, AuditError, JsonlSink, SqliteSink, canonical, verify
+from cycleflow.errors import CycleflowError
+
+
+def events(n: int, *, deal: str = "D-1", decision: str = "d" * 32) -> list[dict[str, Any]]:
+    """``n`` realistic events of one decision."""
+    return [
+        {
+            "event": "rule.evaluated", "at": "2026-03-01T10:00:00+00:00",
+            "decision_id": decision, "deal": deal, "policy": "b2b-standard",
+            "policy_version": "2026.11", "policy_sha256": "ab" * 32, "rule": f"rule_{i}",
+            "kind": "entry", "outcome": "pass", "severity": "high", "actor": "ann",
+            "trigger": "advance", "from": "prospect", "to": "qualified",
+            "values": {"deal.budget": 1000 + i, "deal.discount_pct": 12.5},
+            "message": "Budget must be confirmed before qualification.",
+        }
+        for i in range(n)
+    ]
+
+
+def write_log(path: Path, batches: int = 5, per: int = 4) -> None:
+    with JsonlSink(path) as sink:
+        for b in range(batches):
+            sink.emit(events(per, decision=f"{b:032x}"))
+
+
+def lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def test_intact_log_verifies(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    result = verify(log)
+    assert result.ok and result.records == 20 and result.first_bad is None
+    assert result.head == orjson.loads(lines(log)[-1])["hash"]
+
+
+def test_record_format_is_the_documented_canonical_encoding(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log, batches=1, per=2)
+    first, second = (orjson.loads(line) for line in lines(log))
+    assert (first["seq"], first["prev"]) == (0, GENESIS)
+    assert (second["seq"], second["prev"]) == (1, first["hash"])
+    body = dict(first)
+    del body["hash"]
+    encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    assert first["hash"] == hashlib.sha256(encoded).hexdigest()
+    # the line itself is the canonical body with the hash spliced in last
+    assert lines(log)[0] == encoded[:-1] + b',"hash":"' + first["hash"].encode() + b'"}\n'
+
+
+def test_edited_line_is_caught_at_its_line(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    data = lines(log)
+    data[6] = data[6].replace(b'"deal.budget":1002', b'"deal.budget":9002')
+    log.write_bytes(b"".join(data))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 7 and result.records == 6
+    assert "edited" in (result.reason or "")
+
+
+def test_edit_with_recomputed_hash_is_caught_at_the_next_line(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    data = lines(log)
+    obj = orjson.loads(data[3])
+    obj["outcome"] = "fail"
+    del obj["hash"]
+    body = canonical(obj)
+    data[3] = body[:-1] + b',"hash":"' + hashlib.sha256(body).hexdigest().encode() + b'"}\n'
+    log.write_bytes(b"".join(data))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 5 and "prev" in (result.reason or "")
+
+
+def test_removed_line_is_a_gap(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    data = lines(log)
+    del data[10]
+    log.write_bytes(b"".join(data))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 11 and result.records == 10
+    assert "seq 11 where 10 was expected" in (result.reason or "")
+
+
+def test_removed_first_line(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    log.write_bytes(b"".join(lines(log)[1:]))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 1 and result.records == 0
+
+
+def test_reordered_lines(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    data = lines(log)
+    data[4], data[5] = data[5], data[4]
+    log.write_bytes(b"".join(data))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 5 and result.records == 4
+
+
+def test_duplicated_line(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    data = lines(log)
+    data.insert(8, data[7])
+    log.write_bytes(b"".join(data))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 9 and "duplicated" in (result.reason or "")
+
+
+@pytest.mark.parametrize("cut", [1, 40, -2])
+def test_truncated_mid_line_is_a_torn_last_line(tmp_path: Path, cut: int) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    data = lines(log)
+    keep = b"".join(data[:12]) + data[12][:cut]
+    log.write_bytes(keep)
+    result = verify(log)
+    assert not result.ok and result.torn
+    assert result.first_bad == 13 and result.records == 12
+    assert "torn last line" in (result.reason or "")
+
+
+def test_missing_final_newline_is_torn(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    log.write_bytes(log.read_bytes()[:-1])
+    result = verify(log)
+    assert not result.ok and result.torn and result.first_bad == 20 and result.records == 19
+
+
+def test_truncation_at_a_line_boundary_is_a_shorter_intact_log(tmp_path: Path) -> None:
+    """A documented non-guarantee: only an external anchor (the head hash) reveals it."""
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    full = verify(log)
+    log.write_bytes(b"".join(lines(log)[:15]))
+    cut = verify(log)
+    assert cut.ok and cut.records == 15 and cut.head != full.head
+
+
+@pytest.mark.parametrize(
+    ("junk", "reason"),
+    [(b"{not json\n", "not valid JSON"), (b"\n", "empty line"), (b"[1,2]\n", "not a JSON object"),
+     (b'{"seq":3}\n', "no hash field")],
+)
+def test_bad_lines(tmp_path: Path, junk: bytes, reason: str) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    data = lines(log)
+    data.insert(3, junk)
+    log.write_bytes(b"".join(data))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 4 and result.reason == reason
+
+
+def test_verify_unreadable_raises_audit_error(tmp_path: Path) -> None:
+    with pytest.raises(AuditError, match="does not exist"):
+        verify(tmp_path / "nope.jsonl")
+    with pytest.raises(AuditError, match="directory"):
+        verify(tmp_path)
+    assert issubclass(AuditError, CycleflowError)
+
+
+def test_empty_log_is_intact(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    JsonlSink(log).close()
+    assert verify(log).ok and verify(log).records == 0
+
+
+def test_reopen_continues_the_chain(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log, batches=2)
+    with JsonlSink(log) as sink:
+        assert sink.seq == 8
+        sink.emit(events(3))
+    with JsonlSink(log) as sink:
+        sink.emit(events(1))
+    result = verify(log)
+    assert result.ok and result.records == 12
+
+
+def test_reopen_reads_only_the_tail(tmp_path: Path) -> None:
+    """A long line before the last one must not matter, and the head is found past 64 KiB chunks."""
+    log = tmp_path / "audit.jsonl"
+    big = events(1)
+    big[0]["message"] = "x" * 300_000
+    with JsonlSink(log) as sink:
+        sink.emit(events(50))
+        sink.emit(big)
+    with JsonlSink(log) as sink:
+        assert sink.seq == 51
+        sink.emit(big)
+        sink.emit(events(2))
+    assert verify(log).ok and verify(log).records == 54
+
+
+def test_reopen_refuses_a_torn_tail_and_names_the_line(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    log.write_bytes(log.read_bytes()[:-30])
+    with pytest.raises(AuditError, match=r"damaged at line 20: torn last line.*audit verify"):
+        JsonlSink(log)
+    assert log.read_bytes().endswith(b"\n") is False  # nothing was touched
+
+
+def test_reopen_refuses_a_torn_only_line(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b'{"event":"rule.eval')
+    with pytest.raises(AuditError, match="damaged at line 1"):
+        JsonlSink(log)
+
+
+def test_reopen_refuses_an_edited_last_line_even_with_repair(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    log.write_bytes(log.read_bytes().replace(b'"deal.budget":1003', b'"deal.budget":1'))
+    with pytest.raises(AuditError, match="damaged at line 20: last complete line: hash mismatch"):
+        JsonlSink(log, repair=True)
+
+
+def test_repair_cuts_the_torn_tail_saves_it_and_records_it(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    original = log.read_bytes()
+    torn = lines(log)[-1][:-25]
+    log.write_bytes(original[: -len(lines(log)[-1])] + torn)
+    with JsonlSink(log, repair=True) as sink:
+        assert sink.seq == 20  # 19 intact + the repair record
+        sink.emit(events(2))
+    result = verify(log)
+    assert result.ok and result.records == 22
+    repair = orjson.loads(lines(log)[19])
+    assert repair["event"] == "audit.repaired" and repair["values"]["line"] == 20
+    saved = Path(repair["values"]["saved_to"])
+    assert saved.read_bytes() == torn
+    assert repair["values"]["sha256"] == hashlib.sha256(torn).hexdigest()
+    assert repair["values"]["interrupted_decision"] == f"{4:032x}"
+    assert f"decision {4:032x} was interrupted" in repair["message"]
+
+
+def test_repair_on_an_intact_log_changes_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    before = log.read_bytes()
+    JsonlSink(log, repair=True).close()
+    assert log.read_bytes() == before
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.text(min_size=1).filter(
+    lambda k: k not in ("seq", "prev", "hash")), json_values, max_size=6), min_size=1, max_size=5))
+def test_any_json_event_round_trips_through_the_chain(batch: list[dict[str, Any]]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "audit.jsonl"
+        with JsonlSink(log) as sink:
+            sink.emit(batch)
+        result = verify(log)
+        assert result.ok and result.records == len(batch)
+        stored = [orjson.loads(line) for line in lines(log)]
+        for original, record in zip(batch, stored, strict=True):
+            for key in ("seq", "prev", "hash"):
+                record.pop(key)
+            assert record == orjson.loads(orjson.dumps(original))
+
+
+def test_non_json_values_are_encoded_stably(tmp_path: Path) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    log = tmp_path / "audit.jsonl"
+    event = {"event": "rule.evaluated", "values": {
+        "deal.amount": Decimal("12.50"), "deal.tags": {"b", "a"}, "deal.close": date(2026, 1, 2),
+    }}
+    with JsonlSink(log) as sink:
+        sink.emit([event])
+    record = orjson.loads(log.read_bytes())
+    assert record["values"] == {"deal.amount": "12.50", "deal.tags": ["a", "b"],
+                                "deal.close": "2026-01-02"}
+    assert verify(log).ok
+
+
+def test_reserved_fields_are_refused(tmp_path: Path) -> None:
+    with JsonlSink(tmp_path / "a.jsonl") as sink, pytest.raises(AuditError, match="reserved"):
+        sink.emit([{"event": "x", "seq": 5}])
+    assert verify(tmp_path / "a.jsonl").records == 0
+
+
+# ---------------------------------------------------------------- SQLite
+
+
+def write_db(path: Path, batches: int = 5, per: int = 4) -> None:
+    with SqliteSink(path) as sink:
+        for b in range(batches):
+            sink.emit(events(per, deal=f"D-{b % 2}", decision=f"{b:032x}"))
+
+
+def test_sqlite_intact_and_reopen_continues(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    write_db(db)
+    write_db(db, batches=1)
+    for spec in (f"sqlite:{db}", str(db)):
+        result = verify(spec)
+        assert result.ok and result.records == 24 and result.kind == "sqlite"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        (n,) = conn.execute("SELECT count(*) FROM audit_log WHERE deal = 'D-1'").fetchone()
+        assert n == 8
+        indexes = {r[1] for r in conn.execute("PRAGMA index_list(audit_log)")}
+        assert {"audit_log_deal", "audit_log_decision", "audit_log_event", "audit_log_at",
+                "audit_log_rule"} <= indexes
+
+
+@pytest.mark.parametrize(
+    ("sql", "bad", "words"),
+    [
+        ("UPDATE audit_log SET record = replace(record, '1002', '9002') WHERE seq = 6", 7,
+         "edited"),
+        ("DELETE FROM audit_log WHERE seq = 9", 10, "missing"),
+        ("UPDATE audit_log SET deal = 'D-9' WHERE seq = 3", 4, "deal column"),
+        ("UPDATE audit_log SET seq = seq + 100 WHERE seq = 5", 6, "missing"),
+    ],
+)
+def test_sqlite_tampering_is_caught(tmp_path: Path, sql: str, bad: int, words: str) -> None:
+    db = tmp_path / "audit.db"
+    write_db(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql)
+    result = verify(f"sqlite:{db}")
+    assert not result.ok and result.first_bad == bad and words in (result.reason or "")
+
+
+def test_sqlite_swapped_rows_are_caught(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    write_db(db)
+    with sqlite3.connect(db) as conn:
+        rows = {r[0]: r for r in conn.execute("SELECT * FROM audit_log WHERE seq IN (2, 3)")}
+        conn.execute("DELETE FROM audit_log WHERE seq IN (2, 3)")
+        conn.execute("INSERT INTO audit_log VALUES (2,?,?,?,?,?,?,?,?)", rows[3][1:])
+        conn.execute("INSERT INTO audit_log VALUES (3,?,?,?,?,?,?,?,?)", rows[2][1:])
+    result = verify(db)
+    assert not result.ok and result.first_bad == 3
+
+
+def test_sqlite_refuses_to_continue_a_damaged_head(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    write_db(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit_log SET record = replace(record, 'pass', 'fail') "
+                     "WHERE seq = 19")
+    with pytest.raises(AuditError, match="damaged at seq 19"):
+        SqliteSink(db)
+
+
+def test_sqlite_verify_of_a_foreign_database(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(AuditError, match="not a readable cycleflow audit database"):
+        verify(db)
+    assert not os.path.exists(tmp_path / "missing.db")
+    with pytest.raises(AuditError, match="does not exist"):
+        verify(f"sqlite:{tmp_path / 'missing.db'}")
+    assert not os.path.exists(tmp_path / "missing.db")  # verify never creates a database

@@ -1,0 +1,152 @@
+"""``cycleflow audit verify|show|repair`` through click's CliRunner, on a standalone group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from cycleflow.audit import JsonlSink, SqliteSink
+from cycleflow.cli.audit_cmd import audit
+
+
+def decision(deal: str, n: int, at: str, outcome: str = "blocked") -> list[dict[str, Any]]:
+    did = f"{n:032x}"
+    base = {"at": at, "decision_id": did, "deal": deal, "policy": "b2b-standard",
+            "policy_version": "2026.11", "policy_sha256": "ab" * 32, "actor": "ann",
+            "trigger": "advance", "from": "qualified", "to": "negotiation"}
+    return [
+        {**base, "event": "transition.requested", "outcome": "requested"},
+        {**base, "event": "rule.evaluated", "rule": "deep_discount", "kind": "risk",
+         "outcome": "fail", "severity": "high", "values": {"deal.discount_pct": 25},
+         "message": "Discount above 20% needs director approval"},
+        {**base, "event": f"transition.{outcome}", "outcome": outcome},
+    ]
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path) as sink:
+        # written out of time order on purpose: show sorts by decision time
+        sink.emit(decision("D-7", 2, "2026-03-02T09:00:00+00:00", "allowed"))
+        sink.emit(decision("D-8", 3, "2026-03-01T12:00:00+00:00"))
+        sink.emit(decision("D-7", 1, "2026-03-01T09:00:00+00:00"))
+    return path
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(audit, list(args))
+
+
+def test_verify_intact(log: Path) -> None:
+    result = run("verify", str(log))
+    assert result.exit_code == 0
+    assert "intact, 9 records" in result.output
+
+
+def test_verify_broken_names_the_line(log: Path) -> None:
+    data = log.read_bytes().splitlines(keepends=True)
+    data[4] = data[4].replace(b"25", b"15")
+    log.write_bytes(b"".join(data))
+    result = run("verify", str(log))
+    assert result.exit_code == 1
+    assert "BROKEN at line 5" in result.output and "edited" in result.output
+
+
+def test_verify_torn_gives_a_hint(log: Path) -> None:
+    log.write_bytes(log.read_bytes()[:-10])
+    result = run("verify", str(log))
+    assert result.exit_code == 1
+    assert "BROKEN at line 9: torn last line" in result.output
+    assert "cycleflow audit repair" in result.output
+    repaired = run("repair", str(log))
+    assert repaired.exit_code == 0 and "intact, 9 records" in repaired.output
+    assert run("verify", str(log)).exit_code == 0
+
+
+def test_verify_json(log: Path) -> None:
+    result = run("verify", "--format", "json", str(log))
+    assert result.exit_code == 0
+    body = orjson.loads(result.output)
+    assert body["ok"] is True and body["records"] == 9 and body["first_bad"] is None
+
+
+@pytest.mark.parametrize("target", ["missing.jsonl", ".", "sqlite:missing.db"])
+def test_verify_unreadable_exits_2_without_traceback(tmp_path: Path, target: str) -> None:
+    spec = f"sqlite:{tmp_path / 'missing.db'}" if target.startswith("sqlite:") else str(
+        tmp_path / target)
+    result = run("verify", spec)
+    assert result.exit_code == 2
+    assert "cycleflow audit: error:" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_verify_unreadable_permissions(tmp_path: Path) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads everything")
+    path = tmp_path / "locked.jsonl"
+    path.write_text("")
+    path.chmod(0)
+    result = run("verify", str(path))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_verify_sqlite(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    with SqliteSink(db) as sink:
+        sink.emit(decision("D-1", 1, "2026-03-01T09:00:00+00:00"))
+    assert run("verify", f"sqlite:{db}").exit_code == 0
+    assert run("verify", str(db)).exit_code == 0  # recognised by its header
+    shown = run("show", f"sqlite:{db}", "--deal", "D-1", "--format", "json")
+    assert shown.exit_code == 0 and len(orjson.loads(shown.output)) == 3
+
+
+def test_show_text_is_a_time_ordered_table(log: Path) -> None:
+    result = run("show", str(log), "--deal", "D-7")
+    assert result.exit_code == 0
+    out = result.output
+    assert "deal D-7: 6 events in 2 decisions" in out
+    assert "D-8" not in out and "2026-03-01T12:00" not in out
+    assert out.index("2026-03-01T09:00") < out.index("2026-03-02T09:00")
+    assert "deep_discount (risk)" in out and "deal.discount_pct=25" in out
+    assert "advance: qualified → negotiation" in out
+    assert "fail [high]" in out and "Traceback" not in out
+
+
+def test_show_json_is_an_array_in_time_order(log: Path) -> None:
+    result = run("show", str(log), "--deal", "D-7", "--format", "json")
+    assert result.exit_code == 0
+    events = orjson.loads(result.output)
+    assert [e["decision_id"][-1] for e in events] == ["1", "1", "1", "2", "2", "2"]
+    assert {e["deal"] for e in events} == {"D-7"}
+    assert events[0]["event"] == "transition.requested"
+
+
+def test_show_unknown_deal(log: Path) -> None:
+    assert run("show", str(log), "--deal", "nobody").output.startswith("no audit events")
+    assert orjson.loads(run("show", str(log), "--deal", "nobody", "--format", "json").output) == []
+
+
+def test_show_missing_log(tmp_path: Path) -> None:
+    result = run("show", str(tmp_path / "none.jsonl"), "--deal", "D-1")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_show_tolerates_a_torn_tail(log: Path) -> None:
+    log.write_bytes(log.read_bytes()[:-10])
+    result = run("show", str(log), "--deal", "D-7", "--format", "json")
+    assert result.exit_code == 0 and len(orjson.loads(result.output)) == 5
+
+
+def test_repair_refuses_sqlite(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    SqliteSink(db).close()
+    result = run("repair", f"sqlite:{db}")
+    assert result.exit_code == 2 and "only JSON Lines" in result.output

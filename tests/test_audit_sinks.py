@@ -1,0 +1,340 @@
+"""Sinks under load and in company: threads, isolation, structlog routing, masking, capture."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import structlog
+
+from cycleflow.audit import (
+    AuditError,
+    AuditSink,
+    JsonlSink,
+    MemorySink,
+    SqliteSink,
+    StructlogSink,
+    add_fields,
+    capture_audit,
+    drop_none,
+    history,
+    keep_events,
+    mask_sensitive,
+    mask_values,
+    open_sink,
+    verify,
+)
+
+THREADS, EMITS, PER = 8, 500, 4
+
+
+def batch(thread: int, n: int, per: int = PER) -> list[dict[str, Any]]:
+    decision = f"{thread:08x}{n:024x}"
+    return [
+        {"event": "rule.evaluated", "at": "2026-03-01T10:00:00+00:00", "decision_id": decision,
+         "deal": f"D-{thread}", "rule": f"r{i}", "outcome": "pass",
+         "values": {"deal.amount": n, "thread": thread, "i": i}}
+        for i in range(per)
+    ]
+
+
+def hammer(sink: AuditSink) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(THREADS)
+
+    def work(t: int) -> None:
+        try:
+            start.wait()
+            for n in range(EMITS):
+                sink.emit(batch(t, n))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+
+
+def check_batches_contiguous(records: list[dict[str, Any]]) -> None:
+    """Every decision's events are adjacent and in order: batches never interleave."""
+    assert len(records) == THREADS * EMITS * PER
+    assert [r["seq"] for r in records] == list(range(len(records)))
+    seen: set[str] = set()
+    for start in range(0, len(records), PER):
+        group = records[start:start + PER]
+        ids = {r["decision_id"] for r in group}
+        assert len(ids) == 1 and ids.isdisjoint(seen)
+        assert [r["values"]["i"] for r in group] == list(range(PER))
+        seen |= ids
+    per_thread: dict[int, list[int]] = {}
+    for r in records[::PER]:
+        per_thread.setdefault(r["values"]["thread"], []).append(r["values"]["deal.amount"])
+    assert all(v == list(range(EMITS)) for v in per_thread.values())  # nothing lost
+
+
+def test_threads_through_one_jsonl_sink(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    with JsonlSink(log) as sink:
+        hammer(sink)
+    result = verify(log)
+    assert result.ok and result.records == THREADS * EMITS * PER
+    check_batches_contiguous([orjson.loads(line) for line in log.read_bytes().splitlines()])
+
+
+def test_threads_through_one_sqlite_sink(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "audit.db"
+    with SqliteSink(db) as sink:
+        hammer(sink)
+    result = verify(f"sqlite:{db}")
+    assert result.ok and result.records == THREADS * EMITS * PER
+    with sqlite3.connect(db) as conn:
+        query = "SELECT record FROM audit_log ORDER BY seq"
+        rows = [orjson.loads(r[0]) for r in conn.execute(query)]
+    check_batches_contiguous(rows)
+
+
+def test_two_sqlite_sinks_on_one_database_share_the_chain(tmp_path: Path) -> None:
+    """The head is re-read inside each write transaction, so writers cannot fork the chain."""
+    db = tmp_path / "audit.db"
+    with SqliteSink(db) as a, SqliteSink(db) as b:
+        for n in range(20):
+            (a if n % 2 else b).emit(batch(n % 2, n))
+    assert verify(db).ok and verify(db).records == 80
+
+
+def test_a_second_writer_on_one_jsonl_log_is_refused(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    with JsonlSink(log) as sink:
+        with pytest.raises(AuditError, match="already open for writing"):
+            JsonlSink(log)
+        sink.emit(batch(0, 0))
+    with JsonlSink(log) as again:  # the lock goes with close
+        again.emit(batch(0, 1))
+    assert verify(log).records == 8
+
+
+def test_two_sinks_in_one_process_are_isolated(tmp_path: Path) -> None:
+    with JsonlSink(tmp_path / "a.jsonl") as a, JsonlSink(tmp_path / "b.jsonl") as b, \
+            capture_audit() as cap_a, capture_audit() as cap_b:
+        a.emit(batch(1, 0))
+        cap_a.emit(batch(1, 0))
+        b.emit(batch(2, 0, per=2))
+        cap_b.emit(batch(2, 0, per=2))
+    assert verify(tmp_path / "a.jsonl").records == 4
+    assert verify(tmp_path / "b.jsonl").records == 2
+    assert history(tmp_path / "a.jsonl", "D-2") == []
+    assert {e["deal"] for e in cap_a.events} == {"D-1"}
+    assert {e["deal"] for e in cap_b.events} == {"D-2"}
+
+
+def test_memory_sink_keeps_batches_and_copies() -> None:
+    sink = MemorySink()
+    events = batch(1, 0)
+    sink.emit(events)
+    sink.emit(batch(1, 1, per=1))
+    events[0]["rule"] = "changed later"
+    assert len(sink.batches) == 2 and len(sink.events) == 5
+    assert sink.events[0]["rule"] == "r0"
+    assert list(sink.decisions()) == [f"{1:08x}{0:024x}", f"{1:08x}{1:024x}"]
+    assert len(sink.of(rule="r0")) == 2
+    sink.clear()
+    assert sink.events == []
+
+
+def test_capture_audit_is_a_sink_and_closes() -> None:
+    with capture_audit(processors=[mask_sensitive(["deal.amount"])]) as captured:
+        assert isinstance(captured, AuditSink)
+        captured.emit(batch(3, 7))
+        assert captured.batches[-1][0]["values"]["deal.amount"] == "***"
+    with pytest.raises(AuditError, match="closed"):
+        captured.emit(batch(3, 8))
+
+
+def test_closed_sinks_refuse_events(tmp_path: Path) -> None:
+    for sink in (JsonlSink(tmp_path / "a.jsonl"), SqliteSink(tmp_path / "a.db"), MemorySink()):
+        sink.close()
+        sink.close()  # idempotent
+        with pytest.raises(AuditError, match="closed"):
+            sink.emit(batch(0, 0))
+
+
+def test_open_sink_specs(tmp_path: Path) -> None:
+    with open_sink(f"sqlite:{tmp_path / 'a.db'}") as s1:
+        assert isinstance(s1, SqliteSink)
+    with open_sink(f"jsonl:{tmp_path / 'a.jsonl'}") as s2, \
+            open_sink(str(tmp_path / "b.log"), fsync=True) as s3:
+        assert isinstance(s2, JsonlSink) and isinstance(s3, JsonlSink)
+        s3.emit(batch(0, 0))
+    assert verify(tmp_path / "b.log").ok
+
+
+def test_fsync_sinks_write_valid_chains(tmp_path: Path) -> None:
+    with JsonlSink(tmp_path / "a.jsonl", fsync=True) as a, SqliteSink(tmp_path / "a.db",
+                                                                      fsync=True) as b:
+        for n in range(5):
+            a.emit(batch(0, n))
+            b.emit(batch(0, n))
+    assert verify(tmp_path / "a.jsonl").records == 20 == verify(tmp_path / "a.db").records
+
+
+def test_empty_batches_write_nothing(tmp_path: Path) -> None:
+    with JsonlSink(tmp_path / "a.jsonl") as sink:
+        sink.emit([])
+    assert (tmp_path / "a.jsonl").read_bytes() == b""
+
+
+def test_failed_write_leaves_no_torn_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    log = tmp_path / "a.jsonl"
+    sink = JsonlSink(log)
+    sink.emit(batch(0, 0))
+    real_write = os.write
+    calls = {"n": 0}
+
+    def flaky(fd: int, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data)[:50])  # a partial write ...
+        raise OSError(28, "No space left on device")  # ... then the disk fills
+
+    monkeypatch.setattr(os, "write", flaky)
+    with pytest.raises(AuditError, match="No space left.*no event of this decision"):
+        sink.emit(batch(0, 1))
+    monkeypatch.setattr(os, "write", real_write)
+    sink.emit(batch(0, 2))  # the chain continues from the last recorded batch
+    sink.close()
+    result = verify(log)
+    assert result.ok and result.records == 8
+
+
+# ------------------------------------------------------------- processors
+
+
+def test_mask_sensitive_without_salt_redacts_everywhere() -> None:
+    event: dict[str, Any] = {
+        "event": "rule.evaluated", "deal": "D-1",
+        "values": {"deal.customer.contact_email": "ann@example.com", "deal.amount": 5,
+                   "deal.customer": {"contact_email": "ann@example.com", "name": "ACME"}},
+        "message": "contact ann@example.com is not verified",
+    }
+    out = mask_sensitive(["deal.customer.contact_email"])(None, "emit", dict(event))
+    assert out["values"]["deal.customer.contact_email"] == "***"
+    assert out["values"]["deal.customer"] == {"contact_email": "***", "name": "ACME"}
+    assert out["values"]["deal.amount"] == 5
+    assert out["message"] == "contact *** is not verified"
+    assert "ann@example.com" not in orjson.dumps(out).decode()
+    assert event["values"]["deal.customer.contact_email"] == "ann@example.com"  # input untouched
+
+
+def test_mask_sensitive_with_salt_hashes_stably() -> None:
+    mask = mask_sensitive(["deal.customer.contact_email"], salt=b"s3cret")
+    a = mask(None, "emit", {"values": {"deal.customer.contact_email": "ann@example.com"}})
+    b = mask(None, "emit", {"values": {"deal.customer.contact_email": "ann@example.com"}})
+    c = mask_sensitive(["deal.customer.contact_email"], salt=b"other")(
+        None, "emit", {"values": {"deal.customer.contact_email": "ann@example.com"}})
+    value = a["values"]["deal.customer.contact_email"]
+    assert value.startswith("sha256:") and len(value) == len("sha256:") + 16
+    assert value == b["values"]["deal.customer.contact_email"]
+    assert value != c["values"]["deal.customer.contact_email"]
+
+
+def test_mask_whole_parent_and_nested_top_level_fields() -> None:
+    event: dict[str, Any] = {
+        "values": {"deal.customer.contact_email.domain": "example.com"},
+        "actor": {"id": "ann", "email": "ann@example.com"},
+    }
+    mask_values(event, ["deal.customer.contact_email", "actor.email"])
+    assert event["values"]["deal.customer.contact_email.domain"] == "***"
+    assert event["actor"] == {"id": "ann", "email": "***"}
+
+
+def test_sink_processors_apply_before_chaining(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    procs = [mask_sensitive(["deal.amount"]), add_fields(app="crm"), drop_none,
+             keep_events(where=lambda e: e.get("rule") != "r1")]
+    with JsonlSink(log, processors=procs) as sink:
+        events = batch(0, 0)
+        events[0]["severity"] = None
+        sink.emit(events)
+    records = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    assert [r["rule"] for r in records] == ["r0", "r2", "r3"]
+    assert all(r["values"]["deal.amount"] == "***" and r["app"] == "crm" for r in records)
+    assert "severity" not in records[0]
+    assert verify(log).ok
+
+
+def test_keep_events_by_name() -> None:
+    sink = MemorySink(processors=[keep_events(["transition.blocked"])])
+    sink.emit([{"event": "rule.evaluated"}, {"event": "transition.blocked"}])
+    assert [e["event"] for e in sink.events] == ["transition.blocked"]
+
+
+def test_a_failing_processor_records_nothing(tmp_path: Path) -> None:
+    def boom(_l: Any, _m: str, _e: MutableMapping[str, Any]) -> Any:
+        raise ValueError("bad")
+
+    with JsonlSink(tmp_path / "a.jsonl", processors=[boom]) as sink, \
+            pytest.raises(AuditError, match="audit processor boom failed"):
+        sink.emit(batch(0, 0))
+    with JsonlSink(tmp_path / "b.jsonl", processors=[structlog.processors.JSONRenderer()]) as s2, \
+            pytest.raises(AuditError, match="not an event dict"):
+        s2.emit(batch(0, 0))
+    assert (tmp_path / "a.jsonl").read_bytes() == b""
+
+
+# ------------------------------------------------------------- structlog
+
+
+def test_structlog_sink_with_a_processor_chain() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def collect(_l: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        seen.append({"method": method, **event})
+        raise structlog.DropEvent
+
+    sink = StructlogSink([mask_sensitive(["deal.amount"]), collect])
+    sink.emit(batch(5, 1, per=2))
+    assert [e["event"] for e in seen] == ["rule.evaluated", "rule.evaluated"]
+    assert seen[0]["method"] == "info" and seen[0]["values"]["deal.amount"] == "***"
+    assert seen[0]["deal"] == "D-5"
+
+
+def test_structlog_sink_with_a_bound_logger_and_renderer() -> None:
+    from structlog.testing import CapturingLogger
+
+    out = CapturingLogger()
+    logger = structlog.wrap_logger(
+        out, processors=[structlog.processors.JSONRenderer(sort_keys=True)],
+        wrapper_class=structlog.BoundLogger, context_class=dict, app="crm")
+    events = batch(1, 0, per=1)
+    events[0].update({"from": "prospect", "to": "qualified"})  # "from" is a Python keyword
+    with StructlogSink(logger) as sink:
+        sink.emit(events)
+    (call,) = out.calls
+    assert call.method_name == "info"
+    record = orjson.loads(call.args[0])
+    assert record["event"] == "rule.evaluated" and record["app"] == "crm"
+    assert (record["from"], record["to"]) == ("prospect", "qualified")
+
+
+def test_structlog_sink_leaves_global_configuration_alone() -> None:
+    before = structlog.get_config()
+    sink = StructlogSink([lambda _l, _m, e: e], logger=structlog.ReturnLogger())
+    sink.emit(batch(0, 0, per=1))
+    assert structlog.get_config() == before
+    assert not structlog.is_configured()
+
+
+def test_structlog_sink_bad_logger() -> None:
+    with pytest.raises(AuditError, match="no method"):
+        StructlogSink(object())
