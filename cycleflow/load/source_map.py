@@ -139,7 +139,7 @@ def scalar_char_index(text: str, start: int, end: int, style: str, raw: str, off
         while p < end and text[p] not in _BREAKS:
             p += 1
         p = _after_break(text, p)
-        indent = _block_indent(text, p, end)
+        indent = _block_indent(text, p, end, raw)
         p = _skip_indent(text, p, end, indent)
     elif style in ("'", '"'):
         p += 1
@@ -211,15 +211,19 @@ def _skip_indent(text: str, p: int, end: int, indent: int) -> int:
     return p
 
 
-def _block_indent(text: str, p: int, end: int) -> int:
-    """The content indentation of a block scalar: that of its first non-blank line."""
+def _block_indent(text: str, p: int, end: int, raw: str) -> int:
+    """The content indentation of a block scalar starting at ``p``.
+
+    The first non-blank line is copied into the value after its indentation, so the
+    indentation is that line's leading spaces in the source less those in the value.
+    """
+    first = raw.lstrip("\n")
+    kept = len(first) - len(first.lstrip(" "))
     while p < end:
         q = p
         while q < end and text[q] == " ":
             q += 1
-        if q < end and text[q] not in _BREAKS:
-            return q - p
-        if q >= end:
-            return q - p
+        if q >= end or text[q] not in _BREAKS:
+            return max(0, q - p - kept)
         p = _after_break(text, q)
     return 0
