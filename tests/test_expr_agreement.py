@@ -1,4 +1,4 @@
-"""The compiled evaluator agrees with the simpleeval reference: a shared corpus and a property test."""
+"""The compiled evaluator agrees with the simpleeval reference: shared corpus, property test."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def outcome(expr: Expression, ctx: EvalContext, reference: bool) -> tuple[Any, .
     return ("value", type(value).__name__, repr(value))
 
 
-# -- the shared corpus ---------------------------------------------------------------------
+# -- the shared corpus --
 
 _CORPUS = yaml.safe_load((DATA / "corpus.yaml").read_text(encoding="utf-8"))
 
@@ -78,7 +78,7 @@ def test_corpus(case: dict[str, Any], reference: bool) -> None:
     assert (ctx.deal, ctx.actor) == before
 
 
-# -- the property test ----------------------------------------------------------------------
+# -- the property test --
 
 _SCALARS = st.one_of(
     st.none(),

@@ -10,7 +10,8 @@ The function runs with empty builtins and sees only the names given here.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from cycleflow.errors import RuleError
@@ -21,15 +22,17 @@ from cycleflow.expr.sandbox import Analysis, FieldRead, embeddable
 CompiledRule = Callable[[Any, Any, Any, Any, Any], Any]
 """``f(deal, actor, stage, now, today)``."""
 
-_BINOP_HELPERS: dict[type[ast.AST], str] = {
+_BINOP_HELPERS: Mapping[type[ast.AST], str] = MappingProxyType({
     ast.Add: "_op_add", ast.Sub: "_op_sub", ast.Mult: "_op_mul", ast.Div: "_op_div",
     ast.FloorDiv: "_op_floordiv", ast.Mod: "_op_mod", ast.Pow: "_op_pow",
-}
-_UNARY: dict[type[ast.AST], str] = {ast.Not: "not ", ast.USub: "-", ast.UAdd: "+"}
-_CMP: dict[type[ast.AST], str] = {
+})
+_UNARY: Mapping[type[ast.AST], str] = MappingProxyType(
+    {ast.Not: "not ", ast.USub: "-", ast.UAdd: "+"}
+)
+_CMP: Mapping[type[ast.AST], str] = MappingProxyType({
     ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
     ast.In: "in", ast.NotIn: "not in",
-}
+})
 
 
 class _Generator:

@@ -13,6 +13,7 @@ import operator
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from simpleeval import EvalWithCompoundTypes, FeatureNotAvailable  # type: ignore[import-untyped]
@@ -21,7 +22,7 @@ from cycleflow.errors import MissingField, RuleError
 from cycleflow.expr import runtime
 from cycleflow.expr.functions import FUNCTIONS
 
-OPERATORS: Mapping[type[ast.AST], Callable[..., Any]] = {
+OPERATORS: Mapping[type[ast.AST], Callable[..., Any]] = MappingProxyType({
     ast.Add: runtime.op_add,
     ast.Sub: runtime.op_sub,
     ast.Mult: runtime.op_mul,
@@ -40,7 +41,7 @@ OPERATORS: Mapping[type[ast.AST], Callable[..., Any]] = {
     ast.Not: operator.not_,
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
-}
+})
 """simpleeval's operator table, with cycleflow's bounded arithmetic."""
 
 _REFUSED_NODES = (ast.Dict, ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.JoinedStr,

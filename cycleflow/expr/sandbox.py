@@ -17,6 +17,7 @@ import tokenize
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Final
 
 from cycleflow.errors import CycleflowError, Location, Problem
@@ -34,26 +35,26 @@ NAMES: Final = ("deal", "actor", "stage", "now", "today")
 """The names an expression may use, besides True, False and None."""
 
 RECORD_NAMES: Final = frozenset({"deal", "actor"})
-CLOCK_ATTRS: Final = {"now": DATETIME_ATTRS, "today": DATE_ATTRS}
+CLOCK_ATTRS: Final = MappingProxyType({"now": DATETIME_ATTRS, "today": DATE_ATTRS})
 RESERVED_FIELDS: Final = frozenset(
     {"id", "stage", "stage_entered_at", "steps", "approvals", "owner"}
 )
 """Top-level deal keys every deal may carry, known even when a deal schema omits them."""
 
-_BINOPS: Final = {
+_BINOPS: Final = MappingProxyType({
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/",
     ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",
-}
-_UNARYOPS: Final = {ast.Not: "not", ast.USub: "-", ast.UAdd: "+"}
-_CMPOPS: Final = {
+})
+_UNARYOPS: Final = MappingProxyType({ast.Not: "not", ast.USub: "-", ast.UAdd: "+"})
+_CMPOPS: Final = MappingProxyType({
     ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
     ast.In: "in", ast.NotIn: "not in",
-}
-_REFUSED_OPS: Final = {
+})
+_REFUSED_OPS: Final = MappingProxyType({
     ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&",
     ast.MatMult: "@", ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not",
-}
-_NODE_WORDS: Final[dict[type[ast.AST], tuple[str, str | None]]] = {
+})
+_NODE_WORDS: Final[Mapping[type[ast.AST], tuple[str, str | None]]] = MappingProxyType({
     ast.Lambda: ("lambda functions are not allowed", None),
     ast.ListComp: ("comprehensions are not allowed", "use any_in() or all_in()"),
     ast.SetComp: ("comprehensions are not allowed", "use any_in() or all_in()"),
@@ -68,14 +69,14 @@ _NODE_WORDS: Final[dict[type[ast.AST], tuple[str, str | None]]] = {
     ast.YieldFrom: ("yield is not allowed", None),
     ast.Await: ("await is not allowed", None),
     ast.Slice: ("slices are not allowed", None),
-}
-_METHOD_HINTS: Final = {
+})
+_METHOD_HINTS: Final = MappingProxyType({
     "get": "use default(deal.x, value)",
     "format": "join text with +",
     "count": "to read a field named 'count' write deal.count without parentheses",
     "items": "to read a field named 'items' write deal.items without parentheses",
     "keys": "use has(deal.x) to test for a field",
-}
+})
 _CONSTANT_TYPES: Final = (bool, int, float, str, type(None))
 _EMBEDDABLE: Final = (bool, int, float, str, type(None), date, datetime, timedelta)
 
@@ -193,22 +194,22 @@ def _max_bracket_depth(text: str) -> tuple[int, int]:
     return best, where
 
 
-def _deepest(tree: ast.AST) -> tuple[int, ast.AST]:
-    """The depth of the syntax tree (iteratively, so a deep tree cannot crash us)."""
-    best: tuple[int, ast.AST] = (0, tree)
-    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+def _too_deep(body: ast.AST) -> ast.AST | None:
+    """The first node nested deeper than MAX_DEPTH, or None (iterative, so it cannot crash)."""
+    found: list[ast.AST] = []
+    stack: list[tuple[ast.AST, int]] = [(body, 1)]
     while stack:
         node, depth = stack.pop()
-        if depth > best[0]:
-            best = (depth, node)
-        if depth > MAX_DEPTH + 1:
+        if depth > MAX_DEPTH:
+            found.append(node)
             continue
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.expr_context, ast.operator, ast.boolop, ast.unaryop,
-                                  ast.cmpop)):
-                continue
-            stack.append((child, depth + 1))
-    return best
+            if not isinstance(child, (ast.expr_context, ast.operator, ast.boolop, ast.unaryop,
+                                      ast.cmpop)):
+                stack.append((child, depth + 1))
+    if not found:
+        return None
+    return min(found, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
 
 
 def _subscript_key(node: ast.expr) -> str | int | None:
@@ -448,10 +449,8 @@ class _Checker:
             return True
         if root_name is not None and root_name not in NAMES:
             return False  # the unknown name is reported already
-        allowed: frozenset[str] | None = None
-        if root_name in CLOCK_ATTRS:
-            allowed = CLOCK_ATTRS[root_name]
-        elif is_clock_call:
+        allowed: frozenset[str] | None = CLOCK_ATTRS.get(root_name or "")
+        if is_clock_call:
             allowed = DATETIME_ATTRS
         if allowed is not None and attr in allowed:
             return True
@@ -528,7 +527,7 @@ class _Checker:
             self.visit_args(node)
             return
         self.a.functions.add(name)
-        count = len(node.args)
+        count = len(node.args) + len(node.keywords)
         if node.keywords:
             self.problem(self.pos.node(node.keywords[0].value), "expr-bad-arguments",
                          f"{name}() takes positional arguments only")
@@ -654,8 +653,8 @@ def analyze(
             where(lead), "expr-syntax" if isinstance(exc, ValueError) else "expr-too-deep",
             f"cannot parse the expression: {exc or type(exc).__name__}"))
         return analysis
-    depth, deepest = _deepest(tree)
-    if depth > MAX_DEPTH:
+    deepest = _too_deep(tree.body)
+    if deepest is not None:
         analysis.problems.append(Problem(
             pos.node(deepest), "expr-too-deep",
             f"expression nested more than {MAX_DEPTH} levels deep", "simplify the expression"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from cycleflow.errors import Location, Problem
 from cycleflow.expr.functions import FUNCTIONS
@@ -14,12 +15,14 @@ from cycleflow.expr.sandbox import Analysis
 
 Types = frozenset[str]
 
-_KIND = {
+_KIND: Mapping[str, str] = MappingProxyType({
     "integer": "number", "number": "number", "boolean": "number", "string": "string",
     "array": "array", "object": "object", "date": "date", "datetime": "datetime",
     "duration": "duration", "null": "null",
-}
-_NAME_TYPES = {"stage": "string", "now": "datetime", "today": "date"}
+})
+_NAME_TYPES: Mapping[str, str] = MappingProxyType(
+    {"stage": "string", "now": "datetime", "today": "date"}
+)
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
