@@ -36,6 +36,7 @@ import codecs
 import csv
 import gzip
 import io
+import json
 import math
 import os
 import re
@@ -328,6 +329,9 @@ def _not_object(value: Any) -> str:
 
 
 _NONFINITE = re.compile(rb"-?(?:NaN|Infinity)")
+_WORD = frozenset(
+    bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_\""
+)
 
 
 def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1) -> str:
@@ -339,15 +343,22 @@ def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1) -> str:
             data.decode("utf-8")
         except UnicodeDecodeError as uerr:
             return _utf8_error(data, uerr.start, line)
-    if msg.startswith("unexpected character"):
-        m = _NONFINITE.match(data, pos)
-        if m is not None:
+    for at in (pos, pos - 1, pos + 1):
+        m = _NONFINITE.match(data, at) if at >= 0 else None
+        if m is not None and (at == 0 or data[at - 1 : at] not in _WORD):
             word = m.group().lstrip(b"-").decode()
-            return f"{word} is not allowed in JSON (not a number): {_at(data, pos, line)}"
-    if msg.startswith("unexpected end of data") or pos >= len(data.rstrip()):
-        return f"truncated JSON: {msg} {_at(data, pos, line)}"
+            return f"{word} is not allowed in JSON (not a number): {_at(data, at, line)}"
     if "infinity" in msg:
         return f"number out of range: {msg} {_at(data, pos, line)}"
+    # The standard library names most syntax errors better ("Expecting ',' delimiter").
+    try:
+        json.loads(data.decode("utf-8", "replace"))
+    except json.JSONDecodeError as jerr:
+        msg, pos = jerr.msg, len(jerr.doc[: jerr.pos].encode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        pass
+    if pos >= len(data.rstrip()):
+        return f"truncated JSON: {msg} {_at(data, pos, line)}"
     return f"invalid JSON: {msg} {_at(data, pos, line)}"
 
 
@@ -446,7 +457,7 @@ def _jsonl_odd(source: str, lineno: int, line: bytes, value: Any, limit: int) ->
 
 # A complete string, or one of the structural bytes; a lone '"' means a string cut by the buffer.
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},"]', re.DOTALL)
-_STRING_BODY = re.compile(rb"(?:[^\"\\\\]|\\\\.)*", re.DOTALL)
+_STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*', re.DOTALL)
 _SPACE = re.compile(rb"[ \t\r\n]*")
 
 
@@ -530,7 +541,9 @@ class _JsonScanner:
                     start -= shift
                     resume -= shift
                 if not self.fill():
-                    return start, len(self.buf), "truncated"
+                    if depth == 0 and not in_string and not oversized:
+                        return start, len(self.buf), None  # complete, but the array is not
+                    return start, len(self.buf), "oversized" if oversized else "truncated"
                 pos = resume
                 continue
             c = self.buf[m.start()]
@@ -571,7 +584,7 @@ class _JsonScanner:
                     yield _bad(
                         source,
                         self.line_of(pos),
-                        "truncated JSON: the file ends before the array is closed",
+                        "truncated JSON: the array is not closed at the end of the file",
                     )
                 return
             c = self.buf[pos]
