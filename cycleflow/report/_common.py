@@ -18,6 +18,36 @@ INPUT_ERROR_RULE = "cycleflow/unjudged-record"
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+def scrub(value: Any) -> Any:
+    """``value`` with lone surrogates in its strings (and keys) replaced by U+FFFD.
+
+    Strict JSON encoders (orjson) refuse them; they come only from odd inputs
+    (a YAML ``"\\ud800"`` escape), so this runs only after such a refusal.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, Mapping):
+        return {scrub(k) if isinstance(k, str) else k: scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [scrub(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes for any verdict-like value: orjson, with fallbacks that never raise."""
+    try:
+        return orjson.dumps(value, default=_fallback, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return orjson.dumps(scrub(value), default=_fallback, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _fallback(value: Any) -> Any:
+    """What orjson cannot write itself: sets and tuples as lists, anything else as text."""
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
 def visible(text: str) -> str:
     """``text`` with control and bidi-override characters shown as ``\\xNN``/``\\uNNNN``."""
     return _UNSAFE.sub(_escape, text)

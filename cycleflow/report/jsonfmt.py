@@ -7,23 +7,13 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from cycleflow.report._common import dumps as _dumps
 from cycleflow.report.summary import Summary
 
 __all__ = ["write_json", "write_jsonl"]
 
-_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_OPTS = orjson.OPT_NON_STR_KEYS
 _BATCH = 512
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_fallback, option=_OPTS)
-
-
-def _fallback(value: Any) -> Any:
-    """Anything orjson cannot write (sets, Decimals, objects) as a list or its text."""
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
 
 
 def write_jsonl(verdicts: Iterable[Mapping[str, Any]], out: BinaryIO) -> int:

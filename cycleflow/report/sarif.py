@@ -21,19 +21,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
-import orjson
-
 from cycleflow.report._common import INPUT_ERROR_RULE, Finding, as_text, findings
+from cycleflow.report._common import dumps as _dumps
 from cycleflow.report.summary import Summary
 
 __all__ = ["INPUT_ERROR_RULE", "SARIF_SCHEMA", "level_of", "source_uri", "write_sarif"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_OPTS = orjson.OPT_NON_STR_KEYS
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=str, option=_OPTS)
 
 
 def level_of(finding: Finding) -> str:
