@@ -14,7 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cycleflow.batch.readers import DuplicateTracker, RecordItem, iter_files, iter_records
+from cycleflow.batch.readers import (
+    DuplicateTracker,
+    RecordItem,
+    iter_files,
+    iter_records,
+    parse_jsonl_line,
+)
 from cycleflow.batch.typing import CellError, RowTyper, convert_cell, field_types_from_schema
 
 DATA = Path(__file__).parent / "data" / "deals"
@@ -575,6 +581,17 @@ def test_duplicates_in_the_ragged_sample() -> None:
     flagged = [(i.position, m) for i in read(DATA / "batch-ragged.csv")
                if (m := tracker.check(i)) is not None]
     assert flagged == [(19, f"duplicate deal id 'D-C02': first seen at {DATA}/batch-ragged.csv:2")]
+
+
+def test_parse_jsonl_line_agrees_with_the_file_reader() -> None:
+    lines = (DATA / "mixed.jsonl").read_bytes().split(b"\n")
+    from_file = read(DATA / "mixed.jsonl")
+    one_by_one = [parse_jsonl_line(raw, str(DATA / "mixed.jsonl"), n)
+                  for n, raw in enumerate(lines, 1) if raw.strip()]
+    assert one_by_one == from_file
+    assert parse_jsonl_line(b'{"a": "' + b"x" * 50 + b'"}\r\n', "s", 3, 20).error == (
+        "record over 20 bytes")
+    assert parse_jsonl_line(b"\xef\xbb\xbf{}", "s", 1).record == {}
 
 
 # --------------------------------------------------------------------------- properties

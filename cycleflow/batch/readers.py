@@ -60,6 +60,7 @@ __all__ = [
     "detect_format",
     "iter_files",
     "iter_records",
+    "parse_jsonl_line",
 ]
 
 Format = Literal["json", "jsonl", "csv", "yaml"]
@@ -414,6 +415,31 @@ def _read_jsonl(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordIte
                 yield _jsonl_odd(source, lineno, line, value, limit)
     except _READ_ERRORS as err:
         yield _read_failed(source, lineno, err)
+
+
+def parse_jsonl_line(
+    line: bytes, source: str, position: int, max_record_bytes: int = 1_000_000
+) -> RecordItem:
+    """The item for one JSON Lines line (for workers that split a file into byte ranges).
+
+    ``line`` may keep its line ending; a blank line gives an error item
+    ("blank line"), so callers skip blank lines themselves, as
+    :func:`iter_records` does.
+    """
+    body = line.rstrip(b"\r\n")
+    if len(body) > max_record_bytes:
+        return _bad(source, position, f"record over {max_record_bytes} bytes")
+    if position == 1 and body.startswith(_BOM):
+        body = body[len(_BOM) :]
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        if not body.strip():
+            return _bad(source, position, "blank line")
+        return _bad(source, position, _json_error(err, body))
+    if type(value) is dict:
+        return _fast_item(source, position, value)
+    return _bad(source, position, _not_object(value))
 
 
 def _jsonl_failure(
