@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -10,11 +11,14 @@ from typing import Any
 import orjson
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cycleflow.audit import (
     AuditError,
     AuditSink,
     JsonlSink,
+    Masker,
     MemorySink,
     SqliteSink,
     StructlogSink,
@@ -23,6 +27,7 @@ from cycleflow.audit import (
     drop_none,
     history,
     keep_events,
+    mask_event,
     mask_sensitive,
     mask_values,
     open_sink,
@@ -338,3 +343,29 @@ def test_structlog_sink_leaves_global_configuration_alone() -> None:
 def test_structlog_sink_bad_logger() -> None:
     with pytest.raises(AuditError, match="no method"):
         StructlogSink(object())
+
+
+SENSITIVE = ("deal.customer.contact_email", "actor.email", "deal.customer.contact_phone")
+keys = st.sampled_from([
+    "deal.customer.contact_email", "deal.customer", "deal", "deal.customer.contact_email.x",
+    "deal.amount", "actor", "actor.email", "deal.customer.contact_phone", "deal.cust",
+])
+leaf = st.none() | st.integers() | st.text(max_size=12)
+nested = st.recursive(
+    leaf, lambda inner: st.dictionaries(st.sampled_from(
+        ["customer", "contact_email", "contact_phone", "email", "name", "x"]), inner, max_size=3),
+    max_leaves=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.dictionaries(keys, nested, max_size=4), deal=nested, actor=nested,
+       message=st.text(max_size=30))
+def test_masker_and_mask_event_agree(values: dict[str, Any], deal: Any, actor: Any,
+                                     message: str) -> None:
+    event = {"event": "rule.evaluated", "values": values, "deal": deal, "actor": actor,
+             "message": message}
+    for salt in (None, b"k"):
+        a = Masker(SENSITIVE, salt=salt)(copy.deepcopy(event))
+        b = mask_event(copy.deepcopy(event), SENSITIVE, salt=salt)
+        assert a == b
+        assert mask_values(copy.deepcopy(event), list(SENSITIVE), salt=salt) == b

@@ -25,7 +25,7 @@ from cycleflow.audit.base import (
 from cycleflow.audit.chain import canonical, digest
 from cycleflow.audit.history import history, history_json, history_table
 from cycleflow.audit.jsonl import JsonlSink
-from cycleflow.audit.masking import mask_event, mask_value, mask_values
+from cycleflow.audit.masking import Masker, mask_event, mask_value, mask_values
 from cycleflow.audit.memory import MemorySink, StructlogSink, capture_audit
 from cycleflow.audit.processors import add_fields, drop_none, keep_events, mask_sensitive
 from cycleflow.audit.sqlite import SqliteSink
@@ -52,7 +52,7 @@ def open_sink(
 
 __all__ = [
     "CHAIN_FIELDS", "EVENT_FIELDS", "EVENT_NAMES", "GENESIS", "AuditError", "AuditSink",
-    "JsonlSink", "MemorySink", "Processor", "SqliteSink", "StructlogSink", "VerifyResult",
+    "JsonlSink", "Masker", "MemorySink", "Processor", "SqliteSink", "StructlogSink", "VerifyResult",
     "add_fields", "canonical", "capture_audit", "digest", "drop_none", "history",
     "history_json", "history_table", "keep_events", "mask_event", "mask_sensitive",
     "mask_value", "mask_values", "open_sink", "verify",

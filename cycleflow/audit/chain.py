@@ -15,10 +15,9 @@ import enum
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -64,8 +63,7 @@ def digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Sealed:
+class Sealed(NamedTuple):
     """One chained record: position, predecessor, canonical body (without hash) and hash."""
 
     seq: int
@@ -79,31 +77,43 @@ class Sealed:
         return self.body[:-1] + _HASH_KEY + self.hash.encode() + b'"}\n'
 
 
-def seal(event: Mapping[str, Any], seq: int, prev: str) -> Sealed:
-    """Chain one event after ``prev`` at position ``seq``."""
+def _refuse_reserved(event: Mapping[str, Any]) -> None:
     for key in CHAIN_FIELDS:
         if key in event:
             raise AuditError(
                 f"audit event carries the reserved field {key!r}; "
                 f"{', '.join(CHAIN_FIELDS)} belong to the hash chain"
             )
-    record = dict(event)
-    record["seq"] = seq
-    record["prev"] = prev
-    body = canonical(record)
-    return Sealed(seq, prev, body, digest(body))
+
+
+def seal(event: Mapping[str, Any], seq: int, prev: str) -> Sealed:
+    """Chain one event after ``prev`` at position ``seq`` (the event is not modified)."""
+    return seal_batch([dict(event)], seq, prev)[0][0]
 
 
 def seal_batch(
     events: list[dict[str, Any]], seq: int, prev: str
 ) -> tuple[list[Sealed], int, str]:
-    """Chain a batch after (seq, prev); returns the sealed records and the new head."""
+    """Chain a batch after (seq, prev); returns the sealed records and the new head.
+
+    The hot path of every chained sink: the dicts are the sink's own copies and get
+    ``seq`` and ``prev`` set in place, to save a copy per event.
+    """
     sealed: list[Sealed] = []
-    for event in events:
-        rec = seal(event, seq, prev)
-        sealed.append(rec)
-        seq += 1
-        prev = rec.hash
+    dumps, sha256 = orjson.dumps, hashlib.sha256
+    try:
+        for event in events:
+            if "seq" in event or "prev" in event or "hash" in event:
+                _refuse_reserved(event)
+            event["seq"] = seq
+            event["prev"] = prev
+            body = dumps(event, default=_default, option=_SORT)
+            record_hash = sha256(body).hexdigest()
+            sealed.append(Sealed(seq, prev, body, record_hash))
+            seq += 1
+            prev = record_hash
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
     return sealed, seq, prev
 
 

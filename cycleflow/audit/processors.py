@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from cycleflow.audit.base import Processor
-from cycleflow.audit.masking import REDACTED, mask_event, mask_value
+from cycleflow.audit.masking import REDACTED, Masker, mask_event, mask_value
 
 
 def mask_sensitive(paths: Iterable[str], *, salt: bytes | str | None = None) -> Processor:
@@ -21,11 +21,10 @@ def mask_sensitive(paths: Iterable[str], *, salt: bytes | str | None = None) -> 
     guessing, so we do not pretend it protects anything. With a secret ``salt`` they
     become ``sha256:<first 16 hex of HMAC-SHA256(salt, value)>``, stable and comparable.
     """
-    frozen = tuple(paths)
-    key = salt.encode() if isinstance(salt, str) else salt
+    masker = Masker(paths, salt=salt)
 
     def mask(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
-        return mask_event(event, frozen, salt=key) if frozen else event
+        return masker(event)
 
     mask.__name__ = "mask_sensitive"
     return mask
@@ -75,6 +74,6 @@ def drop_none(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> An
 
 
 __all__ = [
-    "REDACTED", "add_fields", "drop_none", "keep_events", "mask_event", "mask_sensitive",
+    "REDACTED", "Masker", "add_fields", "drop_none", "keep_events", "mask_event", "mask_sensitive",
     "mask_value",
 ]

@@ -1,0 +1,201 @@
+"""What auditing costs: time per emit and per engine decision, with and without each sink.
+
+Run ``python bench/bench_audit.py [--quick]``. Everything is measured in the same run
+so the ratios compare like with like. It prints figures and asserts nothing.
+
+Part 1 times ``sink.emit`` of a realistic 8-event decision batch alone. Part 2 times
+``engine.decide(...)`` end to end with each sink (skipped with a note if the engine
+or ``policies/standard-sales-cycle.yaml`` is not available).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cycleflow.audit import JsonlSink, MemorySink, SqliteSink  # noqa: E402
+
+POLICY = ROOT / "policies" / "standard-sales-cycle.yaml"
+EXAMPLES = ROOT / "examples"
+
+
+class NoSink:
+    """The baseline: an emit that does nothing."""
+
+    def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Discard the batch."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+SinkFactory = Callable[[Path], Any]
+
+#: name → (factory, iterations factor); fsync variants run fewer iterations.
+SINKS: dict[str, tuple[SinkFactory, float]] = {
+    "no sink": (lambda d: NoSink(), 1.0),
+    "MemorySink": (lambda d: MemorySink(), 1.0),
+    "JsonlSink": (lambda d: JsonlSink(d / "a.jsonl"), 1.0),
+    "JsonlSink fsync": (lambda d: JsonlSink(d / "b.jsonl", fsync=True), 0.05),
+    "SqliteSink": (lambda d: SqliteSink(d / "a.db"), 0.5),
+    "SqliteSink fsync": (lambda d: SqliteSink(d / "b.db", fsync=True), 0.05),
+}
+
+
+def decision_batch() -> list[dict[str, Any]]:
+    """A realistic 8-event decision: requested, six rules, blocked."""
+    did = uuid.uuid4().hex
+    base: dict[str, Any] = {
+        "at": "2026-11-20T10:00:00+00:00", "decision_id": did, "deal": "OPP-2026-0902",
+        "policy": "standard-sales-cycle", "policy_version": "2026.11",
+        "policy_sha256": "c102519f29b7c92e4d721bc5efdaae45a731ccf1e059ae9717e4e3f77747e579",
+        "actor": "ann", "trigger": "win", "from": "negotiation", "to": "won",
+        "rule": None, "kind": None, "severity": None, "values": {}, "message": None,
+    }
+    rules = [
+        ("contract_signed", "entry", "pass", {"deal.contract_signed": True}),
+        ("quotation_negotiation", "step", "pass", {"deal.steps": ["quotation_negotiation"]}),
+        ("deep_discount", "risk", "fail", {"deal.discount_pct": 28}),
+        ("low_margin", "risk", "pass", {"deal.margin_pct": 22}),
+        ("customer_screening", "risk", "pass", {"deal.customer.screening": "cleared"}),
+        ("discount_desk", "approval", "fail", {"approvers": []}),
+    ]
+    events: list[dict[str, Any]] = [
+        {**base, "event": "transition.requested", "outcome": "requested"}
+    ]
+    for rule, kind, outcome, values in rules:
+        events.append({
+            **base, "event": "rule.evaluated", "rule": rule, "kind": kind, "outcome": outcome,
+            "severity": "high", "values": values,
+            "message": "Discount above 20% needs director approval",
+        })
+    events.append({**base, "event": "transition.needs_approval", "outcome": "needs_approval"})
+    return events
+
+
+def timed(fn: Callable[[], None], n: int, rounds: int) -> float:
+    """Median over ``rounds`` of the mean µs per call of ``fn`` over ``n`` calls."""
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - t0) / n * 1e6)
+    return statistics.median(samples)
+
+
+def bench_emit(n: int, rounds: int) -> dict[str, float]:
+    """µs per ``emit`` of one 8-event batch, for every sink."""
+    batch = decision_batch()
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (factory, factor) in SINKS.items():
+            sink = factory(Path(tmp))
+            try:
+                if isinstance(sink, MemorySink):
+                    def emit(sink: Any = sink) -> None:
+                        sink.emit(batch)
+                        if len(sink.batches) > 10_000:
+                            sink.clear()
+                else:
+                    def emit(sink: Any = sink) -> None:
+                        sink.emit(batch)
+                emit()  # warm up
+                out[name] = timed(emit, max(20, int(n * factor)), rounds)
+            finally:
+                sink.close()
+    return out
+
+
+def load_engine_inputs() -> tuple[Any, list[tuple[Any, str, Any]]] | str:
+    """The policy and a few decisions to replay, or why the engine part cannot run yet."""
+    try:
+        from cycleflow import Engine, load_policy  # noqa: F401
+    except ImportError as exc:
+        return f"engine not importable yet ({exc})"
+    if not POLICY.exists():
+        return f"{POLICY} does not exist yet"
+    policy = load_policy(str(POLICY))
+    cases = []
+    for deal_file, trigger in (("deal-negotiation.json", "win"), ("deal-qualified.json", "advance"),
+                               ("deal-discount.json", "win")):
+        path = EXAMPLES / deal_file
+        if path.exists():
+            cases.append((json.loads(path.read_text()), trigger,
+                          {"id": "ann", "roles": ["sales_rep"]}))
+    if not cases:
+        return f"no example deals under {EXAMPLES}"
+    return policy, cases
+
+
+def bench_engine(n: int, rounds: int) -> tuple[dict[str, float], float] | str:
+    """µs per ``engine.decide`` with each sink, and the mean events per decision."""
+    loaded = load_engine_inputs()
+    if isinstance(loaded, str):
+        return loaded
+    from cycleflow import Engine
+
+    policy, cases = loaded
+    out: dict[str, float] = {}
+    events_per_decision = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (factory, factor) in SINKS.items():
+            sink = None if name == "no sink" else factory(Path(tmp))
+            engine = Engine(policy, audit=sink)
+            replay = itertools.cycle(cases)
+
+            def decide(engine: Any = engine, sink: Any = sink,
+                       replay: Iterator[Any] = replay) -> None:
+                deal, trigger, actor = next(replay)
+                engine.decide(deal, trigger, actor, now="2026-11-20T10:00:00Z")
+                if isinstance(sink, MemorySink) and len(sink.batches) > 10_000:
+                    sink.clear()
+
+            decide()
+            out[name] = timed(decide, max(20, int(n * factor)), rounds)
+            if isinstance(sink, MemorySink):
+                events_per_decision = len(sink.events) / max(1, len(sink.batches))
+            if sink is not None:
+                sink.close()
+    return out, events_per_decision
+
+
+def report(title: str, figures: dict[str, float]) -> None:
+    base = figures["no sink"]
+    print(f"\n{title}")
+    print(f"  {'sink':<18} {'µs':>10} {'× no sink':>10} {'+µs':>9}")
+    for name, us in figures.items():
+        print(f"  {name:<18} {us:>10.1f} {us / base:>10.2f} {us - base:>9.1f}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    args = parser.parse_args(argv)
+    n, rounds = (500, 3) if args.quick else (4000, 5)
+    print(f"python {sys.version.split()[0]}, {n} iterations × {rounds} rounds "
+          "(fsync variants: 5% of the iterations; SQLite: 50%)")
+    report("emit of one 8-event decision batch (sink cost alone)", bench_emit(n, rounds))
+    engine = bench_engine(n, rounds)
+    if isinstance(engine, str):
+        print(f"\nengine.decide: skipped — {engine}")
+    else:
+        figures, per = engine
+        report(f"engine.decide per decision, end to end ({per:.1f} events per decision)", figures)
+
+
+if __name__ == "__main__":
+    main()
