@@ -1,0 +1,124 @@
+"""Benchmark `check`: in-process per deal and end-to-end JSON Lines, against hand-written baselines.
+
+Usage: python bench/bench_check.py [--deals 1000000] [--sample 50000] [--jobs N]
+
+Prints, measured in the same run:
+  * in-process µs per deal: Engine.check vs bench/handwritten.py (same checks), and the ratio;
+  * end-to-end `cycleflow check --format jsonl` deals/s on all cores vs a hand-written
+    multiprocess script doing the same (bench/handwritten_mp.py), and the ratio;
+  * peak memory (max RSS) of each end-to-end run.
+Nothing is asserted: a benchmark reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import handwritten  # noqa: E402
+
+from cycleflow import Engine, load_policy  # noqa: E402
+
+POLICY = ROOT / "policies" / "standard-sales-cycle.yaml"
+NOW = datetime(2026, 11, 26, 12, tzinfo=timezone.utc)
+
+
+def generate(path: Path, n: int) -> None:
+    """n deals cycled from the examples with fresh ids (cached between runs)."""
+    if path.exists() and sum(1 for _ in path.open("rb")) == n:
+        return
+    base = [orjson.loads(line) for line in (ROOT / "examples" / "deals.jsonl").open("rb")]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        for i in range(n):
+            deal = dict(base[i % len(base)])
+            deal["id"] = f"G-{i:08d}"
+            out.write(orjson.dumps(deal) + b"\n")
+
+
+def in_process(path: Path, sample: int) -> None:
+    deals = []
+    with path.open("rb") as fh:
+        for _, line in zip(range(sample), fh):
+            deals.append(orjson.loads(line))
+    engine = Engine(load_policy(POLICY))
+    fast = Engine(load_policy(POLICY), validate_deals=False)
+    for d in deals[:2000]:  # agreement first: the baseline must really do the same checks
+        v = engine.check(d, now=NOW)
+        mine = sorted(x.rule for x in v.violations) if v.verdict != "error" else []
+        verdict, theirs = handwritten.check(d, NOW)
+        if (v.verdict, mine) != (verdict, sorted(theirs)):
+            print(f"DISAGREE on {d['id']}: engine {v.verdict} {mine} vs hand {verdict} "
+                  f"{sorted(theirs)}")
+            break
+
+    def timed(fn: object) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            for d in deals:
+                fn(d)  # type: ignore[operator]
+            best = min(best, time.perf_counter() - t)
+        return best / len(deals) * 1e6
+
+    hand = timed(lambda d: handwritten.check(d, NOW))
+    eng = timed(lambda d: engine.check(d, now=NOW))
+    eng_nv = timed(lambda d: fast.check(d, now=NOW))
+    print(f"in-process check, {len(deals):,} deals, best of 3:")
+    print(f"  hand-written function        {hand:8.2f} µs/deal")
+    print(f"  Engine.check (deal_schema)   {eng:8.2f} µs/deal   ratio {eng / hand:5.2f}")
+    print(f"  Engine.check (no validation) {eng_nv:8.2f} µs/deal   ratio {eng_nv / hand:5.2f}")
+
+
+def _run(cmd: list[str], n: int, label: str, baseline: float | None) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if proc.returncode not in (0, 1):
+        print(f"  {label}: failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+        return 0.0
+    rate = n / dt
+    ratio = f"   ratio {rate / baseline:5.2f}" if baseline else ""
+    print(f"  {label:34s} {dt:7.2f} s  {rate:10,.0f} deals/s  max RSS "
+          f"{max(peak, before) / 1024:6.0f} MB{ratio}")
+    return rate
+
+
+def end_to_end(path: Path, n: int, jobs: int) -> None:
+    out = path.with_suffix(".out.jsonl")
+    print(f"end-to-end JSON Lines in -> JSON Lines out, {n:,} deals, {jobs} jobs:")
+    base = _run([sys.executable, str(ROOT / "bench" / "handwritten_mp.py"), str(path), str(out),
+                 str(jobs)], n, "hand-written multiprocess script", None)
+    _run([sys.executable, "-m", "cycleflow", "check", "-p", str(POLICY), str(path), "--format",
+          "jsonl", "-o", str(out), "--now", NOW.isoformat(), "--jobs", str(jobs)], n,
+         "cycleflow check", base)
+    out.unlink(missing_ok=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deals", type=int, default=1_000_000)
+    ap.add_argument("--sample", type=int, default=50_000)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    path = ROOT / "bench" / "data" / f"deals-{args.deals}.jsonl"
+    generate(path, args.deals)
+    in_process(path, min(args.sample, args.deals))
+    end_to_end(path, args.deals, args.jobs)
+
+
+if __name__ == "__main__":
+    main()
