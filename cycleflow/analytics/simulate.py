@@ -1,0 +1,587 @@
+"""A reproducible sales history: deals driven through the real engine, written as deals + audit log.
+
+Everything random comes from one ``random.Random(seed)`` and every time from the
+simulated calendar, so the same seed, policy and options give byte-identical
+files. The simulator plays the CRM: it creates deals, does the process steps,
+asks the engine for each move (``Engine.apply``), routes approval requests to a
+generated team and records what the team decides. Engine events go through a
+real :class:`~cycleflow.audit.JsonlSink`, so ``cycleflow audit verify`` accepts
+the log; the CRM's own events (``deal.created``, ``approval.requested``,
+``approval.granted``, ``approval.refused``) are chained in the same log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+import os
+import random
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from cycleflow.audit import JsonlSink
+from cycleflow.decide.approvals import bound_values
+from cycleflow.decide.decision import MISSING, Decision
+from cycleflow.decide.engine import Engine
+from cycleflow.errors import TransitionBlocked, UsageError
+from cycleflow.model.policy import Gate, Policy, Stage, Transition
+
+DAY = 86400.0
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+_FIRST = ("ann", "ben", "chloe", "dana", "eli", "fang", "gus", "hana", "ivo", "jia", "kofi",
+          "lena", "mateo", "nora", "omar", "priya", "quinn", "rui", "sofia", "tariq", "uma",
+          "wei", "xena", "yuki", "zoe")
+_LEADS = ("grace", "hugo", "ivan", "jun", "karin", "liu", "mona", "nils")
+_CUSTOMERS = ("Northwind", "Contoso", "Fabrikam", "Tailspin", "Lucerne", "Litware", "Adatum",
+              "Proseware", "Wingtip", "Alpine Ski", "Coho", "Fourth Coffee", "Margie's Travel",
+              "Trey Research", "Woodgrove", "Blue Yonder", "杭州云栖", "北京智航", "上海青禾",
+              "深圳海岳")
+_SUFFIX = ("Traders", "Logistics", "Health", "Energy", "Bank", "Retail", "Labs", "Foods",
+           "Airlines", "Publishing", "Systems", "Group")
+_INDUSTRIES = ("logistics", "healthcare", "energy", "banking", "retail", "software",
+               "manufacturing", "aviation", "publishing", "food")
+_COUNTRIES = ("US", "DE", "FR", "GB", "CN", "JP", "IE", "CH", "NL", "BR", "IN", "SG")
+_SOURCES = ("inbound", "outbound", "referral", "partner", "trade_show", "existing_customer")
+_PRODUCTS = ("cycleflow Cloud", "cycleflow Enterprise", "cycleflow Team")
+_CONTACTS = ("Maria Lopez", "Sean Murphy", "Lea Müller", "Kenji Sato", "Amara Okafor",
+             "赵敏", "王磊", "Priya Nair", "Tom Becker", "Inès Martin")
+_LOST_REASONS = ("chose a competitor on price", "no budget this year", "project cancelled",
+                 "went with the incumbent", "no decision made", "timing: revisit next year",
+                 "requirements not met")
+_ROLES = ("sales_director", "finance_director", "ceo")
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """What to simulate: how many deals, over how many days, from which seed and start time."""
+
+    deals: int = 500
+    days: int = 365
+    seed: int = 1
+    start: datetime = DEFAULT_START
+    weekly_checks: bool = True
+
+
+@dataclass(frozen=True)
+class SimSummary:
+    """What a simulation produced."""
+
+    deals: int
+    won: int
+    lost: int
+    open: int
+    events: int
+    deals_path: str
+    audit_path: str
+    team: tuple[Mapping[str, Any], ...]
+
+
+@dataclass
+class _Deal:
+    """One simulated deal: its record (the engine's state) and what the CRM still knows."""
+
+    record: dict[str, Any]
+    owner: dict[str, Any]
+    hidden: dict[str, Any]
+    loses_in: str | None = None
+    tries: int = 0
+    pending: dict[str, int] = field(default_factory=dict)
+    asked: set[str] = field(default_factory=set)
+    closed: bool = False
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _set(record: MutableMapping[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node: MutableMapping[str, Any] = record
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, MutableMapping):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _get(record: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = record
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+class _Ids:
+    """Audit processor: replaces the engine's random decision ids with ids derived from the seed."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed, self.count = seed, 0
+        self.last: Any = object()
+        self.current = ""
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        did = event.get("decision_id")
+        if did != self.last:
+            self.last = did
+            self.count += 1
+            self.current = hashlib.sha256(
+                f"cycleflow-simulate:{self.seed}:{self.count}".encode()).hexdigest()[:32]
+        event["decision_id"] = self.current
+        return event
+
+
+class Simulator:
+    """Drives deals through one policy's engine on a simulated calendar."""
+
+    def __init__(self, policy: Policy, options: SimOptions, sink: Any) -> None:
+        self.policy = policy
+        self.opt = options
+        self.rng = random.Random(options.seed)
+        self.sink = sink
+        self.engine = Engine(policy, audit=sink)
+        self.end = options.days * DAY
+        self.queue: list[tuple[float, int, int, str, str]] = []
+        self.counter = 0
+        self.deals: list[_Deal] = []
+        self.events = 0
+        self._path()
+        self._team()
+
+    # ------------------------------------------------------------ the policy's shape
+
+    def _path(self) -> None:
+        """The forward path (initial → … → won) and the way to lost from each stage."""
+        stages = sorted(self.policy.stages, key=lambda s: s.index)
+        self.lost: Stage | None = next((s for s in stages if s.outcome == "lost"), None)
+        path: list[Stage] = [self.policy.initial_stage]
+        self.forward: dict[str, Transition] = {}
+        while not path[-1].final:
+            here = path[-1]
+            options = [(self.policy.stage(t.target), t) for t in self.policy.transitions
+                       if (here.id in t.sources or "*" in t.sources)
+                       and self.policy.stage(t.target).index > here.index
+                       and self.policy.stage(t.target).outcome != "lost"]
+            if not options:
+                break
+            target, transition = min(options, key=lambda o: o[0].index)
+            self.forward[here.id] = transition
+            path.append(target)
+        self.path = path
+        self.lose: dict[str, Transition] = {}
+        if self.lost is not None:
+            for t in self.policy.transitions:
+                if t.target == self.lost.id:
+                    for s in t.sources:
+                        self.lose.setdefault(s, t)
+                    if "*" in t.sources:
+                        for st in stages:
+                            if not st.final:
+                                self.lose.setdefault(st.id, t)
+
+    def _team(self) -> None:
+        reps = max(4, min(len(_FIRST), self.opt.deals // 60 + 3))
+        self.reps: list[dict[str, Any]] = [{"id": _FIRST[i], "roles": ["sales_rep"]}
+                                           for i in range(reps)]
+        roles = list(dict.fromkeys([*_ROLES, *(r for g in self.policy.gates for r in g.roles)]))
+        leads: list[dict[str, Any]] = []
+        names = iter(_LEADS + tuple(f"approver{i}" for i in range(100)))
+        for role in roles:
+            for _ in range(2 if role == "sales_director" else 1):
+                leads.append({"id": next(names), "roles": [role]})
+        self.leads = leads
+
+    # ------------------------------------------------------------ scheduling
+
+    def at(self, seconds: float) -> datetime:
+        """The calendar time ``seconds`` after the start."""
+        return self.opt.start + timedelta(seconds=round(seconds / 60) * 60)
+
+    def schedule(self, when: float, deal: int, action: str, arg: str = "") -> None:
+        """Queue an action for a deal (ties keep the order they were queued in)."""
+        self.counter += 1
+        heapq.heappush(self.queue, (round(when / 60) * 60.0, self.counter, deal, action, arg))
+
+    def days(self, mean: float) -> float:
+        """A positive delay in seconds, log-normally spread around ``mean`` days."""
+        sigma = 0.6
+        return max(0.05, self.rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma)) * DAY
+
+    def run(self) -> None:
+        """Create the deals, then play every queued action in time order until the end."""
+        starts = sorted(self.rng.uniform(0, self.end * 0.97) for _ in range(self.opt.deals))
+        for n, t in enumerate(starts):
+            self.schedule(t, n, "create")
+        if self.opt.weekly_checks:
+            t = 7 * DAY
+            while t < self.end:
+                self.schedule(t, -1, "check")
+                t += 7 * DAY
+        while self.queue:
+            when, _, n, action, arg = heapq.heappop(self.queue)
+            if when >= self.end:
+                break
+            if action == "create":
+                self.create(n, when)
+                continue
+            if action == "check":
+                self.check_all(when)
+                continue
+            deal = self.deals[n]
+            if deal.closed and action != "after":
+                continue
+            getattr(self, f"do_{action}")(n, deal, when, arg)
+
+    def emit(self, name: str, when: float, deal: _Deal, actor: str | None, *,
+             rule: str | None = None, outcome: str | None = None, to: str | None = None,
+             values: Mapping[str, Any] | None = None, message: str | None = None) -> None:
+        """Record one CRM event in the chained log, shaped like the engine's events."""
+        self.counter += 1
+        self.sink.emit([{
+            "event": name, "at": _iso(self.at(when)), "decision_id": f"crm-{self.counter}",
+            "deal": deal.record["id"], "policy": self.policy.id,
+            "policy_version": self.policy.version, "policy_sha256": self.policy.sha256,
+            "rule": rule, "kind": "approval" if name.startswith("approval.") else None,
+            "outcome": outcome, "severity": None, "actor": actor, "trigger": None,
+            "from": deal.record.get("stage"), "to": to, "values": dict(values or {}),
+            "message": message}])
+
+    # ------------------------------------------------------------ the deal's life
+
+    def create(self, n: int, when: float) -> None:
+        """A new deal in the initial stage, with the facts the rep will learn later."""
+        rng = self.rng
+        owner = rng.choice(self.reps)
+        size = rng.choice((1, 1, 1, 2, 2, 3, 5))
+        budget = int(round(rng.lognormvariate(math.log(60000 * size), 0.7), -3)) + 5000
+        discount = max(0, round(rng.gauss(14, 10)))
+        amount = int(round(budget * rng.uniform(0.7, 1.05) * (1 - discount / 100), -2))
+        created = self.at(when)
+        record: dict[str, Any] = {
+            "id": f"SIM-{n + 1:06d}", "stage": self.policy.initial_stage.id,
+            "stage_entered_at": _iso(created), "owner": owner["id"],
+            "created_at": _iso(created),
+            "customer": {"name": f"{rng.choice(_CUSTOMERS)} {rng.choice(_SUFFIX)}",
+                         "industry": rng.choice(_INDUSTRIES), "country": rng.choice(_COUNTRIES),
+                         "screening": "pending", "contact_name": rng.choice(_CONTACTS)},
+            "currency": rng.choice(("EUR", "USD", "CNY")), "source": rng.choice(_SOURCES),
+            "product": rng.choice(_PRODUCTS), "steps": [],
+        }
+        close = created + timedelta(days=rng.randint(45, 150))
+        hidden = {
+            "budget": budget, "decision_maker": rng.choice(_CONTACTS), "amount": amount,
+            "close_date": close.date().isoformat(), "discount_pct": discount,
+            "margin_pct": round(rng.uniform(8, 45), 1), "customer.screening":
+                "flagged" if rng.random() < 0.015 else "cleared",
+            "contract_signed": True, "payment_terms_days": rng.choice((30, 45, 60)),
+        }
+        deal = _Deal(record, owner, hidden)
+        self.deals.append(deal)
+        self.emit("deal.created", when, deal, owner["id"], outcome="created",
+                  to=record["stage"], values={"owner": owner["id"],
+                                              "source": record["source"]})
+        self.enter(n, deal, when)
+
+    def _reveal_groups(self, position: int) -> tuple[str, ...]:
+        """The facts a rep fills in before the move to the ``position``-th stage of the path."""
+        groups = (("budget", "decision_maker"),
+                  ("amount", "close_date", "discount_pct", "margin_pct", "customer.screening",
+                   "payment_terms_days"),
+                  ("contract_signed",))
+        moves = max(1, len(self.path) - 1)
+        upto = min(3, math.ceil(position * 3 / moves))
+        return tuple(f for g in groups[:upto] for f in g)
+
+    def enter(self, n: int, deal: _Deal, when: float) -> None:
+        """Plan the work of the stage the deal just entered: steps, then a move or a loss."""
+        stage = self.policy.stage(deal.record["stage"])
+        deal.tries = 0
+        deal.asked.clear()
+        if stage.final:
+            deal.closed = True
+            t = when
+            for step in stage.steps:
+                t += self.days(12)
+                self.schedule(t, n, "after", step.id)
+            return
+        position = next(i for i, s in enumerate(self.path) if s.id == stage.id)
+        lose_p = (0.30, 0.24, 0.20, 0.15)[min(position, 3)]
+        if stage.id not in self.forward or self.rng.random() < lose_p:
+            deal.loses_in = stage.id
+        t = when
+        skipped = None
+        steps = list(stage.steps)
+        if steps and self.rng.random() < 0.07:
+            skipped = self.rng.choice(steps).id
+        for step in steps:
+            t += self.days(4 + 2 * position)
+            if step.id != skipped:
+                self.schedule(t, n, "step", step.id)
+            if deal.loses_in and self.rng.random() < 0.4:
+                break
+        if self.rng.random() < 0.08:
+            t += self.days(45)          # the deal stalls
+        t += self.days(2)
+        self.schedule(t, n, "lose" if deal.loses_in else "advance")
+
+    def do_step(self, n: int, deal: _Deal, when: float, step: str) -> None:
+        """A process step is done."""
+        steps = deal.record.setdefault("steps", [])
+        if step not in steps:
+            steps.append(step)
+
+    def do_after(self, n: int, deal: _Deal, when: float, step: str) -> None:
+        """A step of a final stage (order execution, after-sales) is done."""
+        self.do_step(n, deal, when, step)
+
+    def do_advance(self, n: int, deal: _Deal, when: float, _: str) -> None:
+        """The owner asks the engine to move the deal forward."""
+        stage = deal.record["stage"]
+        transition = self.forward[stage]
+        position = next(i for i, s in enumerate(self.path) if s.id == transition.target)
+        if deal.tries == 0:
+            for name in self._reveal_groups(position):
+                if self.rng.random() < 0.06 and name != "customer.screening":
+                    continue                    # forgotten: the engine will say so
+                if name == "customer.screening" and self.rng.random() < 0.08:
+                    continue                    # screening still pending
+                _set(deal.record, name, deal.hidden[name])
+            if transition.target == self.path[-1].id and "contract_signed" in deal.hidden:
+                deal.record["signed_at"] = self.at(when).date().isoformat()
+        self.move(n, deal, when, transition.trigger)
+
+    def do_lose(self, n: int, deal: _Deal, when: float, _: str) -> None:
+        """The deal is lost; the owner records why (or forgets to, the first time)."""
+        if deal.record["stage"] not in self.lose:
+            deal.closed = True
+            return
+        transition = self.lose[deal.record["stage"]]
+        if deal.tries == 0 and self.rng.random() < 0.05:
+            pass                            # forgets the reason: the `require` blocks
+        else:
+            for name in transition.require or ("lost_reason",):
+                if not _get(deal.record, name):
+                    _set(deal.record, name, self._reason(deal))
+        deal.loses_in = deal.record["stage"]
+        self.move(n, deal, when, transition.trigger)
+
+    def move(self, n: int, deal: _Deal, when: float, trigger: str) -> None:
+        """Ask the engine; on success enter the new stage, else react to the decision."""
+        try:
+            moved = self.engine.apply(deal.record, trigger, deal.owner, now=self.at(when))
+        except TransitionBlocked as blocked:
+            self.react(n, deal, when, trigger, blocked.decision)
+            return
+        deal.record = moved
+        self.enter(n, deal, when)
+
+    def react(self, n: int, deal: _Deal, when: float, trigger: str, decision: Decision) -> None:
+        """What the owner does after a refusal: fix the data, ask for approvals, or give up."""
+        deal.tries += 1
+        retry = "lose" if deal.loses_in == deal.record["stage"] else "advance"
+        if decision.outcome == "needs_approval" and deal.tries <= 8:
+            for need in decision.approvals_needed:
+                if need.gate in deal.pending:
+                    continue
+                gate = self.policy.gate(need.gate)
+                deal.pending[need.gate] = need.missing
+                deal.asked.add(need.gate)
+                self.emit("approval.requested", when, deal, deal.owner["id"], rule=need.gate,
+                          outcome="requested", to=decision.target,
+                          values=bound_values(gate, deal.record),
+                          message="because " + ", ".join(need.because))
+                t = when
+                for _ in range(need.missing):
+                    t += self.days(1.5 * gate.count)
+                    self.schedule(t, n, "approve", need.gate)
+            return
+        if decision.outcome == "not_permitted" or deal.tries > 4:
+            self._give_up(n, deal, when, decision)
+            return
+        changed = False
+        for v in decision.violations:
+            changed = self._fix(deal, v.rule, v.kind, v.values, when) or changed
+        if not changed:
+            self._give_up(n, deal, when, decision)
+            return
+        self.schedule(when + self.days(2), n, retry)
+
+    def _fix(self, deal: _Deal, rule: str, kind: str, values: Mapping[str, Any],
+             when: float) -> bool:
+        """Repair what a violation names, when the CRM knows the truth; False if it cannot."""
+        if kind == "step":
+            steps = deal.record.setdefault("steps", [])
+            if rule not in steps:
+                steps.append(rule)
+            return True
+        if rule.startswith("require."):
+            _set(deal.record, rule.removeprefix("require."), self._reason(deal))
+            return True
+        changed = False
+        for key, value in values.items():
+            if not key.startswith("deal."):
+                continue
+            name = key.removeprefix("deal.")
+            if name == "customer.screening" and deal.hidden.get(name) == "flagged":
+                deal.hidden["lost_reason"] = "customer failed compliance screening"
+                return False
+            truth = deal.hidden.get(name)
+            if "reason" in name and kind != "risk":
+                truth = self._reason(deal)
+            if truth is not None and value != truth:
+                _set(deal.record, name, truth)
+                changed = True
+            elif kind == "risk" and isinstance(value, (int, float)) and "discount" in name:
+                _set(deal.record, name, round(value * 0.8))   # a smaller concession
+                deal.hidden[name] = round(value * 0.8)
+                changed = True
+            elif kind != "risk" and truth is None and value in (MISSING, None, False, 0, ""):
+                invented = self._invent(name, when)
+                if invented is not None:
+                    deal.hidden[name] = invented
+                    _set(deal.record, name, invented)
+                    changed = True
+        return changed
+
+    def _reason(self, deal: _Deal) -> str:
+        reason = deal.hidden.get("lost_reason") or self.rng.choice(_LOST_REASONS)
+        return str(reason)
+
+    def _invent(self, name: str, when: float) -> Any:
+        """A plausible value for a field the CRM never had, from the deal schema's type."""
+        types = (self.policy.known_fields or {}).get(name, frozenset())
+        leaf = name.rsplit(".", 1)[-1]
+        if "boolean" in types:
+            return True
+        if "number" in types or "integer" in types:
+            if leaf.endswith(("_pct", "percent", "_rate")):
+                return self.rng.randint(5, 30)
+            return self.rng.randint(10, 500) * 1000
+        if leaf.endswith("_at"):
+            return _iso(self.at(when))
+        if leaf.endswith("date"):
+            return self.at(when).date().isoformat()
+        if "string" in types or not types:
+            return f"{leaf.replace('_', ' ')} {self.rng.randint(100, 999)}"
+        return None
+
+    def _give_up(self, n: int, deal: _Deal, when: float, decision: Decision) -> None:
+        if deal.record["stage"] in self.lose and deal.loses_in != deal.record["stage"]:
+            rules = ", ".join(v.rule for v in decision.violations[:2]) or decision.outcome
+            deal.hidden.setdefault("lost_reason", f"could not proceed: {rules}")
+            deal.loses_in = deal.record["stage"]
+            deal.tries = 0
+            self.schedule(when + self.days(5), n, "lose")
+        else:
+            deal.closed = True
+
+    def do_approve(self, n: int, deal: _Deal, when: float, gate_id: str) -> None:
+        """One approver decides on a pending request: grant (with the bound values) or refuse."""
+        if gate_id not in deal.pending:
+            return
+        gate: Gate = self.policy.gate(gate_id)
+        taken = {a.get("by") for a in deal.record.get("approvals", []) if a.get("gate") == gate_id}
+        excluded = {deal.owner["id"], *taken}
+        pool = [a for a in self.leads if a["id"] not in excluded
+                and any(r in gate.roles for r in a["roles"])]
+        if not pool:
+            del deal.pending[gate_id]
+            self._give_up(n, deal, when, Decision("blocked", None, "", None, None))
+            return
+        approver = self.rng.choice(pool)
+        discount = deal.record.get("discount_pct")
+        p_grant = 0.88 - (0.012 * max(0.0, float(discount) - 20)
+                          if isinstance(discount, (int, float)) else 0.0)
+        values = bound_values(gate, deal.record)
+        if self.rng.random() < p_grant:
+            deal.record.setdefault("approvals", []).append({
+                "gate": gate_id, "by": approver["id"], "role": approver["roles"][0],
+                "at": _iso(self.at(when)), "values": values})
+            self.emit("approval.granted", when, deal, approver["id"], rule=gate_id,
+                      outcome="granted", values=values)
+            deal.pending[gate_id] -= 1
+            if deal.pending[gate_id] <= 0:
+                del deal.pending[gate_id]
+            if not deal.pending:
+                retry = "lose" if deal.loses_in == deal.record["stage"] else "advance"
+                self.schedule(when + self.days(0.5), n, retry)
+            return
+        self.emit("approval.refused", when, deal, approver["id"], rule=gate_id,
+                  outcome="refused", values=values, message="refused by the approver")
+        del deal.pending[gate_id]
+        bound = [b.removeprefix("deal.") for b in gate.binds]
+        concede = [b for b in bound if "discount" in b
+                   and isinstance(_get(deal.record, b), (int, float))]
+        if concede and self.rng.random() < 0.6:
+            for b in concede:
+                lower = max(0, round(float(_get(deal.record, b)) * 0.6))
+                _set(deal.record, b, lower)
+                deal.hidden[b] = lower
+            deal.tries = 0
+            self.schedule(when + self.days(3), n, "advance")
+            return
+        deal.hidden["lost_reason"] = f"approval refused ({gate_id})"
+        deal.loses_in = deal.record["stage"]
+        deal.tries = 0
+        self.schedule(when + self.days(4), n, "lose")
+
+    def check_all(self, when: float) -> None:
+        """The weekly pipeline review: every open deal is checked at rest (audited)."""
+        moment = self.at(when)
+        for deal in self.deals:
+            if not deal.closed and not self.policy.stage(deal.record["stage"]).final:
+                self.engine.check(deal.record, now=moment)
+
+
+def simulate(policy: Policy, out_dir: str, options: SimOptions) -> SimSummary:
+    """Run a simulation and write ``out_dir/deals.jsonl`` and ``out_dir/audit.jsonl``."""
+    if options.deals < 1 or options.days < 1:
+        raise UsageError("--deals and --days must be at least 1")
+    if not any(s.final for s in policy.stages):
+        raise UsageError(f"policy {policy.id} has no final stage: nothing to simulate towards")
+    os.makedirs(out_dir, exist_ok=True)
+    audit_path = os.path.join(out_dir, "audit.jsonl")
+    deals_path = os.path.join(out_dir, "deals.jsonl")
+    tmp_audit = audit_path + ".partial"
+    if os.path.exists(tmp_audit):
+        os.remove(tmp_audit)
+    sink = JsonlSink(tmp_audit, processors=[_Ids(options.seed)])
+    try:
+        sim = Simulator(policy, options, sink)
+        sim.run()
+        events = sink.seq
+    finally:
+        sink.close()
+    tmp_deals = deals_path + ".partial"
+    with open(tmp_deals, "wb") as fh:
+        for deal in sim.deals:
+            fh.write(orjson.dumps(deal.record, option=orjson.OPT_APPEND_NEWLINE))
+    os.replace(tmp_audit, audit_path)
+    os.replace(tmp_deals, deals_path)
+    outcomes = [policy.stage(d.record["stage"]).outcome for d in sim.deals]
+    won, lost = outcomes.count("won"), outcomes.count("lost")
+    return SimSummary(len(sim.deals), won, lost, len(sim.deals) - won - lost, events,
+                      deals_path, audit_path, tuple(sim.reps + sim.leads))
+
+
+def parse_start(text: str | None) -> datetime:
+    """``--start``: an ISO-8601 date or time (UTC when no zone is given)."""
+    if text is None:
+        return DEFAULT_START
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--start is not an ISO-8601 date or time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+__all__ = ["SimOptions", "SimSummary", "Simulator", "parse_start", "simulate"]
