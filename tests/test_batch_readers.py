@@ -320,19 +320,24 @@ def test_several_sources_in_order(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- JSON documents
 
 
-def test_json_array_streams_elements_with_their_lines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("indent", [False, True])
+def test_json_array_streams_elements_with_their_lines(tmp_path: Path, indent: bool) -> None:
     p = tmp_path / "big.json"
-    n = 30_000  # larger than one read chunk
+    n = 30_000  # more than one read chunk; one element per line, or pretty-printed
+    option = orjson.OPT_INDENT_2 if indent else 0
+    per = 10 if indent else 1  # lines per element
     with p.open("wb") as f:
         f.write(b"[\n")
         for i in range(n):
             sep = b",\n" if i < n - 1 else b"\n"
-            f.write(orjson.dumps({"id": f"D{i}", "note": "a \"quoted\" ] text " * 3}) + sep)
+            doc = {"id": f"D{i}", "note": "a \"quoted\" ] text " * 3, "n": [1, {"x": "}"}]}
+            f.write(orjson.dumps(doc, option=option) + sep)
         f.write(b"]\n")
     items = read(p)
     assert len(items) == n
-    assert all(i.record is not None for i in items)
-    assert [i.position for i in items[:3]] == [2, 3, 4] and items[-1].position == n + 1
+    assert all(i.record is not None and i.record["id"] == f"D{k}" for k, i in enumerate(items))
+    assert [i.position for i in items[:3]] == [2, 2 + per, 2 + 2 * per]
+    assert items[-1].position == 2 + (n - 1) * per
 
 
 def test_json_truncated_array(tmp_path: Path) -> None:

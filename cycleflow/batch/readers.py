@@ -524,6 +524,26 @@ class _JsonScanner:
         self.line_pos -= offset
         return offset
 
+    def whole_line_object(self, pos: int) -> tuple[dict[str, Any], int] | None:
+        """(object, end offset) when the rest of the line at ``pos`` is exactly one object."""
+        nl = self.buf.find(b"\n", pos, pos + self.limit + 2)
+        if nl < 0:
+            return None
+        end = nl
+        while end > pos and self.buf[end - 1] in b" \t\r":
+            end -= 1
+        if end > pos and self.buf[end - 1] == 0x2C:  # a trailing ','
+            end -= 1
+            while end > pos and self.buf[end - 1] in b" \t\r":
+                end -= 1
+        if end - pos > self.limit or self.buf[end - 1] != 0x7D:
+            return None
+        try:
+            value = orjson.loads(self.buf[pos:end])
+        except orjson.JSONDecodeError:
+            return None
+        return (value, end) if type(value) is dict else None
+
     def skip_space(self, pos: int) -> int:
         while True:
             end = _SPACE.match(self.buf, pos)
@@ -649,6 +669,14 @@ class _JsonScanner:
                     )
                     return
             line = self.line_of(pos)
+            if in_array and c == 0x7B:
+                # Fast path for one element per line: a line that parses whole is the element.
+                fast = self.whole_line_object(pos)
+                if fast is not None:
+                    value, pos = fast
+                    expect_value = False
+                    yield _fast_item(source, line, value)
+                    continue
             start, end, problem = self.value_end(pos, in_array)
             expect_value = False
             if problem == "truncated":

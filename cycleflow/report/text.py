@@ -35,7 +35,7 @@ def _console(out: TextIO, color: bool, width: int | None) -> Console:
         )
     return Console(
         file=out, force_terminal=False, color_system=None, no_color=True, highlight=False,
-        emoji=False, width=width or 120, soft_wrap=False, legacy_windows=False,
+        emoji=False, width=width or 160, soft_wrap=False, legacy_windows=False,
     )
 
 
@@ -45,7 +45,7 @@ def _table(color: bool, header: bool) -> Table:
         expand=False, pad_edge=False,
     )
     table.add_column("deal", overflow="fold", max_width=24)
-    table.add_column("source:line", overflow="fold", max_width=40)
+    table.add_column("source:line", overflow="fold", min_width=16, max_width=48)
     table.add_column("verdict", no_wrap=True)
     table.add_column("rule", overflow="fold", max_width=28)
     table.add_column("message", overflow="fold", ratio=1)
@@ -97,7 +97,7 @@ def write_text(
                 _cell(deal_name(v) if first else "", "bold", color),
                 _cell(location(v) if first else "", None, color),
                 _cell(label, _STYLE.get(f.level), color),
-                _cell(f.rule, None, color),
+                _cell(f.rule if f.level != "error" else "-", None, color),
                 _cell(f.message, None, color),
             )
             first = False
