@@ -27,7 +27,10 @@ def mask_value(value: Any, salt: bytes | None) -> str:
     """
     if salt is None:
         return REDACTED
-    data = orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS)
+    try:
+        data = orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits, and other values orjson refuses
+        data = repr(value).encode()
     return "sha256:" + hmac.new(salt, data, hashlib.sha256).hexdigest()[:16]
 
 

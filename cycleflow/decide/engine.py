@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -344,9 +345,9 @@ class Engine:
         moved["stage"] = decision.target
         moved["stage_entered_at"] = _iso(moment)
         if self.audit is not None:
-            self.audit.emit([self._event(
-                "transition.applied", decision.decision_id, moment, deal, actor, trigger,
-                decision.source, decision.target, outcome="applied")])
+            base = self._base(decision.decision_id, moment, decision.deal, actor, trigger,
+                              decision.source, decision.target)
+            self.audit.emit([self._event(base, "transition.applied", outcome="applied")])
         return moved
 
     # ----------------------------------------------------------------- bind
@@ -406,61 +407,57 @@ class Engine:
 
     # ----------------------------------------------------------------- audit
 
-    def _event(self, name: str, did: str, moment: datetime, deal: Any, actor: Actor | None,
-               trigger: str | None, source: str | None, target: str | None, *,
-               rule: str | None = None, kind: str | None = None, outcome: str | None = None,
+    def _base(self, did: str, moment: datetime, deal_ref: str | None, actor: Actor | None,
+              trigger: str | None, source: str | None, target: str | None) -> dict[str, Any]:
+        """The fields every event of one decision shares, built once per decision."""
+        return {
+            "at": _iso(moment), "decision_id": did, "deal": deal_ref, "policy": self.policy.id,
+            "policy_version": self.policy.version, "policy_sha256": self.policy.sha256,
+            "actor": actor.get("id") if actor else None, "trigger": trigger,
+            "from": source, "to": target,
+        }
+
+    def _event(self, base: Mapping[str, Any], name: str, *, rule: str | None = None,
+               kind: str | None = None, outcome: str | None = None,
                severity: str | None = None, values: Mapping[str, Any] | None = None,
                message: str | None = None) -> dict[str, Any]:
-        event = {
-            "event": name, "at": _iso(moment), "decision_id": did,
-            "deal": deal_id(deal), "policy": self.policy.id,
-            "policy_version": self.policy.version, "policy_sha256": self.policy.sha256,
-            "rule": rule, "kind": kind, "outcome": outcome, "severity": severity,
-            "actor": actor.get("id") if actor else None, "trigger": trigger,
-            "from": source, "to": target, "values": dict(values or {}), "message": message,
-        }
+        event = {"event": name, **base, "rule": rule, "kind": kind, "outcome": outcome,
+                 "severity": severity, "values": dict(values) if values else {},
+                 "message": message}
         return self._masker(event) if self._masker else event
 
     def _emit_decision(self, decision: Decision, actor: Actor | None) -> Decision:
         if self.audit is None:
             return decision
-        moment = parse_time(decision.at, "at")
-        args = (decision.decision_id, moment, {"id": decision.deal}, actor, decision.trigger,
-                decision.source, decision.target)
-        events = [self._event("transition.requested", *args, outcome="requested")]
+        base = self._base(decision.decision_id, parse_time(decision.at, "at"), decision.deal,
+                          actor, decision.trigger, decision.source, decision.target)
+        events = [self._event(base, "transition.requested", outcome="requested")]
         for c in decision.checks:
-            events.append(self._event("rule.evaluated", *args, rule=c.rule, kind=c.kind,
+            events.append(self._event(base, "rule.evaluated", rule=c.rule, kind=c.kind,
                                       outcome=c.outcome, severity=c.severity, values=c.values,
                                       message=c.message))
         for v in decision.violations:
             if v.kind in ("field", "transition"):
-                events.append(self._event("rule.evaluated", *args, rule=v.rule, kind=v.kind,
+                events.append(self._event(base, "rule.evaluated", rule=v.rule, kind=v.kind,
                                           outcome="error" if v.kind == "field" else "fail",
                                           severity=v.severity, values=v.values,
                                           message=v.message))
-        events.append(self._event(f"transition.{decision.outcome}", *args,
+        events.append(self._event(base, f"transition.{decision.outcome}",
                                   outcome=decision.outcome))
         self.audit.emit(events)
-        return _with_events(decision, tuple(events))
+        return replace(decision, events=tuple(events))
 
     def _emit_verdict(self, verdict: Verdict, moment: datetime) -> Verdict:
         if self.audit is None:
             return verdict
-        did = uuid.uuid4().hex
-        deal = {"id": verdict.deal}
-        events = [self._event("rule.evaluated", did, moment, deal, None, None, verdict.stage,
-                              None, rule=c.rule, kind=c.kind, outcome=c.outcome,
-                              severity=c.severity, values=c.values, message=c.message)
-                  for c in verdict.checks]
-        events.append(self._event("deal.checked", did, moment, deal, None, None, verdict.stage,
-                                  None, outcome=verdict.verdict, message=verdict.error))
+        base = self._base(uuid.uuid4().hex, moment, verdict.deal, None, None, verdict.stage, None)
+        events = [self._event(base, "rule.evaluated", rule=c.rule, kind=c.kind,
+                              outcome=c.outcome, severity=c.severity, values=c.values,
+                              message=c.message) for c in verdict.checks]
+        events.append(self._event(base, "deal.checked", outcome=verdict.verdict,
+                                  message=verdict.error))
         self.audit.emit(events)
         return verdict
-
-
-def _with_events(decision: Decision, events: tuple[Mapping[str, Any], ...]) -> Decision:
-    from dataclasses import replace
-    return replace(decision, events=events)
 
 
 def _s(value: Any) -> str | None:
@@ -474,5 +471,7 @@ def _default_record(obj: Any) -> Mapping[str, Any]:
 
 
 def _make_masker(paths: Sequence[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    from cycleflow.audit.masking import mask_values
-    return lambda event: mask_values(event, paths)
+    from cycleflow.audit.masking import Masker
+
+    masker: Callable[[dict[str, Any]], dict[str, Any]] = Masker(paths)
+    return masker
