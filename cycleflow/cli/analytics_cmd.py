@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from cycleflow.cli.common import EXIT_POLICY
+from cycleflow.errors import UsageError
 
 
 @click.command()
@@ -47,6 +49,78 @@ def _simulate(policy_path: str, n_deals: int, days: int, seed: int, start: str |
     sys.exit(0)
 
 
+@click.command()
+@click.argument("log")
+@click.option("--deals", "deal_files", multiple=True,
+              help="Current deal files (repeatable): owners come from them first.")
+@click.option("-p", "--policy", "policy_path", default=None, type=click.Path(),
+              help="The policy: stage order, max_days, rule effects, rules that never fired.")
+@click.option("--from", "start", default=None, help="Start of the period (ISO-8601, UTC).")
+@click.option("--to", "end", default=None, help="End of the period, exclusive (ISO-8601, UTC).")
+@click.option("-o", "--output", default="report.html", show_default=True,
+              type=click.Path(dir_okay=False), help="The HTML report.")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write every figure as JSON.")
+@click.option("--csv", "csv_dir", default=None, type=click.Path(file_okay=False),
+              help="Also write one CSV per table into this directory.")
+@click.option("--title", default="Sales-cycle evaluation", show_default=True)
+def report(log: str, deal_files: tuple[str, ...], policy_path: str | None, start: str | None,
+           end: str | None, output: str, json_path: str | None, csv_dir: str | None,
+           title: str) -> None:
+    """The periodic evaluation report of an audit LOG (JSON Lines or sqlite:PATH) as HTML."""
+    from cycleflow.cli.main import guarded
+
+    guarded(EXIT_POLICY)(_report)(log, deal_files, policy_path, start, end, output, json_path,
+                                  csv_dir, title)
+
+
+def _report(log: str, deal_files: tuple[str, ...], policy_path: str | None, start: str | None,
+            end: str | None, output: str, json_path: str | None, csv_dir: str | None,
+            title: str) -> None:
+    import time
+
+    from cycleflow.analytics.html import render_html, report_json
+    from cycleflow.analytics.report import (
+        ReportOptions,
+        build_report,
+        parse_bound,
+        read_owners,
+        write_csv,
+    )
+    from cycleflow.api import load_policy
+
+    began = time.perf_counter()
+    policy = load_policy(policy_path) if policy_path else None
+    owners = read_owners(deal_files) if deal_files else {}
+    options = ReportOptions(policy=policy, owners=owners, start=parse_bound(start, "--from"),
+                            end=parse_bound(end, "--to"))
+    if options.start and options.end and options.start >= options.end:
+        raise UsageError("--from must be before --to")
+    figures = build_report(log, options)
+    _write_atomic(output, render_html(figures, title=title).encode())
+    if json_path:
+        _write_atomic(json_path, report_json(figures))
+    if csv_dir:
+        write_csv(figures, csv_dir)
+    meta = figures["generated_from"]
+    click.echo(f"report: {meta['events_in_period']:,} of {meta['events']:,} events in the period "
+               f"({time.perf_counter() - began:.1f} s) → {output}", err=True)
+    if meta["unreadable_lines"]:
+        click.echo(f"report: skipped {meta['unreadable_lines']} unreadable lines", err=True)
+    sys.exit(0)
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.partial"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+
+
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
     cli.add_command(simulate)
+    cli.add_command(report)
