@@ -123,7 +123,7 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
 
 def figures(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every chart of the report as a plotly figure dict (built with plotly.graph_objects)."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # type: ignore[import-untyped]
 
     figs: dict[str, Any] = {}
     stages = [s for s in report["stages"] if s["outcome"] != "lost"]
@@ -205,8 +205,8 @@ def figures(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def render_html(report: Mapping[str, Any], *, title: str = "Sales-cycle evaluation") -> str:
     """The whole report page: KPIs, charts, tables; plotly.js inlined."""
-    from plotly.offline import get_plotlyjs
-    from plotly.utils import PlotlyJSONEncoder
+    from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
+    from plotly.utils import PlotlyJSONEncoder  # type: ignore[import-untyped]
 
     figs = figures(report)
     data = json.dumps(figs, cls=PlotlyJSONEncoder).replace("</", "<\\/")

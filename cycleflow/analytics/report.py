@@ -333,7 +333,7 @@ class Collector:
         elif name == "transition.blocked":
             self.bump(week, "blocked")
             state.blocked += 1
-            for rule, kind in self._fired:
+            for rule, _kind in self._fired:
                 effect = self.effects.get(rule)
                 if effect is None or effect == "block":
                     self.rules[rule][2] += 1
