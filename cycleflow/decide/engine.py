@@ -12,6 +12,7 @@ import threading
 import uuid
 from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,7 +30,7 @@ from cycleflow.decide.decision import (
 from cycleflow.errors import DealError, RuleError, TransitionBlocked, UsageError
 from cycleflow.expr import EvalContext, Expression
 from cycleflow.model.build import did_you_mean
-from cycleflow.model.policy import Criterion, Gate, Policy
+from cycleflow.model.policy import Criterion, Gate, Policy, Step
 
 Actor = Mapping[str, Any]
 EMPTY_ACTOR: Mapping[str, Any] = {"id": None, "roles": []}
@@ -50,13 +51,58 @@ def _now(now: datetime | str | None) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A criterion or risk prepared for the hot path: message resolved, evaluator at hand."""
+
+    id: str
+    kind: str            # entry | transition | risk
+    severity: str
+    message: str
+    expr: Expression
+    fn: Callable[..., Any]
+    action: str          # "violate_if_false" for criteria; block | warn | approve for risks
+    gate: str | None
+    always: bool
+    effect: str | None
+
+    @classmethod
+    def criterion(cls, kind: str, c: Criterion, lang: str) -> _Rule:
+        return cls(c.id, kind, c.severity, c.message.get(lang), c.when, c.when.evaluator,
+                   "violate_if_false", None, False, None)
+
+    @classmethod
+    def risk(cls, use: RiskUse, lang: str) -> _Rule:
+        r = use.risk
+        effect = f"approve {r.gate}" if r.action == "approve" else r.action
+        return cls(r.id, "risk", r.severity, r.message.get(lang), r.when, r.when.evaluator,
+                   r.action, r.gate, use.checkpoint == "always", effect)
+
+
+@dataclass(frozen=True, slots=True)
+class _StepCheck:
+    """The steps a plan requires, with their violation messages prepared."""
+
+    required: frozenset[str]
+    steps: tuple[tuple[str, str, str], ...]   # (step id, label, violation message)
+
+    @classmethod
+    def of(cls, steps: Sequence[Step], lang: str) -> _StepCheck:
+        return cls(frozenset(s.id for s in steps), tuple(
+            (s.id, s.label.get(lang),
+             f"required step '{s.label.get(lang)}' of stage '{s.stage}' is not done")
+            for s in steps))
+
+
 class _Run:
     """The working state of one decision or verdict: what failed, what warned, what it read."""
 
-    __slots__ = ("ctx", "lang", "trace", "violations", "warnings", "needs", "checks", "fresh_now")
+    __slots__ = ("ctx", "args", "trace", "violations", "warnings", "needs", "checks",
+                 "fresh_now", "lang")
 
     def __init__(self, ctx: EvalContext, lang: str, trace: bool) -> None:
         self.ctx = ctx
+        self.args = (ctx.deal, ctx.actor, ctx.stage, ctx.now, ctx.today)
         self.lang = lang
         self.trace = trace
         self.violations: list[Violation] = []
@@ -65,60 +111,50 @@ class _Run:
         self.checks: list[RuleCheck] = []
         self.fresh_now: set[str] = set()   # gates whose approvals must be fresh now, not at entry
 
-    def values(self, expr: Expression) -> dict[str, Any]:
-        return expr.read_values(self.ctx)
-
-    def test(self, rule: str, kind: str, severity: str, expr: Expression, message: str,
-             effect: str | None = None) -> bool | None:
-        """Evaluate one expression: True/False, or None when it failed closed (already recorded)."""
-        try:
-            result = bool(expr.evaluate(self.ctx))
-        except RuleError as err:
-            values = self.values(expr)
-            self.violations.append(Violation(rule, "field", severity, err.reason, values))
+    def rules(self, rules: Sequence[_Rule]) -> None:
+        """Evaluate criteria and risks; a rule that cannot be evaluated fails closed."""
+        args = self.args
+        for rule in rules:
+            try:
+                result = bool(rule.fn(*args))
+            except RuleError as err:
+                values = rule.expr.read_values(self.ctx)
+                self.violations.append(Violation(rule.id, "field", rule.severity, err.reason,
+                                                 values))
+                if self.trace:
+                    self.checks.append(RuleCheck(rule.id, rule.kind, "error", rule.severity,
+                                                 err.reason, rule.expr.source, values,
+                                                 rule.effect))
+                continue
+            action = rule.action
+            fired = (not result) if action == "violate_if_false" else result
             if self.trace:
-                self.checks.append(RuleCheck(rule, kind, "error", severity, err.reason,
-                                             expr.source, values, effect))
-            return None
-        if self.trace:
-            self.checks.append(RuleCheck(rule, kind, "pass" if result == (kind != "risk") else
-                                         "fail", severity, message, expr.source,
-                                         self.values(expr), effect))
-        return result
+                self.checks.append(RuleCheck(rule.id, rule.kind, "fail" if fired else "pass",
+                                             rule.severity, rule.message, rule.expr.source,
+                                             rule.expr.read_values(self.ctx), rule.effect))
+            if not fired:
+                continue
+            if action == "approve":
+                self.needs.setdefault(rule.gate or "", []).append(rule.id)
+                if rule.always:
+                    self.fresh_now.add(rule.gate or "")
+                continue
+            v = Violation(rule.id, rule.kind, rule.severity, rule.message,
+                          rule.expr.read_values(self.ctx))
+            (self.warnings if action == "warn" else self.violations).append(v)
 
-    def criterion(self, kind: str, c: Criterion) -> None:
-        message = c.message.get(self.lang)
-        if self.test(c.id, kind, c.severity, c.when, message) is False:
-            self.violations.append(Violation(c.id, kind, c.severity, message, self.values(c.when)))
-
-    def risk(self, use: RiskUse) -> None:
-        r = use.risk
-        message = r.message.get(self.lang)
-        effect = f"approve {r.gate}" if r.action == "approve" else r.action
-        if not self.test(r.id, "risk", r.severity, r.when, message, effect):
+    def steps(self, check: _StepCheck, done: frozenset[str]) -> None:
+        if not self.trace and check.required <= done:
             return
-        values = self.values(r.when)
-        if r.action == "block":
-            self.violations.append(Violation(r.id, "risk", r.severity, message, values))
-        elif r.action == "warn":
-            self.warnings.append(Violation(r.id, "risk", r.severity, message, values))
-        elif r.gate is not None:
-            self.needs.setdefault(r.gate, []).append(r.id)
-            if use.checkpoint == "always":
-                self.fresh_now.add(r.gate)
-
-    def steps(self, steps: Sequence[Any], done: frozenset[str], stage_of: str) -> None:
-        for step in steps:
-            ok = step.id in done
-            label = step.label.get(self.lang)
+        for sid, label, message in check.steps:
+            ok = sid in done
             if self.trace:
-                self.checks.append(RuleCheck(step.id, "step", "pass" if ok else "fail", "high",
-                                             f"step '{label}' done", None, {"steps": sorted(done)}))
+                self.checks.append(RuleCheck(sid, "step", "pass" if ok else "fail", "high",
+                                             f"step '{label}' done", None,
+                                             {"deal.steps": sorted(done)}))
             if not ok:
-                self.violations.append(Violation(
-                    step.id, "step", "high",
-                    f"required step '{label}' of stage '{step.stage}' is not done",
-                    {"deal.steps": sorted(done)}))
+                self.violations.append(Violation(sid, "step", "high", message,
+                                                 {"deal.steps": sorted(done)}))
 
     def gates(self, gates: Mapping[str, Gate], deal: Mapping[str, Any], actor: Actor | None,
               now: datetime, as_violation: bool,
@@ -149,6 +185,25 @@ class _Run:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class _RestProgram:
+    """A RestPlan prepared in one language: what ``check`` runs for a stage."""
+
+    plan: RestPlan
+    rules: tuple[_Rule, ...]
+    steps: _StepCheck
+    overrun: str            # the stage label used in max_days messages
+
+
+@dataclass(frozen=True, slots=True)
+class _MoveProgram:
+    """A MovePlan prepared in one language: what ``decide`` runs for a (stage, trigger)."""
+
+    plan: MovePlan
+    rules: tuple[_Rule, ...]
+    steps: _StepCheck
+
+
 class Engine:
     """Judges deals against one compiled policy; safe to share across threads.
 
@@ -172,6 +227,25 @@ class Engine:
         self._masker: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         if self.policy.sensitive:
             self._masker = _make_masker(self.policy.sensitive)
+        self._rests = {
+            sid: _RestProgram(
+                plan,
+                tuple(_Rule.criterion("entry", c, lang) for c in plan.entry)
+                + tuple(_Rule.risk(u, lang) for u in plan.risks),
+                _StepCheck.of(plan.steps, lang),
+                plan.stage.label.get(lang),
+            )
+            for sid, plan in self.compiled.rests.items()
+        }
+        self._moves = {
+            key: _MoveProgram(
+                plan,
+                tuple(_Rule.criterion(kind, c, lang) for kind, c in plan.criteria)
+                + tuple(_Rule.risk(u, lang) for u in plan.risks),
+                _StepCheck.of(plan.steps, lang),
+            )
+            for key, plan in self.compiled.moves.items()
+        }
 
     # ----------------------------------------------------------------- helpers
 
@@ -180,7 +254,7 @@ class Engine:
                            now=now, today=now.date())
 
     def _validate(self, deal: Any) -> None:
-        if not isinstance(deal, Mapping):
+        if type(deal) is not dict and not isinstance(deal, Mapping):
             raise DealError(f"a deal must be an object, got {type(deal).__name__}")
         stage = deal.get("stage")
         if stage is None:
@@ -217,11 +291,12 @@ class Engine:
                                 violations=(Violation("deal", "field", "high", err.message),),
                                 decision_id=did, at=_iso(moment))
             return self._emit_decision(decision, actor)
-        plan = self.compiled.moves.get((str(source), trigger))
-        if plan is None:
+        program = self._moves.get((str(source), trigger))
+        if program is None:
             return self._emit_decision(self._not_permitted(deal, trigger, did, moment), actor)
+        plan = program.plan
         run = _Run(self._context(deal, actor, moment), self.lang, trace=True)
-        self._run_move(run, plan, deal, actor, moment)
+        self._run_move(run, program, deal)
         needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False)
         if run.violations:
             outcome = "blocked"
@@ -234,17 +309,16 @@ class Engine:
                             tuple(run.checks), (), did, _iso(moment))
         return self._emit_decision(decision, actor)
 
-    def _run_move(self, run: _Run, plan: MovePlan, deal: Mapping[str, Any], actor: Actor | None,
-                  now: datetime) -> None:
-        if plan.steps:
+    def _run_move(self, run: _Run, program: _MoveProgram, deal: Mapping[str, Any]) -> None:
+        plan = program.plan
+        if program.steps.steps:
             try:
                 done = steps_done(deal)
             except DealError as err:
                 run.violations.append(Violation("steps", "field", "high", err.message))
                 done = frozenset()
-            run.steps(plan.steps, done, plan.source.id)
-        for kind, criterion in plan.criteria:
-            run.criterion(kind, criterion)
+            run.steps(program.steps, done)
+        run.rules(program.rules)
         for name in plan.transition.require:
             found, value = lookup(deal, name)
             ok = found and value not in (None, "", [], {})
@@ -257,8 +331,6 @@ class Engine:
                     f"require.{name}", "field", "high",
                     f"'{plan.transition.trigger}' requires deal.{name}",
                     {f"deal.{name}": value if found else MISSING}))
-        for use in plan.risks:
-            run.risk(use)
         for gate in plan.gates:
             run.needs.setdefault(gate.id, []).append(f"transition {plan.transition.trigger}")
 
@@ -286,51 +358,53 @@ class Engine:
         moment = _now(now)
         try:
             self._validate(deal)
-            plan = self.compiled.rests[deal["stage"]]
+            program = self._rests[deal["stage"]]
             run = _Run(self._context(deal, None, moment), self.lang,
                        trace=explain or self.audit is not None)
-            self._run_rest(run, plan, deal, moment)
-            entered = deal.get("stage_entered_at")
+            entered = self._run_rest(run, program, deal, moment)
             needs = run.gates(self.compiled.gates, deal, None, moment, as_violation=True,
-                              entered=parse_time(entered, "stage_entered_at") if entered else None)
+                              entered=entered) if run.needs else []
         except DealError as err:
             verdict = Verdict("error", deal_id(deal), _s(deal.get("stage")) if isinstance(
                 deal, Mapping) else None, error=err.message)
             return self._emit_verdict(verdict, moment)
         verdict = Verdict("violation" if run.violations else "compliant", deal_id(deal),
-                          plan.stage.id, tuple(run.violations), tuple(run.warnings), tuple(needs),
-                          None, tuple(run.checks))
+                          program.plan.stage.id, tuple(run.violations), tuple(run.warnings),
+                          tuple(needs), None, tuple(run.checks))
         return self._emit_verdict(verdict, moment)
 
-    def _run_rest(self, run: _Run, plan: RestPlan, deal: Mapping[str, Any], now: datetime) -> None:
-        for criterion in plan.entry:
-            run.criterion("entry", criterion)
-        if plan.steps:
-            run.steps(plan.steps, steps_done(deal), plan.stage.id)
-        limit = plan.stage.max_days
-        if limit is not None:
-            rule = f"max_days.{plan.stage.id}"
-            entered = deal.get("stage_entered_at")
-            if entered is None:
-                run.violations.append(Violation(rule, "field", "medium",
-                                                "missing field deal.stage_entered_at",
-                                                {"deal.stage_entered_at": MISSING}))
-            else:
-                days = (now - parse_time(entered, "stage_entered_at")).total_seconds() / 86400
-                over = days > limit.days
-                values = {"deal.stage_entered_at": entered, "days_in_stage": round(days, 1),
-                          "max_days": limit.days}
-                if run.trace:
-                    run.checks.append(RuleCheck(rule, "time", "fail" if over else "pass",
-                                                "medium", f"at most {limit.days:g} days in "
-                                                f"{plan.stage.id}", None, values))
-                if over:
-                    v = Violation(rule, "time", "medium",
-                                  f"{days:.0f} days in stage '{plan.stage.label.get(run.lang)}', "
-                                  f"over the limit of {limit.days:g}", values)
-                    (run.warnings if limit.action == "warn" else run.violations).append(v)
-        for use in plan.risks:
-            run.risk(use)
+    def _run_rest(self, run: _Run, program: _RestProgram, deal: Mapping[str, Any],
+                  now: datetime) -> datetime | None:
+        """Run a stage's checks; returns when the deal entered the stage, if it says."""
+        run.rules(program.rules)
+        if program.steps.steps:
+            run.steps(program.steps, steps_done(deal))
+        raw = deal.get("stage_entered_at")
+        entered = parse_time(raw, "stage_entered_at") if raw is not None else None
+        stage = program.plan.stage
+        limit = stage.max_days
+        if limit is None:
+            return entered
+        rule = f"max_days.{stage.id}"
+        if entered is None:
+            run.violations.append(Violation(rule, "field", "medium",
+                                            "missing field deal.stage_entered_at",
+                                            {"deal.stage_entered_at": MISSING}))
+            return None
+        days = (now - entered).total_seconds() / 86400
+        over = days > limit.days
+        if run.trace or over:
+            values = {"deal.stage_entered_at": raw, "days_in_stage": round(days, 1),
+                      "max_days": limit.days}
+            if run.trace:
+                run.checks.append(RuleCheck(rule, "time", "fail" if over else "pass", "medium",
+                                            f"at most {limit.days:g} days in {stage.id}", None,
+                                            values))
+            if over:
+                v = Violation(rule, "time", "medium", f"{days:.0f} days in stage "
+                              f"'{program.overrun}', over the limit of {limit.days:g}", values)
+                (run.warnings if limit.action == "warn" else run.violations).append(v)
+        return entered
 
     # ----------------------------------------------------------------- apply
 

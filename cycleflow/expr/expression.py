@@ -61,6 +61,11 @@ class Expression:
         """The value for one record, via the compiled code (the fast path)."""
         return self._rule(ctx.deal, ctx.actor, ctx.stage, ctx.now, ctx.today)
 
+    @property
+    def evaluator(self) -> Callable[..., Any]:
+        """The compiled function ``(deal, actor, stage, now, today) -> value``, for hot loops."""
+        return self._rule
+
     def evaluate_reference(self, ctx: EvalContext) -> Any:
         """The value for one record, via simpleeval (slow; defines what evaluate must return)."""
         return reference.evaluate(self._tree, ctx.deal, ctx.actor, ctx.stage, ctx.now, ctx.today)

@@ -109,11 +109,21 @@ def walk(root: Any, root_name: str, steps: tuple[Step, ...]) -> Any:
 
 
 def read_optional(root: Any, root_name: str, steps: tuple[Step, ...]) -> Any:
-    """Like :func:`walk`, but a missing field reads as None (for ``has`` and ``default``)."""
-    try:
-        return walk(root, root_name, steps)
-    except MissingField:
-        return None
+    """Like :func:`walk`, but a missing field reads as None (for ``has`` and ``default``).
+
+    Plain dicts take a fast path with no exceptions; anything else takes the precise walk.
+    """
+    value = root
+    for key, _ in steps:
+        if type(value) is not dict:
+            try:
+                return walk(root, root_name, steps)
+            except MissingField:
+                return None
+        value = value.get(key)
+        if value is None:
+            return None
+    return value
 
 
 def has_field(root: Any, root_name: str, steps: tuple[Step, ...]) -> bool:
