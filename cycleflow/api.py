@@ -26,11 +26,13 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         raise PolicyError(problems)
     fragments = read_includes(main)
     for doc in fragments:
-        problems.extend(validate_document(doc.data, doc.source_map,
-                                          schema="policy-fragment.schema.json"))
+        problems.extend(
+            validate_document(doc.data, doc.source_map, schema="policy-fragment.schema.json")
+        )
     if problems:
         raise PolicyError(problems)
     schema, schema_path = read_deal_schema(main)
     fields: Mapping[str, frozenset[str]] | None = known_fields(schema) if schema else None
-    return build_policy(main, fragments, deal_schema=schema, deal_schema_path=schema_path,
-                        known_fields=fields)
+    return build_policy(
+        main, fragments, deal_schema=schema, deal_schema_path=schema_path, known_fields=fields
+    )

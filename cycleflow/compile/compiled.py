@@ -33,9 +33,9 @@ class MovePlan:
     source: Stage
     target: Stage
     steps: tuple[Step, ...]
-    criteria: tuple[tuple[str, Criterion], ...]   # (kind, criterion): target entry, then transition
+    criteria: tuple[tuple[str, Criterion], ...]  # (kind, criterion): target entry, then transition
     risks: tuple[RiskUse, ...]
-    gates: tuple[Gate, ...]                        # always required by the transition itself
+    gates: tuple[Gate, ...]  # always required by the transition itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ def _table_from_machine(machine: Machine) -> dict[tuple[str, str], str]:
     for trigger, event in machine.events.items():
         for source, transitions in event.transitions.items():
             for tr in transitions:
-                table.setdefault((source, trigger), tr.dest)
+                table.setdefault((source, trigger), str(tr.dest))
     return table
 
 
@@ -136,7 +136,9 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         earlier: tuple[Step, ...] = ()
         if stage.outcome != "lost":
             earlier = tuple(
-                step for s in policy.stages if s.index < stage.index and not s.final
+                step
+                for s in policy.stages
+                if s.index < stage.index and not s.final
                 for step in s.steps
             )
         rests[stage.id] = RestPlan(

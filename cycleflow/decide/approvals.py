@@ -94,13 +94,15 @@ def evaluate_gate(
             reasons.append(f"approval #{n} names no approver ('by')")
             continue
         if role not in gate.roles:
-            reasons.append(f"{by} approved as {role!r}; {gate.id} needs one of "
-                           f"{', '.join(gate.roles)}")
+            reasons.append(
+                f"{by} approved as {role!r}; {gate.id} needs one of {', '.join(gate.roles)}"
+            )
             continue
         parties = [p for p in gate.separate_from if by == _party(p, deal, actor)]
         if parties:
-            reasons.append(f"{by} cannot approve: they are the deal's {parties[0]} "
-                           "(separation of duties)")
+            reasons.append(
+                f"{by} cannot approve: they are the deal's {parties[0]} (separation of duties)"
+            )
             continue
         try:
             at = parse_time(item.get("at"), f"approval #{n} 'at'")
@@ -111,8 +113,9 @@ def evaluate_gate(
             reasons.append(f"approval by {by} is dated in the future ({item.get('at')})")
             continue
         if gate.valid_days is not None and (as_of - at).total_seconds() > gate.valid_days * 86400:
-            reasons.append(f"approval by {by} of {item.get('at')} expired after "
-                           f"{gate.valid_days:g} days")
+            reasons.append(
+                f"approval by {by} of {item.get('at')} expired after {gate.valid_days:g} days"
+            )
             continue
         if gate.binds:
             current = current if current is not None else bound_values(gate, deal)
@@ -139,6 +142,9 @@ def _binding_broken(
         return None
     fp = item.get("fingerprint")
     if isinstance(fp, str):
-        return None if fp == fingerprint(gate, deal) else (
-            "the bound fields (" + ", ".join(gate.binds) + ") changed since it was given")
+        return (
+            None
+            if fp == fingerprint(gate, deal)
+            else ("the bound fields (" + ", ".join(gate.binds) + ") changed since it was given")
+        )
     return "it records neither 'values' nor a 'fingerprint' of " + ", ".join(gate.binds)

@@ -47,7 +47,7 @@ class ApprovalNeeded:
     count: int
     have: int
     reasons: tuple[str, ...] = ()
-    because: tuple[str, ...] = ()   # the risks or transition that require the gate
+    because: tuple[str, ...] = ()  # the risks or transition that require the gate
 
     @property
     def missing(self) -> int:
@@ -78,7 +78,7 @@ class RuleCheck:
     message: str
     expression: str | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
-    effect: str | None = None   # for risks: block | warn | approve <gate>
+    effect: str | None = None  # for risks: block | warn | approve <gate>
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""

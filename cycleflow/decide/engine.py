@@ -10,9 +10,8 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,6 +20,7 @@ from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
 from cycleflow.decide.decision import (
     MISSING,
+    Outcome,
     ApprovalNeeded,
     Decision,
     RuleCheck,
@@ -56,27 +56,47 @@ class _Rule:
     """A criterion or risk prepared for the hot path: message resolved, evaluator at hand."""
 
     id: str
-    kind: str            # entry | transition | risk
+    kind: str  # entry | transition | risk
     severity: str
     message: str
     expr: Expression
     fn: Callable[..., Any]
-    action: str          # "violate_if_false" for criteria; block | warn | approve for risks
+    action: str  # "violate_if_false" for criteria; block | warn | approve for risks
     gate: str | None
     always: bool
     effect: str | None
 
     @classmethod
     def criterion(cls, kind: str, c: Criterion, lang: str) -> _Rule:
-        return cls(c.id, kind, c.severity, c.message.get(lang), c.when, c.when.evaluator,
-                   "violate_if_false", None, False, None)
+        return cls(
+            c.id,
+            kind,
+            c.severity,
+            c.message.get(lang),
+            c.when,
+            c.when.evaluator,
+            "violate_if_false",
+            None,
+            False,
+            None,
+        )
 
     @classmethod
     def risk(cls, use: RiskUse, lang: str) -> _Rule:
         r = use.risk
         effect = f"approve {r.gate}" if r.action == "approve" else r.action
-        return cls(r.id, "risk", r.severity, r.message.get(lang), r.when, r.when.evaluator,
-                   r.action, r.gate, use.checkpoint == "always", effect)
+        return cls(
+            r.id,
+            "risk",
+            r.severity,
+            r.message.get(lang),
+            r.when,
+            r.when.evaluator,
+            r.action,
+            r.gate,
+            use.checkpoint == "always",
+            effect,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,21 +104,37 @@ class _StepCheck:
     """The steps a plan requires, with their violation messages prepared."""
 
     required: frozenset[str]
-    steps: tuple[tuple[str, str, str], ...]   # (step id, label, violation message)
+    steps: tuple[tuple[str, str, str], ...]  # (step id, label, violation message)
 
     @classmethod
     def of(cls, steps: Sequence[Step], lang: str) -> _StepCheck:
-        return cls(frozenset(s.id for s in steps), tuple(
-            (s.id, s.label.get(lang),
-             f"required step '{s.label.get(lang)}' of stage '{s.stage}' is not done")
-            for s in steps))
+        return cls(
+            frozenset(s.id for s in steps),
+            tuple(
+                (
+                    s.id,
+                    s.label.get(lang),
+                    f"required step '{s.label.get(lang)}' of stage '{s.stage}' is not done",
+                )
+                for s in steps
+            ),
+        )
 
 
 class _Run:
     """The working state of one decision or verdict: what failed, what warned, what it read."""
 
-    __slots__ = ("ctx", "args", "trace", "violations", "warnings", "needs", "checks",
-                 "fresh_now", "lang")
+    __slots__ = (
+        "ctx",
+        "args",
+        "trace",
+        "violations",
+        "warnings",
+        "needs",
+        "checks",
+        "fresh_now",
+        "lang",
+    )
 
     def __init__(self, ctx: EvalContext, lang: str, trace: bool) -> None:
         self.ctx = ctx
@@ -109,7 +145,7 @@ class _Run:
         self.warnings: list[Violation] = []
         self.needs: dict[str, list[str]] = {}
         self.checks: list[RuleCheck] = []
-        self.fresh_now: set[str] = set()   # gates whose approvals must be fresh now, not at entry
+        self.fresh_now: set[str] = set()  # gates whose approvals must be fresh now, not at entry
 
     def rules(self, rules: Sequence[_Rule]) -> None:
         """Evaluate criteria and risks; a rule that cannot be evaluated fails closed."""
@@ -119,19 +155,38 @@ class _Run:
                 result = bool(rule.fn(*args))
             except RuleError as err:
                 values = rule.expr.read_values(self.ctx)
-                self.violations.append(Violation(rule.id, "field", rule.severity, err.reason,
-                                                 values))
+                self.violations.append(
+                    Violation(rule.id, "field", rule.severity, err.reason, values)
+                )
                 if self.trace:
-                    self.checks.append(RuleCheck(rule.id, rule.kind, "error", rule.severity,
-                                                 err.reason, rule.expr.source, values,
-                                                 rule.effect))
+                    self.checks.append(
+                        RuleCheck(
+                            rule.id,
+                            rule.kind,
+                            "error",
+                            rule.severity,
+                            err.reason,
+                            rule.expr.source,
+                            values,
+                            rule.effect,
+                        )
+                    )
                 continue
             action = rule.action
             fired = (not result) if action == "violate_if_false" else result
             if self.trace:
-                self.checks.append(RuleCheck(rule.id, rule.kind, "fail" if fired else "pass",
-                                             rule.severity, rule.message, rule.expr.source,
-                                             rule.expr.read_values(self.ctx), rule.effect))
+                self.checks.append(
+                    RuleCheck(
+                        rule.id,
+                        rule.kind,
+                        "fail" if fired else "pass",
+                        rule.severity,
+                        rule.message,
+                        rule.expr.source,
+                        rule.expr.read_values(self.ctx),
+                        rule.effect,
+                    )
+                )
             if not fired:
                 continue
             if action == "approve":
@@ -139,8 +194,9 @@ class _Run:
                 if rule.always:
                     self.fresh_now.add(rule.gate or "")
                 continue
-            v = Violation(rule.id, rule.kind, rule.severity, rule.message,
-                          rule.expr.read_values(self.ctx))
+            v = Violation(
+                rule.id, rule.kind, rule.severity, rule.message, rule.expr.read_values(self.ctx)
+            )
             (self.warnings if action == "warn" else self.violations).append(v)
 
     def steps(self, check: _StepCheck, done: frozenset[str]) -> None:
@@ -149,16 +205,31 @@ class _Run:
         for sid, label, message in check.steps:
             ok = sid in done
             if self.trace:
-                self.checks.append(RuleCheck(sid, "step", "pass" if ok else "fail", "high",
-                                             f"step '{label}' done", None,
-                                             {"deal.steps": sorted(done)}))
+                self.checks.append(
+                    RuleCheck(
+                        sid,
+                        "step",
+                        "pass" if ok else "fail",
+                        "high",
+                        f"step '{label}' done",
+                        None,
+                        {"deal.steps": sorted(done)},
+                    )
+                )
             if not ok:
-                self.violations.append(Violation(sid, "step", "high", message,
-                                                 {"deal.steps": sorted(done)}))
+                self.violations.append(
+                    Violation(sid, "step", "high", message, {"deal.steps": sorted(done)})
+                )
 
-    def gates(self, gates: Mapping[str, Gate], deal: Mapping[str, Any], actor: Actor | None,
-              now: datetime, as_violation: bool,
-              entered: datetime | None = None) -> list[ApprovalNeeded]:
+    def gates(
+        self,
+        gates: Mapping[str, Gate],
+        deal: Mapping[str, Any],
+        actor: Actor | None,
+        now: datetime,
+        as_violation: bool,
+        entered: datetime | None = None,
+    ) -> list[ApprovalNeeded]:
         """Judge every gate asked for; at rest, gates needed only to enter are judged as of entry."""
         out: list[ApprovalNeeded] = []
         for gid, because in self.needs.items():
@@ -166,22 +237,35 @@ class _Run:
             result: GateResult = evaluate_gate(gates[gid], deal, actor, now, valid_at)
             gate = result.gate
             if self.trace:
-                self.checks.append(RuleCheck(gid, "approval", "pass" if result.satisfied else
-                                             "fail", "high", f"{gate.count} approval(s) from "
-                                             f"{', '.join(gate.roles)}", None,
-                                             {"approvers": list(result.approvers)}))
+                self.checks.append(
+                    RuleCheck(
+                        gid,
+                        "approval",
+                        "pass" if result.satisfied else "fail",
+                        "high",
+                        f"{gate.count} approval(s) from {', '.join(gate.roles)}",
+                        None,
+                        {"approvers": list(result.approvers)},
+                    )
+                )
             if result.satisfied:
                 continue
-            need = ApprovalNeeded(gid, gate.roles, gate.count, len(result.approvers),
-                                  result.reasons, tuple(because))
+            need = ApprovalNeeded(
+                gid, gate.roles, gate.count, len(result.approvers), result.reasons, tuple(because)
+            )
             out.append(need)
             if as_violation:
                 label = gate.label.get(self.lang) if gate.label else gid
-                self.violations.append(Violation(
-                    gid, "approval", "high",
-                    f"needs {need.missing} more approval(s) from {label} "
-                    f"({' or '.join(gate.roles)}): " + "; ".join(result.reasons),
-                    {"approvers": list(result.approvers)}))
+                self.violations.append(
+                    Violation(
+                        gid,
+                        "approval",
+                        "high",
+                        f"needs {need.missing} more approval(s) from {label} "
+                        f"({' or '.join(gate.roles)}): " + "; ".join(result.reasons),
+                        {"approvers": list(result.approvers)},
+                    )
+                )
         return out
 
 
@@ -192,7 +276,7 @@ class _RestProgram:
     plan: RestPlan
     rules: tuple[_Rule, ...]
     steps: _StepCheck
-    overrun: str            # the stage label used in max_days messages
+    overrun: str  # the stage label used in max_days messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +295,14 @@ class Engine:
     when given, every decision's events are written before it is returned.
     """
 
-    def __init__(self, policy: Policy | CompiledPolicy, *, audit: Any = None,
-                 lang: str = "en", validate_deals: bool = True) -> None:
+    def __init__(
+        self,
+        policy: Policy | CompiledPolicy,
+        *,
+        audit: Any = None,
+        lang: str = "en",
+        validate_deals: bool = True,
+    ) -> None:
         self.compiled = policy if isinstance(policy, CompiledPolicy) else compile_policy(policy)
         self.policy: Policy = self.compiled.policy
         self.audit = audit
@@ -220,8 +310,10 @@ class Engine:
         self._validator: Callable[[Any], None] | None = None
         if validate_deals and self.policy.deal_schema is not None:
             from cycleflow.validate.deal_schema import compile_deal_validator
-            self._validator = compile_deal_validator(self.policy.deal_schema,
-                                                     self.policy.stages[0].location)
+
+            self._validator = compile_deal_validator(
+                self.policy.deal_schema, self.policy.stages[0].location
+            )
         self._bind_lock = threading.Lock()
         self._bind_machine: Any = None
         self._masker: Callable[[dict[str, Any]], dict[str, Any]] | None = None
@@ -250,8 +342,13 @@ class Engine:
     # ----------------------------------------------------------------- helpers
 
     def _context(self, deal: Mapping[str, Any], actor: Actor | None, now: datetime) -> EvalContext:
-        return EvalContext(deal=deal, actor=actor or EMPTY_ACTOR, stage=str(deal.get("stage")),
-                           now=now, today=now.date())
+        return EvalContext(
+            deal=deal,
+            actor=actor or EMPTY_ACTOR,
+            stage=str(deal.get("stage")),
+            now=now,
+            today=now.date(),
+        )
 
     def _validate(self, deal: Any) -> None:
         if type(deal) is not dict and not isinstance(deal, Mapping):
@@ -264,10 +361,11 @@ class Engine:
             raise DealError(f"unknown stage {stage!r}" + (f" ({hint})" if hint else ""))
         if self._validator is not None:
             import fastjsonschema
+
             try:
                 self._validator(deal)
             except fastjsonschema.JsonSchemaException as err:
-                raise DealError(f"does not match deal_schema: {err.message}") from None
+                raise DealError(f"does not match deal_schema: {err}") from None
 
     def fingerprint(self, deal: Mapping[str, Any], gate: str) -> str:
         """The fingerprint an approval of ``gate`` on this deal should record."""
@@ -278,8 +376,14 @@ class Engine:
 
     # ----------------------------------------------------------------- decide
 
-    def decide(self, deal: Mapping[str, Any], trigger: str, actor: Actor | None = None, *,
-               now: datetime | str | None = None) -> Decision:
+    def decide(
+        self,
+        deal: Mapping[str, Any],
+        trigger: str,
+        actor: Actor | None = None,
+        *,
+        now: datetime | str | None = None,
+    ) -> Decision:
         """May ``actor`` move ``deal`` with ``trigger`` at ``now``? Every violation, not the first."""
         moment = _now(now)
         did = uuid.uuid4().hex
@@ -287,9 +391,16 @@ class Engine:
         try:
             self._validate(deal)
         except DealError as err:
-            decision = Decision("not_permitted", deal_id(deal), trigger, _s(source), None,
-                                violations=(Violation("deal", "field", "high", err.message),),
-                                decision_id=did, at=_iso(moment))
+            decision = Decision(
+                "not_permitted",
+                deal_id(deal),
+                trigger,
+                _s(source),
+                None,
+                violations=(Violation("deal", "field", "high", err.message),),
+                decision_id=did,
+                at=_iso(moment),
+            )
             return self._emit_decision(decision, actor)
         program = self._moves.get((str(source), trigger))
         if program is None:
@@ -298,15 +409,27 @@ class Engine:
         run = _Run(self._context(deal, actor, moment), self.lang, trace=True)
         self._run_move(run, program, deal)
         needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False)
+        outcome: Outcome
         if run.violations:
             outcome = "blocked"
         elif needs:
             outcome = "needs_approval"
         else:
             outcome = "allowed"
-        decision = Decision(outcome, deal_id(deal), trigger, plan.source.id, plan.target.id,
-                            tuple(run.violations), tuple(run.warnings), tuple(needs),
-                            tuple(run.checks), (), did, _iso(moment))
+        decision = Decision(
+            outcome,
+            deal_id(deal),
+            trigger,
+            plan.source.id,
+            plan.target.id,
+            tuple(run.violations),
+            tuple(run.warnings),
+            tuple(needs),
+            tuple(run.checks),
+            (),
+            did,
+            _iso(moment),
+        )
         return self._emit_decision(decision, actor)
 
     def _run_move(self, run: _Run, program: _MoveProgram, deal: Mapping[str, Any]) -> None:
@@ -323,58 +446,109 @@ class Engine:
             found, value = lookup(deal, name)
             ok = found and value not in (None, "", [], {})
             if run.trace:
-                run.checks.append(RuleCheck(f"require.{name}", "field", "pass" if ok else "fail",
-                                            "high", f"deal.{name} is given", None,
-                                            {f"deal.{name}": value if found else MISSING}))
+                run.checks.append(
+                    RuleCheck(
+                        f"require.{name}",
+                        "field",
+                        "pass" if ok else "fail",
+                        "high",
+                        f"deal.{name} is given",
+                        None,
+                        {f"deal.{name}": value if found else MISSING},
+                    )
+                )
             if not ok:
-                run.violations.append(Violation(
-                    f"require.{name}", "field", "high",
-                    f"'{plan.transition.trigger}' requires deal.{name}",
-                    {f"deal.{name}": value if found else MISSING}))
+                run.violations.append(
+                    Violation(
+                        f"require.{name}",
+                        "field",
+                        "high",
+                        f"'{plan.transition.trigger}' requires deal.{name}",
+                        {f"deal.{name}": value if found else MISSING},
+                    )
+                )
         for gate in plan.gates:
             run.needs.setdefault(gate.id, []).append(f"transition {plan.transition.trigger}")
 
-    def _not_permitted(self, deal: Mapping[str, Any], trigger: str, did: str,
-                       moment: datetime) -> Decision:
+    def _not_permitted(
+        self, deal: Mapping[str, Any], trigger: str, did: str, moment: datetime
+    ) -> Decision:
         stage = str(deal.get("stage"))
         allowed = self.compiled.triggers_from.get(stage, ())
         if trigger in self.policy.triggers:
-            message = (f"'{trigger}' is not permitted from stage '{stage}'" +
-                       (f"; from here: {', '.join(allowed)}" if allowed else
-                        "; no trigger leaves this stage"))
+            message = f"'{trigger}' is not permitted from stage '{stage}'" + (
+                f"; from here: {', '.join(allowed)}"
+                if allowed
+                else "; no trigger leaves this stage"
+            )
         else:
             hint = did_you_mean(trigger, self.policy.triggers)
             message = f"the policy has no trigger '{trigger}'" + (f" ({hint})" if hint else "")
-        return Decision("not_permitted", deal_id(deal), trigger, stage, None,
-                        violations=(Violation("transition", "transition", "high", message,
-                                              {"stage": stage, "trigger": trigger}),),
-                        decision_id=did, at=_iso(moment))
+        return Decision(
+            "not_permitted",
+            deal_id(deal),
+            trigger,
+            stage,
+            None,
+            violations=(
+                Violation(
+                    "transition",
+                    "transition",
+                    "high",
+                    message,
+                    {"stage": stage, "trigger": trigger},
+                ),
+            ),
+            decision_id=did,
+            at=_iso(moment),
+        )
 
     # ----------------------------------------------------------------- check
 
-    def check(self, deal: Mapping[str, Any], *, now: datetime | str | None = None,
-              explain: bool = False) -> Verdict:
+    def check(
+        self, deal: Mapping[str, Any], *, now: datetime | str | None = None, explain: bool = False
+    ) -> Verdict:
         """Judge a deal at rest: entry criteria, earlier steps, standing risks, time, approvals."""
         moment = _now(now)
         try:
             self._validate(deal)
             program = self._rests[deal["stage"]]
-            run = _Run(self._context(deal, None, moment), self.lang,
-                       trace=explain or self.audit is not None)
+            run = _Run(
+                self._context(deal, None, moment),
+                self.lang,
+                trace=explain or self.audit is not None,
+            )
             entered = self._run_rest(run, program, deal, moment)
-            needs = run.gates(self.compiled.gates, deal, None, moment, as_violation=True,
-                              entered=entered) if run.needs else []
+            needs = (
+                run.gates(
+                    self.compiled.gates, deal, None, moment, as_violation=True, entered=entered
+                )
+                if run.needs
+                else []
+            )
         except DealError as err:
-            verdict = Verdict("error", deal_id(deal), _s(deal.get("stage")) if isinstance(
-                deal, Mapping) else None, error=err.message)
+            verdict = Verdict(
+                "error",
+                deal_id(deal),
+                _s(deal.get("stage")) if isinstance(deal, Mapping) else None,
+                error=err.message,
+            )
             return self._emit_verdict(verdict, moment)
-        verdict = Verdict("violation" if run.violations else "compliant", deal_id(deal),
-                          program.plan.stage.id, tuple(run.violations), tuple(run.warnings),
-                          tuple(needs), None, tuple(run.checks))
+        verdict = Verdict(
+            "violation" if run.violations else "compliant",
+            deal_id(deal),
+            program.plan.stage.id,
+            tuple(run.violations),
+            tuple(run.warnings),
+            tuple(needs),
+            None,
+            tuple(run.checks),
+        )
         return self._emit_verdict(verdict, moment)
 
-    def _run_rest(self, run: _Run, program: _RestProgram, deal: Mapping[str, Any],
-                  now: datetime) -> datetime | None:
+    def _run_rest(
+        self, run: _Run, program: _RestProgram, deal: Mapping[str, Any], now: datetime
+    ) -> datetime | None:
         """Run a stage's checks; returns when the deal entered the stage, if it says."""
         run.rules(program.rules)
         if program.steps.steps:
@@ -387,29 +561,58 @@ class Engine:
             return entered
         rule = f"max_days.{stage.id}"
         if entered is None:
-            run.violations.append(Violation(rule, "field", "medium",
-                                            "missing field deal.stage_entered_at",
-                                            {"deal.stage_entered_at": MISSING}))
+            run.violations.append(
+                Violation(
+                    rule,
+                    "field",
+                    "medium",
+                    "missing field deal.stage_entered_at",
+                    {"deal.stage_entered_at": MISSING},
+                )
+            )
             return None
         days = (now - entered).total_seconds() / 86400
         over = days > limit.days
         if run.trace or over:
-            values = {"deal.stage_entered_at": raw, "days_in_stage": round(days, 1),
-                      "max_days": limit.days}
+            values = {
+                "deal.stage_entered_at": raw,
+                "days_in_stage": round(days, 1),
+                "max_days": limit.days,
+            }
             if run.trace:
-                run.checks.append(RuleCheck(rule, "time", "fail" if over else "pass", "medium",
-                                            f"at most {limit.days:g} days in {stage.id}", None,
-                                            values))
+                run.checks.append(
+                    RuleCheck(
+                        rule,
+                        "time",
+                        "fail" if over else "pass",
+                        "medium",
+                        f"at most {limit.days:g} days in {stage.id}",
+                        None,
+                        values,
+                    )
+                )
             if over:
-                v = Violation(rule, "time", "medium", f"{days:.0f} days in stage "
-                              f"'{program.overrun}', over the limit of {limit.days:g}", values)
+                v = Violation(
+                    rule,
+                    "time",
+                    "medium",
+                    f"{days:.0f} days in stage "
+                    f"'{program.overrun}', over the limit of {limit.days:g}",
+                    values,
+                )
                 (run.warnings if limit.action == "warn" else run.violations).append(v)
         return entered
 
     # ----------------------------------------------------------------- apply
 
-    def apply(self, deal: Mapping[str, Any], trigger: str, actor: Actor | None = None, *,
-              now: datetime | str | None = None) -> dict[str, Any]:
+    def apply(
+        self,
+        deal: Mapping[str, Any],
+        trigger: str,
+        actor: Actor | None = None,
+        *,
+        now: datetime | str | None = None,
+    ) -> dict[str, Any]:
         """The deal after ``trigger``: a new record, or :class:`TransitionBlocked` with the decision."""
         moment = _now(now)
         decision = self.decide(deal, trigger, actor, now=moment)
@@ -419,8 +622,15 @@ class Engine:
         moved["stage"] = decision.target
         moved["stage_entered_at"] = _iso(moment)
         if self.audit is not None:
-            base = self._base(decision.decision_id, moment, decision.deal, actor, trigger,
-                              decision.source, decision.target)
+            base = self._base(
+                decision.decision_id,
+                moment,
+                decision.deal,
+                actor,
+                trigger,
+                decision.source,
+                decision.target,
+            )
             self.audit.emit([self._event(base, "transition.applied", outcome="applied")])
         return moved
 
@@ -456,24 +666,30 @@ class Engine:
                     event.model.stage_entered_at = _iso(moment)
 
                 machine = LockedMachine(
-                    model=None, states=list(self.compiled.stage_ids),
-                    initial=self.policy.initial_stage.id, auto_transitions=False,
-                    send_event=True, model_attribute="stage",
+                    model=None,
+                    states=list(self.compiled.stage_ids),
+                    initial=self.policy.initial_stage.id,
+                    auto_transitions=False,
+                    send_event=True,
+                    model_attribute="stage",
                 )
                 for t in self.policy.transitions:
-                    machine.add_transition(t.trigger, list(t.sources), t.target,
-                                           conditions=[guard], after=[entered])
+                    machine.add_transition(
+                        t.trigger, list(t.sources), t.target, conditions=[guard], after=[entered]
+                    )
                 self._bind_machine = machine
             return self._bind_machine
 
     def _guard(self, event: Any) -> bool:
         obj = event.model
         reader: Callable[[Any], Mapping[str, Any]] = obj.__dict__.get(
-            "_cycleflow_record", _default_record)
+            "_cycleflow_record", _default_record
+        )
         deal = dict(reader(obj))
         deal["stage"] = event.state.name
-        decision = self.decide(deal, event.event.name, event.kwargs.get("actor"),
-                               now=event.kwargs.get("now"))
+        decision = self.decide(
+            deal, event.event.name, event.kwargs.get("actor"), now=event.kwargs.get("now")
+        )
         obj.__dict__["last_decision"] = decision
         if not decision.allowed:
             raise TransitionBlocked(decision)
@@ -481,43 +697,95 @@ class Engine:
 
     # ----------------------------------------------------------------- audit
 
-    def _base(self, did: str, moment: datetime, deal_ref: str | None, actor: Actor | None,
-              trigger: str | None, source: str | None, target: str | None) -> dict[str, Any]:
+    def _base(
+        self,
+        did: str,
+        moment: datetime,
+        deal_ref: str | None,
+        actor: Actor | None,
+        trigger: str | None,
+        source: str | None,
+        target: str | None,
+    ) -> dict[str, Any]:
         """The fields every event of one decision shares, built once per decision."""
         return {
-            "at": _iso(moment), "decision_id": did, "deal": deal_ref, "policy": self.policy.id,
-            "policy_version": self.policy.version, "policy_sha256": self.policy.sha256,
-            "actor": actor.get("id") if actor else None, "trigger": trigger,
-            "from": source, "to": target,
+            "at": _iso(moment),
+            "decision_id": did,
+            "deal": deal_ref,
+            "policy": self.policy.id,
+            "policy_version": self.policy.version,
+            "policy_sha256": self.policy.sha256,
+            "actor": actor.get("id") if actor else None,
+            "trigger": trigger,
+            "from": source,
+            "to": target,
         }
 
-    def _event(self, base: Mapping[str, Any], name: str, *, rule: str | None = None,
-               kind: str | None = None, outcome: str | None = None,
-               severity: str | None = None, values: Mapping[str, Any] | None = None,
-               message: str | None = None) -> dict[str, Any]:
-        event = {"event": name, **base, "rule": rule, "kind": kind, "outcome": outcome,
-                 "severity": severity, "values": dict(values) if values else {},
-                 "message": message}
+    def _event(
+        self,
+        base: Mapping[str, Any],
+        name: str,
+        *,
+        rule: str | None = None,
+        kind: str | None = None,
+        outcome: str | None = None,
+        severity: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        event = {
+            "event": name,
+            **base,
+            "rule": rule,
+            "kind": kind,
+            "outcome": outcome,
+            "severity": severity,
+            "values": dict(values) if values else {},
+            "message": message,
+        }
         return self._masker(event) if self._masker else event
 
     def _emit_decision(self, decision: Decision, actor: Actor | None) -> Decision:
         if self.audit is None:
             return decision
-        base = self._base(decision.decision_id, parse_time(decision.at, "at"), decision.deal,
-                          actor, decision.trigger, decision.source, decision.target)
+        base = self._base(
+            decision.decision_id,
+            parse_time(decision.at, "at"),
+            decision.deal,
+            actor,
+            decision.trigger,
+            decision.source,
+            decision.target,
+        )
         events = [self._event(base, "transition.requested", outcome="requested")]
         for c in decision.checks:
-            events.append(self._event(base, "rule.evaluated", rule=c.rule, kind=c.kind,
-                                      outcome=c.outcome, severity=c.severity, values=c.values,
-                                      message=c.message))
+            events.append(
+                self._event(
+                    base,
+                    "rule.evaluated",
+                    rule=c.rule,
+                    kind=c.kind,
+                    outcome=c.outcome,
+                    severity=c.severity,
+                    values=c.values,
+                    message=c.message,
+                )
+            )
         for v in decision.violations:
             if v.kind in ("field", "transition"):
-                events.append(self._event(base, "rule.evaluated", rule=v.rule, kind=v.kind,
-                                          outcome="error" if v.kind == "field" else "fail",
-                                          severity=v.severity, values=v.values,
-                                          message=v.message))
-        events.append(self._event(base, f"transition.{decision.outcome}",
-                                  outcome=decision.outcome))
+                events.append(
+                    self._event(
+                        base,
+                        "rule.evaluated",
+                        rule=v.rule,
+                        kind=v.kind,
+                        outcome="error" if v.kind == "field" else "fail",
+                        severity=v.severity,
+                        values=v.values,
+                        message=v.message,
+                    )
+                )
+        events.append(self._event(base, f"transition.{decision.outcome}", outcome=decision.outcome))
         self.audit.emit(events)
         return replace(decision, events=tuple(events))
 
@@ -525,11 +793,22 @@ class Engine:
         if self.audit is None:
             return verdict
         base = self._base(uuid.uuid4().hex, moment, verdict.deal, None, None, verdict.stage, None)
-        events = [self._event(base, "rule.evaluated", rule=c.rule, kind=c.kind,
-                              outcome=c.outcome, severity=c.severity, values=c.values,
-                              message=c.message) for c in verdict.checks]
-        events.append(self._event(base, "deal.checked", outcome=verdict.verdict,
-                                  message=verdict.error))
+        events = [
+            self._event(
+                base,
+                "rule.evaluated",
+                rule=c.rule,
+                kind=c.kind,
+                outcome=c.outcome,
+                severity=c.severity,
+                values=c.values,
+                message=c.message,
+            )
+            for c in verdict.checks
+        ]
+        events.append(
+            self._event(base, "deal.checked", outcome=verdict.verdict, message=verdict.error)
+        )
         self.audit.emit(events)
         return verdict
 

@@ -36,13 +36,15 @@ def read_main(path: str | os.PathLike[str]) -> Document:
     if not os.path.exists(name):
         raise PolicyError.at(Location(name), "file-not-found", f"no such file: {name}")
     if os.path.isdir(name):
-        raise PolicyError.at(Location(name), "file-is-directory",
-                             f"{name} is a directory, not a policy file")
+        raise PolicyError.at(
+            Location(name), "file-is-directory", f"{name} is a directory, not a policy file"
+        )
     try:
         return read_yaml_file(name)
     except OSError as err:
-        raise PolicyError.at(Location(name), "file-unreadable",
-                             f"cannot read {name}: {err.strerror}") from None
+        raise PolicyError.at(
+            Location(name), "file-unreadable", f"cannot read {name}: {err.strerror}"
+        ) from None
 
 
 def read_includes(main: Document) -> tuple[Document, ...]:
@@ -58,17 +60,25 @@ def read_includes(main: Document) -> tuple[Document, ...]:
         target = base / str(rel)
         real = os.path.realpath(target)
         if real in seen:
-            raise PolicyError.at(where, "include-cycle", f"'{rel}' is included twice or includes "
-                                 "the policy itself")
+            raise PolicyError.at(
+                where, "include-cycle", f"'{rel}' is included twice or includes the policy itself"
+            )
         seen.add(real)
         if not target.is_file():
-            raise PolicyError.at(where, "include-not-found", f"included file not found: {rel}",
-                                 f"paths are relative to {base or '.'}")
+            raise PolicyError.at(
+                where,
+                "include-not-found",
+                f"included file not found: {rel}",
+                f"paths are relative to {base or '.'}",
+            )
         doc = read_yaml_file(str(target))
         if isinstance(doc.data, Mapping) and doc.data.get("include"):
-            raise PolicyError.at(doc.source_map.locate(("include",)), "include-nested",
-                                 "an included fragment may not include others",
-                                 "list every fragment in the main policy")
+            raise PolicyError.at(
+                doc.source_map.locate(("include",)),
+                "include-nested",
+                "an included fragment may not include others",
+                "list every fragment in the main policy",
+            )
         out.append(doc)
     return tuple(out)
 
@@ -81,18 +91,28 @@ def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | No
     where = main.source_map.locate(("deal_schema",))
     path = Path(main.file).parent / str(rel)
     if not path.is_file():
-        raise PolicyError.at(where, "deal-schema-not-found", f"deal_schema not found: {rel}",
-                             f"the path is relative to the policy file's folder, {path.parent}")
+        raise PolicyError.at(
+            where,
+            "deal-schema-not-found",
+            f"deal_schema not found: {rel}",
+            f"the path is relative to the policy file's folder, {path.parent}",
+        )
     if path.stat().st_size > MAX_SCHEMA_BYTES:
-        raise PolicyError.at(where, "deal-schema-too-large", f"deal_schema {rel} is over "
-                             f"{MAX_SCHEMA_BYTES} bytes")
+        raise PolicyError.at(
+            where, "deal-schema-too-large", f"deal_schema {rel} is over {MAX_SCHEMA_BYTES} bytes"
+        )
     try:
         schema = json.loads(path.read_text("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         line = getattr(err, "lineno", 0)
         col = getattr(err, "colno", 0)
-        raise PolicyError(Problem(Location(str(path), line, col), "deal-schema-syntax",
-                                  f"deal_schema is not valid JSON: {err}")) from None
+        raise PolicyError(
+            Problem(
+                Location(str(path), line, col),
+                "deal-schema-syntax",
+                f"deal_schema is not valid JSON: {err}",
+            )
+        ) from None
     if not isinstance(schema, Mapping):
         raise PolicyError.at(where, "deal-schema-invalid", "deal_schema must be a JSON object")
     _refuse_remote_refs(schema, str(path))
@@ -105,9 +125,12 @@ def _refuse_remote_refs(node: Any, file: str, depth: int = 0) -> None:
     if isinstance(node, Mapping):
         ref = node.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
-            raise PolicyError.at(Location(file), "deal-schema-remote-ref",
-                                 f"$ref '{ref}' is not local",
-                                 "only '#/...' references are resolved; inline the definition")
+            raise PolicyError.at(
+                Location(file),
+                "deal-schema-remote-ref",
+                f"$ref '{ref}' is not local",
+                "only '#/...' references are resolved; inline the definition",
+            )
         for value in node.values():
             _refuse_remote_refs(value, file, depth + 1)
     elif isinstance(node, list):

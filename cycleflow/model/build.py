@@ -51,8 +51,14 @@ class _Builder:
         return doc.source_map.locate(path)
 
     def problem(
-        self, doc: Document, path: Path, code: str, message: str, suggestion: str | None = None,
-        *, key: bool = False,
+        self,
+        doc: Document,
+        path: Path,
+        code: str,
+        message: str,
+        suggestion: str | None = None,
+        *,
+        key: bool = False,
     ) -> None:
         where = doc.source_map.locate_key(path) if key else doc.source_map.locate(path)
         self.problems.add(Problem(where, code, message, suggestion))
@@ -141,33 +147,56 @@ def _stages(b: _Builder, docs: Sequence[Document]) -> list[Stage]:
         for sid, raw in (doc.data.get("stages") or {}).items():
             path: Path = ("stages", sid)
             if sid in seen:
-                b.problem(doc, path, "duplicate-stage", f"stage '{sid}' is defined twice "
-                          f"(first at {seen[sid]})", key=True)
+                b.problem(
+                    doc,
+                    path,
+                    "duplicate-stage",
+                    f"stage '{sid}' is defined twice (first at {seen[sid]})",
+                    key=True,
+                )
                 continue
             seen[sid] = b.loc(doc, path)
             raw = raw or {}
             steps: list[Step] = []
             for i, step in enumerate(raw.get("steps") or ()):
                 if isinstance(step, str):
-                    steps.append(Step(step, Label.of(step.replace("_", " ")), sid,
-                                      b.loc(doc, (*path, "steps", i))))
+                    steps.append(
+                        Step(
+                            step,
+                            Label.of(step.replace("_", " ")),
+                            sid,
+                            b.loc(doc, (*path, "steps", i)),
+                        )
+                    )
                 else:
-                    steps.append(Step(str(step["id"]), Label.of(step.get("label"), str(step["id"])),
-                                      sid, b.loc(doc, (*path, "steps", i))))
+                    steps.append(
+                        Step(
+                            str(step["id"]),
+                            Label.of(step.get("label"), str(step["id"])),
+                            sid,
+                            b.loc(doc, (*path, "steps", i)),
+                        )
+                    )
             limit = raw.get("max_days")
             time_limit: TimeLimit | None = None
             if isinstance(limit, Mapping):
-                time_limit = TimeLimit(float(limit["days"]),
-                                       cast(Literal["block", "warn"], limit.get("then", "block")),
-                                       b.loc(doc, (*path, "max_days")))
+                time_limit = TimeLimit(
+                    float(limit["days"]),
+                    cast(Literal["block", "warn"], limit.get("then", "block")),
+                    b.loc(doc, (*path, "max_days")),
+                )
             elif limit is not None:
                 time_limit = TimeLimit(float(limit), "block", b.loc(doc, (*path, "max_days")))
             final = bool(raw.get("final", False))
             outcome = raw.get("outcome")
             if outcome is not None and not final:
-                b.problem(doc, (*path, "outcome"), "outcome-not-final",
-                          f"stage '{sid}' has an outcome but is not final",
-                          "add 'final: true' or remove 'outcome'")
+                b.problem(
+                    doc,
+                    (*path, "outcome"),
+                    "outcome-not-final",
+                    f"stage '{sid}' has an outcome but is not final",
+                    "add 'final: true' or remove 'outcome'",
+                )
             stages.append(
                 Stage(
                     id=sid,
@@ -189,12 +218,19 @@ def _stages(b: _Builder, docs: Sequence[Document]) -> list[Stage]:
 def _stage_ref(b: _Builder, doc: Document, path: Path, name: str, stage_ids: Sequence[str]) -> bool:
     if name in stage_ids:
         return True
-    b.problem(doc, path, "unknown-stage", f"unknown stage '{name}'",
-              did_you_mean(name, stage_ids) or "stages: " + ", ".join(stage_ids))
+    b.problem(
+        doc,
+        path,
+        "unknown-stage",
+        f"unknown stage '{name}'",
+        did_you_mean(name, stage_ids) or "stages: " + ", ".join(stage_ids),
+    )
     return False
 
 
-def _transitions(b: _Builder, docs: Sequence[Document], stages: Sequence[Stage]) -> list[Transition]:
+def _transitions(
+    b: _Builder, docs: Sequence[Document], stages: Sequence[Stage]
+) -> list[Transition]:
     stage_ids = [s.id for s in stages]
     non_final = [s.id for s in stages if not s.final]
     out: list[Transition] = []
@@ -216,9 +252,13 @@ def _transitions(b: _Builder, docs: Sequence[Document], stages: Sequence[Stage])
                 continue
             for s in sources:
                 if stages[stage_ids.index(s)].final:
-                    b.problem(doc, (*path, "from"), "from-final-stage",
-                              f"transition '{raw['trigger']}' leaves final stage '{s}'",
-                              "remove 'final: true' from the stage or drop this source")
+                    b.problem(
+                        doc,
+                        (*path, "from"),
+                        "from-final-stage",
+                        f"transition '{raw['trigger']}' leaves final stage '{s}'",
+                        "remove 'final: true' from the stage or drop this source",
+                    )
             require = tuple(str(f) for f in raw.get("require") or ())
             _check_fields(b, doc, (*path, "require"), [f"deal.{f}" for f in require])
             out.append(
@@ -244,15 +284,25 @@ def _check_ambiguous(b: _Builder, transitions: Sequence[Transition]) -> None:
         for s in t.sources:
             other = seen.get((s, t.trigger))
             if other is not None and other.target != t.target:
-                b.problems.add(Problem(t.location, "ambiguous-transition",
-                                       f"trigger '{t.trigger}' from '{s}' goes to both "
-                                       f"'{other.target}' and '{t.target}'",
-                                       f"first declared at {other.location}"))
+                b.problems.add(
+                    Problem(
+                        t.location,
+                        "ambiguous-transition",
+                        f"trigger '{t.trigger}' from '{s}' goes to both "
+                        f"'{other.target}' and '{t.target}'",
+                        f"first declared at {other.location}",
+                    )
+                )
             seen.setdefault((s, t.trigger), t)
 
 
-def _risks(b: _Builder, docs: Sequence[Document], stage_ids: Sequence[str],
-           gate_ids: Sequence[str], triggers: Sequence[str]) -> list[Risk]:
+def _risks(
+    b: _Builder,
+    docs: Sequence[Document],
+    stage_ids: Sequence[str],
+    gate_ids: Sequence[str],
+    triggers: Sequence[str],
+) -> list[Risk]:
     out: list[Risk] = []
     for doc in docs:
         for i, raw in enumerate(doc.data.get("risks") or ()):
@@ -265,15 +315,29 @@ def _risks(b: _Builder, docs: Sequence[Document], stage_ids: Sequence[str],
                 if kind in ("enter", "leave"):
                     _stage_ref(b, doc, (*path, "at", j), target, stage_ids)
                 elif kind == "on" and target not in triggers:
-                    b.problem(doc, (*path, "at", j), "unknown-trigger",
-                              f"unknown trigger '{target}'", did_you_mean(target, triggers))
+                    b.problem(
+                        doc,
+                        (*path, "at", j),
+                        "unknown-trigger",
+                        f"unknown trigger '{target}'",
+                        did_you_mean(target, triggers),
+                    )
                 checkpoints.append(cp)
             then = str(raw["then"])
             action, _, gate = then.partition(" ")
             if action == "approve" and gate not in gate_ids:
-                b.problem(doc, (*path, "then"), "unknown-gate", f"unknown approval gate '{gate}'",
-                          did_you_mean(gate, gate_ids) or ("gates: " + ", ".join(gate_ids)
-                                                          if gate_ids else "declare it under approvals:"))
+                b.problem(
+                    doc,
+                    (*path, "then"),
+                    "unknown-gate",
+                    f"unknown approval gate '{gate}'",
+                    did_you_mean(gate, gate_ids)
+                    or (
+                        "gates: " + ", ".join(gate_ids)
+                        if gate_ids
+                        else "declare it under approvals:"
+                    ),
+                )
             if expr is None:
                 continue
             out.append(
@@ -320,16 +384,32 @@ def _gates(b: _Builder, docs: Sequence[Document]) -> list[Gate]:
 def _check_initial(b: _Builder, stages: Sequence[Stage]) -> None:
     initial = [s for s in stages if s.initial]
     if not initial and stages:
-        b.problems.add(Problem(stages[0].location, "no-initial-stage", "no stage is marked initial",
-                               f"add 'initial: true' to the first stage, '{stages[0].id}'"))
+        b.problems.add(
+            Problem(
+                stages[0].location,
+                "no-initial-stage",
+                "no stage is marked initial",
+                f"add 'initial: true' to the first stage, '{stages[0].id}'",
+            )
+        )
     for extra in initial[1:]:
-        b.problems.add(Problem(extra.location, "several-initial-stages",
-                               f"stage '{extra.id}' is initial, but so is '{initial[0].id}'",
-                               "exactly one stage is initial"))
+        b.problems.add(
+            Problem(
+                extra.location,
+                "several-initial-stages",
+                f"stage '{extra.id}' is initial, but so is '{initial[0].id}'",
+                "exactly one stage is initial",
+            )
+        )
 
 
-def _check_unique_ids(b: _Builder, stages: Sequence[Stage], transitions: Sequence[Transition],
-                      risks: Sequence[Risk], gates: Sequence[Gate]) -> None:
+def _check_unique_ids(
+    b: _Builder,
+    stages: Sequence[Stage],
+    transitions: Sequence[Transition],
+    risks: Sequence[Risk],
+    gates: Sequence[Gate],
+) -> None:
     seen: dict[str, Location] = {}
     named: list[tuple[str, Location]] = []
     for s in stages:
@@ -341,20 +421,35 @@ def _check_unique_ids(b: _Builder, stages: Sequence[Stage], transitions: Sequenc
     named.extend((g.id, g.location) for g in gates)
     for rid, where in named:
         if rid in seen:
-            b.problems.add(Problem(where, "duplicate-id", f"id '{rid}' is used twice "
-                                   f"(first at {seen[rid]})", "rule, step and gate ids are unique "
-                                   "across the policy"))
+            b.problems.add(
+                Problem(
+                    where,
+                    "duplicate-id",
+                    f"id '{rid}' is used twice (first at {seen[rid]})",
+                    "rule, step and gate ids are unique across the policy",
+                )
+            )
         else:
             seen[rid] = where
 
 
-def _check_gate_refs(b: _Builder, docs: Sequence[Document], transitions: Sequence[Transition],
-                     gate_ids: Sequence[str]) -> None:
+def _check_gate_refs(
+    b: _Builder,
+    docs: Sequence[Document],
+    transitions: Sequence[Transition],
+    gate_ids: Sequence[str],
+) -> None:
     for t in transitions:
         for g in t.approve:
             if g not in gate_ids:
-                b.problems.add(Problem(t.location, "unknown-gate", f"unknown approval gate '{g}'",
-                                       did_you_mean(g, gate_ids)))
+                b.problems.add(
+                    Problem(
+                        t.location,
+                        "unknown-gate",
+                        f"unknown approval gate '{g}'",
+                        did_you_mean(g, gate_ids),
+                    )
+                )
 
 
 def _check_fields(b: _Builder, doc: Document, path: Path, fields: Iterable[str]) -> None:
@@ -366,7 +461,11 @@ def _check_fields(b: _Builder, doc: Document, path: Path, fields: Iterable[str])
             continue
         bare = name.removeprefix("deal.")
         if bare not in b.known_fields:
-            b.problems.add(Problem(doc.source_map.locate((*path, i)), "unknown-field",
-                                   f"field 'deal.{bare}' is not declared in deal_schema",
-                                   did_you_mean(bare, b.known_fields)))
-
+            b.problems.add(
+                Problem(
+                    doc.source_map.locate((*path, i)),
+                    "unknown-field",
+                    f"field 'deal.{bare}' is not declared in deal_schema",
+                    did_you_mean(bare, b.known_fields),
+                )
+            )

@@ -26,21 +26,38 @@ def semantic_problems(policy: Policy) -> list[Problem]:
                 frontier.append(nxt)
     for stage in policy.stages:
         if stage.id not in reached:
-            out.append(Problem(stage.location, "unreachable-stage",
-                               f"stage '{stage.id}' cannot be reached from "
-                               f"'{policy.initial_stage.id}'",
-                               "add a transition into it or remove it", "warning"))
+            out.append(
+                Problem(
+                    stage.location,
+                    "unreachable-stage",
+                    f"stage '{stage.id}' cannot be reached from '{policy.initial_stage.id}'",
+                    "add a transition into it or remove it",
+                    "warning",
+                )
+            )
         if not stage.final and not edges[stage.id]:
-            out.append(Problem(stage.location, "dead-end-stage",
-                               f"stage '{stage.id}' is not final but no transition leaves it",
-                               "add a transition out of it or mark it 'final: true'", "warning"))
-    used = {r.gate for r in policy.risks if r.gate} | {g for t in policy.transitions
-                                                       for g in t.approve}
+            out.append(
+                Problem(
+                    stage.location,
+                    "dead-end-stage",
+                    f"stage '{stage.id}' is not final but no transition leaves it",
+                    "add a transition out of it or mark it 'final: true'",
+                    "warning",
+                )
+            )
+    used = {r.gate for r in policy.risks if r.gate} | {
+        g for t in policy.transitions for g in t.approve
+    }
     for gate in policy.gates:
         if gate.id not in used:
-            out.append(Problem(gate.location, "unused-gate",
-                               f"approval gate '{gate.id}' is never required",
-                               "reference it from a risk ('then: approve "
-                               f"{gate.id}') or a transition ('approve: [{gate.id}]')",
-                               "warning"))
+            out.append(
+                Problem(
+                    gate.location,
+                    "unused-gate",
+                    f"approval gate '{gate.id}' is never required",
+                    "reference it from a risk ('then: approve "
+                    f"{gate.id}') or a transition ('approve: [{gate.id}]')",
+                    "warning",
+                )
+            )
     return out

@@ -24,8 +24,11 @@ def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str,
         ref = str(schema["$ref"])
         node: Any = root
         for part in ref.removeprefix("#/").split("/") if ref != "#" else []:
-            node = node.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(
-                node, Mapping) else {}
+            node = (
+                node.get(part.replace("~1", "/").replace("~0", "~"), {})
+                if isinstance(node, Mapping)
+                else {}
+            )
         schema = node if isinstance(node, Mapping) else {}
         seen += 1
     return schema
@@ -93,13 +96,13 @@ def known_fields(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     return out
 
 
-def compile_deal_validator(
-    schema: Mapping[str, Any], where: Location
-) -> Callable[[Any], None]:
+def compile_deal_validator(schema: Mapping[str, Any], where: Location) -> Callable[[Any], None]:
     """A validator compiled once; it raises ``fastjsonschema.JsonSchemaException`` on a bad deal."""
     try:
-        return fastjsonschema.compile(dict(schema), handlers={}, use_formats=True,
-                                     use_default=False)  # never write defaults into a deal  # type: ignore[no-any-return]
+        return fastjsonschema.compile(
+            dict(schema), handlers={}, use_formats=True, use_default=False
+        )  # never write defaults into a deal  # type: ignore[no-any-return]
     except Exception as err:  # fastjsonschema raises several unrelated types
-        raise PolicyError.at(where, "deal-schema-invalid",
-                             f"deal_schema cannot be compiled: {err}") from None
+        raise PolicyError.at(
+            where, "deal-schema-invalid", f"deal_schema cannot be compiled: {err}"
+        ) from None

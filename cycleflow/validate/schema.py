@@ -35,7 +35,9 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(policy_schema(name))
 
 
-def validate_document(data: Any, source_map: SourceMap, *, schema: str = SCHEMA_FILE) -> list[Problem]:
+def validate_document(
+    data: Any, source_map: SourceMap, *, schema: str = SCHEMA_FILE
+) -> list[Problem]:
     """Every schema violation in ``data`` as a located problem, in document order."""
     problems = [_to_problem(err, source_map) for err in _leaf_errors(_validator(schema), data)]
     problems.sort(key=lambda p: (p.location.line, p.location.column))
@@ -64,16 +66,15 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
     path: Sequence[str | int] = list(err.absolute_path)
     suggestion: str | None = None
     if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
-        allowed = sorted(_allowed_keys(err.schema))
-        extras = [
-            k for k in err.instance
-            if k not in allowed and not str(k).startswith("x-")
-        ]
+        allowed = sorted(_allowed_keys(err.schema if isinstance(err.schema, Mapping) else {}))
+        extras = [k for k in err.instance if k not in allowed and not str(k).startswith("x-")]
         if extras:
             key = str(extras[0])
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            suggestion = f"did you mean '{close[0]}'?" if close else (
-                "allowed keys: " + ", ".join(allowed) if allowed else None
+            suggestion = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else ("allowed keys: " + ", ".join(allowed) if allowed else None)
             )
             return Problem(
                 source_map.locate_key([*path, key]),
@@ -82,10 +83,14 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
                 suggestion,
             )
     if err.validator == "required":
-        return Problem(source_map.locate(path), "schema-required", f"{err.message}" + (
-            f" in {_where(path)}" if path else ""), None)
+        return Problem(
+            source_map.locate(path),
+            "schema-required",
+            f"{err.message}" + (f" in {_where(path)}" if path else ""),
+            None,
+        )
     if err.validator == "enum":
-        options = [str(o) for o in err.validator_value]
+        options = [str(o) for o in list(err.validator_value or ())]  # type: ignore[arg-type]
         close = difflib.get_close_matches(str(err.instance), options, n=1, cutoff=0.5)
         suggestion = f"did you mean '{close[0]}'?" if close else "one of: " + ", ".join(options)
     if err.validator == "pattern" and isinstance(err.instance, str):

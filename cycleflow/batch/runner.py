@@ -1,0 +1,100 @@
+"""Judge a stream of deal records: one verdict per record, in input order, none dropped.
+
+This is the per-record hot path of ``cycleflow check``: it reuses one engine,
+builds nothing per record, and turns every failure of a record into an
+``error`` verdict with its source and position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from cycleflow.batch.readers import RecordItem
+from cycleflow.decide.engine import Engine
+from cycleflow.errors import CycleflowError
+
+
+def _error(item: RecordItem, message: str) -> dict[str, Any]:
+    rec = item.record if isinstance(item.record, Mapping) else {}
+    return {
+        "deal": None if rec.get("id") is None else str(rec.get("id")),
+        "record": item.position,
+        "source": item.source,
+        "stage": rec.get("stage") if isinstance(rec.get("stage"), str) else None,
+        "verdict": "error",
+        "violations": [],
+        "warnings": [],
+        "approvals_needed": [],
+        "error": message,
+    }
+
+
+def judge(
+    engine: Engine,
+    item: RecordItem,
+    *,
+    now: datetime,
+    trigger: str | None = None,
+    actor: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The verdict dict for one record item (``check``, or ``decide`` when a trigger is given)."""
+    if item.record is None:
+        return _error(item, item.error or "unreadable record")
+    try:
+        if trigger is None:
+            return engine.check(item.record, now=now).to_dict(
+                record=item.position, source=item.source
+            )
+        decision = engine.decide(item.record, trigger, actor, now=now)
+    except CycleflowError as err:
+        return _error(item, str(err))
+    except (RecursionError, MemoryError) as err:
+        return _error(item, f"record too complex to judge: {type(err).__name__}")
+    verdict = "compliant" if decision.allowed else "violation"
+    d = decision.to_dict()
+    return {
+        "deal": d["deal"],
+        "record": item.position,
+        "source": item.source,
+        "stage": d["from"],
+        "verdict": verdict,
+        "outcome": d["outcome"],
+        "trigger": trigger,
+        "to": d["to"],
+        "violations": d["violations"],
+        "warnings": d["warnings"],
+        "approvals_needed": d["approvals_needed"],
+    }
+
+
+def run_check(
+    engine: Engine,
+    items: Iterable[RecordItem],
+    *,
+    now: datetime,
+    trigger: str | None = None,
+    actor: Mapping[str, Any] | None = None,
+    flag_duplicates: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """Verdicts for every item, in order; later records reusing a deal id get a warning."""
+    first_seen: dict[str, str] = {}
+    for item in items:
+        verdict = judge(engine, item, now=now, trigger=trigger, actor=actor)
+        deal = verdict.get("deal")
+        if flag_duplicates and deal is not None:
+            where = f"{item.source}:{item.position}"
+            first = first_seen.setdefault(deal, where)
+            if first != where:
+                verdict["warnings"] = [
+                    *verdict["warnings"],
+                    {
+                        "rule": "duplicate_id",
+                        "kind": "field",
+                        "severity": "medium",
+                        "message": f"deal id {deal!r} was already seen at {first}",
+                        "values": {"deal.id": deal},
+                    },
+                ]
+        yield verdict

@@ -1,0 +1,242 @@
+"""``cycleflow check``: judge every deal record of a batch and report in a CI format."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import click
+
+from cycleflow.cli.common import EXIT_POLICY, load_engine, parse_actor, policy_info
+
+
+@click.command()
+@click.option(
+    "-p", "--policy", "policy_path", required=True, type=click.Path(), help="The policy file."
+)
+@click.argument("deals", nargs=-1, required=True)
+@click.option("--trigger", default=None, help="Judge this proposed transition for every record.")
+@click.option(
+    "--actor",
+    "actor_arg",
+    default=None,
+    help='With --trigger: the acting user, JSON {"id", "roles"} or a path.',
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json", "jsonl", "junit", "sarif"]),
+)
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write the report to this file instead of stdout.",
+)
+@click.option("--now", default=None, help="Judge as of this ISO-8601 time (default: the clock).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["violation", "warning"]),
+    default="violation",
+    show_default=True,
+    help="Which findings make the exit code 1.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=int,
+    default=0,
+    help="Worker processes (default: every core; 1 = in this process).",
+)
+@click.option("--lang", default="en", show_default=True, help="Language of messages (en, zh).")
+@click.option(
+    "--audit",
+    "audit_spec",
+    default=None,
+    help="Append audit events to FILE (JSON Lines) or sqlite:PATH (runs in one process).",
+)
+@click.option("--audit-fsync", is_flag=True, help="fsync the audit log after each record.")
+@click.option(
+    "--dask",
+    "dask_address",
+    default=None,
+    help="Run on a Dask cluster at this address (needs cycleflow[dask]).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: only on a terminal).",
+)
+def check(
+    policy_path: str,
+    deals: tuple[str, ...],
+    trigger: str | None,
+    actor_arg: str | None,
+    fmt: str,
+    output: str | None,
+    now: str | None,
+    fail_on: str,
+    jobs: int,
+    lang: str,
+    audit_spec: str | None,
+    audit_fsync: bool,
+    dask_address: str | None,
+    progress: bool | None,
+) -> None:
+    """Judge every deal record in DEALS (files, directories, '-' for stdin).
+
+    Exit 0 all compliant, 1 any violation, 2 usage or input error, 3 invalid policy.
+    """
+    from cycleflow.cli.main import guarded
+
+    guarded(EXIT_POLICY)(_check)(
+        policy_path,
+        deals,
+        trigger,
+        actor_arg,
+        fmt,
+        output,
+        now,
+        fail_on,
+        jobs,
+        lang,
+        audit_spec,
+        audit_fsync,
+        dask_address,
+        progress,
+    )
+
+
+def _check(
+    policy_path: str,
+    deals: tuple[str, ...],
+    trigger: str | None,
+    actor_arg: str | None,
+    fmt: str,
+    output: str | None,
+    now: str | None,
+    fail_on: str,
+    jobs: int,
+    lang: str,
+    audit_spec: str | None,
+    audit_fsync: bool,
+    dask_address: str | None,
+    progress: bool | None,
+) -> None:
+    from cycleflow.batch.parallel import BatchOptions, verdict_stream
+    from cycleflow.decide.engine import _now
+    from cycleflow.report import exit_code, write_report
+
+    actor = parse_actor(actor_arg)
+    moment = _now(now)
+    with load_engine(
+        policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
+    ) as engine:
+        options = BatchOptions(
+            policy_path=policy_path,
+            now=moment,
+            trigger=trigger,
+            actor=actor,
+            lang=lang,
+            jobs=1 if audit_spec else (jobs or os.cpu_count() or 1),
+            dask_address=dask_address,
+        )
+        show = (
+            progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
+        )
+        with _open_out(output, fmt) as out:
+            verdicts = verdict_stream(engine, deals, options)
+            if show:
+                verdicts = _with_progress(verdicts)
+            summary = write_report(
+                fmt,
+                verdicts,
+                out,
+                policy_info(engine.policy),
+                rules=_rules(engine),
+                color=output is None and sys.stdout.isatty(),
+            )
+    sys.exit(exit_code(summary, fail_on))
+
+
+def _rules(engine: Any) -> list[dict[str, Any]]:
+    policy = engine.policy
+    rules: list[dict[str, Any]] = []
+    for stage in policy.stages:
+        rules += [
+            {
+                "id": c.id,
+                "kind": "entry",
+                "severity": c.severity,
+                "message": c.message.get(engine.lang),
+            }
+            for c in stage.entry
+        ]
+        rules += [
+            {
+                "id": s.id,
+                "kind": "step",
+                "severity": "high",
+                "message": f"step {s.label.get(engine.lang)}",
+            }
+            for s in stage.steps
+        ]
+        if stage.max_days:
+            rules.append(
+                {
+                    "id": f"max_days.{stage.id}",
+                    "kind": "time",
+                    "severity": "medium",
+                    "message": f"at most {stage.max_days.days:g} days in {stage.id}",
+                }
+            )
+    rules += [
+        {"id": r.id, "kind": "risk", "severity": r.severity, "message": r.message.get(engine.lang)}
+        for r in policy.risks
+    ]
+    rules += [
+        {"id": g.id, "kind": "approval", "severity": "high", "message": f"approval gate {g.id}"}
+        for g in policy.gates
+    ]
+    return rules
+
+
+@contextlib.contextmanager
+def _open_out(path: str | None, fmt: str) -> Iterator[BinaryIO]:
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    tmp = f"{path}.partial"
+    with open(tmp, "wb") as fh:
+        yield fh
+    os.replace(tmp, path)
+
+
+def _with_progress(verdicts: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=_stderr_console(),
+    ) as bar:
+        task = bar.add_task("check", total=None)
+        for i, v in enumerate(verdicts, 1):
+            if i % 1000 == 0:
+                bar.update(task, completed=i)
+            yield v
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)

@@ -1,0 +1,115 @@
+"""Pieces every command shares: exit codes, loading the engine, reading actors and deals."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import click
+import orjson
+import yaml
+
+from cycleflow.errors import Problem, UsageError
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_POLICY = 3
+EXIT_INTERNAL = 70
+
+
+def echo_problems(problems: Iterable[Problem]) -> None:
+    """Print located problems to stderr, one ``file:line:col: code: message`` per line."""
+    for p in problems:
+        click.echo(p.render(), err=True)
+
+
+def write_json_stdout(obj: Any) -> None:
+    """Print one JSON object (UTF-8, readable, keys in the given order)."""
+    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+def parse_actor(arg: str | None) -> dict[str, Any] | None:
+    """``--actor``: inline JSON or a path to a JSON file holding ``{"id", "roles"}``."""
+    if arg is None:
+        return None
+    text = arg
+    if not arg.lstrip().startswith("{"):
+        if not os.path.isfile(arg):
+            raise UsageError(f"--actor: not JSON and no such file: {arg}")
+        with open(arg, encoding="utf-8") as fh:
+            text = fh.read()
+    try:
+        actor = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--actor is not valid JSON: {err}") from None
+    if not isinstance(actor, dict) or "id" not in actor:
+        raise UsageError('--actor must be a JSON object with at least "id" (and "roles")')
+    roles = actor.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise UsageError("--actor: roles must be a list of strings")
+    actor.setdefault("roles", [])
+    return actor
+
+
+def read_single_deal(path: str) -> dict[str, Any]:
+    """One deal from a JSON or YAML file, or '-' for stdin."""
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+    except FileNotFoundError:
+        raise UsageError(f"--deal: no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"--deal: cannot read {path}: {err}") from None
+    try:
+        deal = json.loads(text, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError):
+        try:
+            deal = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise UsageError(f"--deal: {path} is neither JSON nor YAML: {err}") from None
+    if not isinstance(deal, dict):
+        raise UsageError(f"--deal: {path} must hold one deal object")
+    return deal
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in a deal")
+
+
+@contextlib.contextmanager
+def load_engine(
+    policy_path: str, *, lang: str = "en", audit_spec: str | None = None, audit_fsync: bool = False
+) -> Iterator[Any]:
+    """Load the policy and build an engine, with an audit sink when asked; closes the sink."""
+    from cycleflow.api import load_policy
+    from cycleflow.decide.engine import Engine
+
+    policy = load_policy(policy_path)
+    sink = None
+    if audit_spec:
+        from cycleflow.audit import open_sink
+
+        sink = open_sink(audit_spec, fsync=audit_fsync)
+    try:
+        yield Engine(policy, audit=sink, lang=lang)
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def policy_info(policy: Any) -> Mapping[str, Any]:
+    """The policy's identity as reports print it."""
+    return {
+        "id": policy.id,
+        "version": policy.version,
+        "sha256": policy.sha256,
+        "path": policy.path,
+    }

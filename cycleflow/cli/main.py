@@ -1,0 +1,155 @@
+"""The ``cycleflow`` command line: a thin layer over the public API.
+
+Every command turns errors into ``file:line:col: code: message`` lines and the
+exit codes of DESIGN.md; no traceback reaches the user. Set
+``CYCLEFLOW_DEBUG=1`` to see one for an internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from cycleflow.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_POLICY,
+    EXIT_USAGE,
+    echo_problems,
+    load_engine,
+    parse_actor,
+    read_single_deal,
+    write_json_stdout,
+)
+from cycleflow.errors import CycleflowError, PolicyError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(policy_exit: int = EXIT_POLICY) -> Callable[[F], F]:
+    """Run a command so that every error becomes a message and an exit code, never a traceback."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except PolicyError as err:
+                echo_problems(err.problems)
+                sys.exit(policy_exit)
+            except (UsageError, CycleflowError) as err:
+                click.echo(f"cycleflow: error: {err}", err=True)
+                sys.exit(EXIT_USAGE)
+            except (click.exceptions.Exit, click.ClickException, SystemExit):
+                raise
+            except BrokenPipeError:
+                sys.exit(0)
+            except KeyboardInterrupt:
+                click.echo("cycleflow: interrupted", err=True)
+                sys.exit(130)
+            except Exception as err:  # the last line of defence: report, never a traceback
+                if os.environ.get("CYCLEFLOW_DEBUG"):
+                    raise
+                click.echo(
+                    f"cycleflow: internal error: {type(err).__name__}: {err} "
+                    "(set CYCLEFLOW_DEBUG=1 for details and please report it)",
+                    err=True,
+                )
+                sys.exit(EXIT_INTERNAL)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cycleflow")
+def cli() -> None:
+    """cycleflow: policy-as-code for the sales cycle."""
+
+
+@cli.command()
+@click.argument("policies", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+)
+@guarded(policy_exit=1)
+def lint(policies: tuple[str, ...], fmt: str) -> None:
+    """Check policy files: schema, references, expressions. Exit 0 clean, 1 problems."""
+    from cycleflow.toolkit.lint import lint_paths, render_lint
+
+    problems = lint_paths(policies)
+    render_lint(problems, fmt, sys.stdout)
+    sys.exit(1 if any(p.severity == "error" for p in problems) else 0)
+
+
+@cli.command()
+@click.option(
+    "-p", "--policy", "policy_path", required=True, type=click.Path(), help="The policy file."
+)
+@click.option("--deal", "deal_path", required=True, help="A deal as JSON or YAML; '-' for stdin.")
+@click.option("--trigger", required=True, help="The trigger to decide, e.g. advance.")
+@click.option(
+    "--actor",
+    "actor_arg",
+    default=None,
+    help='The acting user: JSON {"id", "roles": [...]} or a path to one.',
+)
+@click.option("--now", default=None, help="The decision time, ISO-8601 (default: the clock).")
+@click.option("--lang", default="en", show_default=True, help="Language of messages (en, zh).")
+@click.option(
+    "--audit",
+    "audit_spec",
+    default=None,
+    help="Append audit events to FILE (JSON Lines) or sqlite:PATH.",
+)
+@click.option("--audit-fsync", is_flag=True, help="fsync the audit log after each decision.")
+@guarded()
+def decide(
+    policy_path: str,
+    deal_path: str,
+    trigger: str,
+    actor_arg: str | None,
+    now: str | None,
+    lang: str,
+    audit_spec: str | None,
+    audit_fsync: bool,
+) -> None:
+    """Decide one transition and print the decision as JSON. Exit 0 allowed, 1 otherwise."""
+    actor = parse_actor(actor_arg)
+    deal = read_single_deal(deal_path)
+    with load_engine(
+        policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
+    ) as engine:
+        decision = engine.decide(deal, trigger, actor, now=now)
+    write_json_stdout(decision.to_dict())
+    sys.exit(0 if decision.allowed else 1)
+
+
+def _register() -> None:
+    """Attach the command groups that live in their own modules."""
+    from cycleflow.cli.analytics_cmd import register as register_analytics
+    from cycleflow.cli.audit_cmd import audit
+    from cycleflow.cli.check_cmd import check
+    from cycleflow.cli.toolkit_cmd import register as register_toolkit
+
+    cli.add_command(check)
+    cli.add_command(audit)
+    register_toolkit(cli)
+    register_analytics(cli)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="cycleflow")
