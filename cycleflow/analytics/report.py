@@ -607,7 +607,7 @@ def _histogram(values: Sequence[float]) -> dict[str, Any] | None:
     width = max(1, math.ceil(top / 24)) if top > 0 else 1
     bins = [0] * (max(1, math.ceil(top / width)) + 1)
     for v in values:
-        bins[min(len(bins) - 1, int(v // width))] += 1
+        bins[max(0, min(len(bins) - 1, int(v // width)))] += 1
     return {"width_days": width, "counts": bins}
 
 
