@@ -282,7 +282,7 @@ def _read_source(
     try:
         head = _read_head(raw)
         stream: BinaryIO = io.BufferedReader(_Prefixed(head, raw), _CHUNK)
-        if head.startswith(_GZIP_MAGIC):
+        if _is_gzip_header(head):
             gz: Any = gzip.GzipFile(fileobj=stream, mode="rb")
             head = _read_head(gz)
             stream = io.BufferedReader(_Prefixed(head, gz), _CHUNK)
@@ -300,6 +300,11 @@ def _read_source(
         yield from _read_yaml(stream, source, limit)
     else:  # pragma: no cover - guarded by the Format type
         raise ValueError(f"unknown format {kind!r}")
+
+
+def _is_gzip_header(head: bytes) -> bool:
+    """A real gzip member header: magic, deflate method, no reserved flag bits (RFC 1952)."""
+    return len(head) >= 10 and head.startswith(_GZIP_MAGIC) and head[2] == 8 and not head[3] & 0xE0
 
 
 def _read_failed(source: str, line: int, err: BaseException) -> RecordItem:
