@@ -120,7 +120,54 @@ def _write_atomic(path: str, data: bytes) -> None:
         raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
 
 
+@click.command()
+@click.argument("old_policy", type=click.Path())
+@click.argument("new_policy", type=click.Path())
+@click.argument("deals", nargs=-1, required=True)
+@click.option("--now", default=None, help="Judge as of this ISO-8601 time (default: the clock).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True)
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write the report to this file instead of stdout.")
+@click.option("--fail-on-new-violations", is_flag=True,
+              help="Exit 1 when any deal goes from compliant to violation.")
+def impact(old_policy: str, new_policy: str, deals: tuple[str, ...], now: str | None, fmt: str,
+           output: str | None, fail_on_new_violations: bool) -> None:
+    """Which DEALS change verdict from OLD_POLICY to NEW_POLICY, and what changed in meaning."""
+    from cycleflow.cli.main import guarded
+
+    guarded(EXIT_POLICY)(_impact)(old_policy, new_policy, deals, now, fmt, output,
+                                  fail_on_new_violations)
+
+
+def _impact(old_policy: str, new_policy: str, deals: tuple[str, ...], now: str | None,
+            fmt: str, output: str | None, fail_on_new_violations: bool) -> None:
+    from cycleflow.analytics.impact import impact as run
+    from cycleflow.analytics.impact import render_markdown, render_text
+    from cycleflow.api import load_policy
+    from cycleflow.decide.engine import Engine, _now
+
+    moment = _now(now)
+    old = Engine(load_policy(old_policy))
+    new = Engine(load_policy(new_policy))
+    result = run(old, new, deals, moment)
+    if fmt == "json":
+        import orjson
+
+        data = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2 |
+                            orjson.OPT_APPEND_NEWLINE)
+    else:
+        data = (render_markdown(result) if fmt == "markdown" else render_text(result)).encode()
+    if output:
+        _write_atomic(output, data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    sys.exit(1 if fail_on_new_violations and result.newly_violating else 0)
+
+
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
     cli.add_command(simulate)
     cli.add_command(report)
+    cli.add_command(impact)

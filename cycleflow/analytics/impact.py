@@ -1,0 +1,352 @@
+"""Impact of a policy change: judge every deal under both policies, and diff the policies' meaning.
+
+The deals are read once (the batch readers of ``cycleflow check``, same formats) and each
+record is judged by both engines (``cycleflow.batch.runner.judge``). The semantic diff
+compares the two policy models — stages, steps, entry criteria, transitions, risks, gates —
+never their text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from cycleflow.batch.readers import iter_records
+from cycleflow.batch.runner import judge
+from cycleflow.decide.engine import Engine
+from cycleflow.model.policy import Criterion, Gate, Policy, Risk, Stage, Transition
+
+# --------------------------------------------------------------------------- verdict changes
+
+
+@dataclass
+class DealChange:
+    """How one deal's verdict differs between the old and the new policy."""
+
+    deal: str | None
+    where: str
+    old: str
+    new: str
+    change: str                      # new_violation | resolved | changed | error | warnings
+    added: list[str] = field(default_factory=list)       # rules newly violated
+    removed: list[str] = field(default_factory=list)     # rules no longer violated
+    new_approvals: list[str] = field(default_factory=list)
+    new_warnings: list[str] = field(default_factory=list)
+    gone_warnings: list[str] = field(default_factory=list)
+    responsible: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return dict(self.__dict__)
+
+
+def _violated(verdict: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Violated rule → the rules responsible (an approval violation → the risks needing it)."""
+    because = {a["gate"]: [b for b in a.get("because", []) if not b.startswith("transition ")]
+               for a in verdict.get("approvals_needed", [])}
+    out: dict[str, list[str]] = {}
+    for v in verdict.get("violations", []):
+        rule = str(v["rule"])
+        out[rule] = (because.get(rule) or [rule]) if v.get("kind") == "approval" else [rule]
+    return out
+
+
+def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> DealChange | None:
+    """The change between two verdict dicts of the same record, or None when equal."""
+    ov, nv = _violated(old), _violated(new)
+    og = {a["gate"] for a in old.get("approvals_needed", [])}
+    ng = {a["gate"] for a in new.get("approvals_needed", [])}
+    ow = {w["rule"] for w in old.get("warnings", [])}
+    nw = {w["rule"] for w in new.get("warnings", [])}
+    if old["verdict"] == new["verdict"] and ov.keys() == nv.keys() and og == ng and ow == nw:
+        return None
+    a, n = old["verdict"], new["verdict"]
+    if "error" in (a, n):
+        change = "error"
+    elif a == "compliant" and n == "violation":
+        change = "new_violation"
+    elif a == "violation" and n == "compliant":
+        change = "resolved"
+    elif ov.keys() != nv.keys() or og != ng:
+        change = "changed"
+    else:
+        change = "warnings"
+    added = sorted(set(nv) - set(ov))
+    removed = sorted(set(ov) - set(nv))
+    responsible: list[str] = []
+    for rule in added:
+        responsible.extend(nv[rule])
+    for rule in removed:
+        responsible.extend(ov[rule])
+    responsible.extend(sorted(nw ^ ow))
+    source = new.get("source") or old.get("source") or ""
+    return DealChange(
+        deal=new.get("deal") or old.get("deal"), where=f"{source}:{new.get('record')}",
+        old=a, new=n, change=change, added=added, removed=removed,
+        new_approvals=sorted(ng - og), new_warnings=sorted(nw - ow),
+        gone_warnings=sorted(ow - nw), responsible=list(dict.fromkeys(responsible)))
+
+
+def judge_both(old: Engine, new: Engine, sources: Sequence[str],
+               now: datetime) -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every record's verdict under both engines, in input order (records read once)."""
+    from cycleflow.batch.parallel import field_types
+
+    types = field_types(new) or field_types(old)
+    for item in iter_records(list(sources), field_types=types):
+        yield judge(old, item, now=now), judge(new, item, now=now)
+
+
+@dataclass
+class Impact:
+    """The whole impact: counts, changed deals, groups by responsible rule, policy diff."""
+
+    deals: int = 0
+    old_violations: int = 0
+    new_violations_total: int = 0
+    errors: int = 0
+    changes: list[DealChange] = field(default_factory=list)
+    diff: list[dict[str, Any]] = field(default_factory=list)
+    old_policy: dict[str, str] = field(default_factory=dict)
+    new_policy: dict[str, str] = field(default_factory=dict)
+
+    def count(self, change: str) -> int:
+        """How many deals changed this way."""
+        return sum(1 for c in self.changes if c.change == change)
+
+    @property
+    def newly_violating(self) -> list[DealChange]:
+        """Deals compliant under the old policy and in violation under the new one."""
+        return [c for c in self.changes if c.change == "new_violation"]
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Changed deals grouped by the rule responsible, with counts."""
+        groups: dict[str, dict[str, Any]] = {}
+        for c in self.changes:
+            for rule in c.responsible or ["(verdict error)"]:
+                g = groups.setdefault(rule, {"rule": rule, "new_violations": 0, "resolved": 0,
+                                             "changed": 0, "new_approvals": 0,
+                                             "warnings": 0, "errors": 0, "deals": []})
+                key = {"new_violation": "new_violations", "resolved": "resolved",
+                       "changed": "changed", "warnings": "warnings",
+                       "error": "errors"}[c.change]
+                g[key] += 1
+                if c.new_approvals:
+                    g["new_approvals"] += 1
+                g["deals"].append(c.deal)
+        return sorted(groups.values(), key=lambda g: (-len(g["deals"]), g["rule"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report."""
+        return {
+            "old_policy": self.old_policy, "new_policy": self.new_policy,
+            "deals": self.deals,
+            "summary": {"changed": len(self.changes),
+                        "new_violations": self.count("new_violation"),
+                        "resolved": self.count("resolved"), "changed_rules": self.count("changed"),
+                        "warnings_only": self.count("warnings"), "errors": self.count("error"),
+                        "violations_before": self.old_violations,
+                        "violations_after": self.new_violations_total},
+            "by_rule": self.groups(),
+            "changes": [c.to_dict() for c in self.changes],
+            "policy_diff": self.diff,
+        }
+
+
+def impact(old: Engine, new: Engine, sources: Sequence[str], now: datetime) -> Impact:
+    """Judge every deal under both policies and collect what changes."""
+    result = Impact(old_policy=_ident(old.policy), new_policy=_ident(new.policy),
+                    diff=policy_diff(old.policy, new.policy))
+    for before, after in judge_both(old, new, sources, now):
+        result.deals += 1
+        result.old_violations += before["verdict"] == "violation"
+        result.new_violations_total += after["verdict"] == "violation"
+        change = compare(before, after)
+        if change is not None:
+            result.changes.append(change)
+    return result
+
+
+def _ident(policy: Policy) -> dict[str, str]:
+    return {"id": policy.id, "version": policy.version, "path": policy.path}
+
+
+# --------------------------------------------------------------------------- semantic diff
+
+
+def _label(label: Any) -> Any:
+    return None if label is None else label.as_dict()
+
+
+def _criterion(c: Criterion) -> dict[str, Any]:
+    return {"when": c.when.source, "severity": c.severity, "message": _label(c.message)}
+
+
+def _stage(s: Stage) -> dict[str, Any]:
+    return {"label": _label(s.label), "position": s.index, "initial": s.initial,
+            "final": s.final, "outcome": s.outcome,
+            "max_days": None if s.max_days is None else
+            {"days": s.max_days.days, "then": s.max_days.action}}
+
+
+def _transition(t: Transition) -> dict[str, Any]:
+    return {"from": sorted(t.sources), "to": t.target,
+            "when": {c.id: c.when.source for c in t.when}, "require": list(t.require),
+            "approve": list(t.approve), "check_steps": t.check_steps, "label": _label(t.label)}
+
+
+def _risk(r: Risk) -> dict[str, Any]:
+    then = f"approve {r.gate}" if r.action == "approve" else r.action
+    return {"when": r.when.source, "at": [str(a) for a in r.at], "severity": r.severity,
+            "then": then, "message": _label(r.message), "label": _label(r.label)}
+
+
+def _gate(g: Gate) -> dict[str, Any]:
+    return {"roles": sorted(g.roles), "count": g.count, "separate_from": sorted(g.separate_from),
+            "valid_days": g.valid_days, "binds": sorted(g.binds), "label": _label(g.label)}
+
+
+def _diff_maps(kind: str, old: Mapping[str, dict[str, Any]], new: Mapping[str, dict[str, Any]],
+               out: list[dict[str, Any]]) -> None:
+    for key in old:
+        if key not in new:
+            out.append({"kind": kind, "id": key, "change": "removed", "old": old[key]})
+    for key in new:
+        if key not in old:
+            out.append({"kind": kind, "id": key, "change": "added", "new": new[key]})
+            continue
+        fields = {f: {"old": old[key].get(f), "new": new[key].get(f)}
+                  for f in dict.fromkeys([*old[key], *new[key]])
+                  if old[key].get(f) != new[key].get(f)}
+        if fields:
+            out.append({"kind": kind, "id": key, "change": "changed", "fields": fields})
+
+
+def policy_diff(old: Policy, new: Policy) -> list[dict[str, Any]]:
+    """What changed in meaning between two policies: one entry per added/removed/changed item."""
+    out: list[dict[str, Any]] = []
+    head_old = {"id": old.id, "version": old.version, "title": _label(old.title),
+                "sensitive": sorted(old.sensitive)}
+    head_new = {"id": new.id, "version": new.version, "title": _label(new.title),
+                "sensitive": sorted(new.sensitive)}
+    _diff_maps("policy", {"policy": head_old}, {"policy": head_new}, out)
+    _diff_maps("stage", {s.id: _stage(s) for s in old.stages},
+               {s.id: _stage(s) for s in new.stages}, out)
+    _diff_maps("step", {st.id: {"stage": s.id, "label": _label(st.label)}
+                        for s in old.stages for st in s.steps},
+               {st.id: {"stage": s.id, "label": _label(st.label)}
+                for s in new.stages for st in s.steps}, out)
+    _diff_maps("entry", {c.id: {"stage": s.id, **_criterion(c)}
+                         for s in old.stages for c in s.entry},
+               {c.id: {"stage": s.id, **_criterion(c)} for s in new.stages for c in s.entry},
+               out)
+    _diff_maps("transition", {_tkey(t): _transition(t) for t in old.transitions},
+               {_tkey(t): _transition(t) for t in new.transitions}, out)
+    _diff_maps("risk", {r.id: _risk(r) for r in old.risks}, {r.id: _risk(r) for r in new.risks},
+               out)
+    _diff_maps("gate", {g.id: _gate(g) for g in old.gates}, {g.id: _gate(g) for g in new.gates},
+               out)
+    return out
+
+
+def _tkey(t: Transition) -> str:
+    return f"{t.trigger} → {t.target}"
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _v(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _diff_lines(diff: Sequence[Mapping[str, Any]], code: str = "") -> list[str]:
+    lines = []
+    for d in diff:
+        head = "policy" if d["kind"] == "policy" else f"{d['kind']} {code}{d['id']}{code}"
+        if d["change"] == "added":
+            lines.append(f"{head} added")
+        elif d["change"] == "removed":
+            lines.append(f"{head} removed")
+        else:
+            parts = [f"{f}: {code}{_v(c['old'])}{code} → {code}{_v(c['new'])}{code}"
+                     for f, c in d["fields"].items()]
+            lines.append(f"{head} changed: " + "; ".join(parts))
+    return lines
+
+
+def _change_text(c: DealChange) -> str:
+    bits = []
+    if c.added:
+        bits.append("now violates " + ", ".join(c.added))
+    if c.removed:
+        bits.append("no longer violates " + ", ".join(c.removed))
+    if c.new_approvals:
+        bits.append("newly needs approval " + ", ".join(c.new_approvals))
+    if c.new_warnings:
+        bits.append("new warning " + ", ".join(c.new_warnings))
+    if c.gone_warnings:
+        bits.append("warning gone " + ", ".join(c.gone_warnings))
+    return "; ".join(bits) or f"{c.old} → {c.new}"
+
+
+def render_text(result: Impact) -> str:
+    """A plain-text report for a terminal."""
+    s = result.to_dict()["summary"]
+    out = [f"impact of {result.new_policy['path']} ({result.new_policy['version']}) "
+           f"over {result.old_policy['path']} ({result.old_policy['version']})",
+           f"{result.deals} deals judged: {s['changed']} change, {s['new_violations']} newly "
+           f"violating, {s['resolved']} resolved, {s['changed_rules']} with other rules, "
+           f"{s['warnings_only']} warnings only, {s['errors']} errors "
+           f"(violations {s['violations_before']} → {s['violations_after']})", "",
+           "by rule:"]
+    for g in result.groups():
+        out.append(f"  {g['rule']}: {len(g['deals'])} deals ({g['new_violations']} new "
+                   f"violations, {g['resolved']} resolved, {g['new_approvals']} new approvals)")
+    out += ["", "deals:"]
+    for c in result.changes:
+        out.append(f"  {c.deal} ({c.where}): {c.old} → {c.new}: {_change_text(c)}")
+    out += ["", "policy changes:"]
+    out += [f"  {line}" for line in _diff_lines(result.diff)] or ["  (none in meaning)"]
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(result: Impact, limit: int = 200) -> str:
+    """Markdown for a pull-request comment."""
+    s = result.to_dict()["summary"]
+    icon = "⚠️" if s["new_violations"] else "✅"
+    out = [f"### {icon} Policy impact: `{result.old_policy['id']}` "
+           f"{result.old_policy['version']} → {result.new_policy['version']}", "",
+           f"**{result.deals}** deals judged under both versions: **{s['changed']}** change — "
+           f"**{s['new_violations']}** newly violating, **{s['resolved']}** resolved, "
+           f"{s['changed_rules']} with other rules, {s['warnings_only']} warnings only, "
+           f"{s['errors']} errors. Violations: {s['violations_before']} → "
+           f"{s['violations_after']}.", ""]
+    groups = result.groups()
+    if groups:
+        out += ["#### By rule", "", "| rule | deals | new violations | resolved | "
+                "new approvals |", "| --- | ---: | ---: | ---: | ---: |"]
+        out += [f"| `{g['rule']}` | {len(g['deals'])} | {g['new_violations']} | "
+                f"{g['resolved']} | {g['new_approvals']} |" for g in groups]
+        out.append("")
+    if result.changes:
+        out += ["<details><summary>Changed deals</summary>", "",
+                "| deal | before | after | what changed |", "| --- | --- | --- | --- |"]
+        for c in result.changes[:limit]:
+            out.append(f"| `{c.deal}` | {c.old} | {c.new} | {_change_text(c)} |")
+        if len(result.changes) > limit:
+            out.append(f"| … | | | {len(result.changes) - limit} more |")
+        out += ["", "</details>", ""]
+    out += ["#### Policy changes (semantic)", ""]
+    out += [f"- {line}" for line in _diff_lines(result.diff, "`")] or ["- none in meaning"]
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["DealChange", "Impact", "compare", "impact", "judge_both", "policy_diff",
+           "render_markdown", "render_text"]

@@ -1,0 +1,121 @@
+"""cycleflow impact: changed verdicts checked against engine.check under both policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from cycleflow.analytics.impact import impact, policy_diff
+from cycleflow.api import load_policy
+from cycleflow.cli.main import cli
+from cycleflow.decide.engine import Engine, _now
+
+ROOT = Path(__file__).resolve().parent.parent
+OLD = ROOT / "policies" / "standard-sales-cycle.yaml"
+NEW = ROOT / "tests" / "data" / "analytics" / "discount-15.yaml"
+DEALS = ROOT / "examples" / "deals.jsonl"
+NOW = "2026-11-26T12:00:00Z"
+
+
+def _independent() -> tuple[set[str], set[str]]:
+    """(deals compliant→violation, deals whose verdict changes at all), via engine.check."""
+    old, new = Engine(load_policy(OLD)), Engine(load_policy(NEW))
+    newly, changed = set(), set()
+    for line in DEALS.read_bytes().splitlines():
+        deal = orjson.loads(line)
+        a, b = old.check(deal, now=NOW), new.check(deal, now=NOW)
+        if a.verdict == "compliant" and b.verdict == "violation":
+            newly.add(str(deal["id"]))
+        rules = ({v.rule for v in a.violations}, {w.rule for w in a.warnings},
+                 {n.gate for n in a.approvals_needed})
+        rules_b = ({v.rule for v in b.violations}, {w.rule for w in b.warnings},
+                   {n.gate for n in b.approvals_needed})
+        if a.verdict != b.verdict or rules != rules_b:
+            changed.add(str(deal["id"]))
+    return newly, changed
+
+
+@pytest.fixture(scope="module")
+def result() -> Any:
+    return impact(Engine(load_policy(OLD)), Engine(load_policy(NEW)), [str(DEALS)], _now(NOW))
+
+
+def test_changed_deals_match_an_independent_check(result: Any) -> None:
+    newly, changed = _independent()
+    assert newly == {"OPP-2026-0491", "OPP-2026-0715", "OPP-2026-0736"}  # discounts 16–20 %
+    assert {c.deal for c in result.newly_violating} == newly
+    assert {c.deal for c in result.changes} == changed
+    assert result.deals == 54
+
+
+def test_grouped_by_the_responsible_rule(result: Any) -> None:
+    groups = {g["rule"]: g for g in result.groups()}
+    # the approval violation (discount_desk) is attributed to the risk that asked for it
+    assert groups["deep_discount"]["new_violations"] == 3
+    assert groups["deep_discount"]["new_approvals"] == 3
+    assert sorted(groups["deep_discount"]["deals"]) == ["OPP-2026-0491", "OPP-2026-0715",
+                                                        "OPP-2026-0736"]
+    for change in result.newly_violating:
+        assert change.new_approvals == ["discount_desk"]
+        assert change.added == ["discount_desk"]
+
+
+def test_semantic_diff() -> None:
+    diff = {(d["kind"], d["id"]): d for d in policy_diff(load_policy(OLD), load_policy(NEW))}
+    assert set(diff) == {("policy", "policy"), ("stage", "negotiation"),
+                         ("risk", "deep_discount"), ("gate", "discount_desk")}
+    assert diff[("risk", "deep_discount")]["fields"]["when"] == {
+        "old": "default(deal.discount_pct, 0) > 20", "new": "default(deal.discount_pct, 0) > 15"}
+    assert diff[("gate", "discount_desk")]["fields"] == {"valid_days": {"old": 30, "new": 21}}
+    assert diff[("stage", "negotiation")]["fields"]["max_days"]["new"] == {"days": 40,
+                                                                          "then": "warn"}
+
+
+def test_diff_of_added_and_removed_items() -> None:
+    partner = load_policy(ROOT / "tests" / "data" / "policies" / "partner-channel.yaml")
+    diff = policy_diff(load_policy(OLD), partner)
+    kinds = {(d["kind"], d["change"]) for d in diff}
+    assert {("stage", "added"), ("stage", "removed"), ("risk", "added"), ("risk", "removed"),
+            ("gate", "added"), ("gate", "removed"), ("transition", "added"),
+            ("step", "removed"), ("entry", "removed")} <= kinds
+    assert policy_diff(partner, partner) == []
+
+
+def test_cli_formats_and_exit_codes(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["impact", str(OLD), str(NEW), str(DEALS), "--now", NOW]
+    text = runner.invoke(cli, base)
+    assert text.exit_code == 0, text.output
+    assert "3 newly violating" in text.output
+    failing = runner.invoke(cli, [*base, "--fail-on-new-violations"])
+    assert failing.exit_code == 1
+    same = runner.invoke(cli, ["impact", str(OLD), str(OLD), str(DEALS), "--now", NOW,
+                               "--fail-on-new-violations"])
+    assert same.exit_code == 0 and "0 change" in same.output
+    md = runner.invoke(cli, [*base, "--format", "markdown"])
+    assert md.exit_code == 0
+    assert "| `deep_discount` | 3 | 3 | 0 | 3 |" in md.output
+    assert "`default(deal.discount_pct, 0) > 15`" in md.output
+    out = tmp_path / "impact.json"
+    js = runner.invoke(cli, [*base, "--format", "json", "-o", str(out)])
+    assert js.exit_code == 0
+    data = orjson.loads(out.read_bytes())
+    assert data["summary"]["new_violations"] == 3
+    assert data["summary"]["violations_before"] + 3 == data["summary"]["violations_after"]
+
+
+def test_bad_records_and_policies_are_reported(tmp_path: Path) -> None:
+    deals = tmp_path / "deals.jsonl"
+    deals.write_bytes(DEALS.read_bytes().splitlines()[0] + b"\n{not json\n")
+    result = CliRunner().invoke(cli, ["impact", str(OLD), str(NEW), str(deals), "--now", NOW,
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = orjson.loads(result.output)
+    assert data["deals"] == 2 and data["summary"]["errors"] == 0   # an error both times
+    broken = CliRunner().invoke(cli, ["impact", str(OLD), str(tmp_path / "none.yaml"),
+                                      str(DEALS)])
+    assert broken.exit_code == 3 and "Traceback" not in broken.output
