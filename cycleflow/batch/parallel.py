@@ -20,8 +20,9 @@ from typing import Any
 import orjson
 
 from cycleflow.batch.readers import RecordItem, iter_records
-from cycleflow.batch.runner import judge, run_check
+from cycleflow.batch.runner import duplicate_warning, judge, run_check
 from cycleflow.decide.engine import Engine
+from cycleflow.report.summary import Summary
 
 CHUNK_BYTES = 4 * 1024 * 1024
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -69,33 +70,34 @@ def verdict_stream(
             engine, items, now=options.now, trigger=options.trigger, actor=options.actor
         )
         return
-    for line in parallel_jsonl(engine, chunks, options):
+    for line in parallel_jsonl(chunks, options, Summary()):
         yield orjson.loads(line)
 
 
-def parallel_jsonl(engine: Engine, chunks: list[Chunk], options: BatchOptions) -> Iterator[bytes]:
-    """Encoded verdict lines from worker processes, in input order, duplicates flagged."""
+def parallel_jsonl(chunks: list[Chunk], options: BatchOptions, summary: Summary) -> Iterator[bytes]:
+    """Encoded verdict lines from worker processes, in input order, duplicates flagged.
+
+    Workers count their own verdicts; ``summary`` receives the merged counts, so the
+    parent never decodes a line unless it has to flag a duplicate id.
+    """
     first_seen: dict[str, str] = {}
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     with ProcessPoolExecutor(
         max_workers=options.jobs, mp_context=ctx, initializer=_init_worker, initargs=(options,)
     ) as pool:
-        for lines, ids, source, positions in pool.map(_run_chunk, chunks):
-            for line, deal, pos in zip(lines, ids, positions):
+        for lines, ids, positions, source, counted in pool.map(_run_chunk, chunks):
+            summary.merge(counted)
+            for line, deal, pos in zip(lines, ids, positions, strict=True):
                 if deal is not None:
                     where = f"{source}:{pos}"
                     first = first_seen.setdefault(deal, where)
                     if first != where:
                         v = orjson.loads(line)
-                        v["warnings"].append(
-                            {
-                                "rule": "duplicate_id",
-                                "kind": "field",
-                                "severity": "medium",
-                                "message": f"deal id {deal!r} was already seen at {first}",
-                                "values": {"deal.id": deal},
-                            }
-                        )
+                        if not v["warnings"]:
+                            summary.with_warnings += 1
+                        v["warnings"].append(duplicate_warning(deal, first))
+                        summary.warnings += 1
+                        summary.warning_rules["duplicate_id"] += 1
                         line = orjson.dumps(v)
                 yield line
 
@@ -146,7 +148,7 @@ def _init_worker(options: BatchOptions) -> None:
     _WORKER["options"] = options
 
 
-def _run_chunk(chunk: Chunk) -> tuple[list[bytes], list[str | None], str, list[int]]:
+def _run_chunk(chunk: Chunk) -> tuple[list[bytes], list[str | None], list[int], str, Summary]:
     engine: Engine = _WORKER["engine"]
     options: BatchOptions = _WORKER["options"]
     with open(chunk.path, "rb") as fh:
@@ -155,12 +157,14 @@ def _run_chunk(chunk: Chunk) -> tuple[list[bytes], list[str | None], str, list[i
     lines: list[bytes] = []
     ids: list[str | None] = []
     positions: list[int] = []
+    summary = Summary()
     for item in _items_from_bytes(data, chunk, options.max_record_bytes):
         v = judge(engine, item, now=options.now, trigger=options.trigger, actor=options.actor)
+        summary.add(v)
         lines.append(orjson.dumps(v))
         ids.append(v["deal"])
         positions.append(item.position)
-    return lines, ids, chunk.path, positions
+    return lines, ids, positions, chunk.path, summary
 
 
 def _items_from_bytes(data: bytes, chunk: Chunk, max_bytes: int) -> Iterator[RecordItem]:

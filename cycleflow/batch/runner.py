@@ -69,6 +69,17 @@ def judge(
     }
 
 
+def duplicate_warning(deal: str, first: str) -> dict[str, Any]:
+    """The warning a record gets when its deal id was already seen at ``first``."""
+    return {
+        "rule": "duplicate_id",
+        "kind": "field",
+        "severity": "medium",
+        "message": f"deal id {deal!r} was already seen at {first}",
+        "values": {"deal.id": deal},
+    }
+
+
 def run_check(
     engine: Engine,
     items: Iterable[RecordItem],
@@ -87,14 +98,5 @@ def run_check(
             where = f"{item.source}:{item.position}"
             first = first_seen.setdefault(deal, where)
             if first != where:
-                verdict["warnings"] = [
-                    *verdict["warnings"],
-                    {
-                        "rule": "duplicate_id",
-                        "kind": "field",
-                        "severity": "medium",
-                        "message": f"deal id {deal!r} was already seen at {first}",
-                        "values": {"deal.id": deal},
-                    },
-                ]
+                verdict["warnings"] = [*verdict["warnings"], duplicate_warning(deal, first)]
         yield verdict

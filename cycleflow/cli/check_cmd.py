@@ -129,9 +129,9 @@ def _check(
     dask_address: str | None,
     progress: bool | None,
 ) -> None:
-    from cycleflow.batch.parallel import BatchOptions, verdict_stream
+    from cycleflow.batch.parallel import BatchOptions, parallel_jsonl, plan_chunks, verdict_stream
     from cycleflow.decide.engine import _now
-    from cycleflow.report import exit_code, write_report
+    from cycleflow.report import Summary, exit_code, write_report
 
     actor = parse_actor(actor_arg)
     moment = _now(now)
@@ -150,18 +150,28 @@ def _check(
         show = (
             progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
         )
+        chunks = (
+            plan_chunks(deals)
+            if fmt == "jsonl" and options.jobs > 1 and not dask_address and not show
+            else None
+        )
         with _open_out(output, fmt) as out:
-            verdicts = verdict_stream(engine, deals, options)
-            if show:
-                verdicts = _with_progress(verdicts)
-            summary = write_report(
-                fmt,
-                verdicts,
-                out,
-                policy_info(engine.policy),
-                rules=_rules(engine),
-                color=output is None and sys.stdout.isatty(),
-            )
+            if chunks:  # the fast path: workers encode, the parent only writes bytes in order
+                summary = Summary()
+                for line in parallel_jsonl(chunks, options, summary):
+                    out.write(line + b"\n")
+            else:
+                verdicts = verdict_stream(engine, deals, options)
+                if show:
+                    verdicts = _with_progress(verdicts)
+                summary = write_report(
+                    fmt,
+                    verdicts,
+                    out,
+                    policy_info(engine.policy),
+                    rules=_rules(engine),
+                    color=output is None and sys.stdout.isatty(),
+                )
     sys.exit(exit_code(summary, fail_on))
 
 

@@ -60,6 +60,17 @@ class Summary:
             for w in found:
                 self.warning_rules[_rule(w)] += 1
 
+    def merge(self, other: Summary) -> None:
+        """Add another summary's counts (from a worker that judged a share of the records)."""
+        self.total += other.total
+        self.compliant += other.compliant
+        self.violation += other.violation
+        self.error += other.error
+        self.warnings += other.warnings
+        self.with_warnings += other.with_warnings
+        self.rules.update(other.rules)
+        self.warning_rules.update(other.warning_rules)
+
     def track(self, verdicts: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
         """Pass ``verdicts`` through unchanged, counting each one on the way."""
         add = self.add
