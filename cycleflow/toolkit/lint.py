@@ -1,17 +1,42 @@
 """``cycleflow lint``: every problem of every policy file, located, in one run.
 
-Loading a policy already reports schema, reference and expression errors;
-lint adds the semantic checks that do not stop a policy from running
-(warnings) and renders everything as text, JSON or SARIF.
+Loading a policy already reports schema, reference and expression errors (all
+of them at once); lint adds the semantic checks that do not stop a policy from
+running (warnings and notes) and renders everything as text, JSON or SARIF 2.1.0.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
+from urllib.parse import quote
 
-from cycleflow.errors import PolicyError, Problem
+from cycleflow.errors import CycleflowError, PolicyError, Problem
+from cycleflow.load.yaml_reader import Document
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+
+# One-line descriptions of the codes lint itself adds (load codes describe themselves).
+RULE_HELP: dict[str, str] = {
+    "unreachable-stage": "No chain of transitions leads from the initial stage to this stage.",
+    "dead-end-stage": "A stage that is not final has no transition out of it.",
+    "unused-gate": "An approval gate that no risk and no transition requires.",
+    "steps-on-final-stage": "Steps of a final stage are never checked.",
+    "max-days-on-final-stage": "A time limit on a final stage flags every closed deal.",
+    "criterion-always-true": "A criterion that is the constant True never blocks.",
+    "criterion-always-false": "A criterion that is the constant False blocks every deal.",
+    "risk-always-fires": "A risk whose condition is the constant True.",
+    "risk-never-fires": "A risk whose condition is the constant False.",
+    "risk-never-checked": "A risk checkpoint that no decision ever reaches.",
+    "duplicate-transition": "The same trigger, source and target declared twice.",
+    "gate-count-exceeds-roles": "A gate needs more approvers than it names roles.",
+    "gate-separation-duplicate": "A gate names the same person twice in separate_from.",
+    "gate-separation-type": "separate_from names a field that cannot hold a user id.",
+    "expr-type-mismatch": "A comparison or operation the deal schema's types cannot satisfy.",
+}
 
 
 def lint_paths(paths: Sequence[str]) -> list[Problem]:
@@ -22,27 +47,69 @@ def lint_paths(paths: Sequence[str]) -> list[Problem]:
     return out
 
 
+def _documents(path: str) -> tuple[list[Document], Any]:
+    """The raw documents of a policy and its deal schema's field types (best effort)."""
+    from cycleflow.load.policy_files import read_deal_schema, read_includes, read_main
+    from cycleflow.validate.deal_schema import known_fields
+
+    main = read_main(path)
+    docs = [main]
+    try:
+        docs.extend(read_includes(main))
+    except CycleflowError:
+        pass
+    schema, _ = read_deal_schema(main)
+    return docs, known_fields(schema) if schema else None
+
+
 def lint_file(path: str) -> list[Problem]:
     """Every problem of one policy file: errors that stop it loading, then warnings."""
     from cycleflow.api import load_policy
-    from cycleflow.toolkit.semantics import semantic_problems
+    from cycleflow.toolkit.semantics import expression_warnings, semantic_problems
 
     try:
         policy = load_policy(path)
     except PolicyError as err:
-        return list(err.problems)
-    return semantic_problems(policy)
+        problems = list(err.problems)
+        # The policy does not load, but its expressions may still be type-checked.
+        try:
+            docs, known = _documents(path)
+            if known is not None:
+                problems.extend(expression_warnings(docs, known))
+        except Exception:  # noqa: BLE001 - best effort on a broken policy; errors already given
+            pass
+        return _unique(problems)
+    try:
+        docs, _ = _documents(path)
+    except CycleflowError:
+        docs = []
+    return _unique(semantic_problems(policy, docs))
+
+
+def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    seen: set[Problem] = set()
+    out: list[Problem] = []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out
 
 
 def render_lint(problems: Iterable[Problem], fmt: str, out: TextIO) -> None:
     """Write problems as ``file:line:col: code: message`` lines, JSON, or SARIF."""
     items = list(problems)
     if fmt == "json":
-        json.dump({"problems": [p.to_dict() for p in items]}, out, ensure_ascii=False, indent=2)
+        errors = sum(1 for p in items if p.severity == "error")
+        warnings = sum(1 for p in items if p.severity == "warning")
+        doc = {"problems": [p.to_dict() for p in items],
+               "summary": {"errors": errors, "warnings": warnings,
+                           "notes": len(items) - errors - warnings}}
+        json.dump(doc, out, ensure_ascii=False, indent=2)
         out.write("\n")
         return
     if fmt == "sarif":
-        json.dump(_sarif(items), out, ensure_ascii=False, indent=2)
+        json.dump(sarif_log(items), out, ensure_ascii=False, indent=2)
         out.write("\n")
         return
     for p in items:
@@ -50,29 +117,79 @@ def render_lint(problems: Iterable[Problem], fmt: str, out: TextIO) -> None:
         out.write(f"{p.location}: {p.code}: {sev}{p.message}"
                   + (f" ({p.suggestion})" if p.suggestion else "") + "\n")
     errors = sum(1 for p in items if p.severity == "error")
-    warnings = len(items) - errors
+    warnings = sum(1 for p in items if p.severity == "warning")
     if items:
-        out.write(f"{errors} error(s), {warnings} warning(s)\n")
+        notes = len(items) - errors - warnings
+        out.write(f"{errors} error(s), {warnings} warning(s)"
+                  + (f", {notes} note(s)" if notes else "") + "\n")
 
 
-def _sarif(items: list[Problem]) -> dict[str, object]:
-    level = {"error": "error", "warning": "warning", "info": "note"}
-    rules = sorted({p.code for p in items})
+def _uri(path: str) -> str:
+    """A SARIF artifact URI: relative paths stay relative, absolute ones become file: URIs."""
+    posix = path.replace(os.sep, "/")
+    if os.path.isabs(path):
+        return "file://" + quote(posix if posix.startswith("/") else "/" + posix, safe="/:")
+    return quote(posix, safe="/")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("cycleflow")
+    except Exception:  # noqa: BLE001 - not installed: still a valid log
+        return "0"
+
+
+def sarif_log(items: Sequence[Problem]) -> dict[str, Any]:
+    """A SARIF 2.1.0 log: one run, one rule per code (with its default level), one result each."""
+    codes: dict[str, str] = {}
+    for p in items:
+        # the most severe level a code is reported at becomes its default
+        level = _LEVEL.get(p.severity, "warning")
+        prior = codes.get(p.code)
+        order = ["note", "warning", "error"]
+        if prior is None or order.index(level) > order.index(prior):
+            codes[p.code] = level
+    rule_ids = sorted(codes)
+    rules = [{
+        "id": code,
+        "name": "".join(part.capitalize() for part in code.split("-")),
+        "shortDescription": {"text": RULE_HELP.get(code, code.replace("-", " "))},
+        "defaultConfiguration": {"level": codes[code]},
+        "helpUri": "https://cycleflow.dev/docs/authoring#lint-codes",
+    } for code in rule_ids]
+    results: list[dict[str, Any]] = []
+    for p in items:
+        region: dict[str, Any] = {}
+        if p.location.line > 0:
+            region = {"startLine": p.location.line,
+                      "startColumn": max(p.location.column, 1)}
+        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(p.location.file)}}
+        if region:
+            physical["region"] = region
+        text = p.message + (f" ({p.suggestion})" if p.suggestion else "")
+        result: dict[str, Any] = {
+            "ruleId": p.code,
+            "ruleIndex": rule_ids.index(p.code),
+            "level": _LEVEL.get(p.severity, "warning"),
+            "message": {"text": text},
+            "locations": [{"physicalLocation": physical}],
+        }
+        if p.suggestion:
+            result["properties"] = {"suggestion": p.suggestion}
+        results.append(result)
     return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "cycleflow-lint", "informationUri":
-                                "https://cycleflow.dev", "rules": [{"id": r} for r in rules]}},
-            "results": [{
-                "ruleId": p.code,
-                "level": level.get(p.severity, "warning"),
-                "message": {"text": p.message + (f" ({p.suggestion})" if p.suggestion else "")},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": p.location.file},
-                    "region": {"startLine": max(p.location.line, 1),
-                               "startColumn": max(p.location.column, 1)},
-                }}],
-            } for p in items],
+            "tool": {"driver": {
+                "name": "cycleflow-lint",
+                "version": _version(),
+                "informationUri": "https://cycleflow.dev",
+                "rules": rules,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
         }],
     }

@@ -1,63 +1,304 @@
-"""Semantic checks of a loaded policy that are warnings, not load errors.
+"""Semantic checks of a policy that are warnings (or notes), not load errors.
 
-Unreachable stages, dead ends and gates nobody can satisfy do not stop a
-policy from running, but they almost always mean the author meant something else.
+Unreachable stages, dead ends, gates nobody asks for, rules that can never be
+evaluated and comparisons the deal schema says cannot work do not stop a policy
+from running, but they almost always mean the author meant something else.
+
+What these checks can decide from the policy alone is listed in
+``docs/authoring.md`` (section "What lint detects, and what it cannot").
 """
 
 from __future__ import annotations
 
-from cycleflow.errors import Problem
-from cycleflow.model.policy import Policy
+import ast
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from cycleflow.errors import Location, Problem
+from cycleflow.expr import check_expression
+from cycleflow.load.yaml_reader import Document
+from cycleflow.model.policy import Gate, Policy, Stage
+
+Path = tuple[str | int, ...]
+KnownFields = Mapping[str, frozenset[str]]
 
 
-def semantic_problems(policy: Policy) -> list[Problem]:
-    """Warnings about a policy that loads: reachability, dead ends, unused gates."""
+def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Problem]:
+    """Warnings about a policy that loads; ``docs`` (its raw files) enable type checks."""
+    where = _Where(docs)
+    out: list[Problem] = []
+    out.extend(_graph_problems(policy, where))
+    out.extend(_stage_problems(policy))
+    out.extend(_constant_rules(policy))
+    out.extend(_risk_checkpoints(policy, where))
+    out.extend(_duplicate_transitions(policy))
+    out.extend(_gate_problems(policy, where))
+    if docs and policy.known_fields is not None:
+        out.extend(expression_warnings(docs, policy.known_fields))
+    out.sort(key=lambda p: (p.location.file != policy.path, p.location.file,
+                            p.location.line, p.location.column))
+    return out
+
+
+class _Where:
+    """Finer locations from the raw documents: a stage's or gate's key, a risk checkpoint."""
+
+    def __init__(self, docs: Sequence[Document]) -> None:
+        self.docs = {d.file: d for d in docs}
+
+    def key(self, fallback: Location, path: Path) -> Location:
+        doc = self.docs.get(fallback.file)
+        return doc.source_map.locate_key(path) if doc is not None else fallback
+
+    def value(self, fallback: Location, path: Path) -> Location:
+        doc = self.docs.get(fallback.file)
+        return doc.source_map.locate(path) if doc is not None else fallback
+
+    def risk_index(self, fallback: Location, risk_id: str) -> int | None:
+        doc = self.docs.get(fallback.file)
+        risks = doc.data.get("risks") if doc is not None and isinstance(doc.data, Mapping) else None
+        if isinstance(risks, list):
+            for i, raw in enumerate(risks):
+                if isinstance(raw, Mapping) and raw.get("id") == risk_id:
+                    return i
+        return None
+
+
+# ---------------------------------------------------------------- the stage machine
+
+
+def _graph_problems(policy: Policy, where: _Where) -> list[Problem]:
     out: list[Problem] = []
     edges: dict[str, set[str]] = {s.id: set() for s in policy.stages}
     for t in policy.transitions:
         for s in t.sources:
             edges[s].add(t.target)
-    reached = {policy.initial_stage.id}
-    frontier = [policy.initial_stage.id]
+    start = policy.initial_stage.id
+    reached = {start}
+    frontier = [start]
     while frontier:
         for nxt in edges[frontier.pop()]:
             if nxt not in reached:
                 reached.add(nxt)
                 frontier.append(nxt)
     for stage in policy.stages:
+        at = where.key(stage.location, ("stages", stage.id))
         if stage.id not in reached:
-            out.append(
-                Problem(
-                    stage.location,
-                    "unreachable-stage",
-                    f"stage '{stage.id}' cannot be reached from '{policy.initial_stage.id}'",
-                    "add a transition into it or remove it",
-                    "warning",
-                )
-            )
+            out.append(Problem(
+                at, "unreachable-stage",
+                f"stage '{stage.id}' cannot be reached from the initial stage '{start}'",
+                "add a transition into it or remove it", "warning"))
         if not stage.final and not edges[stage.id]:
-            out.append(
-                Problem(
-                    stage.location,
-                    "dead-end-stage",
-                    f"stage '{stage.id}' is not final but no transition leaves it",
-                    "add a transition out of it or mark it 'final: true'",
-                    "warning",
-                )
-            )
+            out.append(Problem(
+                at, "dead-end-stage",
+                f"stage '{stage.id}' is not final but no transition leaves it",
+                "add a transition out of it or mark it 'final: true'", "warning"))
     used = {r.gate for r in policy.risks if r.gate} | {
         g for t in policy.transitions for g in t.approve
     }
     for gate in policy.gates:
         if gate.id not in used:
-            out.append(
-                Problem(
-                    gate.location,
-                    "unused-gate",
-                    f"approval gate '{gate.id}' is never required",
-                    "reference it from a risk ('then: approve "
-                    f"{gate.id}') or a transition ('approve: [{gate.id}]')",
-                    "warning",
-                )
-            )
+            out.append(Problem(
+                where.key(gate.location, ("approvals", gate.id)), "unused-gate",
+                f"approval gate '{gate.id}' is never required",
+                f"reference it from a risk ('then: approve {gate.id}') "
+                f"or a transition ('approve: [{gate.id}]')", "warning"))
     return out
+
+
+def _stage_problems(policy: Policy) -> list[Problem]:
+    out: list[Problem] = []
+    for stage in policy.stages:
+        if stage.final and stage.steps:
+            ids = ", ".join(s.id for s in stage.steps)
+            out.append(Problem(
+                stage.steps[0].location, "steps-on-final-stage",
+                f"steps of final stage '{stage.id}' ({ids}) are never checked: steps are "
+                "required before leaving a stage forward, and no transition leaves a final stage",
+                "move them to the stage before, or record them outside the policy", "warning"))
+        if stage.final and stage.max_days is not None:
+            out.append(Problem(
+                stage.max_days.location, "max-days-on-final-stage",
+                f"max_days on final stage '{stage.id}' flags every closed deal once it is "
+                f"{stage.max_days.days:g} days old",
+                "remove max_days from the final stage", "warning"))
+    return out
+
+
+# ---------------------------------------------------------------- rules
+
+
+def _constant(source: str) -> bool | None:
+    """True/False when the expression is the literal True or False, else None."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    body = tree.body
+    if isinstance(body, ast.Constant) and isinstance(body.value, bool):
+        return body.value
+    return None
+
+
+def _constant_rules(policy: Policy) -> list[Problem]:
+    out: list[Problem] = []
+    criteria = [(c, f"entry criterion of stage '{s.id}'") for s in policy.stages for c in s.entry]
+    criteria += [(c, f"criterion of transition '{t.trigger}'")
+                 for t in policy.transitions for c in t.when]
+    for c, what in criteria:
+        value = _constant(c.when.source)
+        if value is True:
+            out.append(Problem(
+                c.when.location, "criterion-always-true",
+                f"{what} '{c.id}' is always true: it never blocks anything",
+                "remove it, or write the condition it stands for", "warning"))
+        elif value is False:
+            out.append(Problem(
+                c.when.location, "criterion-always-false",
+                f"{what} '{c.id}' is always false: it blocks every deal",
+                "write the condition it stands for", "warning"))
+    for r in policy.risks:
+        value = _constant(r.when.source)
+        if value is True:
+            out.append(Problem(
+                r.when.location, "risk-always-fires",
+                f"risk '{r.id}' fires for every deal ({r.action} at every checkpoint)",
+                "write the condition that makes the deal risky", "warning"))
+        elif value is False:
+            out.append(Problem(
+                r.when.location, "risk-never-fires",
+                f"risk '{r.id}' never fires", "remove it, or write its condition", "warning"))
+    return out
+
+
+def _risk_checkpoints(policy: Policy, where: _Where) -> list[Problem]:
+    out: list[Problem] = []
+    finals = {s.id for s in policy.stages if s.final}
+    for r in policy.risks:
+        for j, cp in enumerate(r.at):
+            if cp.kind == "leave" and cp.target in finals:
+                index = where.risk_index(r.location, r.id)
+                at = r.location if index is None else where.value(r.location,
+                                                                  ("risks", index, "at", j))
+                out.append(Problem(
+                    at, "risk-never-checked",
+                    f"risk '{r.id}' is checked at 'leave {cp.target}', but '{cp.target}' is "
+                    "final: no deal ever leaves it",
+                    "check it at 'enter' a stage, 'on' a trigger or 'always'", "warning"))
+    return out
+
+
+def _duplicate_transitions(policy: Policy) -> list[Problem]:
+    out: list[Problem] = []
+    seen: dict[tuple[str, str, str], Location] = {}
+    for t in policy.transitions:
+        for s in t.sources:
+            key = (t.trigger, s, t.target)
+            if key in seen:
+                out.append(Problem(
+                    t.location, "duplicate-transition",
+                    f"'{t.trigger}' from '{s}' to '{t.target}' is declared twice "
+                    f"(first at {seen[key]}); only the first one's criteria apply",
+                    "merge the two transitions", "warning"))
+            else:
+                seen[key] = t.location
+    return out
+
+
+# ---------------------------------------------------------------- approval gates
+
+
+def _gate_problems(policy: Policy, where: _Where) -> list[Problem]:
+    out: list[Problem] = []
+    known = policy.known_fields
+    for gate in policy.gates:
+        at = where.key(gate.location, ("approvals", gate.id))
+        out.extend(_gate_separation(gate, known, at))
+        if gate.count > len(gate.roles):
+            out.append(Problem(
+                at, "gate-count-exceeds-roles",
+                f"gate '{gate.id}' needs {gate.count} distinct approvers but names only "
+                f"{len(gate.roles)} role(s): at least two approvers must share a role",
+                "make sure enough people hold these roles, or lower 'count'", "info"))
+    return out
+
+
+def _gate_separation(gate: Gate, known: KnownFields | None, at: Location) -> Iterator[Problem]:
+    parties: dict[str, str] = {}
+    for name in gate.separate_from:
+        person = "owner" if name in ("owner", "deal.owner") else name
+        if person in parties:
+            yield Problem(
+                at, "gate-separation-duplicate",
+                f"gate '{gate.id}' lists '{parties[person]}' and '{name}', the same person",
+                "list each party once", "warning")
+        parties[person] = name
+        if known is None or not name.startswith("deal."):
+            continue
+        types = known.get(name.removeprefix("deal."))
+        if types and "string" not in types:
+            yield Problem(
+                at, "gate-separation-type",
+                f"gate '{gate.id}' keeps approvals separate from {name}, which deal_schema "
+                f"declares as {' or '.join(sorted(types))}: it can never equal an approver's "
+                "id, so this separation of duties is never enforced",
+                "name a field holding a user id (a string)", "warning")
+
+
+# ---------------------------------------------------------------- expression types
+
+
+def _expression_paths(data: Any) -> Iterator[Path]:
+    """The path of every ``when:`` expression in a raw policy document."""
+    if not isinstance(data, Mapping):
+        return
+    stages = data.get("stages")
+    if isinstance(stages, Mapping):
+        for sid, raw in stages.items():
+            if isinstance(raw, Mapping) and isinstance(raw.get("entry"), list):
+                for i, item in enumerate(raw["entry"]):
+                    if isinstance(item, Mapping) and "when" in item:
+                        yield ("stages", sid, "entry", i, "when")
+    transitions = data.get("transitions")
+    if isinstance(transitions, list):
+        for i, raw in enumerate(transitions):
+            if isinstance(raw, Mapping) and isinstance(raw.get("when"), list):
+                for j, item in enumerate(raw["when"]):
+                    if isinstance(item, Mapping) and "when" in item:
+                        yield ("transitions", i, "when", j, "when")
+    risks = data.get("risks")
+    if isinstance(risks, list):
+        for i, raw in enumerate(risks):
+            if isinstance(raw, Mapping) and "when" in raw:
+                yield ("risks", i, "when")
+
+
+def _value_at(data: Any, path: Path) -> Any:
+    node = data
+    for key in path:
+        node = node[key]
+    return node
+
+
+def expression_warnings(docs: Sequence[Document], known: KnownFields) -> list[Problem]:
+    """Type-mismatch warnings (``expr-type-mismatch``) of every expression, located precisely."""
+    out: list[Problem] = []
+    for doc in docs:
+        sm = doc.source_map
+        for path in _expression_paths(doc.data):
+            source = _value_at(doc.data, path)
+            if not isinstance(source, str):
+                continue
+            locate: Callable[[int], Location] = _locator(sm.locate_in_scalar, path)
+            problems = check_expression(source, sm.locate(path), known_fields=known, locate=locate)
+            out.extend(p for p in problems if p.severity != "error")
+    return out
+
+
+def _locator(fn: Callable[[Path, int], Location], path: Path) -> Callable[[int], Location]:
+    return lambda offset: fn(path, offset)
+
+
+def stage_by_id(policy: Policy) -> dict[str, Stage]:
+    """The policy's stages by id."""
+    return {s.id: s for s in policy.stages}
