@@ -36,7 +36,7 @@ def iter_event_lines(spec: str) -> Iterator[bytes | str]:
 
     kind, path = parse_spec(spec)
     if not os.path.isfile(path):
-        raise UsageError(f"audit log {path} does not exist")
+        raise UsageError(f"audit log {path} does not exist or is not a file")
     if kind == "sqlite":
         from cycleflow.audit.sqlite import TABLE, connect_readonly
 
