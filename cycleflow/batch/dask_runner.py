@@ -1,0 +1,524 @@
+"""Run a batch check on a Dask cluster, partition by partition, with the serial result.
+
+Three entry points:
+
+:func:`check_on_dask`
+    what ``cycleflow check --dask ADDRESS`` runs. The client reads the inputs
+    (so ``-`` and every format work), sends batches of records to the
+    workers, and yields the verdicts in input order with duplicate deal ids
+    flagged exactly as the serial runner flags them. Only a bounded number
+    of batches is in flight, so the client's memory stays flat.
+:func:`check_bag`
+    a ``dask.bag.Bag`` of deal records in, a bag of verdict dicts out.
+:func:`check_dataframe`
+    a ``dask.dataframe.DataFrame`` of deals (one row per deal) in, a
+    dataframe of verdict columns out, on the same index.
+
+Every worker process loads and compiles the policy once and then reuses its
+engine (:func:`worker_engine`, cached per process by the policy's digest).
+The policy travels as a :class:`PolicyBundle`: the bytes of every file it
+consists of (main file, includes, deal schema), read in the client. A worker
+loads the policy from its original path when that path holds the same bytes
+there (a shared filesystem); otherwise it writes the shipped bytes to a
+private temporary folder and loads them from there, so workers need no shared
+filesystem. Workers do need cycleflow itself installed, at the client's
+version.
+
+Dask and distributed are optional (``pip install "cycleflow[dask]"``); they
+are imported only when one of these functions runs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import hashlib
+import importlib
+import logging
+import math
+import operator
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import TYPE_CHECKING, Any, cast
+
+from cycleflow.batch.readers import RecordItem
+from cycleflow.batch.runner import judge
+from cycleflow.errors import CycleflowError, UsageError
+
+if TYPE_CHECKING:
+    import dask.bag
+    import dask.dataframe
+
+    from cycleflow.batch.parallel import BatchOptions
+    from cycleflow.decide.engine import Engine
+    from cycleflow.model.policy import Policy
+
+__all__ = [
+    "BATCH_SIZE",
+    "CONNECT_TIMEOUT",
+    "FRAME_COLUMNS",
+    "PolicyBundle",
+    "check_bag",
+    "check_dataframe",
+    "check_on_dask",
+    "policy_bundle",
+    "worker_engine",
+]
+
+#: Records per task sent from the client to a worker by :func:`check_on_dask`.
+BATCH_SIZE = 10_000
+#: Seconds to wait for a scheduler before ``--dask ADDRESS`` gives up.
+CONNECT_TIMEOUT = 5.0
+#: The columns of :func:`check_dataframe`'s result, in order.
+FRAME_COLUMNS = ("record", "deal", "stage", "verdict", "violations", "warnings",
+                 "approvals_needed", "error")
+#: How rule ids are joined in :func:`check_dataframe`'s text columns.
+JOIN = ","
+
+_INSTALL_HINT = 'Dask is not installed: pip install "cycleflow[dask]"'
+
+
+def _dask(module: str) -> Any:
+    """Import an optional Dask module, or raise UsageError naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UsageError(_INSTALL_HINT) from None
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyBundle:
+    """Every file of one policy as bytes, so a worker can load it with or without shared disk.
+
+    Two bundles are equal (and hash equal) when their digests are, which is
+    what keys the per-process engine cache.
+    """
+
+    path: str
+    """The main policy file's absolute path on the client."""
+    main: str
+    """The main file's path relative to the bundle's root folder."""
+    files: tuple[tuple[str, bytes], ...]
+    """``(path relative to the root, content)`` of the main file, includes and deal schema."""
+    originals: tuple[str, ...]
+    """The absolute client paths of ``files``, in the same order."""
+    policy_sha256: str
+    """The loaded policy's ``sha256`` on the client; a worker's load must agree."""
+    sha256: str = field(default="")
+    """Digest over every file's relative path and content."""
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            h = hashlib.sha256()
+            for rel, data in self.files:
+                h.update(rel.encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
+            object.__setattr__(self, "sha256", h.hexdigest())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PolicyBundle) and other.sha256 == self.sha256
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    def __dask_tokenize__(self) -> str:
+        """Dask names tasks by this digest instead of hashing the file contents."""
+        return self.sha256
+
+    def local_path(self) -> str:
+        """A path to the main file on this machine: the original if it is intact, else a copy."""
+        pairs = zip(self.originals, self.files, strict=True)
+        if all(_same_bytes(orig, data) for orig, (_, data) in pairs):
+            return self.path
+        root = tempfile.mkdtemp(prefix=f"cycleflow-policy-{self.sha256[:12]}-")
+        atexit.register(shutil.rmtree, root, True)
+        for rel, data in self.files:
+            target = os.path.join(root, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as fh:
+                fh.write(data)
+        return os.path.join(root, self.main)
+
+
+def _same_bytes(path: str, data: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(data) + 1) == data
+    except OSError:
+        return False
+
+
+def policy_bundle(policy_path: str | os.PathLike[str],
+                  policy: Policy | None = None) -> PolicyBundle:
+    """Load the policy in the client (PolicyError if invalid) and read all its files' bytes."""
+    if policy is None:
+        from cycleflow.api import load_policy
+
+        policy = load_policy(policy_path)
+    paths = [os.path.abspath(s.path) for s in policy.sources]
+    main = os.path.abspath(policy.path)
+    if main not in paths:
+        paths.insert(0, main)
+    if policy.deal_schema_path:
+        paths.append(os.path.abspath(policy.deal_schema_path))
+    paths = list(dict.fromkeys(paths))
+    root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    files: list[tuple[str, bytes]] = []
+    for p in paths:
+        try:
+            with open(p, "rb") as fh:
+                files.append((os.path.relpath(p, root), fh.read()))
+        except OSError as err:
+            raise UsageError(f"cannot read policy file {p}: {err.strerror}") from None
+    return PolicyBundle(path=main, main=os.path.relpath(main, root), files=tuple(files),
+                        originals=tuple(paths), policy_sha256=policy.sha256)
+
+
+@functools.lru_cache(maxsize=8)
+def worker_engine(bundle: PolicyBundle, lang: str = "en") -> Engine:
+    """The engine for this policy in this process: loaded and compiled once, then reused."""
+    from cycleflow.api import load_policy
+    from cycleflow.decide.engine import Engine
+
+    policy = load_policy(bundle.local_path())
+    if policy.sha256 != bundle.policy_sha256:
+        raise CycleflowError(f"the policy loaded on this worker ({policy.sha256[:12]}) differs "
+                             f"from the client's ({bundle.policy_sha256[:12]})")
+    return Engine(policy, lang=lang)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every record is judged with, besides the policy."""
+
+    now: datetime
+    trigger: str | None
+    actor: dict[str, Any] | None
+    lang: str
+
+
+def _settings(now: datetime | str, trigger: str | None, actor: Mapping[str, Any] | None,
+              lang: str) -> _Settings:
+    from cycleflow.decide.engine import _now
+
+    return _Settings(_now(now), trigger, None if actor is None else dict(actor), lang)
+
+
+Row = tuple[str, int, Any, "str | None"]
+
+
+def _judge_rows(bundle: PolicyBundle, settings: _Settings, rows: list[Row]) -> list[dict[str, Any]]:
+    """On a worker: the verdict of every ``(source, position, record, error)`` row, in order."""
+    engine = worker_engine(bundle, settings.lang)
+    return [judge(engine, RecordItem(*row), now=settings.now, trigger=settings.trigger,
+                  actor=settings.actor) for row in rows]
+
+
+# --------------------------------------------------------------------------- --dask ADDRESS
+
+
+def check_on_dask(address: str, sources: Sequence[str], options: BatchOptions, *,
+                  batch_size: int = BATCH_SIZE,
+                  max_in_flight: int | None = None) -> Iterator[dict[str, Any]]:
+    """Every record's verdict, judged on the Dask cluster at ``address``, in input order.
+
+    ``address`` is a scheduler address (``tcp://host:8786``), or ``local`` /
+    ``local:N`` for a cluster of N worker processes on this machine (every
+    core when N is left out). The output equals the serial ``--jobs 1``
+    output, duplicate-id warnings included. At most ``max_in_flight``
+    batches of ``batch_size`` records are out at a time (default: two per
+    worker thread). Raises UsageError when Dask is missing or the scheduler
+    cannot be reached within :data:`CONNECT_TIMEOUT` seconds.
+    """
+    from cycleflow.api import load_policy
+    from cycleflow.batch.parallel import field_types
+    from cycleflow.batch.readers import iter_records
+    from cycleflow.decide.engine import Engine
+
+    if batch_size < 1:
+        raise UsageError("batch_size must be at least 1")
+    policy = load_policy(options.policy_path)
+    bundle = policy_bundle(options.policy_path, policy)
+    types = field_types(Engine(policy, lang=options.lang, validate_deals=False))
+    settings = _settings(options.now, options.trigger, options.actor, options.lang)
+    client, cluster = _connect(address)
+    pending: deque[tuple[Any, list[tuple[str, int]]]] = deque()
+    try:
+        limit = max_in_flight or max(2, 2 * sum(client.nthreads().values()))
+        run = uuid.uuid4().hex[:12]
+        items = iter_records(list(sources), field_types=types,
+                             max_record_bytes=options.max_record_bytes)
+        first_seen: dict[str, str] = {}
+        for n, batch in enumerate(_batches(items, batch_size)):
+            rows: list[Row] = [(i.source, i.position, i.record, i.error) for i in batch]
+            future = client.submit(_judge_rows, bundle, settings, rows, pure=False,
+                                   key=f"cycleflow-check-{run}-{n}")
+            pending.append((future, [(i.source, i.position) for i in batch]))
+            while len(pending) >= limit:
+                yield from _flagged(_result(*pending.popleft()), first_seen)
+        while pending:
+            yield from _flagged(_result(*pending.popleft()), first_seen)
+    finally:
+        for future, _ in pending:
+            future.cancel()
+        pending.clear()
+        _close(client, cluster)
+
+
+def _batches(items: Iterable[RecordItem], size: int) -> Iterator[list[RecordItem]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _result(future: Any, wheres: list[tuple[str, int]]
+            ) -> Iterator[tuple[dict[str, Any], tuple[str, int]]]:
+    try:
+        verdicts: list[dict[str, Any]] = future.result()
+    except CycleflowError:
+        raise
+    except Exception as err:
+        if not _is_cluster_failure(err):
+            raise
+        raise CycleflowError(f"the Dask cluster failed a batch: {_one_line(err)}") from None
+    return zip(verdicts, wheres, strict=True)
+
+
+def _flagged(pairs: Iterable[tuple[dict[str, Any], tuple[str, int]]],
+             first_seen: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """The same duplicate-id warning as :func:`cycleflow.batch.runner.run_check`, in order."""
+    for verdict, (source, position) in pairs:
+        deal = verdict.get("deal")
+        if deal is not None:
+            where = f"{source}:{position}"
+            first = first_seen.setdefault(deal, where)
+            if first != where:
+                verdict["warnings"] = [*verdict["warnings"], {
+                    "rule": "duplicate_id", "kind": "field", "severity": "medium",
+                    "message": f"deal id {deal!r} was already seen at {first}",
+                    "values": {"deal.id": deal}}]
+        yield verdict
+
+
+def _is_cluster_failure(err: BaseException) -> bool:
+    import asyncio
+
+    distributed = _dask("distributed")
+    failures = (distributed.KilledWorker, _dask("distributed.comm.core").CommClosedError,
+                OSError, TimeoutError, asyncio.CancelledError)
+    return isinstance(err, failures)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _connect(address: str) -> tuple[Any, Any]:
+    """A distributed Client for ``address`` and the LocalCluster it started, if any."""
+    distributed = _dask("distributed")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster  # noqa: N806
+    address = address.strip()
+    if address == "local" or address.startswith("local:"):
+        count = address.partition(":")[2]
+        if count and (not count.isdigit() or int(count) < 1):
+            raise UsageError(f"--dask {address}: use local or local:N with N a number of "
+                             "worker processes, at least 1")
+        workers = int(count) if count else (os.cpu_count() or 1)
+        try:
+            with warnings.catch_warnings():  # e.g. "port in use": nothing for the user to do
+                warnings.simplefilter("ignore")
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                       silence_logs=logging.ERROR)
+        except Exception as err:
+            raise UsageError(f"cannot start a local Dask cluster: {_one_line(err)}") from None
+        try:
+            return Client(cluster, set_as_default=False), cluster
+        except Exception as err:
+            cluster.close()
+            raise UsageError(f"cannot connect to the local Dask cluster: {_one_line(err)}") \
+                from None
+    if not address:
+        raise UsageError("--dask needs an address: tcp://HOST:8786, local or local:N")
+    hint = "give tcp://HOST:PORT of a running scheduler, or local:N"
+    try:  # a bad scheme fails here, before a half-made Client can complain from __del__
+        scheme, _ = _dask("distributed.comm").parse_address(address)
+        _dask("distributed.comm.registry").get_backend(scheme)
+    except ValueError as err:
+        raise UsageError(f"--dask {address}: {_one_line(err)} ({hint})") from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except Exception as err:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {_one_line(err)} "
+                         f"({hint})") from None
+    return client, None
+
+
+def _close(client: Any, cluster: Any) -> None:
+    try:
+        client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+# --------------------------------------------------------------------------- dask collections
+
+
+def check_bag(bag: dask.bag.Bag, policy_path: str | os.PathLike[str], *,
+              now: datetime | str, trigger: str | None = None,
+              actor: Mapping[str, Any] | None = None, lang: str = "en",
+              source: str = "bag") -> dask.bag.Bag:
+    """A bag of verdict dicts, one per element of ``bag``, in the bag's order.
+
+    An element is a deal record (a dict), or a :class:`RecordItem`, or a
+    ``(source, position, record[, error])`` tuple as :func:`iter_records`
+    yields. A plain record is reported at ``source`` and its 1-based position
+    in the whole bag. Each verdict is what ``cycleflow check --format jsonl``
+    prints for that record; duplicate deal ids are not flagged (that needs
+    one pass over the whole input in order; :func:`check_on_dask` does it).
+    The policy is loaded here first, so an invalid policy raises PolicyError
+    before anything runs.
+    """
+    db = _dask("dask.bag")
+    delayed = _dask("dask").delayed
+    bundle = policy_bundle(policy_path)
+    settings = _settings(now, trigger, actor, lang)
+    parts: list[Any] = cast(Any, bag).to_delayed()
+    out = [delayed(_check_bag_partition)(part, offset, bundle, settings, source)
+           for part, offset in zip(parts, _offsets(parts, delayed), strict=True)]
+    result: dask.bag.Bag = db.from_delayed(out)
+    return result
+
+
+def _offsets(parts: list[Any], delayed: Any) -> list[Any]:
+    """How many elements come before each partition: a chain of cheap count tasks."""
+    offsets: list[Any] = [0]
+    for part in parts[:-1]:
+        offsets.append(delayed(operator.add)(offsets[-1], delayed(_count)(part)))
+    return offsets
+
+
+def _count(part: Iterable[Any]) -> int:
+    return len(part) if isinstance(part, Sized) else sum(1 for _ in part)
+
+
+def _check_bag_partition(part: Iterable[Any], offset: int, bundle: PolicyBundle,
+                         settings: _Settings, source: str) -> list[dict[str, Any]]:
+    rows: list[Row] = []
+    for n, element in enumerate(part, offset + 1):
+        if isinstance(element, RecordItem):
+            rows.append((element.source, element.position, element.record, element.error))
+        elif isinstance(element, tuple) and len(element) in (3, 4):
+            src, pos, rec, *err = element
+            rows.append((str(src), int(pos), rec, err[0] if err else None))
+        else:
+            rows.append((source, n, element, None))
+    return _judge_rows(bundle, settings, rows)
+
+
+def check_dataframe(df: dask.dataframe.DataFrame, policy_path: str | os.PathLike[str], *,
+                    now: datetime | str, trigger: str | None = None,
+                    actor: Mapping[str, Any] | None = None, lang: str = "en",
+                    source: str = "dataframe") -> dask.dataframe.DataFrame:
+    """Judge every row of ``df`` as a deal; a dataframe of verdicts on the same index.
+
+    Each row becomes a record: its columns are the deal's fields, and a cell
+    that is missing (None, NaN, NaT, NA) is left out of the record, as an
+    empty CSV cell is. numpy scalars and arrays become Python numbers and
+    lists; timestamps become ISO-8601 strings. The record's position is the
+    row's 1-based position in the whole dataframe.
+
+    Columns (:data:`FRAME_COLUMNS`): ``record`` (int), ``deal``, ``stage``,
+    ``verdict`` (compliant / violation / error), ``violations``,
+    ``warnings`` and ``approvals_needed`` (rule or gate ids joined with
+    ``,``, empty when none), ``error`` (None unless the verdict is error).
+    Duplicate deal ids are not flagged; ``df.deal.duplicated()`` finds them.
+    """
+    dd = _dask("dask.dataframe")
+    delayed = _dask("dask").delayed
+    bundle = policy_bundle(policy_path)
+    settings = _settings(now, trigger, actor, lang)
+    parts: list[Any] = cast(Any, df).to_delayed()
+    out = [delayed(_check_frame_partition)(part, offset, bundle, settings, source)
+           for part, offset in zip(parts, _offsets(parts, delayed), strict=True)]
+    result: dask.dataframe.DataFrame = dd.from_delayed(out, meta=_frame_meta(),
+                                                       divisions=df.divisions)
+    return result
+
+
+def _frame_meta() -> Any:
+    pd = _dask("pandas")
+
+    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "record" else object)
+                         for c in FRAME_COLUMNS})
+
+
+def _check_frame_partition(part: Any, offset: int, bundle: PolicyBundle,
+                           settings: _Settings, source: str) -> Any:
+    """On a worker: one pandas partition of deals in, its verdict columns out, same index."""
+    pd = _dask("pandas")
+
+    columns = [str(c) for c in part.columns]
+    rows: list[Row] = []
+    for n, values in enumerate(part.itertuples(index=False, name=None), offset + 1):
+        record = {c: _cell(v) for c, v in zip(columns, values, strict=True) if not _missing(v)}
+        rows.append((source, n, record, None))
+    verdicts = _judge_rows(bundle, settings, rows)
+    data: dict[str, list[Any]] = {c: [] for c in FRAME_COLUMNS}
+    for v in verdicts:
+        data["record"].append(v["record"])
+        data["deal"].append(v.get("deal"))
+        data["stage"].append(v.get("stage"))
+        data["verdict"].append(v["verdict"])
+        for key in ("violations", "warnings", "approvals_needed"):
+            data[key].append(JOIN.join(_rule_id(x) for x in v.get(key, ())))
+        data["error"].append(v.get("error"))
+    frame = pd.DataFrame({c: pd.Series(data[c], dtype="int64" if c == "record" else object)
+                          for c in FRAME_COLUMNS})
+    frame.index = part.index
+    return frame
+
+
+def _rule_id(finding: Any) -> str:
+    if isinstance(finding, Mapping):
+        for key in ("rule", "gate", "id"):
+            if finding.get(key) is not None:
+                return str(finding[key])
+    return str(finding)
+
+
+def _missing(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    pd = _dask("pandas")
+
+    return value is pd.NA or value is pd.NaT or (
+        type(value).__module__ == "numpy" and getattr(value, "shape", None) == ()
+        and bool(pd.isna(value)))
+
+
+def _cell(value: Any) -> Any:
+    """A dataframe cell as the plain JSON-like value a record read from a file would hold."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if type(value).__module__ == "numpy":
+        value = value.tolist() if hasattr(value, "tolist") else value
+        if isinstance(value, datetime):
+            return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_cell(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _cell(v) for k, v in value.items()}
+    return value
