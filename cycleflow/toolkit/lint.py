@@ -7,6 +7,7 @@ running (warnings and notes) and renders everything as text, JSON or SARIF 2.1.0
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -54,10 +55,8 @@ def _documents(path: str) -> tuple[list[Document], Any]:
 
     main = read_main(path)
     docs = [main]
-    try:
+    with contextlib.suppress(CycleflowError):
         docs.extend(read_includes(main))
-    except CycleflowError:
-        pass
     schema, _ = read_deal_schema(main)
     return docs, known_fields(schema) if schema else None
 
@@ -87,12 +86,16 @@ def lint_file(path: str) -> list[Problem]:
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    """Drop repeats; order by file (first seen first), then line and column."""
     seen: set[Problem] = set()
+    files: dict[str, int] = {}
     out: list[Problem] = []
     for p in problems:
         if p not in seen:
             seen.add(p)
+            files.setdefault(p.location.file, len(files))
             out.append(p)
+    out.sort(key=lambda p: (files[p.location.file], p.location.line, p.location.column))
     return out
 
 

@@ -1,0 +1,187 @@
+"""cycleflow lint on real policy files: broken ones at their marked line, warnings, formats."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from cycleflow.cli.main import cli
+from cycleflow.errors import Problem
+from cycleflow.toolkit.lint import lint_file, lint_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKEN = ROOT / "tests" / "data" / "policies" / "broken"
+SUITES = ROOT / "tests" / "data" / "suites" / "policies"
+SHIPPED = ROOT / "policies" / "standard-sales-cycle.yaml"
+
+# The code each broken policy must report at its "# <- defect" line.
+EXPECTED = {
+    "include-fragment-with-forbidden-key.yaml": "schema-unknown-key",
+    "lint-bad-expression.yaml": "expr-syntax",
+    "lint-duplicate-rule-id.yaml": "duplicate-id",
+    "lint-field-not-in-deal-schema.yaml": "expr-unknown-field",
+    "lint-huge-expression.yaml": "expr-constant-error",
+    "lint-missing-initial-stage.yaml": "no-initial-stage",
+    "lint-transition-from-final.yaml": "from-final-stage",
+    "lint-unknown-function.yaml": "expr-unknown-function",
+    "lint-unknown-gate.yaml": "unknown-gate",
+    "lint-unknown-stage-in-at.yaml": "unknown-stage",
+    "lint-unknown-stage-near-miss.yaml": "unknown-stage",
+    "lint-unsafe-expression.yaml": "expr-method-call",
+    "schema-bad-then-value.yaml": "schema-pattern",
+    "schema-missing-version.yaml": "schema-required",
+    "schema-outcome-on-non-final.yaml": "schema-required",
+    "schema-unknown-key-entery.yaml": "schema-unknown-key",
+    "schema-wrong-type-max-days.yaml": "schema-type",
+    "yaml-duplicate-key.yaml": "yaml-duplicate-key",
+    "yaml11-norway-label.yaml": "yaml11-boolean",
+    "yaml11-octal-max-days.yaml": "yaml11-number",
+}
+
+# Where the reported line differs from the marker, for a stated reason: (line, reason).
+DIFFERENT_LINE = {
+    # The marker is on `stages:`; lint points at the first stage, where `initial: true` goes.
+    "lint-missing-initial-stage.yaml": (8, "points at the stage that should be initial"),
+    # The schema's dependentSchemas reports the missing `final` at the stage, not at `outcome`.
+    "schema-outcome-on-non-final.yaml": (12, "reported at the stage lacking 'final: true'"),
+}
+
+
+def marker_line(path: Path, pattern: str = r"#\s*<-\s*defect") -> int:
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if re.search(pattern, line):
+            return n
+    raise AssertionError(f"{path} has no defect marker")
+
+
+def test_every_broken_policy_is_covered() -> None:
+    assert sorted(p.name for p in BROKEN.glob("*.yaml")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_broken_policy_reports_code_at_marked_line(name: str) -> None:
+    path = BROKEN / name
+    problems = lint_file(str(path))
+    assert problems, f"{name}: lint found nothing"
+    assert all(p.location.line > 0 and p.location.column > 0 for p in problems)
+    code = EXPECTED[name]
+    if name == "include-fragment-with-forbidden-key.yaml":
+        # the defect is in the fragment, which carries its own marker
+        fragment = BROKEN / "fragments" / "fragment-with-deal-schema.yaml"
+        want_file, want_line = str(fragment), marker_line(fragment)
+    else:
+        want_file = str(path)
+        want_line = DIFFERENT_LINE.get(name, (marker_line(path), ""))[0]
+    hits = [p for p in problems if p.code == code and p.location.line == want_line
+            and Path(p.location.file).resolve() == Path(want_file).resolve()]
+    assert hits, f"{name}: want {code} at line {want_line}, got " + "; ".join(
+        p.render() for p in problems)
+    assert hits[0].severity == "error"
+
+
+def test_near_miss_has_did_you_mean() -> None:
+    problems = lint_file(str(BROKEN / "lint-unknown-stage-near-miss.yaml"))
+    assert problems[0].suggestion == "did you mean 'qualified'?"
+    gate = lint_file(str(BROKEN / "lint-unknown-gate.yaml"))
+    assert gate[0].suggestion == "did you mean 'discount_desk'?"
+
+
+def _markers(path: Path, kind: str) -> set[tuple[int, str]]:
+    out: set[tuple[int, str]] = set()
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        m = re.search(rf"#\s*<-\s*{kind}:\s*(.+)$", line)
+        if m:
+            out.update((n, code.strip()) for code in m.group(1).split(","))
+    return out
+
+
+def test_all_errors_at_once() -> None:
+    path = SUITES / "many-errors.yaml"
+    problems = lint_file(str(path))
+    assert {(p.location.line, p.code) for p in problems} == _markers(path, "error")
+    assert [p.location.line for p in problems] == sorted(p.location.line for p in problems)
+
+
+def test_semantic_warnings_at_marked_lines() -> None:
+    path = SUITES / "lint-warnings.yaml"
+    problems = lint_file(str(path))
+    assert {(p.location.line, p.code) for p in problems} == _markers(path, "warn")
+    assert not [p for p in problems if p.severity == "error"]
+    sev = {p.code: p.severity for p in problems}
+    assert sev["gate-count-exceeds-roles"] == "info"
+    assert sev["expr-type-mismatch"] == "warning"
+
+
+def test_type_mismatch_reported_even_when_policy_fails_to_load(tmp_path: Path) -> None:
+    text = (SUITES / "lint-warnings.yaml").read_text("utf-8")
+    text = text.replace("../../../../cycleflow", str(ROOT / "cycleflow"))
+    text = text.replace("to: qualified}", "to: qualifed}")
+    path = tmp_path / "p.yaml"
+    path.write_text(text, "utf-8")
+    codes = {p.code for p in lint_file(str(path))}
+    assert {"unknown-stage", "expr-type-mismatch"} <= codes
+
+
+def test_valid_policies() -> None:
+    shipped = lint_file(str(SHIPPED))
+    # the shipped policy puts order_execution / after_sales_service on the final stage 'won'
+    assert [(p.code, p.severity) for p in shipped] == [("steps-on-final-stage", "warning")]
+    data = ROOT / "tests" / "data" / "policies"
+    assert lint_paths([str(data / "partner-channel.yaml"), str(data / "with-include.yaml")]) == []
+
+
+def test_cli_text_and_exit_codes() -> None:
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["lint", str(SHIPPED)])
+    assert ok.exit_code == 0, ok.output
+    assert "steps-on-final-stage" in ok.output
+    bad = runner.invoke(cli, ["lint", str(BROKEN / "lint-unknown-gate.yaml"), str(SHIPPED)])
+    assert bad.exit_code == 1
+    assert re.search(r"lint-unknown-gate\.yaml:32:11: unknown-gate: .*did you mean", bad.output)
+    assert "Traceback" not in bad.output
+    missing = runner.invoke(cli, ["lint", "no/such/policy.yaml"])
+    assert missing.exit_code == 1
+    assert "file-not-found" in missing.output
+
+
+def test_cli_json() -> None:
+    res = CliRunner().invoke(cli, ["lint", "--format", "json", str(SUITES / "many-errors.yaml")])
+    assert res.exit_code == 1
+    doc = json.loads(res.output)
+    assert doc["summary"] == {"errors": 4, "warnings": 0, "notes": 0}
+    assert {p["code"] for p in doc["problems"]} == {
+        "duplicate-id", "expr-unknown-function", "unknown-stage", "unknown-gate"}
+
+
+def test_sarif_is_valid_2_1_0() -> None:
+    schema = json.loads((ROOT / "tests" / "data" / "sarif" / "sarif-schema-2.1.0.json")
+                        .read_text("utf-8"))
+    paths = [str(SUITES / "lint-warnings.yaml"), str(BROKEN / "lint-unknown-gate.yaml"),
+             str(BROKEN / "include-fragment-with-forbidden-key.yaml")]
+    res = CliRunner().invoke(cli, ["lint", "--format", "sarif", *paths])
+    assert res.exit_code == 1
+    log = json.loads(res.output)
+    jsonschema.validate(log, schema)
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    ids = [r["id"] for r in rules]
+    assert len(ids) == len(set(ids))
+    for result in run["results"]:
+        assert ids[result["ruleIndex"]] == result["ruleId"]
+        region = result["locations"][0]["physicalLocation"]["region"]
+        assert region["startLine"] >= 1 and region["startColumn"] >= 1
+    levels = {r["ruleId"]: r["level"] for r in run["results"]}
+    assert levels["unknown-gate"] == "error"
+    assert levels["unused-gate"] == "warning"
+    assert levels["gate-count-exceeds-roles"] == "note"
+
+
+def test_problem_render_is_stable() -> None:
+    p = lint_file(str(BROKEN / "lint-unknown-gate.yaml"))[0]
+    assert isinstance(p, Problem)
+    assert p.render().startswith(f"{BROKEN / 'lint-unknown-gate.yaml'}:32:11: unknown-gate:")
