@@ -1,0 +1,183 @@
+"""The command line as a user meets it: exit codes, JSON shapes, no tracebacks, identical parallel output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = str(ROOT / "policies" / "standard-sales-cycle.yaml")
+DEALS = str(ROOT / "examples" / "deals.jsonl")
+NOW = "2026-11-26T12:00:00Z"
+BROKEN = ROOT / "tests" / "data" / "policies" / "broken"
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "cycleflow", *args], input=stdin,
+                          capture_output=True, cwd=ROOT, timeout=120)
+
+
+def no_traceback(proc: subprocess.CompletedProcess[bytes]) -> None:
+    assert b"Traceback" not in proc.stderr and b"Traceback" not in proc.stdout, proc.stderr
+
+
+def test_check_jsonl_one_verdict_per_record_in_order() -> None:
+    proc = run("check", "-p", POLICY, DEALS, "--format", "jsonl", "--now", NOW, "--jobs", "1")
+    assert proc.returncode == 1  # the examples include violating deals
+    lines = [orjson.loads(x) for x in proc.stdout.splitlines()]
+    records = [json.loads(x) for x in Path(DEALS).read_text().splitlines() if x.strip()]
+    assert [v["deal"] for v in lines] == [r["id"] for r in records]
+    assert [v["record"] for v in lines] == list(range(1, len(records) + 1))
+    assert {v["verdict"] for v in lines} == {"compliant", "violation"}
+    for v in lines:
+        assert set(v) >= {"deal", "record", "stage", "verdict", "violations", "warnings",
+                          "approvals_needed"}
+
+
+def test_check_parallel_output_is_identical(tmp_path: Path) -> None:
+    big = tmp_path / "big.jsonl"
+    base = Path(DEALS).read_bytes().splitlines()
+    with big.open("wb") as out:
+        for i in range(6000):
+            d = orjson.loads(base[i % len(base)])
+            d["id"] = f"P-{i}" if i % 1000 else "DUP"  # a few duplicate ids across chunks
+            out.write(orjson.dumps(d) + b"\n")
+        out.write(b"{not json\n")
+    outs = []
+    for jobs in ("1", "2"):
+        o = tmp_path / f"out{jobs}.jsonl"
+        proc = run("check", "-p", POLICY, str(big), "--format", "jsonl", "--now", NOW,
+                   "--jobs", jobs, "-o", str(o))
+        assert proc.returncode == 1, proc.stderr
+        outs.append(o.read_bytes())
+    assert outs[0] == outs[1]
+    lines = outs[0].splitlines()
+    assert len(lines) == 6001
+    assert b"duplicate_id" in lines[1000] and orjson.loads(lines[-1])["verdict"] == "error"
+
+
+def test_check_compliant_batch_exits_zero_and_fail_on_warning(tmp_path: Path) -> None:
+    proc = run("check", "-p", POLICY, DEALS, "--format", "jsonl", "--now", NOW)
+    good = [x for x in proc.stdout.splitlines() if orjson.loads(x)["verdict"] == "compliant"]
+    records = {json.loads(x)["id"]: x for x in Path(DEALS).read_text().splitlines()}
+    ok_file = tmp_path / "ok.jsonl"
+    ok_file.write_text("\n".join(records[orjson.loads(x)["deal"]] for x in good) + "\n")
+    assert run("check", "-p", POLICY, str(ok_file), "--now", NOW).returncode == 0
+    warned = [orjson.loads(x)["deal"] for x in good if orjson.loads(x)["warnings"]]
+    assert warned, "the examples should hold a compliant deal with a warning"
+    w_file = tmp_path / "w.jsonl"
+    w_file.write_text(records[warned[0]] + "\n")
+    assert run("check", "-p", POLICY, str(w_file), "--now", NOW).returncode == 0
+    assert run("check", "-p", POLICY, str(w_file), "--now", NOW,
+               "--fail-on", "warning").returncode == 1
+
+
+def test_check_stdin_and_error_records_keep_going() -> None:
+    data = b'{"id": "A", "stage": "nowhere"}\n{truncated\n[1, 2]\n' + Path(DEALS).read_bytes()
+    proc = run("check", "-p", POLICY, "-", "--format", "jsonl", "--now", NOW, stdin=data)
+    no_traceback(proc)
+    lines = [orjson.loads(x) for x in proc.stdout.splitlines()]
+    assert [v["verdict"] for v in lines[:3]] == ["error", "error", "error"]
+    assert [v["record"] for v in lines[:3]] == [1, 2, 3]
+    assert "unknown stage" in lines[0]["error"]
+    assert len(lines) == 3 + len(Path(DEALS).read_text().splitlines())
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "junit", "sarif"])
+def test_check_formats_write_files(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"report.{fmt}"
+    proc = run("check", "-p", POLICY, DEALS, "--format", fmt, "--now", NOW, "-o", str(out))
+    assert proc.returncode == 1 and out.stat().st_size > 0
+    text = out.read_text()
+    assert "\x1b[" not in text  # no colour codes in a file
+    if fmt in ("json", "sarif"):
+        json.loads(text)
+
+
+def test_check_invalid_policy_exits_3_with_located_error() -> None:
+    proc = run("check", "-p", str(BROKEN / "lint-unknown-stage-near-miss.yaml"), DEALS)
+    no_traceback(proc)
+    assert proc.returncode == 3
+    assert b"lint-unknown-stage-near-miss.yaml:" in proc.stderr
+    assert b"did you mean 'qualified'" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "-p", POLICY, "no-such-file.jsonl", "--format", "jsonl"],
+        ["check", "-p", POLICY, DEALS, "--now", "yesterday"],
+        ["check", "-p", POLICY, DEALS, "--trigger", "advance", "--actor", "{broken"],
+        ["decide", "-p", POLICY, "--deal", "missing.json", "--trigger", "advance"],
+    ],
+)
+def test_usage_and_input_errors_exit_2_without_traceback(args: list[str]) -> None:
+    proc = run(*args)
+    no_traceback(proc)
+    if "no-such-file.jsonl" in args:  # a missing input is an error record, not a crash
+        assert proc.returncode == 2
+        assert orjson.loads(proc.stdout.splitlines()[0])["verdict"] == "error"
+    else:
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip()
+
+
+def test_decide_prints_one_json_object_and_exit_codes() -> None:
+    ex = ROOT / "examples"
+    proc = run("decide", "-p", POLICY, "--deal", str(ex / "deal-negotiation.json"), "--trigger",
+               "win", "--actor", str(ex / "actors" / "sales_rep.json"), "--now", NOW)
+    assert proc.returncode == 0, proc.stdout
+    d = json.loads(proc.stdout)
+    assert d["outcome"] == "allowed"
+    assert set(d) >= {"outcome", "deal", "trigger", "from", "to", "violations", "warnings",
+                      "approvals_needed", "events"}
+    proc = run("decide", "-p", POLICY, "--deal", str(ex / "deal-discount.json"), "--trigger",
+               "win", "--actor", '{"id": "ann", "roles": ["sales_rep"]}', "--now", NOW)
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["outcome"] == "needs_approval"
+
+
+def test_check_with_trigger_judges_the_transition() -> None:
+    proc = run("check", "-p", POLICY, str(ROOT / "examples" / "deal-qualified.json"),
+               "--trigger", "advance", "--format", "jsonl", "--now", NOW)
+    v = orjson.loads(proc.stdout.splitlines()[0])
+    assert v["outcome"] == "blocked" and v["verdict"] == "violation"
+    assert "needs_analysis" in {x["rule"] for x in v["violations"]}
+
+
+def test_decide_audit_log_is_written_and_verifies(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    ex = ROOT / "examples"
+    for _ in range(2):
+        proc = run("decide", "-p", POLICY, "--deal", str(ex / "deal-discount.json"), "--trigger",
+                   "win", "--actor", str(ex / "actors" / "sales_rep.json"), "--now", NOW,
+                   "--audit", str(log))
+        assert proc.returncode == 1
+    events = [json.loads(x) for x in log.read_text().splitlines()]
+    assert events[0]["event"] == "transition.requested"
+    assert any(e["event"] == "transition.needs_approval" for e in events)
+    assert {e["policy"] for e in events} == {"standard-sales-cycle"}
+    assert len({e["decision_id"] for e in events}) == 2
+    assert run("audit", "verify", str(log)).returncode == 0
+
+
+def test_lint_exit_codes() -> None:
+    assert run("lint", POLICY).returncode == 0
+    proc = run("lint", str(BROKEN / "schema-unknown-key-entery.yaml"))
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert b"did you mean 'entry'" in proc.stdout
+
+
+def test_every_adversarial_yaml_is_refused_cleanly() -> None:
+    folder = ROOT / "tests" / "data" / "yaml"
+    for path in sorted(folder.glob("*.yaml"))[:12]:
+        proc = run("lint", str(path))
+        no_traceback(proc)
+        assert proc.returncode == 1, path
+        assert f"{path}:".encode() in proc.stdout, proc.stdout
