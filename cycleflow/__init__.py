@@ -13,10 +13,9 @@ Public API: :func:`load_policy`, :class:`Engine`, :class:`Decision`,
 model (:class:`Policy`), and the errors under :class:`CycleflowError`.
 """
 
-from cycleflow.api import load_policy
-from cycleflow.compile.compiled import CompiledPolicy, compile_policy
-from cycleflow.decide.decision import ApprovalNeeded, Decision, RuleCheck, Verdict, Violation
-from cycleflow.decide.engine import Engine
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from cycleflow.errors import (
     CycleflowError,
     DealError,
@@ -28,7 +27,41 @@ from cycleflow.errors import (
     TransitionBlocked,
     UsageError,
 )
-from cycleflow.model.policy import Policy
+
+if TYPE_CHECKING:  # the names below load on first use, so `import cycleflow` stays fast
+    from cycleflow.api import load_policy
+    from cycleflow.compile.compiled import CompiledPolicy, compile_policy
+    from cycleflow.decide.decision import (
+        ApprovalNeeded,
+        Decision,
+        RuleCheck,
+        Verdict,
+        Violation,
+    )
+    from cycleflow.decide.engine import Engine
+    from cycleflow.model.policy import Policy
+
+_LAZY = {
+    "load_policy": "cycleflow.api",
+    "CompiledPolicy": "cycleflow.compile.compiled",
+    "compile_policy": "cycleflow.compile.compiled",
+    "ApprovalNeeded": "cycleflow.decide.decision",
+    "Decision": "cycleflow.decide.decision",
+    "RuleCheck": "cycleflow.decide.decision",
+    "Verdict": "cycleflow.decide.decision",
+    "Violation": "cycleflow.decide.decision",
+    "Engine": "cycleflow.decide.engine",
+    "Policy": "cycleflow.model.policy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the heavier parts of the public API on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cycleflow' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
 
 __version__ = "0.1.0"
 

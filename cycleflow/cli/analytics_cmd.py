@@ -145,9 +145,9 @@ def _impact(old_policy: str, new_policy: str, deals: tuple[str, ...], now: str |
     from cycleflow.analytics.impact import impact as run
     from cycleflow.analytics.impact import render_markdown, render_text
     from cycleflow.api import load_policy
-    from cycleflow.decide.engine import Engine, _now
+    from cycleflow.decide.engine import Engine
 
-    moment = _now(now)
+    moment = resolve_now(now)
     old = Engine(load_policy(old_policy))
     new = Engine(load_policy(new_policy))
     result = run(old, new, deals, moment)

@@ -130,11 +130,11 @@ def _check(
     progress: bool | None,
 ) -> None:
     from cycleflow.batch.parallel import BatchOptions, parallel_jsonl, plan_chunks, verdict_stream
-    from cycleflow.decide.engine import _now
+    from cycleflow.decide.engine import resolve_now
     from cycleflow.report import Summary, exit_code, write_report
 
     actor = parse_actor(actor_arg)
-    moment = _now(now)
+    moment = resolve_now(now)
     with load_engine(
         policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
     ) as engine:

@@ -20,9 +20,9 @@ from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
 from cycleflow.decide.decision import (
     MISSING,
-    Outcome,
     ApprovalNeeded,
     Decision,
+    Outcome,
     RuleCheck,
     Verdict,
     Violation,
@@ -40,7 +40,8 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _now(now: datetime | str | None) -> datetime:
+def resolve_now(now: datetime | str | None) -> datetime:
+    """The moment a decision is made: the given time (ISO text or datetime; naive is UTC) or the clock."""
     if now is None:
         return datetime.now(timezone.utc)
     if isinstance(now, str):
@@ -49,6 +50,9 @@ def _now(now: datetime | str | None) -> datetime:
         except DealError as err:
             raise UsageError(str(err)) from None
     return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+_now = resolve_now  # the former private name, kept for callers being updated
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,7 +389,7 @@ class Engine:
         now: datetime | str | None = None,
     ) -> Decision:
         """May ``actor`` move ``deal`` with ``trigger`` at ``now``? Every violation, not the first."""
-        moment = _now(now)
+        moment = resolve_now(now)
         did = uuid.uuid4().hex
         source = deal.get("stage") if isinstance(deal, Mapping) else None
         try:
@@ -509,7 +513,7 @@ class Engine:
         self, deal: Mapping[str, Any], *, now: datetime | str | None = None, explain: bool = False
     ) -> Verdict:
         """Judge a deal at rest: entry criteria, earlier steps, standing risks, time, approvals."""
-        moment = _now(now)
+        moment = resolve_now(now)
         try:
             self._validate(deal)
             program = self._rests[deal["stage"]]
@@ -614,7 +618,7 @@ class Engine:
         now: datetime | str | None = None,
     ) -> dict[str, Any]:
         """The deal after ``trigger``: a new record, or :class:`TransitionBlocked` with the decision."""
-        moment = _now(now)
+        moment = resolve_now(now)
         decision = self.decide(deal, trigger, actor, now=moment)
         if not decision.allowed:
             raise TransitionBlocked(decision)
@@ -662,7 +666,7 @@ class Engine:
 
                 def entered(event: Any) -> None:
                     now = event.kwargs.get("now")
-                    moment = _now(now)
+                    moment = resolve_now(now)
                     event.model.stage_entered_at = _iso(moment)
 
                 machine = LockedMachine(
