@@ -12,71 +12,156 @@ from cycleflow.errors import UsageError
 
 
 @click.command()
-@click.option("-p", "--policy", "policy_path", required=True, type=click.Path(),
-              help="The policy to simulate.")
-@click.option("--deals", "n_deals", type=int, default=500, show_default=True,
-              help="How many deals are created over the period.")
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(),
+    help="The policy to simulate.",
+)
+@click.option(
+    "--deals",
+    "n_deals",
+    type=int,
+    default=500,
+    show_default=True,
+    help="How many deals are created over the period.",
+)
 @click.option("--days", type=int, default=365, show_default=True, help="Length of the period.")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Random seed: the same seed gives byte-identical files.")
-@click.option("--start", default=None,
-              help="ISO-8601 start of the period (default 2026-01-05T00:00:00Z).")
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Random seed: the same seed gives byte-identical files.",
+)
+@click.option(
+    "--start", default=None, help="ISO-8601 start of the period (default 2026-01-05T00:00:00Z)."
+)
 @click.option("--no-checks", is_flag=True, help="Skip the weekly audited check of open deals.")
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory for deals.jsonl and audit.jsonl.")
-def simulate(policy_path: str, n_deals: int, days: int, seed: int, start: str | None,
-             no_checks: bool, out_dir: str) -> None:
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for deals.jsonl and audit.jsonl.",
+)
+def simulate(
+    policy_path: str,
+    n_deals: int,
+    days: int,
+    seed: int,
+    start: str | None,
+    no_checks: bool,
+    out_dir: str,
+) -> None:
     """Simulate a reproducible sales history through the real engine: deals + audit log."""
     from cycleflow.cli.main import guarded
 
     guarded(EXIT_POLICY)(_simulate)(policy_path, n_deals, days, seed, start, no_checks, out_dir)
 
 
-def _simulate(policy_path: str, n_deals: int, days: int, seed: int, start: str | None,
-              no_checks: bool, out_dir: str) -> None:
+def _simulate(
+    policy_path: str,
+    n_deals: int,
+    days: int,
+    seed: int,
+    start: str | None,
+    no_checks: bool,
+    out_dir: str,
+) -> None:
     from cycleflow.analytics.simulate import SimOptions, parse_start
     from cycleflow.analytics.simulate import simulate as run
     from cycleflow.api import load_policy
 
     policy = load_policy(policy_path)
-    options = SimOptions(deals=n_deals, days=days, seed=seed, start=parse_start(start),
-                         weekly_checks=not no_checks)
+    options = SimOptions(
+        deals=n_deals, days=days, seed=seed, start=parse_start(start), weekly_checks=not no_checks
+    )
     summary = run(policy, out_dir, options)
-    click.echo(f"simulated {summary.deals} deals over {days} days (seed {seed}): "
-               f"{summary.won} won, {summary.lost} lost, {summary.open} open; "
-               f"{summary.events} audit events", err=True)
+    click.echo(
+        f"simulated {summary.deals} deals over {days} days (seed {seed}): "
+        f"{summary.won} won, {summary.lost} lost, {summary.open} open; "
+        f"{summary.events} audit events",
+        err=True,
+    )
     click.echo(f"wrote {summary.deals_path} and {summary.audit_path}", err=True)
     sys.exit(0)
 
 
 @click.command()
 @click.argument("log")
-@click.option("--deals", "deal_files", multiple=True,
-              help="Current deal files (repeatable): owners come from them first.")
-@click.option("-p", "--policy", "policy_path", default=None, type=click.Path(),
-              help="The policy: stage order, max_days, rule effects, rules that never fired.")
+@click.option(
+    "--deals",
+    "deal_files",
+    multiple=True,
+    help="Current deal files (repeatable): owners come from them first.",
+)
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    default=None,
+    type=click.Path(),
+    help="The policy: stage order, max_days, rule effects, rules that never fired.",
+)
 @click.option("--from", "start", default=None, help="Start of the period (ISO-8601, UTC).")
 @click.option("--to", "end", default=None, help="End of the period, exclusive (ISO-8601, UTC).")
-@click.option("-o", "--output", default="report.html", show_default=True,
-              type=click.Path(dir_okay=False), help="The HTML report.")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
-              help="Also write every figure as JSON.")
-@click.option("--csv", "csv_dir", default=None, type=click.Path(file_okay=False),
-              help="Also write one CSV per table into this directory.")
+@click.option(
+    "-o",
+    "--output",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML report.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also write every figure as JSON.",
+)
+@click.option(
+    "--csv",
+    "csv_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Also write one CSV per table into this directory.",
+)
 @click.option("--title", default="Sales-cycle evaluation", show_default=True)
-def report(log: str, deal_files: tuple[str, ...], policy_path: str | None, start: str | None,
-           end: str | None, output: str, json_path: str | None, csv_dir: str | None,
-           title: str) -> None:
+def report(
+    log: str,
+    deal_files: tuple[str, ...],
+    policy_path: str | None,
+    start: str | None,
+    end: str | None,
+    output: str,
+    json_path: str | None,
+    csv_dir: str | None,
+    title: str,
+) -> None:
     """The periodic evaluation report of an audit LOG (JSON Lines or sqlite:PATH) as HTML."""
     from cycleflow.cli.main import guarded
 
-    guarded(EXIT_POLICY)(_report)(log, deal_files, policy_path, start, end, output, json_path,
-                                  csv_dir, title)
+    guarded(EXIT_POLICY)(_report)(
+        log, deal_files, policy_path, start, end, output, json_path, csv_dir, title
+    )
 
 
-def _report(log: str, deal_files: tuple[str, ...], policy_path: str | None, start: str | None,
-            end: str | None, output: str, json_path: str | None, csv_dir: str | None,
-            title: str) -> None:
+def _report(
+    log: str,
+    deal_files: tuple[str, ...],
+    policy_path: str | None,
+    start: str | None,
+    end: str | None,
+    output: str,
+    json_path: str | None,
+    csv_dir: str | None,
+    title: str,
+) -> None:
     import time
 
     from cycleflow.analytics.html import render_html, report_json
@@ -92,8 +177,12 @@ def _report(log: str, deal_files: tuple[str, ...], policy_path: str | None, star
     began = time.perf_counter()
     policy = load_policy(policy_path) if policy_path else None
     owners = read_owners(deal_files) if deal_files else {}
-    options = ReportOptions(policy=policy, owners=owners, start=parse_bound(start, "--from"),
-                            end=parse_bound(end, "--to"))
+    options = ReportOptions(
+        policy=policy,
+        owners=owners,
+        start=parse_bound(start, "--from"),
+        end=parse_bound(end, "--to"),
+    )
     if options.start and options.end and options.start >= options.end:
         raise UsageError("--from must be before --to")
     figures = build_report(log, options)
@@ -103,8 +192,11 @@ def _report(log: str, deal_files: tuple[str, ...], policy_path: str | None, star
     if csv_dir:
         write_csv(figures, csv_dir)
     meta = figures["generated_from"]
-    click.echo(f"report: {meta['events_in_period']:,} of {meta['events']:,} events in the period "
-               f"({time.perf_counter() - began:.1f} s) → {output}", err=True)
+    click.echo(
+        f"report: {meta['events_in_period']:,} of {meta['events']:,} events in the period "
+        f"({time.perf_counter() - began:.1f} s) → {output}",
+        err=True,
+    )
     if meta["unreadable_lines"]:
         click.echo(f"report: skipped {meta['unreadable_lines']} unreadable lines", err=True)
     sys.exit(0)
@@ -125,27 +217,55 @@ def _write_atomic(path: str, data: bytes) -> None:
 @click.argument("new_policy", type=click.Path())
 @click.argument("deals", nargs=-1, required=True)
 @click.option("--now", default=None, help="Judge as of this ISO-8601 time (default: the clock).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True)
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
-              help="Write the report to this file instead of stdout.")
-@click.option("--fail-on-new-violations", is_flag=True,
-              help="Exit 1 when any deal goes from compliant to violation.")
-def impact(old_policy: str, new_policy: str, deals: tuple[str, ...], now: str | None, fmt: str,
-           output: str | None, fail_on_new_violations: bool) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write the report to this file instead of stdout.",
+)
+@click.option(
+    "--fail-on-new-violations",
+    is_flag=True,
+    help="Exit 1 when any deal goes from compliant to violation.",
+)
+def impact(
+    old_policy: str,
+    new_policy: str,
+    deals: tuple[str, ...],
+    now: str | None,
+    fmt: str,
+    output: str | None,
+    fail_on_new_violations: bool,
+) -> None:
     """Which DEALS change verdict from OLD_POLICY to NEW_POLICY, and what changed in meaning."""
     from cycleflow.cli.main import guarded
 
-    guarded(EXIT_POLICY)(_impact)(old_policy, new_policy, deals, now, fmt, output,
-                                  fail_on_new_violations)
+    guarded(EXIT_POLICY)(_impact)(
+        old_policy, new_policy, deals, now, fmt, output, fail_on_new_violations
+    )
 
 
-def _impact(old_policy: str, new_policy: str, deals: tuple[str, ...], now: str | None,
-            fmt: str, output: str | None, fail_on_new_violations: bool) -> None:
+def _impact(
+    old_policy: str,
+    new_policy: str,
+    deals: tuple[str, ...],
+    now: str | None,
+    fmt: str,
+    output: str | None,
+    fail_on_new_violations: bool,
+) -> None:
     from cycleflow.analytics.impact import impact as run
     from cycleflow.analytics.impact import render_markdown, render_text
     from cycleflow.api import load_policy
-    from cycleflow.decide.engine import Engine
+    from cycleflow.decide.engine import Engine, resolve_now
 
     moment = resolve_now(now)
     old = Engine(load_policy(old_policy))
@@ -154,8 +274,9 @@ def _impact(old_policy: str, new_policy: str, deals: tuple[str, ...], now: str |
     if fmt == "json":
         import orjson
 
-        data = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2 |
-                            orjson.OPT_APPEND_NEWLINE)
+        data = orjson.dumps(
+            result.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+        )
     else:
         data = (render_markdown(result) if fmt == "markdown" else render_text(result)).encode()
     if output:

@@ -41,7 +41,7 @@ def _iso(moment: datetime) -> str:
 
 
 def resolve_now(now: datetime | str | None) -> datetime:
-    """The moment a decision is made: the given time (ISO text or datetime; naive is UTC) or the clock."""
+    """The moment of a decision: the given time (ISO text or datetime; naive is UTC) or now."""
     if now is None:
         return datetime.now(timezone.utc)
     if isinstance(now, str):
@@ -234,7 +234,7 @@ class _Run:
         as_violation: bool,
         entered: datetime | None = None,
     ) -> list[ApprovalNeeded]:
-        """Judge every gate asked for; at rest, gates needed only to enter are judged as of entry."""
+        """Judge the gates asked for; at rest, gates needed only to enter are judged at entry."""
         out: list[ApprovalNeeded] = []
         for gid, because in self.needs.items():
             valid_at = entered if entered is not None and gid not in self.fresh_now else None
@@ -388,7 +388,7 @@ class Engine:
         *,
         now: datetime | str | None = None,
     ) -> Decision:
-        """May ``actor`` move ``deal`` with ``trigger`` at ``now``? Every violation, not the first."""
+        """May ``actor`` move ``deal`` by ``trigger`` at ``now``? Every violation, not the first."""
         moment = resolve_now(now)
         did = uuid.uuid4().hex
         source = deal.get("stage") if isinstance(deal, Mapping) else None
@@ -617,7 +617,7 @@ class Engine:
         *,
         now: datetime | str | None = None,
     ) -> dict[str, Any]:
-        """The deal after ``trigger``: a new record, or :class:`TransitionBlocked` with the decision."""
+        """The deal after ``trigger``, as a new record; :class:`TransitionBlocked` if refused."""
         moment = resolve_now(now)
         decision = self.decide(deal, trigger, actor, now=moment)
         if not decision.allowed:
@@ -641,7 +641,7 @@ class Engine:
     # ----------------------------------------------------------------- bind
 
     def bind(self, obj: Any, *, record: Callable[[Any], Mapping[str, Any]] | None = None) -> Any:
-        """Attach the policy's machine to an app object: ``obj.advance(actor=...)`` obeys the policy.
+        """Attach the policy's machine to an app object so ``obj.advance(actor=...)`` obeys it.
 
         The object keeps its stage in ``obj.stage``. A refused trigger raises
         :class:`TransitionBlocked` and leaves the object unchanged. The machine
