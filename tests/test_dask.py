@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import os
 import sys
 import time
@@ -86,6 +87,25 @@ def bad_file(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def odd_jsonl(tmp_path: Path) -> str:
+    """Byte-level oddities the workers' JSON Lines parser must read as the serial reader does."""
+    record = Path(DEALS).read_bytes().splitlines()[1]
+    big = orjson.dumps({"id": "BIG", "stage": "prospect", "pad": "x" * 1_100_000})
+    path = tmp_path / "odd.ndjson"
+    path.write_bytes(b"\xef\xbb\xbf" + record + b"\r\n   \r\n" + big + b"\n\t\n"
+                     + b'{"id": "CRLF", "stage": "prospect"}\r\n' + b'{"id": "LAST"')
+    return str(path)
+
+
+@pytest.fixture
+def gz_file(tmp_path: Path) -> str:
+    """Compressed: read by the client, sent as records."""
+    path = tmp_path / "more.jsonl.gz"
+    path.write_bytes(gzip.compress(Path(DEALS).read_bytes()[:2000].rsplit(b"\n", 1)[0]))
+    return str(path)
+
+
+@pytest.fixture
 def csv_file(tmp_path: Path) -> str:
     """A CSV typed through the deal schema in the client; one id repeats a JSONL id."""
     path = tmp_path / "deals.csv"
@@ -113,17 +133,19 @@ def serial(engine: Engine, sources: list[str], opts: BatchOptions) -> list[dict[
 
 
 def test_check_on_dask_equals_serial(cluster: Any, engine: Engine, bad_file: str,
-                                     csv_file: str) -> None:
-    sources = [DEALS, bad_file, csv_file]
+                                     csv_file: str, odd_jsonl: str, gz_file: str) -> None:
+    sources = [DEALS, bad_file, csv_file, odd_jsonl, gz_file]
     expected = serial(engine, sources, options())
     got = list(check_on_dask(cluster.scheduler_address, sources, options(),
-                             batch_size=5, max_in_flight=2))
+                             batch_size=2, block_bytes=3000, max_in_flight=2))
     assert got == expected
-    assert len(got) == 54 + 11 + 3
+    assert len(got) == 54 + 11 + 3 + 4 + 3
+    assert [v["record"] for v in got if v["source"] == odd_jsonl] == [1, 3, 5, 6]
+    assert any("over 1000000 bytes" in (v.get("error") or "") for v in got)
     assert sum(v["verdict"] == "error" for v in got) >= 5
     dupes = [v for v in got if any(w["rule"] == "duplicate_id" for w in v["warnings"])]
     # BAD-1's first record was unreadable, so it has no id to be a duplicate of
-    assert {v["deal"] for v in dupes} == {"OPP-2026-0407", "BAD-3", deals_id(3), deals_id(5)}
+    assert {v["deal"] for v in dupes} == {"BAD-3", *(deals_id(i) for i in (0, 1, 2, 3, 5))}
 
 
 def deals_id(index: int) -> str:
