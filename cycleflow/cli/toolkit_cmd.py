@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -18,7 +20,11 @@ def register(cli: click.Group) -> None:
     cli.add_command(init_cmd)
 
 
-def _guarded(policy_exit: int = EXIT_USAGE):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(policy_exit: int = EXIT_USAGE) -> Callable[[F], F]:
+    """The main group's error guard (imported late: main imports this module)."""
     from cycleflow.cli.main import guarded
 
     return guarded(policy_exit)
