@@ -1,0 +1,142 @@
+"""cycleflow test: the shipped suite at full coverage, failing and vacuous cases, bad suites."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+from click.testing import CliRunner
+
+from cycleflow.cli.main import cli
+from cycleflow.toolkit.testing import _merge, load_suite, run_suites
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_SUITE = ROOT / "policies" / "standard-sales-cycle.test.yaml"
+SUITES = ROOT / "tests" / "data" / "suites"
+
+
+def test_shipped_suite_passes_with_full_coverage() -> None:
+    res = CliRunner().invoke(cli, ["test", str(SHIPPED_SUITE), "--coverage",
+                                   "--min-coverage", "100"])
+    assert res.exit_code == 0, res.output
+    assert "(100.0%)" in res.output
+    assert " 0 failed" in res.output
+
+
+def test_shipped_coverage_counts_every_evaluable_rule() -> None:
+    suite = load_suite(str(SHIPPED_SUITE))
+    run = run_suites([suite])
+    (cov,) = run.coverage.values()
+    assert set(cov.rules) == set(suite.policy.rule_ids())
+    never = {r.rule for r in cov.rules.values() if not r.evaluable}
+    # steps of the final stage 'won' are never checked by the engine (lint warns about them)
+    assert never == {"order_execution", "after_sales_service"}
+    assert all(r.fired and r.passed for r in cov.evaluable)
+    assert cov.percent == 100.0
+
+
+def test_suite_file_validates_against_its_schema() -> None:
+    import yaml
+
+    schema = json.loads((ROOT / "cycleflow" / "schemas" / "policy-test.schema.json")
+                        .read_text("utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path in (SHIPPED_SUITE, SUITES / "failing.test.yaml"):
+        jsonschema.validate(yaml.safe_load(path.read_text("utf-8")), schema)
+
+
+def test_every_schema_key_has_a_description() -> None:
+    schema = json.loads((ROOT / "cycleflow" / "schemas" / "policy-test.schema.json")
+                        .read_text("utf-8"))
+    missing: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for key in ("properties", "$defs", "patternProperties"):
+                for name, sub in (node.get(key) or {}).items():
+                    if isinstance(sub, dict) and "description" not in sub:
+                        missing.append(f"{where}/{name}")
+            for k, v in node.items():
+                walk(v, f"{where}/{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}/{i}")
+
+    walk(schema, "#")
+    assert not missing
+
+
+def test_failing_and_vacuous_cases_fail() -> None:
+    res = CliRunner().invoke(cli, ["test", str(SUITES / "failing.test.yaml")])
+    assert res.exit_code == 1
+    out = res.output
+    assert "FAIL" in out and "wrong outcome" in out
+    assert "outcome: expected blocked, got allowed" in out
+    assert ("expected rule contract_signed to be violated but contract_signed was not "
+            "evaluated in this case") in out
+    assert "expected rule large_deal not to be violated but large_deal was not evaluated" in out
+    # the failure shows the explanation, rule by rule
+    assert "amount_positive [entry] passed" in out
+    assert "read: deal.amount = 100000" in out
+    assert "3 failed" in out and "1 passed" in out
+
+
+def test_min_coverage_fails_below() -> None:
+    res = CliRunner().invoke(cli, ["test", str(SUITES / "failing.test.yaml"),
+                                   "--min-coverage", "50"])
+    assert res.exit_code == 1
+    assert "below --min-coverage 50%" in res.output
+
+
+def test_junit_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.xml"
+    res = CliRunner().invoke(cli, ["test", str(SUITES / "failing.test.yaml"), "--format",
+                                   "junit", "-o", str(out)])
+    assert res.exit_code == 1
+    root = ET.parse(out).getroot()
+    assert root.tag == "testsuites" and root.get("failures") == "3"
+    cases = root.findall(".//testcase")
+    assert len(cases) == 4
+    failures = [c for c in cases if c.find("failure") is not None]
+    assert {c.get("name") for c in failures} == {"wrong outcome", "vacuous violation",
+                                                  "vacuous not_violation"}
+    text = failures[0].find("failure").text or ""  # type: ignore[union-attr]
+    assert "Rules checked" in text
+
+
+def test_bad_suite_is_located_exit_2() -> None:
+    res = CliRunner().invoke(cli, ["test", str(SUITES / "bad-suite.test.yaml")])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    for line, code in ((9, "suite-unknown-fixture"), (14, "suite-unknown-trigger"),
+                       (17, "suite-unknown-rule")):
+        assert f"bad-suite.test.yaml:{line}:" in res.output and code in res.output
+    assert "did you mean 'budget_known'?" in res.output
+
+
+def test_schema_error_is_located_exit_2() -> None:
+    res = CliRunner().invoke(cli, ["test", str(SUITES / "schema-error.test.yaml")])
+    assert res.exit_code == 2
+    assert "schema-error.test.yaml:7:14: schema-unknown-key" in res.output
+    assert "did you mean 'outcome'?" in res.output
+
+
+def test_missing_suite_and_broken_policy_exit_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["test", str(tmp_path / "nope.yaml")])
+    assert res.exit_code == 2 and "file-not-found" in res.output
+    suite = tmp_path / "s.yaml"
+    broken = ROOT / "tests" / "data" / "policies" / "broken" / "lint-unknown-gate.yaml"
+    suite.write_text(f"policy: {broken}\nnow: '2026-11-26T12:00:00Z'\ncases:\n"
+                     "  - {name: x, deal: {id: a}, check: true, expect: {verdict: compliant}}\n")
+    res = CliRunner().invoke(cli, ["test", str(suite)])
+    assert res.exit_code == 2
+    assert "suite-policy-invalid" in res.output and "unknown-gate" in res.output
+
+
+def test_patch_is_a_deep_merge_and_null_removes() -> None:
+    base = {"a": 1, "c": {"x": 1, "y": 2}, "l": [1, 2]}
+    assert _merge(base, {"c": {"x": None, "z": 3}, "l": [3], "a": None}) == {
+        "c": {"y": 2, "z": 3}, "l": [3]}
+    assert base == {"a": 1, "c": {"x": 1, "y": 2}, "l": [1, 2]}
