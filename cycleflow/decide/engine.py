@@ -321,6 +321,12 @@ class Engine:
         self._bind_lock = threading.Lock()
         self._bind_machine: Any = None
         self._masker: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        # only events whose values read a sensitive field (or a parent of one) need masking
+        self._sensitive = tuple(
+            prefix
+            for path in self.policy.sensitive
+            for prefix in _prefixes(path if path.startswith("deal.") else f"deal.{path}")
+        )
         if self.policy.sensitive:
             self._masker = _make_masker(self.policy.sensitive)
         self._rests = {
@@ -747,7 +753,11 @@ class Engine:
             "values": dict(values) if values else {},
             "message": message,
         }
-        return self._masker(event) if self._masker else event
+        if self._masker is not None and values and any(
+            k.startswith(self._sensitive) for k in values
+        ):
+            return self._masker(event)
+        return event
 
     def _emit_decision(self, decision: Decision, actor: Actor | None) -> Decision:
         if self.audit is None:
@@ -825,6 +835,12 @@ def _default_record(obj: Any) -> Mapping[str, Any]:
     if isinstance(obj, Mapping):
         return obj
     return {k: v for k, v in vars(obj).items() if not k.startswith("_") and not callable(v)}
+
+
+def _prefixes(path: str) -> list[str]:
+    """``deal.a.b`` → the keys a values map may use to carry it: ``deal.a.b`` and ``deal.a``."""
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 1, -1)]
 
 
 def _make_masker(paths: Sequence[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:

@@ -54,7 +54,7 @@ class Expression:
     functions: frozenset[str]
     _rule: codegen.CompiledRule = field(repr=False, compare=False)
     _tree: ast.Expression = field(repr=False, compare=False)
-    _reads: tuple[FieldRead, ...] = field(repr=False, compare=False)
+    _reads: tuple[tuple[str, bool, str, tuple[Any, ...]], ...] = field(repr=False, compare=False)
     python_source: str = field(default="", repr=False, compare=False)
 
     def evaluate(self, ctx: EvalContext) -> Any:
@@ -73,14 +73,11 @@ class Expression:
     def read_values(self, ctx: EvalContext) -> dict[str, Any]:
         """The fields this expression reads, for audit events; absent ones as ``"<missing>"``."""
         values: dict[str, Any] = {}
-        for read in self._reads:
-            root = ctx.deal if read.root == "deal" else ctx.actor
-            steps = read.steps[: len(read.field.split("."))] if read.field else ()
-            name = f"{read.root}.{read.field}"
+        for name, from_deal, root_name, steps in self._reads:
             if name in values:
                 continue
             try:
-                value = runtime.walk(root, read.root, steps)
+                value = runtime.walk(ctx.deal if from_deal else ctx.actor, root_name, steps)
             except RuleError:
                 values[name] = runtime.MISSING_TEXT
                 continue
@@ -90,6 +87,13 @@ class Expression:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as source and location; the receiving process recompiles."""
         return (compile_expression, (self.source, self.location))
+
+
+def _value_read(read: FieldRead) -> tuple[str, bool, str, tuple[Any, ...]]:
+    """What ``read_values`` needs of one field read, worked out once at compile time."""
+    fld = read.field
+    steps = read.steps[: len(fld.split("."))] if fld else ()
+    return f"{read.root}.{fld}", read.root == "deal", read.root, steps
 
 
 def _analyze(source: str, location: Location, known_fields: KnownFields | None,
@@ -125,7 +129,7 @@ def compile_expression(
         raise PolicyError(errors)
     assert analysis.tree is not None
     rule, python_source = codegen.generate(analysis)
-    reads = tuple(analysis.reads.values())
+    reads = tuple(_value_read(r) for r in analysis.reads.values())
     return Expression(
         source=source,
         location=location,
