@@ -160,7 +160,7 @@ def sarif_log(items: Sequence[Problem]) -> dict[str, Any]:
         "name": "".join(part.capitalize() for part in code.split("-")),
         "shortDescription": {"text": RULE_HELP.get(code, code.replace("-", " "))},
         "defaultConfiguration": {"level": codes[code]},
-        "helpUri": "https://cycleflow.dev/docs/authoring#lint-codes",
+        "helpUri": "https://cycleflow.dev/docs/authoring#what-lint-detects-and-what-it-cannot",
     } for code in rule_ids]
     results: list[dict[str, Any]] = []
     for p in items:
