@@ -100,7 +100,11 @@ _OTHER_KEYS = frozenset(
     }
 )
 _SUPPORTED = _OBJECT_KEYS | _ARRAY_KEYS | _STRING_KEYS | _NUMBER_KEYS | _OTHER_KEYS
-_FORMATS = {"date-time": "_is_datetime", "date": "_is_date", "email": "_is_email"}
+_FORMATS = {
+    "date-time": "_dt_fast({v}) is None and not _is_datetime({v})",
+    "date": "_date_fast({v}) is None and not _is_date({v})",
+    "email": "'@' not in {v}",
+}
 
 _MAX_INDENT = 14  # deeper schemas are split into functions (CPython nesting limits)
 _INLINE_REFS = 4  # $ref targets are inlined up to this many levels, when not recursive
@@ -131,24 +135,27 @@ class _Missing:
 
 _M = _Missing()
 
-_DATETIME_RE = re.compile(
-    r"(\d{4})-(0[1-9]|1[0-2])-(\d\d)[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?"
-    r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
-    re.ASCII,
-)
-_DATE_RE = re.compile(r"(\d{4})-(\d\d)-(\d\d)", re.ASCII)
+_TIME = r"[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+_YEAR_MONTH = r"(?!0000)\d{4}-(?:0[1-9]|1[0-2])-"
+_DAY_1_28 = r"(?:0[1-9]|1\d|2[0-8])"
+# Fast paths: days 01-28 exist in every month, so these need no calendar check.
+_dt_fast = re.compile(_YEAR_MONTH + _DAY_1_28 + _TIME, re.ASCII).fullmatch
+_date_fast = re.compile(_YEAR_MONTH + _DAY_1_28, re.ASCII).fullmatch
+_DATETIME_ANY_DAY = re.compile(_YEAR_MONTH + r"(?:29|30|31)" + _TIME, re.ASCII)
+_DATE_ANY_DAY = re.compile(_YEAR_MONTH + r"(?:29|30|31)", re.ASCII)
 
 
 def _is_datetime(value: str) -> bool:
-    """RFC 3339 date-time: 'T', seconds and offset required, a real calendar day, no year 0."""
-    m = _DATETIME_RE.fullmatch(value)
-    if m is None:
+    """RFC 3339 date-time: 'T', seconds and offset required, a real calendar day, no year 0.
+
+    Accepts lowercase 't'/'z' as RFC 3339 section 5.6 allows (and jsonschema does).
+    """
+    if _dt_fast(value) is not None:
+        return True
+    if _DATETIME_ANY_DAY.fullmatch(value) is None:
         return False
-    day = int(m[3])
-    if 1 <= day <= 28:
-        return m[1] != "0000"
     try:
-        date(int(m[1]), int(m[2]), day)
+        date.fromisoformat(value[:10])
     except ValueError:
         return False
     return True
@@ -156,18 +163,15 @@ def _is_datetime(value: str) -> bool:
 
 def _is_date(value: str) -> bool:
     """RFC 3339 full-date (YYYY-MM-DD) that exists in the calendar."""
-    m = _DATE_RE.fullmatch(value)
-    if m is None:
+    if _date_fast(value) is not None:
+        return True
+    if _DATE_ANY_DAY.fullmatch(value) is None:
         return False
     try:
-        date(int(m[1]), int(m[2]), int(m[3]))
+        date.fromisoformat(value)
     except ValueError:
         return False
     return True
-
-
-def _is_email(value: str) -> bool:
-    return "@" in value
 
 
 def _freeze(value: Any) -> Any:
@@ -256,7 +260,8 @@ _HELPERS: dict[str, Any] = {
     "_M": _M,
     "_is_datetime": _is_datetime,
     "_is_date": _is_date,
-    "_is_email": _is_email,
+    "_dt_fast": _dt_fast,
+    "_date_fast": _date_fast,
     "_freeze": _freeze,
     "_unique": _unique,
     "_not_multiple": _not_multiple,
@@ -373,6 +378,11 @@ class _Gen:
     # -- functions
 
     def resolve(self, ref: Any) -> tuple[str, Any]:
+        base = self.root.get("$id")
+        if isinstance(ref, str) and isinstance(base, str) and base and ref.startswith(base):
+            rest = ref[len(base) :]
+            if rest.startswith("#") and "#" not in base:
+                ref = rest  # the root's own $id, spelled out (fastjsonschema rewrites refs so)
         if not isinstance(ref, str) or not ref.startswith("#"):
             raise _Unsupported(f"$ref {_short(ref)} (only local '#/...' references are compiled)")
         pointer = unquote(ref[1:])
@@ -703,7 +713,7 @@ class _Gen:
             check = _FORMATS.get(name) if isinstance(name, str) else None
             if check is None:
                 raise _Unsupported(f"format {_short(name)}")
-            self.out(fn, ind, f"if not {check}({var}):")
+            self.out(fn, ind, "if " + check.format(v=var) + ":")
             self.fail(fn, ind + 1, path, f"_r({var}) + {' is not a ' + repr(name)!r}")
 
     def emit_number(
