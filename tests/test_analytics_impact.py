@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from cycleflow.analytics.impact import impact, policy_diff
 from cycleflow.api import load_policy
 from cycleflow.cli.main import cli
-from cycleflow.decide.engine import Engine, _now
+from cycleflow.decide.engine import Engine, resolve_now
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = ROOT / "policies" / "standard-sales-cycle.yaml"
@@ -41,7 +41,7 @@ def _independent() -> tuple[set[str], set[str]]:
 
 @pytest.fixture(scope="module")
 def result() -> Any:
-    return impact(Engine(load_policy(OLD)), Engine(load_policy(NEW)), [str(DEALS)], _now(NOW))
+    return impact(Engine(load_policy(OLD)), Engine(load_policy(NEW)), [str(DEALS)], resolve_now(NOW))
 
 
 def test_changed_deals_match_an_independent_check(result: Any) -> None:

@@ -181,3 +181,10 @@ def test_every_adversarial_yaml_is_refused_cleanly() -> None:
         no_traceback(proc)
         assert proc.returncode == 1, path
         assert f"{path}:".encode() in proc.stdout, proc.stdout
+
+
+def test_audit_and_dask_together_are_refused() -> None:
+    proc = run("check", "-p", POLICY, DEALS, "--audit", "x.jsonl", "--dask", "local:1")
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert b"--audit and --dask cannot be combined" in proc.stderr

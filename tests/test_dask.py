@@ -33,7 +33,7 @@ from cycleflow.batch.parallel import BatchOptions, field_types, verdict_stream  
 from cycleflow.batch.readers import iter_records  # noqa: E402
 from cycleflow.batch.runner import run_check  # noqa: E402
 from cycleflow.cli.main import cli  # noqa: E402
-from cycleflow.decide.engine import Engine, _now  # noqa: E402
+from cycleflow.decide.engine import Engine, resolve_now  # noqa: E402
 from cycleflow.errors import UsageError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def csv_file(tmp_path: Path) -> str:
 
 
 def options(**kw: Any) -> BatchOptions:
-    return BatchOptions(policy_path=POLICY, now=_now(NOW), jobs=1, **kw)
+    return BatchOptions(policy_path=POLICY, now=resolve_now(NOW), jobs=1, **kw)
 
 
 def compute(collection: Any) -> Any:
@@ -198,7 +198,7 @@ def test_check_bag_of_items_equals_serial(client: Any, engine: Engine, bad_file:
     rows = [(i.source, i.position, i.record, i.error) for i in items]
     bag = db.from_sequence(rows, npartitions=4)
     got = compute(check_bag(bag, POLICY, now=NOW))
-    expected = list(run_check(engine, iter_records([DEALS, bad_file]), now=_now(NOW),
+    expected = list(run_check(engine, iter_records([DEALS, bad_file]), now=resolve_now(NOW),
                               flag_duplicates=False))
     assert got == expected
 

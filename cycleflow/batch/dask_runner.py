@@ -214,9 +214,9 @@ class _Settings:
 
 def _settings(now: datetime | str, trigger: str | None, actor: Mapping[str, Any] | None,
               lang: str) -> _Settings:
-    from cycleflow.decide.engine import _now
+    from cycleflow.decide.engine import resolve_now
 
-    return _Settings(_now(now), trigger, None if actor is None else dict(actor), lang)
+    return _Settings(resolve_now(now), trigger, None if actor is None else dict(actor), lang)
 
 
 Row = tuple[str, int, Any, "str | None"]

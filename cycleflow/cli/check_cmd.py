@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 import click
 
 from cycleflow.cli.common import EXIT_POLICY, load_engine, parse_actor, policy_info
+from cycleflow.errors import UsageError
 
 
 @click.command()
@@ -133,6 +134,9 @@ def _check(
     from cycleflow.decide.engine import resolve_now
     from cycleflow.report import Summary, exit_code, write_report
 
+    if audit_spec and dask_address:
+        raise UsageError("--audit and --dask cannot be combined: audit events are written by "
+                         "one process; run the audited batch without --dask")
     actor = parse_actor(actor_arg)
     moment = resolve_now(now)
     with load_engine(

@@ -52,9 +52,6 @@ def resolve_now(now: datetime | str | None) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
 
 
-_now = resolve_now  # the former private name, kept for callers being updated
-
-
 @dataclass(frozen=True, slots=True)
 class _Rule:
     """A criterion or risk prepared for the hot path: message resolved, evaluator at hand."""
