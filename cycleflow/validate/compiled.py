@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 import fastjsonschema
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 __all__ = ["CompiledValidator", "compile_validator", "MAX_DEPTH"]
 
@@ -118,6 +119,8 @@ class CompiledValidator(Protocol):
     fallback_reason: str | None
     #: The generated Python source ("" for a fallback validator).
     source: str
+    #: "compiled", or the fallback that checks the schema: "fastjsonschema" or "jsonschema".
+    engine: str
 
     def __call__(self, instance: Any, /) -> str | None: ...
 
@@ -836,10 +839,65 @@ def compile_validator(schema: Mapping[str, Any], *, root: str = "deal") -> Compi
     validate = namespace["validate"]
     validate.fallback_reason = None
     validate.source = source
+    validate.engine = "compiled"
     return cast(CompiledValidator, validate)
 
 
+#: Keywords fastjsonschema 2.22 reads with their draft 2020-12 meaning.  It treats a
+#: 2020-12 schema as draft 7: it ignores prefixItems, dependentRequired/Schemas,
+#: min/maxContains, unevaluated*, $dynamicRef and any sibling of a $ref, and it asserts
+#: content* and draft-7 ``dependencies``/``additionalItems``, which 2020-12 does not.
+_FJS_SAFE = (
+    frozenset(
+        {
+            "type", "enum", "const", "required", "properties", "additionalProperties",
+            "patternProperties", "propertyNames", "items", "minItems", "maxItems",
+            "uniqueItems", "contains", "minimum", "maximum", "exclusiveMinimum",
+            "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "pattern", "format",
+            "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "minProperties",
+            "maxProperties", "$ref", "$id", "$schema",
+        }
+    )
+    | _ANNOTATIONS
+) - {"contentEncoding", "contentMediaType", "contentSchema"}  # fmt: skip
+_ONE_SCHEMA = ("additionalProperties", "propertyNames", "items", "contains", "not", "if", "then",
+               "else", "unevaluatedItems", "unevaluatedProperties", "contentSchema")  # fmt: skip
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def _fastjsonschema_misreads(schema: Any) -> str | None:
+    """The first keyword fastjsonschema would read differently from draft 2020-12, if any."""
+    if not isinstance(schema, Mapping):
+        return None
+    for key in schema:
+        if key not in _FJS_SAFE and not key.startswith("x-"):
+            return str(key)
+    if "$ref" in schema and set(schema) - _ANNOTATIONS - {"$ref", "$id", "$schema"}:
+        return "$ref with sibling keywords"
+    subs: list[Any] = [schema[k] for k in _ONE_SCHEMA if k in schema]
+    for k in _SCHEMA_MAPS:
+        if isinstance(schema.get(k), Mapping):
+            subs.extend(schema[k].values())
+    for k in _SCHEMA_LISTS:
+        if isinstance(schema.get(k), list):
+            subs.extend(schema[k])
+    for sub in subs:
+        found = _fastjsonschema_misreads(sub)
+        if found is not None:
+            return found
+    return None
+
+
 def _fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledValidator:
+    dialect = schema.get("$schema")
+    misread = None
+    if dialect is None or dialect in _DIALECTS:
+        misread = _fastjsonschema_misreads(schema)
+    if misread is not None:
+        return _jsonschema_fallback(
+            schema, f"{reason}; checked by jsonschema (fastjsonschema misreads {misread!r})", root
+        )
     check = fastjsonschema.compile(
         copy.deepcopy(dict(schema)), handlers={}, use_formats=True, use_default=False
     )
@@ -859,4 +917,24 @@ def _fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledVali
 
     validate.fallback_reason = reason  # type: ignore[attr-defined]
     validate.source = ""  # type: ignore[attr-defined]
+    validate.engine = "fastjsonschema"  # type: ignore[attr-defined]
+    return cast(CompiledValidator, validate)
+
+
+def _jsonschema_fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledValidator:
+    """Slow but exact: for schemas neither this generator nor fastjsonschema reads right."""
+    checker = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    def validate(instance: Any, /) -> str | None:
+        try:
+            error = best_match(checker.iter_errors(instance))
+        except RecursionError:
+            return f"{root}: nested too deeply"
+        if error is None:
+            return None
+        return _fmt(root, tuple(error.absolute_path), error.message)
+
+    validate.fallback_reason = reason  # type: ignore[attr-defined]
+    validate.source = ""  # type: ignore[attr-defined]
+    validate.engine = "jsonschema"  # type: ignore[attr-defined]
     return cast(CompiledValidator, validate)
