@@ -67,7 +67,7 @@ def test_header(report: dict[str, Any]) -> None:
 
 def test_stages(report: dict[str, Any]) -> None:
     stages = _by(report["stages"], "stage")
-    assert list(stages) == ["prospect", "qualified", "negotiation", "won", "lost"]
+    assert list(stages) == ["prospect", "qualified", "negotiation", "won", "closed", "lost"]
     p, q, n = stages["prospect"], stages["qualified"], stages["negotiation"]
     # prospect: D1, D2, D3 entered; all three reached qualified → 3/3
     assert (p["entered"], p["converted"], p["conversion"]) == (3, 3, 1.0)
@@ -169,7 +169,7 @@ def test_period_filter() -> None:
                                                   end="2026-03-23T00:00:00"))
     stages = _by(report["stages"], "stage")
     # entries inside: D3 → negotiation 03-20, D1 → won 03-18, D2 → lost 03-21
-    assert [stages[s]["entered"] for s in stages] == [0, 0, 1, 1, 1]
+    assert [stages[s]["entered"] for s in stages] == [0, 0, 1, 1, 0, 1]  # nobody closed
     # exits inside: qualified D3 (8 d, 03-20) and D2 (14 d, 03-21) → median 11
     assert stages["qualified"]["median_days"] == 11.0
     assert stages["negotiation"]["median_days"] == 7.0
@@ -216,7 +216,8 @@ def test_cli_writes_html_json_csv(tmp_path: Path) -> None:
     assert _by(data["gates"], "gate")["discount_desk"]["median_days_to_decision"] == 1.75
     with open(tmp_path / "csv" / "stages.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["stage"] for r in rows] == ["prospect", "qualified", "negotiation", "won", "lost"]
+    assert [r["stage"] for r in rows] == ["prospect", "qualified", "negotiation", "won", "closed",
+                                                "lost"]
     assert rows[1]["conversion"] == "0.6667"
 
 

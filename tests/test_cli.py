@@ -1,4 +1,4 @@
-"""The command line as a user meets it: exit codes, JSON shapes, no tracebacks, identical parallel output."""
+"""The command line as a user meets it: exit codes, JSON shapes, no tracebacks, parallel output."""
 
 from __future__ import annotations
 

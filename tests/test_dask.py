@@ -39,6 +39,7 @@ from cycleflow.errors import UsageError  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = str(ROOT / "policies" / "standard-sales-cycle.yaml")
 DEALS = str(ROOT / "examples" / "deals.jsonl")
+N_DEALS = sum(1 for line in Path(DEALS).read_text("utf-8").splitlines() if line.strip())
 NOW = "2026-11-26T12:00:00Z"
 ACTOR = {"id": "zoe", "roles": ["sales_director"]}
 
@@ -139,7 +140,7 @@ def test_check_on_dask_equals_serial(cluster: Any, engine: Engine, bad_file: str
     got = list(check_on_dask(cluster.scheduler_address, sources, options(),
                              batch_size=2, block_bytes=3000, max_in_flight=2))
     assert got == expected
-    assert len(got) == 54 + 11 + 3 + 4 + 3
+    assert len(got) == N_DEALS + 11 + 3 + 4 + 3
     assert [v["record"] for v in got if v["source"] == odd_jsonl] == [1, 3, 5, 6]
     assert any("over 1000000 bytes" in (v.get("error") or "") for v in got)
     assert sum(v["verdict"] == "error" for v in got) >= 5
@@ -157,7 +158,7 @@ def test_check_on_dask_with_trigger_and_actor(cluster: Any, engine: Engine) -> N
     expected = serial(engine, [DEALS], opts)
     got = list(check_on_dask(cluster.scheduler_address, [DEALS], opts, batch_size=20))
     assert got == expected
-    assert len(got) == 54
+    assert len(got) == N_DEALS
 
 
 def test_policy_reaches_workers_without_shared_disk(client: Any, tmp_path: Path) -> None:
@@ -209,7 +210,7 @@ def test_check_bag_of_plain_records(client: Any, engine: Engine) -> None:
     got = compute(check_bag(bag, POLICY, now=NOW, source=DEALS, trigger="advance",
                     actor=ACTOR))
     assert got == serial(engine, [DEALS], options(trigger="advance", actor=ACTOR))
-    assert [v["record"] for v in got] == list(range(1, 55))
+    assert [v["record"] for v in got] == list(range(1, N_DEALS + 1))
 
 
 def test_check_dataframe_equals_serial(client: Any, engine: Engine) -> None:
@@ -228,7 +229,7 @@ def test_check_dataframe_equals_serial(client: Any, engine: Engine) -> None:
     expected = serial(engine, [DEALS], options())
     assert list(got.columns) == list(FRAME_COLUMNS)
     assert list(got.index) == list(frame.index)
-    assert list(got["record"]) == list(range(1, 55))
+    assert list(got["record"]) == list(range(1, N_DEALS + 1))
     for (_, row), v in zip(got.iterrows(), expected, strict=True):
         assert row["deal"] == v["deal"]
         assert row["stage"] == v["stage"]
@@ -267,7 +268,7 @@ def test_cli_dask_local_equals_jobs_1(bad_file: str) -> None:
     assert dask.stderr == ""
     assert dask.exit_code == one.exit_code == 1
     assert dask.stdout_bytes == one.stdout_bytes
-    assert len(dask.stdout_bytes.splitlines()) == 54 + 11
+    assert len(dask.stdout_bytes.splitlines()) == N_DEALS + 11
 
 
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:1", "local:many", "nonsense://x:1"])

@@ -225,3 +225,21 @@ def test_public_api_is_exported() -> None:
         assert hasattr(cycleflow, name)
     assert issubclass(cycleflow.PolicyError, cycleflow.CycleflowError)
     assert issubclass(cycleflow.TransitionBlocked, cycleflow.CycleflowError)
+
+
+def test_every_example_deal_gets_its_expected_verdict(engine: Engine) -> None:
+    """The engine agrees, deal by deal, with the expectations written beside the examples."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_schemas_and_examples import EXPECTED_CHECK
+
+    for line in (ROOT / "examples" / "deals.jsonl").read_text("utf-8").splitlines():
+        d = json.loads(line)
+        v = engine.check(d, now=NOW)
+        assert v.verdict != "error", (d["id"], v.error)
+        violations, warnings = EXPECTED_CHECK[d["id"]]
+        assert sorted(rules(v.violations)) == sorted(violations), d["id"]
+        assert sorted(rules(v.warnings)) == sorted(warnings), d["id"]
+        assert v.compliant == (not violations)

@@ -189,14 +189,6 @@ def _stages(b: _Builder, docs: Sequence[Document]) -> list[Stage]:
                 time_limit = TimeLimit(float(limit), "block", b.loc(doc, (*path, "max_days")))
             final = bool(raw.get("final", False))
             outcome = raw.get("outcome")
-            if outcome is not None and not final:
-                b.problem(
-                    doc,
-                    (*path, "outcome"),
-                    "outcome-not-final",
-                    f"stage '{sid}' has an outcome but is not final",
-                    "add 'final: true' or remove 'outcome'",
-                )
             stages.append(
                 Stage(
                     id=sid,
