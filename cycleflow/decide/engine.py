@@ -308,7 +308,7 @@ class Engine:
         self.policy: Policy = self.compiled.policy
         self.audit = audit
         self.lang = lang
-        self._validator: Callable[[Any], None] | None = None
+        self._validator: Callable[[Any], str | None] | None = None
         if validate_deals and self.policy.deal_schema is not None:
             from cycleflow.validate.deal_schema import compile_deal_validator
 
@@ -367,12 +367,9 @@ class Engine:
             hint = did_you_mean(str(stage), self.compiled.stage_ids)
             raise DealError(f"unknown stage {stage!r}" + (f" ({hint})" if hint else ""))
         if self._validator is not None:
-            import fastjsonschema
-
-            try:
-                self._validator(deal)
-            except fastjsonschema.JsonSchemaException as err:
-                raise DealError(f"does not match deal_schema: {err}") from None
+            problem = self._validator(deal)
+            if problem is not None:
+                raise DealError(f"does not match deal_schema: {problem}")
 
     def fingerprint(self, deal: Mapping[str, Any], gate: str) -> str:
         """The fingerprint an approval of ``gate`` on this deal should record."""

@@ -1,15 +1,14 @@
 """What a policy's ``deal_schema`` declares: field types for expressions, and a fast validator.
 
 The jsonschema library stays for policy files; per-record validation uses a
-validator compiled once by fastjsonschema (see the costs in DESIGN.md).
+validator generated once from the schema (see the costs in DESIGN.md and
+:mod:`cycleflow.validate.compiled`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import fastjsonschema
 
 from cycleflow.errors import Location, PolicyError
 
@@ -96,13 +95,21 @@ def known_fields(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     return out
 
 
-def compile_deal_validator(schema: Mapping[str, Any], where: Location) -> Callable[[Any], None]:
-    """A validator compiled once; it raises ``fastjsonschema.JsonSchemaException`` on a bad deal."""
+def compile_deal_validator(
+    schema: Mapping[str, Any], where: Location
+) -> Callable[[Any], str | None]:
+    """A validator compiled once from the deal schema: None for a valid deal, else the reason.
+
+    See :mod:`cycleflow.validate.compiled`: generated code for the keywords it knows,
+    an exact fallback for the rest; it never writes defaults into a deal.
+    """
+    from jsonschema.exceptions import SchemaError
+
+    from cycleflow.validate.compiled import compile_validator
+
     try:
-        return fastjsonschema.compile(
-            dict(schema), handlers={}, use_formats=True, use_default=False
-        )  # never write defaults into a deal  # type: ignore[no-any-return]
-    except Exception as err:  # fastjsonschema raises several unrelated types
+        return compile_validator(schema)
+    except SchemaError as err:
         raise PolicyError.at(
-            where, "deal-schema-invalid", f"deal_schema cannot be compiled: {err}"
+            where, "deal-schema-invalid", f"deal_schema is not a valid JSON Schema: {err.message}"
         ) from None
