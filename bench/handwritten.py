@@ -12,17 +12,19 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-ORDER = {"prospect": 0, "qualified": 1, "negotiation": 2, "won": 3, "lost": 4}
+ORDER = {"prospect": 0, "qualified": 1, "negotiation": 2, "won": 3, "closed": 4, "lost": 5}
 STEPS = {
     "prospect": ("customer_development", "customer_visit"),
     "qualified": ("product_introduction", "needs_analysis"),
     "negotiation": ("solution_design", "quotation_negotiation", "contract_signing"),
+    "won": ("order_execution", "after_sales_service"),
 }
 EARLIER = {
     "prospect": (),
     "qualified": STEPS["prospect"],
     "negotiation": STEPS["prospect"] + STEPS["qualified"],
     "won": STEPS["prospect"] + STEPS["qualified"] + STEPS["negotiation"],
+    "closed": STEPS["prospect"] + STEPS["qualified"] + STEPS["negotiation"] + STEPS["won"],
     "lost": (),
 }
 
@@ -91,12 +93,12 @@ def check(deal: dict[str, Any], now: datetime) -> tuple[str, list[str]]:
             bad.append("missing_decision_maker")
         if customer.get("screening") != "cleared":
             bad.append("unscreened_customer")
+    gates_as_of = _t(entered) if entered else now
     if discount > 40:
         bad.append("extreme_discount")
-    gates_as_of = _t(entered) if entered else now
-    if discount > 20 and not _gate_ok(deal, "discount_desk", ("sales_director",), 1,
-                                      (deal.get("owner"), None), 30,
-                                      ("discount_pct", "amount"), now, now):
+    if stage in ("negotiation", "won") and discount > 20 and not _gate_ok(
+            deal, "discount_desk", ("sales_director",), 1, (deal.get("owner"), None), 30,
+            ("discount_pct", "amount"), now, gates_as_of):
         bad.append("discount_desk")
     if stage == "won" and deal.get("amount", 0) >= 500000 and not _gate_ok(
             deal, "deal_review", ("finance_director", "ceo"), 2, (deal.get("owner"),), 14,
@@ -104,7 +106,7 @@ def check(deal: dict[str, Any], now: datetime) -> tuple[str, list[str]]:
         bad.append("deal_review")
     # warnings (close_date_past, stalled_deal, low_margin, max_days.negotiation) are computed
     # by the engine too; they do not change the verdict, so the baseline evaluates them as well
-    open_deal = stage not in ("won", "lost")
+    open_deal = stage in ("prospect", "qualified", "negotiation")
     _ = open_deal and deal.get("close_date") is not None and date.fromisoformat(
         deal["close_date"]) < today
     _ = open_deal and entered and (now - _t(entered)).days > 60

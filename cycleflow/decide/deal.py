@@ -34,10 +34,11 @@ def steps_done(deal: Mapping[str, Any]) -> frozenset[str]:
     raw = deal.get("steps")
     if raw is None:
         return frozenset()
-    if isinstance(raw, list):
-        if not all(isinstance(x, str) for x in raw):
-            raise DealError("steps must be a list of step ids")
-        return frozenset(raw)
+    if type(raw) is list:
+        try:
+            return frozenset(raw)  # non-text items can never match a step id
+        except TypeError:
+            raise DealError("steps must be a list of step ids") from None
     if isinstance(raw, Mapping):
         return frozenset(str(k) for k, v in raw.items() if v not in (None, False))
     raise DealError(f"steps must be a list or a map, got {type(raw).__name__}")

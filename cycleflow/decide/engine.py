@@ -139,7 +139,7 @@ class _Run:
 
     def __init__(self, ctx: EvalContext, lang: str, trace: bool) -> None:
         self.ctx = ctx
-        self.args = (ctx.deal, ctx.actor, ctx.stage, ctx.now, ctx.today)
+        self.args = (ctx.deal, ctx.actor, ctx.stage, ctx.now, ctx.today)  # positional: hot path
         self.lang = lang
         self.trace = trace
         self.violations: list[Violation] = []
