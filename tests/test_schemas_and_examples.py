@@ -381,7 +381,7 @@ def test_shipped_policy_shape() -> None:
     assert list(p["stages"]) == list(STAGE_STEPS)
     assert [s for s, v in p["stages"].items() if v.get("initial")] == ["prospect"]
     assert {s: v.get("outcome") for s, v in p["stages"].items() if v.get("outcome")} == {
-        "won": "won", "lost": "lost"}
+        "won": "won", "closed": "won", "lost": "lost"}
     # won is not final: order execution and after-sales service follow it, then 'closed'
     assert [s for s, v in p["stages"].items() if v.get("final")] == ["closed", "lost"]
     assert p["deal_schema"] == "../schemas/deal.schema.json"
