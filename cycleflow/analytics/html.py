@@ -215,8 +215,8 @@ def render_html(report: Mapping[str, Any], *, title: str = "Sales-cycle evaluati
     policy = meta.get("policy")
     stages = report["stages"]
     first = stages[0]["entered"] if stages else 0
-    won = sum(s["entered"] for s in stages if s["outcome"] == "won")
-    lost = sum(s["entered"] for s in stages if s["outcome"] == "lost")
+    won = sum(w.get("won", 0) for w in report["weeks"])  # deals, each counted once
+    lost = sum(w.get("lost", 0) for w in report["weeks"])
     blocked = sum(w["blocked"] for w in report["weeks"])
     requested = sum(w["requested"] for w in report["weeks"])
     kpis = [("events in period", _esc(meta["events_in_period"])),

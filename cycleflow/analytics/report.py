@@ -378,6 +378,7 @@ class Collector:
         state.entered = moment
         state.seen.add(target)
         outcome = self.outcomes.get(target)
+        already = state.outcome  # a deal counts as won (or lost) once, however many such stages
         if outcome is not None:
             state.outcome = outcome
         if not inside:
@@ -388,7 +389,8 @@ class Collector:
         if created:
             self.bump(week, "created")
         if outcome == "won":
-            self.bump(week, "won")
+            if already != "won":
+                self.bump(week, "won")
         elif outcome == "lost":
             self.bump(week, "lost")
             if isinstance(source, str):
