@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cycleflow.cli.common import EXIT_POLICY
+from cycleflow.cli.common import EXIT_POLICY, guarded
 from cycleflow.errors import UsageError
 
 
@@ -48,6 +48,7 @@ from cycleflow.errors import UsageError
     type=click.Path(file_okay=False),
     help="Directory for deals.jsonl and audit.jsonl.",
 )
+@guarded(EXIT_POLICY)
 def simulate(
     policy_path: str,
     n_deals: int,
@@ -58,20 +59,6 @@ def simulate(
     out_dir: str,
 ) -> None:
     """Simulate a reproducible sales history through the real engine: deals + audit log."""
-    from cycleflow.cli.main import guarded
-
-    guarded(EXIT_POLICY)(_simulate)(policy_path, n_deals, days, seed, start, no_checks, out_dir)
-
-
-def _simulate(
-    policy_path: str,
-    n_deals: int,
-    days: int,
-    seed: int,
-    start: str | None,
-    no_checks: bool,
-    out_dir: str,
-) -> None:
     from cycleflow.analytics.simulate import SimOptions, parse_start
     from cycleflow.analytics.simulate import simulate as run
     from cycleflow.api import load_policy
@@ -132,6 +119,7 @@ def _simulate(
     help="Also write one CSV per table into this directory.",
 )
 @click.option("--title", default="Sales-cycle evaluation", show_default=True)
+@guarded(EXIT_POLICY)
 def report(
     log: str,
     deal_files: tuple[str, ...],
@@ -144,24 +132,6 @@ def report(
     title: str,
 ) -> None:
     """The periodic evaluation report of an audit LOG (JSON Lines or sqlite:PATH) as HTML."""
-    from cycleflow.cli.main import guarded
-
-    guarded(EXIT_POLICY)(_report)(
-        log, deal_files, policy_path, start, end, output, json_path, csv_dir, title
-    )
-
-
-def _report(
-    log: str,
-    deal_files: tuple[str, ...],
-    policy_path: str | None,
-    start: str | None,
-    end: str | None,
-    output: str,
-    json_path: str | None,
-    csv_dir: str | None,
-    title: str,
-) -> None:
     import time
 
     from cycleflow.analytics.html import render_html, report_json
@@ -236,6 +206,7 @@ def _write_atomic(path: str, data: bytes) -> None:
     is_flag=True,
     help="Exit 1 when any deal goes from compliant to violation.",
 )
+@guarded(EXIT_POLICY)
 def impact(
     old_policy: str,
     new_policy: str,
@@ -246,22 +217,6 @@ def impact(
     fail_on_new_violations: bool,
 ) -> None:
     """Which DEALS change verdict from OLD_POLICY to NEW_POLICY, and what changed in meaning."""
-    from cycleflow.cli.main import guarded
-
-    guarded(EXIT_POLICY)(_impact)(
-        old_policy, new_policy, deals, now, fmt, output, fail_on_new_violations
-    )
-
-
-def _impact(
-    old_policy: str,
-    new_policy: str,
-    deals: tuple[str, ...],
-    now: str | None,
-    fmt: str,
-    output: str | None,
-    fail_on_new_violations: bool,
-) -> None:
     from cycleflow.analytics.impact import impact as run
     from cycleflow.analytics.impact import render_markdown, render_text
     from cycleflow.api import load_policy

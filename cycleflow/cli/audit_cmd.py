@@ -47,8 +47,14 @@ def audit() -> None:
 
 @audit.command()
 @click.argument("log")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text: one sentence; json: the full result object.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one sentence; json: the full result object.",
+)
 @_clean_errors
 def verify(log: str, fmt: str) -> None:
     """Check LOG's hash chain: exit 0 intact, 1 broken (naming the first bad line), 2 unreadable."""
@@ -74,8 +80,14 @@ def verify(log: str, fmt: str) -> None:
 @audit.command()
 @click.argument("log")
 @click.option("--deal", "deal_id", required=True, help="The deal id whose history to show.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text: a time-ordered table; json: a JSON array.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: a time-ordered table; json: a JSON array.",
+)
 @_clean_errors
 def show(log: str, deal_id: str, fmt: str) -> None:
     """Print one deal's audit history from LOG, in decision-time order."""

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from cycleflow.cli.common import EXIT_POLICY, load_engine, parse_actor, policy_info
+from cycleflow.cli.common import EXIT_POLICY, guarded, load_engine, parse_actor, policy_info
 from cycleflow.errors import UsageError
 
 
@@ -74,6 +74,7 @@ from cycleflow.errors import UsageError
     default=None,
     help="Show a progress bar (default: only on a terminal).",
 )
+@guarded(EXIT_POLICY)
 def check(
     policy_path: str,
     deals: tuple[str, ...],
@@ -94,49 +95,15 @@ def check(
 
     Exit 0 all compliant, 1 any violation, 2 usage or input error, 3 invalid policy.
     """
-    from cycleflow.cli.main import guarded
-
-    guarded(EXIT_POLICY)(_check)(
-        policy_path,
-        deals,
-        trigger,
-        actor_arg,
-        fmt,
-        output,
-        now,
-        fail_on,
-        jobs,
-        lang,
-        audit_spec,
-        audit_fsync,
-        dask_address,
-        progress,
-    )
-
-
-def _check(
-    policy_path: str,
-    deals: tuple[str, ...],
-    trigger: str | None,
-    actor_arg: str | None,
-    fmt: str,
-    output: str | None,
-    now: str | None,
-    fail_on: str,
-    jobs: int,
-    lang: str,
-    audit_spec: str | None,
-    audit_fsync: bool,
-    dask_address: str | None,
-    progress: bool | None,
-) -> None:
     from cycleflow.batch.parallel import BatchOptions, parallel_jsonl, plan_chunks, verdict_stream
     from cycleflow.decide.engine import resolve_now
     from cycleflow.report import Summary, exit_code, write_report
 
     if audit_spec and dask_address:
-        raise UsageError("--audit and --dask cannot be combined: audit events are written by "
-                         "one process; run the audited batch without --dask")
+        raise UsageError(
+            "--audit and --dask cannot be combined: audit events are written by "
+            "one process; run the audited batch without --dask"
+        )
     actor = parse_actor(actor_arg)
     moment = resolve_now(now)
     with load_engine(

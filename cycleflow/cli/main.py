@@ -7,63 +7,17 @@ exit codes of DESIGN.md; no traceback reaches the user. Set
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
 
 from cycleflow.cli.common import (
-    EXIT_INTERNAL,
-    EXIT_POLICY,
-    EXIT_USAGE,
-    echo_problems,
+    guarded,
     load_engine,
     parse_actor,
     read_single_deal,
     write_json_stdout,
 )
-from cycleflow.errors import CycleflowError, PolicyError, UsageError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def guarded(policy_exit: int = EXIT_POLICY) -> Callable[[F], F]:
-    """Run a command so that every error becomes a message and an exit code, never a traceback."""
-
-    def wrap(fn: F) -> F:
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except PolicyError as err:
-                echo_problems(err.problems)
-                sys.exit(policy_exit)
-            except (UsageError, CycleflowError) as err:
-                click.echo(f"cycleflow: error: {err}", err=True)
-                sys.exit(EXIT_USAGE)
-            except (click.exceptions.Exit, click.ClickException, SystemExit):
-                raise
-            except BrokenPipeError:
-                sys.exit(0)
-            except KeyboardInterrupt:
-                click.echo("cycleflow: interrupted", err=True)
-                sys.exit(130)
-            except Exception as err:  # the last line of defence: report, never a traceback
-                if os.environ.get("CYCLEFLOW_DEBUG"):
-                    raise
-                click.echo(
-                    f"cycleflow: internal error: {type(err).__name__}: {err} "
-                    "(set CYCLEFLOW_DEBUG=1 for details and please report it)",
-                    err=True,
-                )
-                sys.exit(EXIT_INTERNAL)
-
-        return inner  # type: ignore[return-value]
-
-    return wrap
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

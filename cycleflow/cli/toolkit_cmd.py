@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from cycleflow.cli.common import EXIT_USAGE, echo_problems, parse_actor, read_single_deal
+from cycleflow.cli.common import EXIT_USAGE, echo_problems, guarded, parse_actor, read_single_deal
 
 
 def register(cli: click.Group) -> None:
@@ -24,26 +24,44 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _guarded(policy_exit: int = EXIT_USAGE) -> Callable[[F], F]:
-    """The main group's error guard (imported late: main imports this module)."""
-    from cycleflow.cli.main import guarded
-
+    """The shared error guard; exit ``policy_exit`` when a policy does not load."""
     return guarded(policy_exit)
 
 
 @click.command("test")
 @click.argument("suites", nargs=-1, required=True, type=click.Path())
-@click.option("--coverage", is_flag=True, help="Report, per rule, whether a case made it fire "
-              "and whether a case made it pass.")
-@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PCT",
-              help="Fail (exit 1) when a policy's rule coverage is below PCT percent.")
-@click.option("--format", "fmt", type=click.Choice(["text", "junit"]), default="text",
-              show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the report here instead of stdout.")
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Report, per rule, whether a case made it fire and whether a case made it pass.",
+)
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="PCT",
+    help="Fail (exit 1) when a policy's rule coverage is below PCT percent.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "junit"]), default="text", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the report here instead of stdout.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
 @_guarded()
-def test_cmd(suites: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt: str,
-             output: str | None, verbose: bool) -> None:
+def test_cmd(
+    suites: tuple[str, ...],
+    coverage: bool,
+    min_coverage: float | None,
+    fmt: str,
+    output: str | None,
+    verbose: bool,
+) -> None:
     """Run YAML policy test suites. Exit 0 pass, 1 fail, 2 bad suite."""
     from cycleflow.toolkit.suite_report import render_coverage, render_junit, render_text
     from cycleflow.toolkit.testing import load_suites, run_suites
@@ -58,37 +76,63 @@ def test_cmd(suites: tuple[str, ...], coverage: bool, min_coverage: float | None
         if fmt == "junit":
             render_junit(run, out)
         else:
-            render_text(run, out, coverage=coverage or min_coverage is not None,
-                        verbose=verbose)
+            render_text(run, out, coverage=coverage or min_coverage is not None, verbose=verbose)
     finally:
         if output:
             out.close()
-    low = [c for c in run.coverage.values()
-           if min_coverage is not None and c.percent + 1e-9 < min_coverage]
+    low = [
+        c
+        for c in run.coverage.values()
+        if min_coverage is not None and c.percent + 1e-9 < min_coverage
+    ]
     for cov in low:
         if fmt == "junit" or output:
             render_coverage(cov, sys.stderr)
-        click.echo(f"cycleflow: coverage of {cov.policy.path} is {cov.percent:.1f}%, "
-                   f"below --min-coverage {min_coverage:g}%", err=True)
+        click.echo(
+            f"cycleflow: coverage of {cov.policy.path} is {cov.percent:.1f}%, "
+            f"below --min-coverage {min_coverage:g}%",
+            err=True,
+        )
     sys.exit(1 if run.failed or low else 0)
 
 
 @click.command("explain")
-@click.option("-p", "--policy", "policy_path", required=True, type=click.Path(),
-              help="The policy file.")
+@click.option(
+    "-p", "--policy", "policy_path", required=True, type=click.Path(), help="The policy file."
+)
 @click.option("--deal", "deal_path", required=True, help="A deal as JSON or YAML; '-' for stdin.")
-@click.option("--trigger", default=None, help="Explain this transition; without it, a check "
-              "of the deal at rest.")
-@click.option("--actor", "actor_arg", default=None,
-              help='The acting user: JSON {"id", "roles": [...]} or a path to one.')
+@click.option(
+    "--trigger",
+    default=None,
+    help="Explain this transition; without it, a check of the deal at rest.",
+)
+@click.option(
+    "--actor",
+    "actor_arg",
+    default=None,
+    help='The acting user: JSON {"id", "roles": [...]} or a path to one.',
+)
 @click.option("--now", default=None, help="The decision time, ISO-8601 (default: the clock).")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
-              help="Language: the policy's labels and messages, and fixed words.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Language: the policy's labels and messages, and fixed words.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @_guarded(3)
-def explain_cmd(policy_path: str, deal_path: str, trigger: str | None, actor_arg: str | None,
-                now: str | None, lang: str, fmt: str) -> None:
+def explain_cmd(
+    policy_path: str,
+    deal_path: str,
+    trigger: str | None,
+    actor_arg: str | None,
+    now: str | None,
+    lang: str,
+    fmt: str,
+) -> None:
     """Explain one decision (or check) rule by rule, and what would make it allowed."""
     from cycleflow.api import load_policy
     from cycleflow.decide.engine import Engine
@@ -107,22 +151,37 @@ def explain_cmd(policy_path: str, deal_path: str, trigger: str | None, actor_arg
         ex = explain_verdict(policy, verdict, deal, now, lang)
         ok = verdict.compliant
     if fmt == "json":
-        sys.stdout.write(json.dumps(ex.to_dict(), ensure_ascii=False, indent=2, default=str)
-                         + "\n")
+        sys.stdout.write(json.dumps(ex.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n")
     else:
         render_text(ex, sys.stdout)
     sys.exit(0 if ok else 1)
 
 
 @click.command("graph")
-@click.option("-p", "--policy", "policy_path", required=True, type=click.Path(),
-              help="The policy file.")
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid",
-              show_default=True)
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
-              help="Language of stage and transition labels.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the diagram here instead of stdout.")
+@click.option(
+    "-p", "--policy", "policy_path", required=True, type=click.Path(), help="The policy file."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Language of stage and transition labels.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the diagram here instead of stdout.",
+)
 @_guarded(3)
 def graph_cmd(policy_path: str, fmt: str, lang: str, output: str | None) -> None:
     """Draw the stage machine as Mermaid, DOT or SVG, with criteria, steps and gates."""
@@ -152,8 +211,9 @@ def graph_cmd(policy_path: str, fmt: str, lang: str, output: str | None) -> None
 
 @click.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--id", "policy_id", default=None,
-              help="The new policy's id (default: the directory's name).")
+@click.option(
+    "--id", "policy_id", default=None, help="The new policy's id (default: the directory's name)."
+)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @_guarded()
 def init_cmd(directory: str, policy_id: str | None, force: bool) -> None:
