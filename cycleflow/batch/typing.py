@@ -178,64 +178,6 @@ class RowTyper:
         return record
 
 
-def _resolve(schema: Any, root: Mapping[str, Any]) -> Any:
-    """Follow local ``#/...`` references (``$defs``, ``definitions``); others are left alone."""
-    for _ in range(32):
-        if not isinstance(schema, Mapping) or "$ref" not in schema:
-            return schema
-        ref = schema["$ref"]
-        if not isinstance(ref, str) or not ref.startswith("#"):
-            return {}
-        node: Any = root
-        for part in ref[1:].lstrip("/").split("/") if ref not in ("#", "#/") else []:
-            part = part.replace("~1", "/").replace("~0", "~")
-            node = node.get(part) if isinstance(node, Mapping) else None
-        schema = node if node is not None else {}
-    return {}
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _types_of(schema: Any, root: Mapping[str, Any], depth: int = 0) -> set[str]:
-    schema = _resolve(schema, root)
-    if not isinstance(schema, Mapping) or depth > 16:
-        return set()
-    found: set[str] = set()
-    t = schema.get("type")
-    if isinstance(t, str):
-        found.add(t)
-    elif isinstance(t, list):
-        found.update(x for x in t if isinstance(x, str))
-    for key in ("anyOf", "oneOf"):
-        subs = schema.get(key)
-        if isinstance(subs, list):
-            for sub in subs:
-                found |= _types_of(sub, root, depth + 1)
-    subs = schema.get("allOf")
-    if not found and isinstance(subs, list):
-        for sub in subs:
-            found |= _types_of(sub, root, depth + 1)
-    if not found and isinstance(schema.get("enum"), list):
-        found.update(_json_type(v) for v in schema["enum"])
-    if not found and "const" in schema:
-        found.add(_json_type(schema["const"]))
-    return found
-
-
 def field_types_from_schema(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     """Top-level field → declared JSON types, from a deal schema's ``properties``.
 
@@ -244,14 +186,7 @@ def field_types_from_schema(schema: Mapping[str, Any]) -> dict[str, frozenset[st
     values. Fields whose type cannot be told are left out (their cells stay
     strings).
     """
-    root = schema
-    top = _resolve(schema, root)
-    props = top.get("properties") if isinstance(top, Mapping) else None
-    result: dict[str, frozenset[str]] = {}
-    if not isinstance(props, Mapping):
-        return result
-    for name, sub in props.items():
-        types = _types_of(sub, root)
-        if types:
-            result[str(name)] = frozenset(types)
-    return result
+    from cycleflow.validate.deal_schema import known_fields
+
+    return {name: types for name, types in known_fields(schema).items()
+            if "." not in name and types}

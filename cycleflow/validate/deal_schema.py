@@ -49,8 +49,6 @@ def _types(schema: Mapping[str, Any], root: Mapping[str, Any]) -> frozenset[str]
             found.add(_json_type(v))
     if "const" in schema and not found:
         found.add(_json_type(schema["const"]))
-    if "integer" in found:
-        found.add("number")
     return frozenset(found)
 
 
@@ -59,7 +57,9 @@ def _json_type(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
         return "number"
     if isinstance(value, str):
         return "string"
