@@ -243,3 +243,17 @@ def test_every_example_deal_gets_its_expected_verdict(engine: Engine) -> None:
         assert sorted(rules(v.violations)) == sorted(violations), d["id"]
         assert sorted(rules(v.warnings)) == sorted(warnings), d["id"]
         assert v.compliant == (not violations)
+
+
+def test_engine_sentences_follow_the_language() -> None:
+    zh = Engine(load_policy(POLICY), lang="zh")
+    d = deal(stage="negotiation", steps=["customer_development"], discount_pct=30,
+             approvals=[{"gate": "discount_desk", "by": "ann", "role": "sales_director",
+                         "at": "2026-11-20T10:00:00Z",
+                         "values": {"discount_pct": 30, "amount": 100000}}])
+    v = zh.check(d, now=NOW)
+    messages = {x.rule: x.message for x in v.violations}
+    assert messages["customer_visit"] == "阶段“潜在客户”的必需步骤“客户拜访”尚未完成"
+    assert "职责分离" in messages["discount_desk"]  # separation of duties, in Chinese
+    en = Engine(load_policy(POLICY)).check(d, now=NOW)
+    assert "separation of duties" in {x.rule: x.message for x in en.violations}["discount_desk"]

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from cycleflow.decide.deal import lookup, parse_time
+from cycleflow.decide.phrases import phrase
 from cycleflow.errors import DealError
 from cycleflow.model.policy import Gate
 
@@ -73,6 +74,7 @@ def evaluate_gate(
     actor: Mapping[str, Any] | None,
     now: datetime,
     valid_at: datetime | None = None,
+    lang: str = "en",
 ) -> GateResult:
     """Which of the deal's approvals count for this gate, and why the others do not.
 
@@ -91,18 +93,16 @@ def evaluate_gate(
             continue
         by, role = item.get("by"), item.get("role")
         if not by or not isinstance(by, str):
-            reasons.append(f"approval #{n} names no approver ('by')")
+            reasons.append(phrase(lang, "ap_no_by", n=n))
             continue
         if role not in gate.roles:
             reasons.append(
-                f"{by} approved as {role!r}; {gate.id} needs one of {', '.join(gate.roles)}"
+                phrase(lang, "ap_role", by=by, role=role, gate=gate.id, roles=", ".join(gate.roles))
             )
             continue
         parties = [p for p in gate.separate_from if by == _party(p, deal, actor)]
         if parties:
-            reasons.append(
-                f"{by} cannot approve: they are the deal's {parties[0]} (separation of duties)"
-            )
+            reasons.append(phrase(lang, "ap_separation", by=by, party=parties[0]))
             continue
         try:
             at = parse_time(item.get("at"), f"approval #{n} 'at'")
@@ -110,41 +110,45 @@ def evaluate_gate(
             reasons.append(str(err))
             continue
         if at > now:
-            reasons.append(f"approval by {by} is dated in the future ({item.get('at')})")
+            reasons.append(phrase(lang, "ap_future", by=by, at=item.get("at")))
             continue
         if gate.valid_days is not None and (as_of - at).total_seconds() > gate.valid_days * 86400:
             reasons.append(
-                f"approval by {by} of {item.get('at')} expired after {gate.valid_days:g} days"
+                phrase(lang, "ap_expired", by=by, at=item.get("at"), days=gate.valid_days)
             )
             continue
         if gate.binds:
             current = current if current is not None else bound_values(gate, deal)
-            changed = _binding_broken(item, gate, deal, current)
+            changed = _binding_broken(item, gate, deal, current, lang)
             if changed:
-                reasons.append(f"approval by {by} is void: {changed}")
+                reasons.append(phrase(lang, "ap_void", by=by, why=changed))
                 continue
         if by not in approvers:
             approvers.append(by)
     if not approvers and not reasons:
-        reasons.append(f"no approval for {gate.id} yet")
+        reasons.append(phrase(lang, "ap_none", gate=gate.id))
     return GateResult(gate, tuple(approvers), tuple(reasons))
 
 
 def _binding_broken(
-    item: Mapping[str, Any], gate: Gate, deal: Mapping[str, Any], current: dict[str, Any]
+    item: Mapping[str, Any],
+    gate: Gate,
+    deal: Mapping[str, Any],
+    current: dict[str, Any],
+    lang: str = "en",
 ) -> str | None:
     values = item.get("values")
     if isinstance(values, Mapping):
         for field, now_value in current.items():
             approved = _canonical(values.get(field, values.get(f"deal.{field}")))
             if approved != now_value:
-                return f"it approved deal.{field} = {approved!r}, now {now_value!r}"
+                return phrase(lang, "ap_changed", field=field, approved=approved, now=now_value)
         return None
     fp = item.get("fingerprint")
     if isinstance(fp, str):
         return (
             None
             if fp == fingerprint(gate, deal)
-            else ("the bound fields (" + ", ".join(gate.binds) + ") changed since it was given")
+            else phrase(lang, "ap_fingerprint", fields=", ".join(gate.binds))
         )
-    return "it records neither 'values' nor a 'fingerprint' of " + ", ".join(gate.binds)
+    return phrase(lang, "ap_unbound", fields=", ".join(gate.binds))

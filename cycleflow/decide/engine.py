@@ -27,6 +27,7 @@ from cycleflow.decide.decision import (
     Verdict,
     Violation,
 )
+from cycleflow.decide.phrases import phrase
 from cycleflow.errors import DealError, RuleError, TransitionBlocked, UsageError
 from cycleflow.expr import EvalContext, Expression
 from cycleflow.model.build import did_you_mean
@@ -108,14 +109,22 @@ class _StepCheck:
     steps: tuple[tuple[str, str, str], ...]  # (step id, label, violation message)
 
     @classmethod
-    def of(cls, steps: Sequence[Step], lang: str) -> _StepCheck:
+    def of(
+        cls, steps: Sequence[Step], lang: str, stage_labels: Mapping[str, str] | None = None
+    ) -> _StepCheck:
+        stage_labels = stage_labels or {}
         return cls(
             frozenset(s.id for s in steps),
             tuple(
                 (
                     s.id,
                     s.label.get(lang),
-                    f"required step '{s.label.get(lang)}' of stage '{s.stage}' is not done",
+                    phrase(
+                        lang,
+                        "step_missing",
+                        step=s.label.get(lang),
+                        stage=stage_labels.get(s.stage, s.stage),
+                    ),
                 )
                 for s in steps
             ),
@@ -235,7 +244,7 @@ class _Run:
         out: list[ApprovalNeeded] = []
         for gid, because in self.needs.items():
             valid_at = entered if entered is not None and gid not in self.fresh_now else None
-            result: GateResult = evaluate_gate(gates[gid], deal, actor, now, valid_at)
+            result: GateResult = evaluate_gate(gates[gid], deal, actor, now, valid_at, self.lang)
             gate = result.gate
             if self.trace:
                 self.checks.append(
@@ -262,8 +271,14 @@ class _Run:
                         gid,
                         "approval",
                         "high",
-                        f"needs {need.missing} more approval(s) from {label} "
-                        f"({' or '.join(gate.roles)}): " + "; ".join(result.reasons),
+                        phrase(
+                            self.lang,
+                            "approval_missing",
+                            missing=need.missing,
+                            gate=label,
+                            roles=phrase(self.lang, "roles_joiner").join(gate.roles),
+                            reasons="; ".join(result.reasons),
+                        ),
                         {"approvers": list(result.approvers)},
                     )
                 )
@@ -326,12 +341,13 @@ class Engine:
         )
         if self.policy.sensitive:
             self._masker = _make_masker(self.policy.sensitive)
+        stage_labels = {st.id: st.label.get(lang) for st in self.policy.stages}
         self._rests = {
             sid: _RestProgram(
                 plan,
                 tuple(_Rule.criterion("entry", c, lang) for c in plan.entry)
                 + tuple(_Rule.risk(u, lang) for u in plan.risks),
-                _StepCheck.of(plan.steps, lang),
+                _StepCheck.of(plan.steps, lang, stage_labels),
                 plan.stage.label.get(lang),
             )
             for sid, plan in self.compiled.rests.items()
@@ -341,7 +357,7 @@ class Engine:
                 plan,
                 tuple(_Rule.criterion(kind, c, lang) for kind, c in plan.criteria)
                 + tuple(_Rule.risk(u, lang) for u in plan.risks),
-                _StepCheck.of(plan.steps, lang),
+                _StepCheck.of(plan.steps, lang, stage_labels),
             )
             for key, plan in self.compiled.moves.items()
         }
@@ -467,7 +483,9 @@ class Engine:
                         f"require.{name}",
                         "field",
                         "high",
-                        f"'{plan.transition.trigger}' requires deal.{name}",
+                        phrase(
+                            run.lang, "field_required", trigger=plan.transition.trigger, field=name
+                        ),
                         {f"deal.{name}": value if found else MISSING},
                     )
                 )
@@ -600,8 +618,9 @@ class Engine:
                     rule,
                     "time",
                     "medium",
-                    f"{days:.0f} days in stage "
-                    f"'{program.overrun}', over the limit of {limit.days:g}",
+                    phrase(
+                        run.lang, "over_limit", days=days, stage=program.overrun, limit=limit.days
+                    ),
                     values,
                 )
                 (run.warnings if limit.action == "warn" else run.violations).append(v)
@@ -747,8 +766,10 @@ class Engine:
             "values": dict(values) if values else {},
             "message": message,
         }
-        if self._masker is not None and values and any(
-            k.startswith(self._sensitive) for k in values
+        if (
+            self._masker is not None
+            and values
+            and any(k.startswith(self._sensitive) for k in values)
         ):
             return self._masker(event)
         return event

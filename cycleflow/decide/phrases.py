@@ -1,0 +1,59 @@
+"""The engine's own sentences (steps, approvals, time limits, required fields) in each language.
+
+Rule messages come from the policy in its own words; these are the few
+messages the engine writes itself. English is the fallback for any language
+without a phrasebook.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+_EN: Final = MappingProxyType(
+    {
+        "step_missing": "required step '{step}' of stage '{stage}' is not done",
+        "approval_missing": "needs {missing} more approval(s) from {gate} ({roles}): {reasons}",
+        "roles_joiner": " or ",
+        "over_limit": "{days:.0f} days in stage '{stage}', over the limit of {limit:g}",
+        "field_required": "'{trigger}' requires deal.{field}",
+        "ap_no_by": "approval #{n} names no approver ('by')",
+        "ap_role": "{by} approved as {role!r}; {gate} needs one of {roles}",
+        "ap_separation": "{by} cannot approve: they are the deal's {party} (separation of duties)",
+        "ap_future": "approval by {by} is dated in the future ({at})",
+        "ap_expired": "approval by {by} of {at} expired after {days:g} days",
+        "ap_void": "approval by {by} is void: {why}",
+        "ap_none": "no approval for {gate} yet",
+        "ap_changed": "it approved deal.{field} = {approved!r}, now {now!r}",
+        "ap_fingerprint": "the bound fields ({fields}) changed since it was given",
+        "ap_unbound": "it records neither 'values' nor a 'fingerprint' of {fields}",
+    }
+)
+
+_ZH: Final = MappingProxyType(
+    {
+        "step_missing": "阶段“{stage}”的必需步骤“{step}”尚未完成",
+        "approval_missing": "还需 {missing} 个“{gate}”审批（{roles}）：{reasons}",
+        "roles_joiner": " 或 ",
+        "over_limit": "已在“{stage}”阶段停留 {days:.0f} 天，超过 {limit:g} 天的上限",
+        "field_required": "操作“{trigger}”要求填写 deal.{field}",
+        "ap_no_by": "第 {n} 条审批未写明审批人（by）",
+        "ap_role": "{by} 以 {role!r} 身份审批；{gate} 需要以下角色之一：{roles}",
+        "ap_separation": "{by} 不能审批：其为该交易的 {party}（职责分离）",
+        "ap_future": "{by} 的审批日期在未来（{at}）",
+        "ap_expired": "{by} 于 {at} 的审批已超过 {days:g} 天有效期",
+        "ap_void": "{by} 的审批已失效：{why}",
+        "ap_none": "尚无 {gate} 审批",
+        "ap_changed": "审批时 deal.{field} = {approved!r}，现为 {now!r}",
+        "ap_fingerprint": "审批后绑定字段（{fields}）已变更",
+        "ap_unbound": "审批未记录绑定字段 {fields} 的 values 或 fingerprint",
+    }
+)
+
+_BOOKS: Final = MappingProxyType({"en": _EN, "zh": _ZH})
+
+
+def phrase(lang: str, key: str, **values: object) -> str:
+    """The engine sentence ``key`` in ``lang`` (English when there is no phrasebook)."""
+    book = _BOOKS.get(lang) or _BOOKS.get(lang.split("-")[0]) or _EN
+    return book[key].format(**values)
