@@ -52,6 +52,9 @@ def judge(
         return _error(item, str(err))
     except (RecursionError, MemoryError) as err:
         return _error(item, f"record too complex to judge: {type(err).__name__}")
+    except Exception as err:  # a bug must cost one record its verdict, never the batch
+        return _error(item, f"internal error while judging this record: {type(err).__name__}: "
+                            f"{err} (please report it)")
     verdict = "compliant" if decision.allowed else "violation"
     d = decision.to_dict()
     return {

@@ -56,7 +56,11 @@ def bound_values(gate: Gate, deal: Mapping[str, Any]) -> dict[str, Any]:
 
 def fingerprint(gate: Gate, deal: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of the bound values: what an approval commits to."""
-    payload = orjson.dumps(bound_values(gate, deal), option=orjson.OPT_SORT_KEYS)
+    values = bound_values(gate, deal)
+    try:
+        payload = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # values JSON numbers cannot carry (huge integers): fall back to repr
+        payload = repr(sorted(values.items())).encode()
     return hashlib.sha256(payload).hexdigest()
 
 

@@ -379,6 +379,8 @@ class Engine:
         stage = deal.get("stage")
         if stage is None:
             raise DealError("the deal has no 'stage'")
+        if type(stage) is not str:
+            raise DealError(f"stage must be a stage id, got {type(stage).__name__}")
         if stage not in self.compiled.rests:
             hint = did_you_mean(str(stage), self.compiled.stage_ids)
             raise DealError(f"unknown stage {stage!r}" + (f" ({hint})" if hint else ""))
@@ -427,8 +429,12 @@ class Engine:
             return self._emit_decision(self._not_permitted(deal, trigger, did, moment), actor)
         plan = program.plan
         run = _Run(self._context(deal, actor, moment), self.lang, trace=True)
-        self._run_move(run, program, deal)
-        needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False)
+        needs: list[ApprovalNeeded] = []
+        try:
+            self._run_move(run, program, deal)
+            needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False)
+        except DealError as err:  # a malformed reserved key (approvals, times): fail closed
+            run.violations.append(Violation("deal", "field", "high", err.message))
         outcome: Outcome
         if run.violations:
             outcome = "blocked"
