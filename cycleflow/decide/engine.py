@@ -223,12 +223,12 @@ class _Run:
                         "high",
                         f"step '{label}' done",
                         None,
-                        {"deal.steps": sorted(done)},
+                        {"deal.steps": sorted(done, key=str)},
                     )
                 )
             if not ok:
                 self.violations.append(
-                    Violation(sid, "step", "high", message, {"deal.steps": sorted(done)})
+                    Violation(sid, "step", "high", message, {"deal.steps": sorted(done, key=str)})
                 )
 
     def gates(
