@@ -50,8 +50,8 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, cast
 
-from cycleflow.batch.readers import RecordItem
-from cycleflow.batch.runner import judge
+from cycleflow.batch.readers import DuplicateTracker, RecordItem
+from cycleflow.batch.runner import flag_duplicate, judge
 from cycleflow.errors import CycleflowError, UsageError
 
 if TYPE_CHECKING:
@@ -298,15 +298,15 @@ def check_on_dask(address: str, sources: Sequence[str], options: BatchOptions, *
     try:
         limit = max_in_flight or max(2, 2 * sum(client.nthreads().values()))
         run = uuid.uuid4().hex[:12]
-        first_seen: dict[str, str] = {}
+        seen = DuplicateTracker()
         jobs = _jobs(sources, types, options.max_record_bytes, batch_size, block_bytes)
         for n, (fn, *args) in enumerate(jobs):
             pending.append(client.submit(fn, bundle, settings, *args, pure=False,
                                          key=f"cycleflow-check-{run}-{n}"))
             while len(pending) >= limit:
-                yield from _flagged(_result(pending.popleft()), first_seen)
+                yield from _flagged(_result(pending.popleft()), seen)
         while pending:
-            yield from _flagged(_result(pending.popleft()), first_seen)
+            yield from _flagged(_result(pending.popleft()), seen)
     finally:
         for future in pending:
             future.cancel()
@@ -375,19 +375,10 @@ def _result(future: Any) -> Iterator[tuple[dict[str, Any], tuple[str, int]]]:
 
 
 def _flagged(pairs: Iterable[tuple[dict[str, Any], tuple[str, int]]],
-             first_seen: dict[str, str]) -> Iterator[dict[str, Any]]:
+             seen: DuplicateTracker) -> Iterator[dict[str, Any]]:
     """The same duplicate-id warning as :func:`cycleflow.batch.runner.run_check`, in order."""
     for verdict, (source, position) in pairs:
-        deal = verdict.get("deal")
-        if deal is not None:
-            where = f"{source}:{position}"
-            first = first_seen.setdefault(deal, where)
-            if first != where:
-                verdict["warnings"] = [*verdict["warnings"], {
-                    "rule": "duplicate_id", "kind": "field", "severity": "medium",
-                    "message": f"deal id {deal!r} was already seen at {first}",
-                    "values": {"deal.id": deal}}]
-        yield verdict
+        yield flag_duplicate(verdict, seen, source, position)
 
 
 def _is_cluster_failure(err: BaseException) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from cycleflow.batch.readers import RecordItem, iter_records
+from cycleflow.batch.readers import DuplicateTracker, RecordItem, iter_records
 from cycleflow.batch.runner import duplicate_warning, judge, run_check
 from cycleflow.decide.engine import Engine
 from cycleflow.report.summary import Summary
@@ -80,7 +80,7 @@ def parallel_jsonl(chunks: list[Chunk], options: BatchOptions, summary: Summary)
     Workers count their own verdicts; ``summary`` receives the merged counts, so the
     parent never decodes a line unless it has to flag a duplicate id.
     """
-    first_seen: dict[str, str] = {}
+    seen = DuplicateTracker()
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     with ProcessPoolExecutor(
         max_workers=options.jobs, mp_context=ctx, initializer=_init_worker, initargs=(options,)
@@ -88,17 +88,15 @@ def parallel_jsonl(chunks: list[Chunk], options: BatchOptions, summary: Summary)
         for lines, ids, positions, source, counted in pool.map(_run_chunk, chunks):
             summary.merge(counted)
             for line, deal, pos in zip(lines, ids, positions, strict=True):
-                if deal is not None:
-                    where = f"{source}:{pos}"
-                    first = first_seen.setdefault(deal, where)
-                    if first != where:
-                        v = orjson.loads(line)
-                        if not v["warnings"]:
-                            summary.with_warnings += 1
-                        v["warnings"].append(duplicate_warning(deal, first))
-                        summary.warnings += 1
-                        summary.warning_rules["duplicate_id"] += 1
-                        line = orjson.dumps(v)
+                message = seen.see(deal, source, pos)
+                if message is not None and deal is not None:
+                    v = orjson.loads(line)
+                    if not v["warnings"]:
+                        summary.with_warnings += 1
+                    v["warnings"].append(duplicate_warning(deal, message))
+                    summary.warnings += 1
+                    summary.warning_rules["duplicate_id"] += 1
+                    line = orjson.dumps(v)
                 yield line
 
 

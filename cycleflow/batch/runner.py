@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from cycleflow.batch.readers import RecordItem
+from cycleflow.batch.readers import DuplicateTracker, RecordItem
 from cycleflow.decide.engine import Engine
 from cycleflow.errors import CycleflowError
 
@@ -72,15 +72,25 @@ def judge(
     }
 
 
-def duplicate_warning(deal: str, first: str) -> dict[str, Any]:
-    """The warning a record gets when its deal id was already seen at ``first``."""
+def duplicate_warning(deal: str, message: str) -> dict[str, Any]:
+    """The warning a record gets when its deal id was already used by an earlier record."""
     return {
         "rule": "duplicate_id",
         "kind": "field",
         "severity": "medium",
-        "message": f"deal id {deal!r} was already seen at {first}",
+        "message": message,
         "values": {"deal.id": deal},
     }
+
+
+def flag_duplicate(
+    verdict: dict[str, Any], seen: DuplicateTracker, source: str, position: int
+) -> dict[str, Any]:
+    """Add the duplicate-id warning to ``verdict`` when its deal id was seen before."""
+    message = seen.see(verdict.get("deal"), source, position)
+    if message is not None:
+        verdict["warnings"] = [*verdict["warnings"], duplicate_warning(verdict["deal"], message)]
+    return verdict
 
 
 def run_check(
@@ -93,13 +103,9 @@ def run_check(
     flag_duplicates: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Verdicts for every item, in order; later records reusing a deal id get a warning."""
-    first_seen: dict[str, str] = {}
+    seen = DuplicateTracker()
     for item in items:
         verdict = judge(engine, item, now=now, trigger=trigger, actor=actor)
-        deal = verdict.get("deal")
-        if flag_duplicates and deal is not None:
-            where = f"{item.source}:{item.position}"
-            first = first_seen.setdefault(deal, where)
-            if first != where:
-                verdict["warnings"] = [*verdict["warnings"], duplicate_warning(deal, first)]
+        if flag_duplicates:
+            flag_duplicate(verdict, seen, item.source, item.position)
         yield verdict

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from transitions import Machine
 
@@ -159,14 +158,3 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         triggers_from={k: tuple(v) for k, v in triggers_from.items()},
         gates=gates,
     )
-
-
-def describe(compiled: CompiledPolicy) -> dict[str, Any]:
-    """A small summary, for logs and ``--verbose`` output."""
-    return {
-        "policy": compiled.policy.id,
-        "stages": len(compiled.policy.stages),
-        "moves": len(compiled.moves),
-        "risks": len(compiled.policy.risks),
-        "gates": len(compiled.gates),
-    }
