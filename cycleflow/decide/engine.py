@@ -131,11 +131,16 @@ class _StepCheck:
         )
 
 
+def _hot(rules: tuple[_Rule, ...]) -> tuple[tuple[Callable[..., Any], bool, _Rule], ...]:
+    """``(evaluator, is_criterion, rule)`` per rule: what :meth:`_Run.rules` loops over."""
+    return tuple((r.fn, r.action == "violate_if_false", r) for r in rules)
+
+
 class _Run:
     """The working state of one decision or verdict: what failed, what warned, what it read."""
 
     __slots__ = (
-        "ctx",
+        "_ctx",
         "args",
         "trace",
         "violations",
@@ -146,9 +151,9 @@ class _Run:
         "lang",
     )
 
-    def __init__(self, ctx: EvalContext, lang: str, trace: bool) -> None:
-        self.ctx = ctx
-        self.args = (ctx.deal, ctx.actor, ctx.stage, ctx.now, ctx.today)  # positional: hot path
+    def __init__(self, args: tuple[Any, Any, Any, Any, Any], lang: str, trace: bool) -> None:
+        self.args = args  # (deal, actor, stage, now, today): positional, for the hot path
+        self._ctx: EvalContext | None = None
         self.lang = lang
         self.trace = trace
         self.violations: list[Violation] = []
@@ -157,34 +162,29 @@ class _Run:
         self.checks: list[RuleCheck] = []
         self.fresh_now: set[str] = set()  # gates whose approvals must be fresh now, not at entry
 
-    def rules(self, rules: Sequence[_Rule]) -> None:
-        """Evaluate criteria and risks; a rule that cannot be evaluated fails closed."""
+    @property
+    def ctx(self) -> EvalContext:
+        """The evaluation context, built only when a rule's values are wanted."""
+        if self._ctx is None:
+            self._ctx = EvalContext(*self.args)
+        return self._ctx
+
+    def rules(self, hot: Sequence[tuple[Callable[..., Any], bool, _Rule]]) -> None:
+        """Evaluate criteria and risks; a rule that cannot be evaluated fails closed.
+
+        ``hot`` is ``(evaluator, is_criterion, rule)`` per rule: the loop does as little
+        as possible for the common case of a rule that holds.
+        """
         args = self.args
-        for rule in rules:
+        trace = self.trace
+        for fn, criterion, rule in hot:
             try:
-                result = bool(rule.fn(*args))
+                result = fn(*args)
             except RuleError as err:
-                values = rule.expr.read_values(self.ctx)
-                self.violations.append(
-                    Violation(rule.id, "field", rule.severity, err.reason, values)
-                )
-                if self.trace:
-                    self.checks.append(
-                        RuleCheck(
-                            rule.id,
-                            rule.kind,
-                            "error",
-                            rule.severity,
-                            err.reason,
-                            rule.expr.source,
-                            values,
-                            rule.effect,
-                        )
-                    )
+                self._failed(rule, err)
                 continue
-            action = rule.action
-            fired = (not result) if action == "violate_if_false" else result
-            if self.trace:
+            fired = not result if criterion else bool(result)
+            if trace:
                 self.checks.append(
                     RuleCheck(
                         rule.id,
@@ -197,17 +197,39 @@ class _Run:
                         rule.effect,
                     )
                 )
-            if not fired:
-                continue
-            if action == "approve":
-                self.needs.setdefault(rule.gate or "", []).append(rule.id)
-                if rule.always:
-                    self.fresh_now.add(rule.gate or "")
-                continue
-            v = Violation(
-                rule.id, rule.kind, rule.severity, rule.message, rule.expr.read_values(self.ctx)
+            if fired:
+                self._fired(rule)
+
+    def _failed(self, rule: _Rule, err: RuleError) -> None:
+        """A rule that could not be evaluated: a blocking ``field`` violation naming why."""
+        values = rule.expr.read_values(self.ctx)
+        self.violations.append(Violation(rule.id, "field", rule.severity, err.reason, values))
+        if self.trace:
+            self.checks.append(
+                RuleCheck(
+                    rule.id,
+                    rule.kind,
+                    "error",
+                    rule.severity,
+                    err.reason,
+                    rule.expr.source,
+                    values,
+                    rule.effect,
+                )
             )
-            (self.warnings if action == "warn" else self.violations).append(v)
+
+    def _fired(self, rule: _Rule) -> None:
+        """A criterion that does not hold, or a risk that fires: its effect."""
+        action = rule.action
+        if action == "approve":
+            self.needs.setdefault(rule.gate or "", []).append(rule.id)
+            if rule.always:
+                self.fresh_now.add(rule.gate or "")
+            return
+        v = Violation(
+            rule.id, rule.kind, rule.severity, rule.message, rule.expr.read_values(self.ctx)
+        )
+        (self.warnings if action == "warn" else self.violations).append(v)
 
     def steps(self, check: _StepCheck, done: frozenset[str]) -> None:
         if not self.trace and check.required <= done:
@@ -293,6 +315,7 @@ class _RestProgram:
     rules: tuple[_Rule, ...]
     steps: _StepCheck
     overrun: str  # the stage label used in max_days messages
+    hot: tuple[tuple[Callable[..., Any], bool, _Rule], ...] = ()  # see _hot
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +325,7 @@ class _MoveProgram:
     plan: MovePlan
     rules: tuple[_Rule, ...]
     steps: _StepCheck
+    hot: tuple[tuple[Callable[..., Any], bool, _Rule], ...] = ()  # see _hot
 
 
 class Engine:
@@ -345,33 +369,35 @@ class Engine:
         self._rests = {
             sid: _RestProgram(
                 plan,
-                tuple(_Rule.criterion("entry", c, lang) for c in plan.entry)
-                + tuple(_Rule.risk(u, lang) for u in plan.risks),
+                rules,
                 _StepCheck.of(plan.steps, lang, stage_labels),
                 plan.stage.label.get(lang),
+                _hot(rules),
             )
             for sid, plan in self.compiled.rests.items()
+            for rules in [
+                tuple(_Rule.criterion("entry", c, lang) for c in plan.entry)
+                + tuple(_Rule.risk(u, lang) for u in plan.risks)
+            ]
         }
         self._moves = {
             key: _MoveProgram(
-                plan,
-                tuple(_Rule.criterion(kind, c, lang) for kind, c in plan.criteria)
-                + tuple(_Rule.risk(u, lang) for u in plan.risks),
-                _StepCheck.of(plan.steps, lang, stage_labels),
+                plan, rules, _StepCheck.of(plan.steps, lang, stage_labels), _hot(rules)
             )
             for key, plan in self.compiled.moves.items()
+            for rules in [
+                tuple(_Rule.criterion(kind, c, lang) for kind, c in plan.criteria)
+                + tuple(_Rule.risk(u, lang) for u in plan.risks)
+            ]
         }
 
     # ----------------------------------------------------------------- helpers
 
-    def _context(self, deal: Mapping[str, Any], actor: Actor | None, now: datetime) -> EvalContext:
-        return EvalContext(
-            deal=deal,
-            actor=actor or EMPTY_ACTOR,
-            stage=str(deal.get("stage")),
-            now=now,
-            today=now.date(),
-        )
+    def _args(
+        self, deal: Mapping[str, Any], actor: Actor | None, now: datetime
+    ) -> tuple[Any, Any, Any, Any, Any]:
+        """What rule evaluators take: (deal, actor, stage, now, today)."""
+        return (deal, actor or EMPTY_ACTOR, str(deal.get("stage")), now, now.date())
 
     def _validate(self, deal: Any) -> None:
         if type(deal) is not dict and not isinstance(deal, Mapping):
@@ -428,7 +454,7 @@ class Engine:
         if program is None:
             return self._emit_decision(self._not_permitted(deal, trigger, did, moment), actor)
         plan = program.plan
-        run = _Run(self._context(deal, actor, moment), self.lang, trace=True)
+        run = _Run(self._args(deal, actor, moment), self.lang, trace=True)
         needs: list[ApprovalNeeded] = []
         try:
             self._run_move(run, program, deal)
@@ -467,7 +493,7 @@ class Engine:
                 run.violations.append(Violation("steps", "field", "high", err.message))
                 done = frozenset()
             run.steps(program.steps, done)
-        run.rules(program.rules)
+        run.rules(program.hot)
         for name in plan.transition.require:
             found, value = lookup(deal, name)
             ok = found and value not in (None, "", [], {})
@@ -542,7 +568,7 @@ class Engine:
             self._validate(deal)
             program = self._rests[deal["stage"]]
             run = _Run(
-                self._context(deal, None, moment),
+                self._args(deal, None, moment),
                 self.lang,
                 trace=explain or self.audit is not None,
             )
@@ -578,7 +604,7 @@ class Engine:
         self, run: _Run, program: _RestProgram, deal: Mapping[str, Any], now: datetime
     ) -> datetime | None:
         """Run a stage's checks; returns when the deal entered the stage, if it says."""
-        run.rules(program.rules)
+        run.rules(program.hot)
         if program.steps.steps:
             run.steps(program.steps, steps_done(deal))
         raw = deal.get("stage_entered_at")
