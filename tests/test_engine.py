@@ -257,3 +257,24 @@ def test_engine_sentences_follow_the_language() -> None:
     assert "职责分离" in messages["discount_desk"]  # separation of duties, in Chinese
     en = Engine(load_policy(POLICY)).check(d, now=NOW)
     assert "separation of duties" in {x.rule: x.message for x in en.violations}["discount_desk"]
+
+
+def test_each_rule_evaluation_is_one_audit_event() -> None:
+    from cycleflow.audit import capture_audit
+
+    with capture_audit() as sink:
+        audited = Engine(load_policy(POLICY), audit=sink)
+        d = deal(stage="prospect")
+        del d["budget"]  # budget_known cannot be evaluated: one 'error' event, not two
+        decision = audited.decide(d, "advance", REP, now=NOW)
+        audited.decide(deal(), "jump", REP, now=NOW)  # not permitted: no rule check ran
+    events = sink.events
+    first = [e for e in events if e["decision_id"] == decision.decision_id]
+    assert [e["outcome"] for e in first if e["rule"] == "budget_known"] == ["error"]
+    assert first[0]["event"] == "transition.requested"
+    assert first[-1]["event"] == "transition.blocked"
+    assert len(first) == len(decision.checks) + 2
+    refused = [e for e in events if e["decision_id"] != decision.decision_id]
+    assert [e["event"] for e in refused] == ["transition.requested", "rule.evaluated",
+                                             "transition.not_permitted"]
+    assert refused[1]["rule"] == "transition"

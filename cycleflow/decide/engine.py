@@ -806,6 +806,19 @@ class Engine:
             return self._masker(event)
         return event
 
+    def _check_event(self, base: Mapping[str, Any], c: RuleCheck) -> dict[str, Any]:
+        """The ``rule.evaluated`` event of one rule check."""
+        return self._event(
+            base,
+            "rule.evaluated",
+            rule=c.rule,
+            kind=c.kind,
+            outcome=c.outcome,
+            severity=c.severity,
+            values=c.values,
+            message=c.message,
+        )
+
     def _emit_decision(self, decision: Decision, actor: Actor | None) -> Decision:
         if self.audit is None:
             return decision
@@ -819,33 +832,17 @@ class Engine:
             decision.target,
         )
         events = [self._event(base, "transition.requested", outcome="requested")]
-        for c in decision.checks:
-            events.append(
-                self._event(
-                    base,
-                    "rule.evaluated",
-                    rule=c.rule,
-                    kind=c.kind,
-                    outcome=c.outcome,
-                    severity=c.severity,
-                    values=c.values,
-                    message=c.message,
-                )
+        events += [self._check_event(base, c) for c in decision.checks]
+        checked = {c.rule for c in decision.checks}
+        # what no rule check recorded: a trigger not permitted, a malformed deal
+        events += [
+            self._check_event(
+                base,
+                RuleCheck(v.rule, v.kind, "fail", v.severity, v.message, None, v.values),
             )
-        for v in decision.violations:
-            if v.kind in ("field", "transition"):
-                events.append(
-                    self._event(
-                        base,
-                        "rule.evaluated",
-                        rule=v.rule,
-                        kind=v.kind,
-                        outcome="error" if v.kind == "field" else "fail",
-                        severity=v.severity,
-                        values=v.values,
-                        message=v.message,
-                    )
-                )
+            for v in decision.violations
+            if v.rule not in checked
+        ]
         events.append(self._event(base, f"transition.{decision.outcome}", outcome=decision.outcome))
         self.audit.emit(events)
         return replace(decision, events=tuple(events))
@@ -854,19 +851,7 @@ class Engine:
         if self.audit is None:
             return verdict
         base = self._base(uuid.uuid4().hex, moment, verdict.deal, None, None, verdict.stage, None)
-        events = [
-            self._event(
-                base,
-                "rule.evaluated",
-                rule=c.rule,
-                kind=c.kind,
-                outcome=c.outcome,
-                severity=c.severity,
-                values=c.values,
-                message=c.message,
-            )
-            for c in verdict.checks
-        ]
+        events = [self._check_event(base, c) for c in verdict.checks]
         events.append(
             self._event(base, "deal.checked", outcome=verdict.verdict, message=verdict.error)
         )
