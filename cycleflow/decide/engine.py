@@ -755,7 +755,7 @@ class Engine:
     def _base(
         self,
         did: str,
-        moment: datetime,
+        moment: datetime | str,
         deal_ref: str | None,
         actor: Actor | None,
         trigger: str | None,
@@ -764,7 +764,7 @@ class Engine:
     ) -> dict[str, Any]:
         """The fields every event of one decision shares, built once per decision."""
         return {
-            "at": _iso(moment),
+            "at": moment if isinstance(moment, str) else _iso(moment),
             "decision_id": did,
             "deal": deal_ref,
             "policy": self.policy.id,
@@ -798,12 +798,11 @@ class Engine:
             "values": dict(values) if values else {},
             "message": message,
         }
-        if (
-            self._masker is not None
-            and values
-            and any(k.startswith(self._sensitive) for k in values)
-        ):
-            return self._masker(event)
+        if self._masker is not None and values:
+            sensitive = self._sensitive
+            for key in values:
+                if key.startswith(sensitive):
+                    return self._masker(event)
         return event
 
     def _check_event(self, base: Mapping[str, Any], c: RuleCheck) -> dict[str, Any]:
@@ -824,7 +823,7 @@ class Engine:
             return decision
         base = self._base(
             decision.decision_id,
-            parse_time(decision.at, "at"),
+            decision.at,
             decision.deal,
             actor,
             decision.trigger,
