@@ -84,6 +84,13 @@ class SinkBase:
         if self._closed:
             raise AuditError(f"{type(self).__name__} is closed; open a new sink to record events")
 
+    def _prepare(
+        self, processors: Sequence[Processor], events: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The sink's own copies of ``events`` after ``processors``; empty when nothing is left."""
+        self._check_open()
+        return run_processors(processors, events) if events else []
+
     def __enter__(self) -> SinkBase:
         return self
 

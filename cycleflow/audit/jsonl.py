@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import orjson
 
-from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase, run_processors
+from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase
 from cycleflow.audit.chain import check_record, seal_batch
 
 try:  # POSIX only; elsewhere the single-writer rule is documented but not enforced
@@ -231,10 +231,7 @@ class JsonlSink(SinkBase):
 
     def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Chain and append ``events`` with one write (and fsync if asked) before returning."""
-        self._check_open()
-        if not events:
-            return
-        batch = run_processors(self._processors, events)
+        batch = self._prepare(self._processors, events)
         if not batch:
             return
         with self._lock:

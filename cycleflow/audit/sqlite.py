@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
-from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase, run_processors
+from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase
 from cycleflow.audit.chain import Sealed, digest, seal_batch
 
 TABLE: Final = "audit_log"
@@ -108,10 +108,7 @@ class SqliteSink(SinkBase):
 
     def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Chain ``events`` after the current head and insert them in one transaction."""
-        self._check_open()
-        if not events:
-            return
-        batch = run_processors(self._processors, events)
+        batch = self._prepare(self._processors, events)
         if not batch:
             return
         with self._lock:
