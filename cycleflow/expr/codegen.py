@@ -10,7 +10,7 @@ The function runs with empty builtins and sees only the names given here.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -44,6 +44,8 @@ class _Generator:
             "__builtins__": {},
             "Exception": Exception,
             "_MISS": runtime.MISS,
+            "_type": type,
+            "_dict": dict,
             "_RuleError": RuleError,
             "_wrap": runtime.wrap,
             "_walk": runtime.walk,
@@ -76,13 +78,23 @@ class _Generator:
         if key not in self.slots:
             var = f"_r{len(self.slots)}"
             self.slots[key] = var
-            access = read.root + "".join(f"[{k!r}]" for k, _ in read.steps)
-            self.hoisted += [
-                "    try:",
-                f"        {var} = {access}",
-                "    except Exception:",
-                f"        {var} = _MISS",
-            ]
+            if all(type(k) is str for k, _ in read.steps):
+                # plain dict lookups: a missing key costs no exception (anything else → MISS)
+                source = read.root
+                for k, _ in read.steps:
+                    self.hoisted.append(
+                        f"    {var} = {source}.get({k!r}, _MISS) if _type({source}) is _dict "
+                        "else _MISS"
+                    )
+                    source = var
+            else:
+                access = read.root + "".join(f"[{k!r}]" for k, _ in read.steps)
+                self.hoisted += [
+                    "    try:",
+                    f"        {var} = {access}",
+                    "    except Exception:",
+                    f"        {var} = _MISS",
+                ]
         return self.slots[key], steps
 
     def temp(self) -> str:
@@ -164,6 +176,48 @@ class _Generator:
             "        raise _wrap(_e) from None",
         ]
         return "\n".join(lines) + "\n"
+
+
+Kernel = Callable[[Any, Any, Any, Any, Any], list[Any]]
+"""``k(deal, actor, stage, now, today)`` → what fired, in rule order (see :func:`generate_kernel`)."""
+
+
+def _kernel_source(gen: _Generator, rules: Sequence[tuple[Analysis, bool]]) -> str:
+    body: list[str] = []
+    for index, (analysis, fires_when_true) in enumerate(rules):
+        gen.a = analysis
+        assert analysis.tree is not None
+        test = gen.expr(analysis.tree.body)
+        body += [
+            "    try:",
+            f"        if {'' if fires_when_true else 'not '}{test}:",
+            f"            _fired({index})",
+            "    except _RuleError as _e:",
+            f"        _fired(({index}, _e))",
+            "    except Exception as _e:",
+            f"        _fired(({index}, _wrap(_e)))",
+        ]
+    head = ["def _kernel(deal, actor, stage, now, today):", "    _out = []", "    _fired = _out.append"]
+    return "\n".join([*head, *gen.hoisted, *body, "    return _out"]) + "\n"
+
+
+def generate_kernel(rules: Sequence[tuple[Analysis, bool]]) -> tuple[Kernel, str]:
+    """One function running many rules, with field reads shared: the batch hot path.
+
+    ``rules`` is ``(analysis, fires_when_true)`` per rule (a risk fires when true, a
+    criterion when false). The function returns, in rule order, the index of each rule
+    that fired and ``(index, RuleError)`` for each that could not be evaluated; an empty
+    list when nothing fired. Each rule's semantics are exactly those of :func:`generate`.
+    """
+    if not rules:
+        return (lambda deal, actor, stage, now, today: []), ""
+    gen = _Generator(rules[0][0])
+    source = _kernel_source(gen, rules)
+    code = compile(source, "<cycleflow kernel>", "exec")
+    namespace = gen.globals
+    exec(code, namespace)  # noqa: S102 - source generated from allow-listed trees only
+    kernel: Kernel = namespace["_kernel"]
+    return kernel, source
 
 
 def generate(analysis: Analysis) -> tuple[CompiledRule, str]:

@@ -56,6 +56,7 @@ class Expression:
     _tree: ast.Expression = field(repr=False, compare=False)
     _reads: tuple[tuple[str, bool, str, tuple[Any, ...]], ...] = field(repr=False, compare=False)
     python_source: str = field(default="", repr=False, compare=False)
+    analysis: Analysis | None = field(default=None, repr=False, compare=False)
 
     def evaluate(self, ctx: EvalContext) -> Any:
         """The value for one record, via the compiled code (the fast path)."""
@@ -140,4 +141,5 @@ def compile_expression(
         _tree=analysis.tree,
         _reads=reads,
         python_source=python_source,
+        analysis=analysis,
     )
