@@ -11,6 +11,7 @@ import pytest
 
 import cycleflow
 from cycleflow import Engine, TransitionBlocked, load_policy
+from cycleflow.decide.engine import resolve_now
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "standard-sales-cycle.yaml"
@@ -243,6 +244,11 @@ def test_every_example_deal_gets_its_expected_verdict(engine: Engine) -> None:
         assert sorted(rules(v.violations)) == sorted(violations), d["id"]
         assert sorted(rules(v.warnings)) == sorted(warnings), d["id"]
         assert v.compliant == (not violations)
+        # the batch path (no Verdict, one generated function per stage) gives the same dict
+        moment = resolve_now(NOW)
+        assert engine.check_record(d, moment, 3, "x") == v.to_dict(record=3, source="x")
+        traced = engine.check(d, now=NOW, explain=True)  # the tracing path agrees too
+        assert traced.to_dict() == v.to_dict()
 
 
 def test_engine_sentences_follow_the_language() -> None:

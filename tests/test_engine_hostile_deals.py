@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ POLICY = ROOT / "policies" / "standard-sales-cycle.yaml"
 BASE = [json.loads(x) for x in (ROOT / "examples" / "deals.jsonl").read_text("utf-8").splitlines()]
 ENGINES = (Engine(load_policy(POLICY)), Engine(load_policy(POLICY), validate_deals=False))
 NOW = "2026-11-26T12:00:00Z"
+MOMENT = datetime(2026, 11, 26, 12, tzinfo=timezone.utc)
 
 json_leaf = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
@@ -44,6 +46,9 @@ def test_any_damage_to_a_deal_gives_an_answer(i: int, damage: list[tuple[str, An
     for engine in ENGINES:
         verdict = engine.check(deal, now=NOW)
         assert verdict.verdict in ("compliant", "violation", "error")
+        # the batch path gives the same dict without building a Verdict
+        assert engine.check_record(deal, MOMENT, 7, "deals.jsonl") == verdict.to_dict(
+            record=7, source="deals.jsonl")
         decision = engine.decide(deal, trigger, {"id": "x", "roles": ["sales_director"]},
                                  now=NOW)
         assert decision.outcome in ("allowed", "blocked", "needs_approval", "not_permitted")

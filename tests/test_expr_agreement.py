@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from cycleflow.errors import Location, MissingField, PolicyError, RuleError
 from cycleflow.expr import EvalContext, Expression, compile_expression
+from cycleflow.expr.codegen import generate_kernel
 
 DATA = Path(__file__).parent / "data" / "expressions"
 LOC = Location("policy.yaml", 1, 1)
@@ -176,3 +177,36 @@ def test_missing_fields_agree_and_are_named(path: str, deal: dict[str, Any],
     assert compiled == outcome(expr, ctx, reference=True)
     if compiled[0] == "missing":
         assert compiled[1].startswith(path.split(".")[0].split("[")[0] + ".")
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(sources=st.lists(EXPRESSIONS, min_size=1, max_size=4),
+       polarity=st.lists(st.booleans(), min_size=4, max_size=4),
+       deal=_DEALS, actor=_ACTORS, stage=_STAGES)
+def test_a_kernel_of_many_rules_agrees_with_each_rule_alone(
+        sources: list[str], polarity: list[bool], deal: dict[str, Any], actor: dict[str, Any],
+        stage: str) -> None:
+    """The batch kernel (all rules of a stage in one function, reads shared) fires exactly the
+    rules the one-rule functions fire, in order, with the same errors."""
+    exprs = []
+    for source in sources:
+        try:
+            exprs.append(compile_expression(source, LOC))
+        except PolicyError:
+            continue
+    assume(exprs)
+    kernel, _ = generate_kernel([(e.analysis, p) for e, p in zip(exprs, polarity) if e.analysis])
+    expected: list[Any] = []
+    ctx = EvalContext(deal, actor, stage, NOW, NOW.date())
+    for i, (e, fires_when_true) in enumerate(zip(exprs, polarity)):
+        try:
+            value = e.evaluate(ctx)
+        except RuleError as err:
+            expected.append((i, type(err).__name__, err.reason))
+            continue
+        if bool(value) == fires_when_true:
+            expected.append(i)
+    got = [x if type(x) is int else (x[0], type(x[1]).__name__, x[1].reason)
+           for x in kernel(deal, actor, stage, NOW, NOW.date())]
+    assert got == expected

@@ -44,9 +44,7 @@ def judge(
         return _error(item, item.error or "unreadable record")
     try:
         if trigger is None:
-            return engine.check(item.record, now=now).to_dict(
-                record=item.position, source=item.source
-            )
+            return engine.check_record(item.record, now, item.position, item.source)
         decision = engine.decide(item.record, trigger, actor, now=now)
     except CycleflowError as err:
         return _error(item, str(err))

@@ -586,21 +586,7 @@ class Engine:
         """Judge a deal at rest: entry criteria, earlier steps, standing risks, time, approvals."""
         moment = resolve_now(now)
         try:
-            self._validate(deal)
-            program = self._rests[deal["stage"]]
-            run = _Run(
-                self._args(deal, None, moment),
-                self.lang,
-                trace=explain or self.audit is not None,
-            )
-            entered = self._run_rest(run, program, deal, moment)
-            needs = (
-                run.gates(
-                    self.compiled.gates, deal, None, moment, as_violation=True, entered=entered
-                )
-                if run.needs
-                else []
-            )
+            run, program, needs = self._judge_rest(deal, moment, explain or self.audit is not None)
         except DealError as err:
             verdict = Verdict(
                 "error",
@@ -620,6 +606,53 @@ class Engine:
             tuple(run.checks),
         )
         return self._emit_verdict(verdict, moment)
+
+    def check_record(
+        self,
+        deal: Mapping[str, Any],
+        now: datetime,
+        record: int | None = None,
+        source: str | None = None,
+    ) -> dict[str, Any]:
+        """``check(deal, now=now).to_dict(record=..., source=...)`` without the Verdict: batches.
+
+        ``now`` must be timezone-aware (see :func:`resolve_now`). The result is the same
+        dict, key for key; with an audit sink the events are written as by :meth:`check`.
+        """
+        if self.audit is not None:
+            return self.check(deal, now=now).to_dict(record=record, source=source)
+        try:
+            run, program, needs = self._judge_rest(deal, now, False)
+        except DealError:
+            return self.check(deal, now=now).to_dict(record=record, source=source)
+        value = deal.get("id")
+        out: dict[str, Any] = {
+            "deal": None if value is None else str(value),
+            "record": record,
+            "stage": program.plan.stage.id,
+            "verdict": "violation" if run.violations else "compliant",
+            "violations": [v.to_dict() for v in run.violations] if run.violations else [],
+            "warnings": [v.to_dict() for v in run.warnings] if run.warnings else [],
+            "approvals_needed": [a.to_dict() for a in needs] if needs else [],
+        }
+        if source is not None:
+            out["source"] = source
+        return out
+
+    def _judge_rest(
+        self, deal: Mapping[str, Any], moment: datetime, trace: bool
+    ) -> tuple[_Run, _RestProgram, list[ApprovalNeeded]]:
+        """The work of ``check``: validate, run the stage's checks, judge the gates asked for."""
+        self._validate(deal)
+        program = self._rests[deal["stage"]]
+        run = _Run(self._args(deal, None, moment), self.lang, trace)
+        entered = self._run_rest(run, program, deal, moment)
+        needs = (
+            run.gates(self.compiled.gates, deal, None, moment, as_violation=True, entered=entered)
+            if run.needs
+            else []
+        )
+        return run, program, needs
 
     def _run_rest(
         self, run: _Run, program: _RestProgram, deal: Mapping[str, Any], now: datetime

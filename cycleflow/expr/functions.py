@@ -161,6 +161,14 @@ def _parse_datetime(text: str) -> _datetime:
 
 def _instant(func: str, value: Any) -> _date:
     """A date (for date-only input) or an aware datetime, from text, a date or a datetime."""
+    if type(value) is str:  # the common cases first: a plain date, a UTC time ending in Z
+        try:
+            if len(value) == 10:
+                return _date.fromisoformat(value)
+            if value[-1:] == "Z" and len(value) <= MAX_DATE_TEXT:
+                return _datetime.fromisoformat(value[:-1] + "+00:00")
+        except ValueError:
+            pass  # the general path below gives the precise error
     if isinstance(value, _datetime):
         return _aware(value)
     if isinstance(value, _date):
@@ -227,14 +235,14 @@ def fn_days_between(start: Any, end: Any) -> int:
 
 def fn_days_since(value: Any, now: _datetime, today: _date) -> int:
     """Whole days from ``value`` to the evaluation's now (a date counts from today)."""
-    found = _instant("days_since", value)
-    return _span("days_since", found, today if not isinstance(found, _datetime) else now)
+    found = _instant("days_since", value)  # now and today are of the same kinds as found
+    return _whole_days(now - found if isinstance(found, _datetime) else today - found)
 
 
 def fn_days_until(value: Any, now: _datetime, today: _date) -> int:
     """Whole days from the evaluation's now to ``value`` (a date counts from today)."""
     found = _instant("days_until", value)
-    return _span("days_until", today if not isinstance(found, _datetime) else now, found)
+    return _whole_days(found - now if isinstance(found, _datetime) else found - today)
 
 
 def _special_form(*args: Any) -> Any:
