@@ -196,10 +196,11 @@ def test_a_kernel_of_many_rules_agrees_with_each_rule_alone(
         except PolicyError:
             continue
     assume(exprs)
-    kernel, _ = generate_kernel([(e.analysis, p) for e, p in zip(exprs, polarity) if e.analysis])
+    pairs = zip(exprs, polarity, strict=False)
+    kernel, _ = generate_kernel([(e.analysis, p) for e, p in pairs if e.analysis])
     expected: list[Any] = []
     ctx = EvalContext(deal, actor, stage, NOW, NOW.date())
-    for i, (e, fires_when_true) in enumerate(zip(exprs, polarity)):
+    for i, (e, fires_when_true) in enumerate(zip(exprs, polarity, strict=False)):
         try:
             value = e.evaluate(ctx)
         except RuleError as err:

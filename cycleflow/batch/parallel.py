@@ -19,7 +19,11 @@ from typing import Any
 
 import orjson
 
-from cycleflow.batch.readers import DuplicateTracker, RecordItem, iter_records
+from cycleflow.batch.readers import (
+    DuplicateTracker,
+    iter_records,
+    parse_jsonl_line,
+)
 from cycleflow.batch.runner import duplicate_warning, judge, run_check
 from cycleflow.decide.engine import Engine
 from cycleflow.report.summary import Summary
@@ -75,29 +79,49 @@ def verdict_stream(
 
 
 def parallel_jsonl(chunks: list[Chunk], options: BatchOptions, summary: Summary) -> Iterator[bytes]:
-    """Encoded verdict lines from worker processes, in input order, duplicates flagged.
+    """Encoded verdict lines (no line ending) from worker processes, in input order."""
+    for block in parallel_blocks(chunks, options, summary):
+        yield from block.splitlines()
 
-    Workers count their own verdicts; ``summary`` receives the merged counts, so the
-    parent never decodes a line unless it has to flag a duplicate id.
+
+def parallel_blocks(
+    chunks: list[Chunk], options: BatchOptions, summary: Summary
+) -> Iterator[bytes]:
+    """Blocks of encoded verdict lines (each ending in a newline), in input order.
+
+    Workers count their own verdicts; ``summary`` receives the merged counts. The
+    parent only checks each block's deal ids for duplicates and, in the rare block that
+    has one, decodes and re-encodes just the lines it must flag.
     """
     seen = DuplicateTracker()
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     with ProcessPoolExecutor(
         max_workers=options.jobs, mp_context=ctx, initializer=_init_worker, initargs=(options,)
     ) as pool:
-        for lines, ids, positions, source, counted in pool.map(_run_chunk, chunks):
+        for block, ids, positions, source, counted in pool.map(_run_chunk, chunks):
             summary.merge(counted)
-            for line, deal, pos in zip(lines, ids, positions, strict=True):
-                message = seen.see(deal, source, pos)
-                if message is not None and deal is not None:
-                    v = orjson.loads(line)
-                    if not v["warnings"]:
-                        summary.with_warnings += 1
-                    v["warnings"].append(duplicate_warning(deal, message))
-                    summary.warnings += 1
-                    summary.warning_rules["duplicate_id"] += 1
-                    line = orjson.dumps(v)
-                yield line
+            duplicates = seen.see_all(ids, source, positions)
+            if duplicates:
+                block = _flag_duplicates(block, ids, duplicates, summary)
+            yield block
+
+
+def _flag_duplicates(
+    block: bytes, ids: list[str | None], duplicates: list[tuple[int, str]], summary: Summary
+) -> bytes:
+    """The block with the duplicate-id warning added to the lines that reuse an id."""
+    lines = block.splitlines()
+    for i, message in duplicates:
+        deal = ids[i]
+        assert deal is not None
+        v = orjson.loads(lines[i])
+        if not v["warnings"]:
+            summary.with_warnings += 1
+        v["warnings"].append(duplicate_warning(deal, message))
+        summary.warnings += 1
+        summary.warning_rules["duplicate_id"] += 1
+        lines[i] = orjson.dumps(v)
+    return b"\n".join(lines) + b"\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +170,8 @@ def _init_worker(options: BatchOptions) -> None:
     _WORKER["options"] = options
 
 
-def _run_chunk(chunk: Chunk) -> tuple[list[bytes], list[str | None], list[int], str, Summary]:
+def _run_chunk(chunk: Chunk) -> tuple[bytes, list[str | None], list[int], str, Summary]:
+    """One worker's share: its verdict lines as one block, their deal ids and positions."""
     engine: Engine = _WORKER["engine"]
     options: BatchOptions = _WORKER["options"]
     with open(chunk.path, "rb") as fh:
@@ -156,19 +181,26 @@ def _run_chunk(chunk: Chunk) -> tuple[list[bytes], list[str | None], list[int], 
     ids: list[str | None] = []
     positions: list[int] = []
     summary = Summary()
-    for item in _items_from_bytes(data, chunk, options.max_record_bytes):
-        v = judge(engine, item, now=options.now, trigger=options.trigger, actor=options.actor)
-        summary.add(v)
-        lines.append(orjson.dumps(v))
-        ids.append(v["deal"])
-        positions.append(item.position)
-    return lines, ids, positions, chunk.path, summary
-
-
-def _items_from_bytes(data: bytes, chunk: Chunk, max_bytes: int) -> Iterator[RecordItem]:
-    from cycleflow.batch.readers import parse_jsonl_line
-
+    path, now, limit = chunk.path, options.now, options.max_record_bytes
+    fast = options.trigger is None
+    loads, dumps, check = orjson.loads, orjson.dumps, engine.check_record
     for n, raw in enumerate(data.split(b"\n")):
         if not raw.strip():
             continue
-        yield parse_jsonl_line(raw, chunk.path, chunk.first_line + n, max_bytes)
+        position = chunk.first_line + n
+        v: dict[str, Any] | None = None
+        if fast and position != 1 and len(raw) <= limit:  # the common case, inline
+            try:
+                record = loads(raw)
+                v = check(record, now, position, path) if type(record) is dict else None
+            except Exception:  # anything unusual is judged again on the general path
+                v = None
+        if v is None:
+            item = parse_jsonl_line(raw, path, position, limit)
+            v = judge(engine, item, now=now, trigger=options.trigger, actor=options.actor)
+        summary.add(v)
+        lines.append(dumps(v))
+        ids.append(v["deal"])
+        positions.append(position)
+    block = b"\n".join(lines) + b"\n" if lines else b""
+    return block, ids, positions, chunk.path, summary

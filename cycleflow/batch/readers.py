@@ -997,15 +997,39 @@ class DuplicateTracker:
         if deal_id is None or deal_id == "" or isinstance(deal_id, (dict, list, bool)):
             return None
         key = deal_id if isinstance(deal_id, str) else str(deal_id)
-        idx = self._index.get(source)
-        if idx is None:
-            idx = self._index[source] = len(self._sources)
-            self._sources.append(source)
+        idx = self._source_index(source)
         packed = self._first.setdefault(key, (idx << 40) | position)
         first_idx, first_pos = packed >> 40, packed & ((1 << 40) - 1)
         if first_idx == idx and first_pos == position:
             return None
         return f"duplicate deal id {key!r}: first seen at {self._sources[first_idx]}:{first_pos}"
+
+    def see_all(
+        self, ids: Sequence[str | None], source: str, positions: Sequence[int]
+    ) -> list[tuple[int, str]]:
+        """:meth:`see` for a block of verdict ids: ``(index, message)`` per duplicate.
+
+        A block with no duplicate (the usual case) is recorded with set and dict
+        operations instead of one call per id.
+        """
+        keys = [d for d in ids if d]
+        if len(set(keys)) == len(keys) and self._first.keys().isdisjoint(keys):
+            base = self._source_index(source) << 40
+            self._first.update({d: base | p for d, p in zip(ids, positions, strict=True) if d})
+            return []
+        found = []
+        for i, (d, p) in enumerate(zip(ids, positions, strict=True)):
+            message = self.see(d, source, p)
+            if message is not None:
+                found.append((i, message))
+        return found
+
+    def _source_index(self, source: str) -> int:
+        idx = self._index.get(source)
+        if idx is None:
+            idx = self._index[source] = len(self._sources)
+            self._sources.append(source)
+        return idx
 
     def __len__(self) -> int:
         return len(self._first)

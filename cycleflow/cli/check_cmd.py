@@ -95,7 +95,12 @@ def check(
 
     Exit 0 all compliant, 1 any violation, 2 usage or input error, 3 invalid policy.
     """
-    from cycleflow.batch.parallel import BatchOptions, parallel_jsonl, plan_chunks, verdict_stream
+    from cycleflow.batch.parallel import (
+        BatchOptions,
+        parallel_blocks,
+        plan_chunks,
+        verdict_stream,
+    )
     from cycleflow.decide.engine import resolve_now
     from cycleflow.report import Summary, exit_code, write_report
 
@@ -129,8 +134,8 @@ def check(
         with _open_out(output, fmt) as out:
             if chunks:  # the fast path: workers encode, the parent only writes bytes in order
                 summary = Summary()
-                for line in parallel_jsonl(chunks, options, summary):
-                    out.write(line + b"\n")
+                for block in parallel_blocks(chunks, options, summary):
+                    out.write(block)
             else:
                 verdicts = verdict_stream(engine, deals, options)
                 if show:

@@ -179,7 +179,7 @@ class _Generator:
 
 
 Kernel = Callable[[Any, Any, Any, Any, Any], list[Any]]
-"""``k(deal, actor, stage, now, today)`` → what fired, in rule order (see :func:`generate_kernel`)."""
+"""``k(deal, actor, stage, now, today)`` → what fired, in order (see :func:`generate_kernel`)."""
 
 
 def _kernel_source(gen: _Generator, rules: Sequence[tuple[Analysis, bool]]) -> str:
@@ -197,7 +197,11 @@ def _kernel_source(gen: _Generator, rules: Sequence[tuple[Analysis, bool]]) -> s
             "    except Exception as _e:",
             f"        _fired(({index}, _wrap(_e)))",
         ]
-    head = ["def _kernel(deal, actor, stage, now, today):", "    _out = []", "    _fired = _out.append"]
+    head = [
+        "def _kernel(deal, actor, stage, now, today):",
+        "    _out = []",
+        "    _fired = _out.append",
+    ]
     return "\n".join([*head, *gen.hoisted, *body, "    return _out"]) + "\n"
 
 

@@ -1,0 +1,75 @@
+"""The parallel runner: blocks of verdict lines from workers equal the serial run, byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cycleflow import Engine, load_policy
+from cycleflow.batch import parallel
+from cycleflow.batch.parallel import BatchOptions, parallel_blocks, plan_chunks, verdict_stream
+from cycleflow.batch.readers import DuplicateTracker
+from cycleflow.decide.engine import resolve_now
+from cycleflow.report.summary import Summary
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = str(ROOT / "policies" / "standard-sales-cycle.yaml")
+NOW = resolve_now("2026-11-26T12:00:00Z")
+
+
+def _hostile_file(path: Path) -> None:
+    """Good deals, duplicate ids inside and across chunks, and every kind of bad line."""
+    base = (ROOT / "examples" / "deals.jsonl").read_bytes().splitlines()
+    lines = [b"\xef\xbb\xbf" + base[0]]  # a BOM on line 1
+    for i in range(400):
+        d = orjson.loads(base[i % len(base)])
+        d["id"] = "DUP-A" if i in (3, 7) else "DUP-B" if i in (10, 390) else f"P-{i}"
+        lines.append(orjson.dumps(d))
+        if i == 50:
+            lines += [b"", b"   ", b'{"id": "X", "stage": "prospect"', b"[1, 2]", b"NaN",
+                      b'{"id": "N", "amount": NaN}', b"\xff\xfe bad utf-8", b'{"stage": 3}',
+                      b'{"id": "big", "pad": "' + b"x" * 3000 + b'"}',
+                      b'{"id": "P-2", "stage": "nowhere"}', b'{"id": 7, "stage": "prospect"}']
+    path.write_bytes(b"\r\n".join(lines[:5]) + b"\r\n" + b"\n".join(lines[5:]) + b"\n")
+
+
+def test_parallel_blocks_equal_the_serial_run_with_many_small_chunks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "deals.jsonl"
+    _hostile_file(src)
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 4096)  # dozens of chunks, ids cross them
+    options = BatchOptions(policy_path=POLICY, now=NOW, jobs=2, max_record_bytes=2000)
+    chunks = plan_chunks([str(src)])
+    assert chunks is not None and len(chunks) > 20
+    summary = Summary()
+    got = b"".join(parallel_blocks(chunks, options, summary))
+    engine = Engine(load_policy(POLICY))
+    serial = list(verdict_stream(engine, [str(src)], BatchOptions(
+        policy_path=POLICY, now=NOW, jobs=1, max_record_bytes=2000)))
+    assert got == b"".join(orjson.dumps(v) + b"\n" for v in serial)
+    expected = Summary()
+    for v in serial:
+        expected.add(v)
+    assert (summary.total, summary.error, summary.warnings, summary.with_warnings) == (
+        expected.total, expected.error, expected.warnings, expected.with_warnings)
+    verdicts = [orjson.loads(x) for x in got.splitlines()]
+    assert len(verdicts) == 1 + 400 + 9  # blank lines are not records
+    flagged = [v["deal"] for v in verdicts
+               if any(w["rule"] == "duplicate_id" for w in v["warnings"])]
+    assert flagged == ["DUP-A", "P-2", "DUP-B"]
+    errors = [v for v in verdicts if v["verdict"] == "error"]
+    assert len(errors) == 9 and all(v["source"] == str(src) and v["record"] for v in errors)
+
+
+def test_see_all_reports_what_see_reports_one_by_one() -> None:
+    blocks = [(["a", "b", None, "c"], "f1", [1, 2, 3, 4]), (["d", "", "e"], "f1", [5, 6, 7]),
+              (["f", "a", "f", None], "f2", [1, 2, 3, 4]), (["g"], "f2", [5])]
+    one, many = DuplicateTracker(), DuplicateTracker()
+    for ids, source, positions in blocks:
+        expected = [(i, m) for i, (d, p) in enumerate(zip(ids, positions, strict=True))
+                    if (m := one.see(d, source, p)) is not None]
+        assert many.see_all(ids, source, positions) == expected
+    assert len(one) == len(many) == 7
+    assert many.see("c", "f3", 1) == "duplicate deal id 'c': first seen at f1:4"
