@@ -48,6 +48,7 @@ class _Generator:
             "_dict": dict,
             "_RuleError": RuleError,
             "_wrap": runtime.wrap,
+            "_detached": runtime.detached,
             "_walk": runtime.walk,
             "_opt": runtime.read_optional,
             "_has": runtime.has_field,
@@ -192,10 +193,8 @@ def _kernel_source(gen: _Generator, rules: Sequence[tuple[Analysis, bool]]) -> s
             "    try:",
             f"        if {'' if fires_when_true else 'not '}{test}:",
             f"            _fired({index})",
-            "    except _RuleError as _e:",
-            f"        _fired(({index}, _e))",
             "    except Exception as _e:",
-            f"        _fired(({index}, _wrap(_e)))",
+            f"        _fired(({index}, _detached(_e)))",
         ]
     head = [
         "def _kernel(deal, actor, stage, now, today):",
