@@ -63,6 +63,7 @@ class _Generator:
         }
         self.slots: dict[tuple[str, tuple[runtime.Step, ...]], str] = {}
         self.hoisted: list[str] = []
+        self.root_tests: set[str] = set()
         self.temps = 0
 
     def constant(self, value: Any) -> str:
@@ -83,9 +84,13 @@ class _Generator:
                 # plain dict lookups: a missing key costs no exception (anything else → MISS)
                 source = read.root
                 for k, _ in read.steps:
+                    is_dict = f"_{read.root}_is_dict" if source == read.root else None
+                    if is_dict and is_dict not in self.root_tests:  # once per root
+                        self.root_tests.add(is_dict)
+                        self.hoisted.append(f"    {is_dict} = _type({source}) is _dict")
+                    test = is_dict or f"_type({source}) is _dict"
                     self.hoisted.append(
-                        f"    {var} = {source}.get({k!r}, _MISS) if _type({source}) is _dict "
-                        "else _MISS"
+                        f"    {var} = {source}.get({k!r}, _MISS) if {test} else _MISS"
                     )
                     source = var
             else:
@@ -154,9 +159,11 @@ class _Generator:
             if name == "has":
                 return f"({var} is not None if {var} is not _MISS else _has{fallback})"
             temp = self.temp()
+            default = self.expr(node.args[1])
+            # found and null: the default, without walking the path again
             return (f"({var} if {var} is not _MISS and {var} is not None else "
-                    f"({temp} if ({temp} := _opt{fallback}) is not None "
-                    f"else {self.expr(node.args[1])}))")
+                    f"{default} if {var} is None else "
+                    f"({temp} if ({temp} := _opt{fallback}) is not None else {default}))")
         helper = f"_fn_{name}"
         self.globals[helper] = spec.impl
         args = [self.expr(a) for a in node.args]
