@@ -295,6 +295,35 @@ def test_any_json_event_round_trips_through_the_chain(batch: list[dict[str, Any]
             assert record == orjson.loads(orjson.dumps(original))
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.text(min_size=1).filter(
+    lambda k: k not in ("seq", "prev", "hash")), json_values, max_size=6), min_size=1, max_size=5),
+    st.integers(0, 2**40))
+def test_the_jsonl_hot_path_writes_exactly_the_sealed_records(batch: list[dict[str, Any]],
+                                                              seq: int) -> None:
+    """seal_lines (what JsonlSink writes) = seal_batch's records as lines; events untouched."""
+    from cycleflow.audit.chain import seal_batch, seal_lines
+
+    before = orjson.dumps(batch)
+    data, end, head = seal_lines(batch, seq, GENESIS)
+    assert orjson.dumps(batch) == before
+    sealed, end2, head2 = seal_batch([dict(e) for e in batch], seq, GENESIS)
+    assert (data, end, head) == (b"".join(r.line for r in sealed), end2, head2)
+
+
+def test_reserved_fields_are_refused_on_the_hot_path_and_nothing_is_written(
+        tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    with JsonlSink(log) as sink:
+        sink.emit([{"event": "a"}])
+        for key in ("seq", "prev", "hash"):
+            with pytest.raises(AuditError, match=key):
+                sink.emit([{"event": "b"}, {"event": "c", key: 1}])
+        sink.emit([{"event": "d"}])
+    assert [orjson.loads(x)["event"] for x in log.read_bytes().splitlines()] == ["a", "d"]
+    assert verify(log).ok
+
+
 def test_non_json_values_are_encoded_stably(tmp_path: Path) -> None:
     from datetime import date
     from decimal import Decimal

@@ -14,7 +14,7 @@ import dataclasses
 import enum
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
@@ -117,6 +117,30 @@ def seal_batch(
     return sealed, seq, prev
 
 
+def seal_lines(
+    events: Sequence[Mapping[str, Any]], seq: int, prev: str
+) -> tuple[bytes, int, str]:
+    """Chain a batch after (seq, prev) straight to JSON Lines bytes; returns them and the head.
+
+    The same records as :func:`seal_batch` followed by :attr:`Sealed.line`, in one pass
+    and without touching ``events``: each record is a fresh dict of the event plus
+    ``seq`` and ``prev``. This is the JSON Lines sink's per-event hot path.
+    """
+    lines: list[bytes] = []
+    append, dumps, sha256 = lines.append, orjson.dumps, hashlib.sha256
+    try:
+        for event in events:
+            if "seq" in event or "prev" in event or "hash" in event:
+                _refuse_reserved(event)
+            body = dumps({**event, "seq": seq, "prev": prev}, default=_default, option=_SORT)
+            prev = sha256(body).hexdigest()
+            append(body[:-1] + _HASH_KEY + prev.encode() + b'"}\n')
+            seq += 1
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
+    return b"".join(lines), seq, prev
+
+
 def check_record(obj: Any) -> str | None:
     """Why a parsed record is not self-consistent (None when its hash matches its content)."""
     if not isinstance(obj, dict):
@@ -137,4 +161,13 @@ def check_record(obj: Any) -> str | None:
             obj["hash"] = stored
 
 
-__all__ = ["GENESIS", "Sealed", "canonical", "check_record", "digest", "seal", "seal_batch"]
+__all__ = [
+    "GENESIS",
+    "Sealed",
+    "canonical",
+    "check_record",
+    "digest",
+    "seal",
+    "seal_batch",
+    "seal_lines",
+]

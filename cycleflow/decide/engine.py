@@ -11,7 +11,7 @@ import copy
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -862,18 +862,31 @@ class Engine:
                     return self._masker(event)
         return event
 
-    def _check_event(self, base: Mapping[str, Any], c: RuleCheck) -> dict[str, Any]:
-        """The ``rule.evaluated`` event of one rule check."""
-        return self._event(
-            base,
-            "rule.evaluated",
-            rule=c.rule,
-            kind=c.kind,
-            outcome=c.outcome,
-            severity=c.severity,
-            values=c.values,
-            message=c.message,
-        )
+    def _check_events(
+        self, base: Mapping[str, Any], checks: Sequence[RuleCheck]
+    ) -> list[dict[str, Any]]:
+        """The ``rule.evaluated`` events of rule checks (one dict literal each: the hot path)."""
+        events = [
+            {
+                "event": "rule.evaluated",
+                **base,
+                "rule": c.rule,
+                "kind": c.kind,
+                "outcome": c.outcome,
+                "severity": c.severity,
+                "values": dict(c.values),
+                "message": c.message,
+            }
+            for c in checks
+        ]
+        if self._masker is not None:
+            sensitive = self._sensitive
+            for i, event in enumerate(events):
+                for key in event["values"]:
+                    if key.startswith(sensitive):
+                        events[i] = self._masker(event)
+                        break
+        return events
 
     def _emit_decision(self, decision: Decision, actor: Actor | None) -> Decision:
         if self.audit is None:
@@ -887,27 +900,39 @@ class Engine:
             decision.source,
             decision.target,
         )
-        events = [self._event(base, "transition.requested", outcome="requested")]
-        events += [self._check_event(base, c) for c in decision.checks]
         checked = {c.rule for c in decision.checks}
         # what no rule check recorded: a trigger not permitted, a malformed deal
-        events += [
-            self._check_event(
-                base,
-                RuleCheck(v.rule, v.kind, "fail", v.severity, v.message, None, v.values),
-            )
+        unchecked = [
+            RuleCheck(v.rule, v.kind, "fail", v.severity, v.message, None, v.values)
             for v in decision.violations
             if v.rule not in checked
         ]
+        events = [self._event(base, "transition.requested", outcome="requested")]
+        events += self._check_events(base, decision.checks)
+        if unchecked:
+            events += self._check_events(base, unchecked)
         events.append(self._event(base, f"transition.{decision.outcome}", outcome=decision.outcome))
         self.audit.emit(events)
-        return replace(decision, events=tuple(events))
+        return Decision(  # not dataclasses.replace: that costs more than building the events
+            decision.outcome,
+            decision.deal,
+            decision.trigger,
+            decision.source,
+            decision.target,
+            decision.violations,
+            decision.warnings,
+            decision.approvals_needed,
+            decision.checks,
+            tuple(events),
+            decision.decision_id,
+            decision.at,
+        )
 
     def _emit_verdict(self, verdict: Verdict, moment: datetime) -> Verdict:
         if self.audit is None:
             return verdict
         base = self._base(uuid.uuid4().hex, moment, verdict.deal, None, None, verdict.stage, None)
-        events = [self._check_event(base, c) for c in verdict.checks]
+        events = self._check_events(base, verdict.checks)
         events.append(
             self._event(base, "deal.checked", outcome=verdict.verdict, message=verdict.error)
         )
