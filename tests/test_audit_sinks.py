@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -369,3 +370,22 @@ def test_masker_and_mask_event_agree(values: dict[str, Any], deal: Any, actor: A
         b = mask_event(copy.deepcopy(event), SENSITIVE, salt=salt)
         assert a == b
         assert mask_values(copy.deepcopy(event), list(SENSITIVE), salt=salt) == b
+
+
+def test_space_reserved_ahead_is_invisible_and_given_back(tmp_path: Path) -> None:
+    """JsonlSink reserves blocks ahead (Linux): the size stays the bytes written, a reopened
+    log continues the chain where the last line ends, and close releases the reservation."""
+    log = tmp_path / "audit.jsonl"
+    sink = JsonlSink(log)
+    sink.emit([{"event": "a", "values": {"n": i}} for i in range(50)])
+    written = log.stat().st_size
+    assert written == len(log.read_bytes()) and log.read_bytes().endswith(b"}\n")
+    if sys.platform.startswith("linux"):
+        assert sink._reserved > written  # the reservation happened
+        assert log.stat().st_blocks * 512 >= 4 * 1024 * 1024
+    sink.close()
+    assert log.stat().st_size == written
+    assert log.stat().st_blocks * 512 < written + 64 * 1024  # given back on close
+    with JsonlSink(log) as again:
+        again.emit([{"event": "b"}])
+    assert verify(log).ok and verify(log).records == 51
