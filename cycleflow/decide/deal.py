@@ -15,6 +15,11 @@ from cycleflow.errors import DealError
 
 def parse_time(value: Any, what: str) -> datetime:
     """An ISO-8601 time (``Z`` accepted; a bare date is midnight UTC; naive is UTC)."""
+    if type(value) is str and value[-1:] == "Z":  # the common form, e.g. 2026-11-01T09:00:00Z
+        try:
+            return datetime.fromisoformat(value[:-1] + "+00:00")
+        except ValueError:
+            pass  # the general path gives the precise error
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
