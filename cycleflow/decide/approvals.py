@@ -36,6 +36,9 @@ class GateResult:
 
 
 def _canonical(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most values: as they are
+        return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, Mapping):
@@ -93,7 +96,9 @@ def evaluate_gate(
     reasons: list[str] = []
     current: dict[str, Any] | None = None
     for n, item in enumerate(raw, start=1):
-        if not isinstance(item, Mapping) or item.get("gate") != gate.id:
+        if (type(item) is not dict and not isinstance(item, Mapping)) or item.get(
+            "gate"
+        ) != gate.id:
             continue
         by, role = item.get("by"), item.get("role")
         if not by or not isinstance(by, str):
@@ -142,7 +147,7 @@ def _binding_broken(
     lang: str = "en",
 ) -> str | None:
     values = item.get("values")
-    if isinstance(values, Mapping):
+    if type(values) is dict or isinstance(values, Mapping):
         for field, now_value in current.items():
             approved = _canonical(values.get(field, values.get(f"deal.{field}")))
             if approved != now_value:

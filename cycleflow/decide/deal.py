@@ -52,7 +52,7 @@ def steps_done(deal: Mapping[str, Any]) -> frozenset[str]:
 
 def deal_id(deal: Any) -> str | None:
     """The deal's id as a string, or None when absent."""
-    if isinstance(deal, Mapping):
+    if type(deal) is dict or isinstance(deal, Mapping):
         value = deal.get("id")
         return None if value is None else str(value)
     return None
@@ -62,7 +62,7 @@ def lookup(deal: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
     """``(found, value)`` for a dotted field path such as ``customer.name``."""
     node: Any = deal
     for part in dotted.split("."):
-        if isinstance(node, Mapping) and part in node:
+        if (type(node) is dict or isinstance(node, Mapping)) and part in node:
             node = node[part]
         else:
             return False, None

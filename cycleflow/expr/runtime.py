@@ -76,7 +76,7 @@ def step(value: Any, key: str | int, is_attr: bool, parent: str) -> Any:
     Objects are read by key (never by attribute, so ``deal.items`` is the key
     ``items``); a missing key or a null parent is a :class:`MissingField`.
     """
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         try:
             return value[key]
         except KeyError:
