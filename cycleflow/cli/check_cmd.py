@@ -53,7 +53,9 @@ from cycleflow.errors import UsageError
     "-j",
     type=int,
     default=0,
-    help="Worker processes (default: every core; 1 = in this process).",
+    help="Worker processes for JSON Lines files, each reading its own share (default: every "
+    "core; 1 = in this process). Other inputs (CSV, JSON, YAML, gzip, stdin) run in one "
+    "process.",
 )
 @click.option("--lang", default="en", show_default=True, help="Language of messages (en, zh).")
 @click.option(
