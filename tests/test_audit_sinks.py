@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import threading
 import sys
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any

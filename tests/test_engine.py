@@ -247,6 +247,10 @@ def test_every_example_deal_gets_its_expected_verdict(engine: Engine) -> None:
         # the batch path (no Verdict, one generated function per stage) gives the same dict
         moment = resolve_now(NOW)
         assert engine.check_record(d, moment, 3, "x") == v.to_dict(record=3, source="x")
+        # the time as text, or naive (= UTC), means the same moment
+        assert engine.check_record(d, NOW, 3, "x") == v.to_dict(record=3, source="x")
+        naive = moment.replace(tzinfo=None)
+        assert engine.check_record(d, naive, 3, "x") == v.to_dict(record=3, source="x")
         traced = engine.check(d, now=NOW, explain=True)  # the tracing path agrees too
         assert traced.to_dict() == v.to_dict()
 

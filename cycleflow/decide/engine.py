@@ -610,15 +610,17 @@ class Engine:
     def check_record(
         self,
         deal: Mapping[str, Any],
-        now: datetime,
+        now: datetime | str | None = None,
         record: int | None = None,
         source: str | None = None,
     ) -> dict[str, Any]:
         """``check(deal, now=now).to_dict(record=..., source=...)`` without the Verdict: batches.
 
-        ``now`` must be timezone-aware (see :func:`resolve_now`). The result is the same
-        dict, key for key; with an audit sink the events are written as by :meth:`check`.
+        The result is the same dict, key for key; with an audit sink the events are
+        written as by :meth:`check`.
         """
+        if type(now) is not datetime or now.tzinfo is None:
+            now = resolve_now(now)
         if self.audit is not None:
             return self.check(deal, now=now).to_dict(record=record, source=source)
         try:
