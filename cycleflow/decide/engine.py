@@ -401,6 +401,10 @@ class Engine:
                 + tuple(_Rule.risk(u, lang) for u in plan.risks)
             ]
         }
+        # values keys known at compile time never to need masking: a set lookup per key
+        self._clear_keys = frozenset(
+            key for key in self._known_value_keys() if not key.startswith(self._sensitive)
+        )
         self._moves = {
             key: _MoveProgram(
                 plan, rules, _StepCheck.of(plan.steps, lang, stage_labels), _hot(rules)
@@ -413,6 +417,19 @@ class Engine:
         }
 
     # ----------------------------------------------------------------- helpers
+
+    def _known_value_keys(self) -> set[str]:
+        """The ``values`` keys rule checks can carry: every field a rule reads, and the
+        engine's own (steps, approvers, time in stage, required fields)."""
+        keys = {"deal.steps", "approvers", "deal.stage_entered_at", "days_in_stage", "max_days"}
+        keys.update(f"deal.{name}" for t in self.policy.transitions for name in t.require)
+        for plan in self.compiled.rests.values():
+            for expr in [c.when for c in plan.entry] + [u.risk.when for u in plan.risks]:
+                keys.update(read[0] for read in expr._reads)
+        for move in self.compiled.moves.values():
+            for expr in [c.when for _, c in move.criteria] + [u.risk.when for u in move.risks]:
+                keys.update(read[0] for read in expr._reads)
+        return keys
 
     def _args(
         self, deal: Mapping[str, Any], actor: Actor | None, now: datetime
@@ -882,10 +899,10 @@ class Engine:
             for c in checks
         ]
         if self._masker is not None:
-            sensitive = self._sensitive
+            sensitive, clear = self._sensitive, self._clear_keys
             for i, event in enumerate(events):
                 for key in event["values"]:
-                    if key.startswith(sensitive):
+                    if key not in clear and key.startswith(sensitive):
                         events[i] = self._masker(event)
                         break
         return events
@@ -915,20 +932,10 @@ class Engine:
             events += self._check_events(base, unchecked)
         events.append(self._event(base, f"transition.{decision.outcome}", outcome=decision.outcome))
         self.audit.emit(events)
-        return Decision(  # not dataclasses.replace: that costs more than building the events
-            decision.outcome,
-            decision.deal,
-            decision.trigger,
-            decision.source,
-            decision.target,
-            decision.violations,
-            decision.warnings,
-            decision.approvals_needed,
-            decision.checks,
-            tuple(events),
-            decision.decision_id,
-            decision.at,
-        )
+        # the decision is still private to this call: attach its events in place rather
+        # than build it again (a 12-field frozen dataclass costs more than its events' base)
+        object.__setattr__(decision, "events", tuple(events))
+        return decision
 
     def _emit_verdict(self, verdict: Verdict, moment: datetime) -> Verdict:
         if self.audit is None:
