@@ -7,7 +7,8 @@ Prints, measured in the same run:
     bench/handwritten.py (same checks), and the ratios;
   * end-to-end `cycleflow check --format jsonl` deals/s on all cores vs a hand-written
     multiprocess script doing the same (bench/handwritten_mp.py), and the ratio;
-  * peak memory (max RSS) of each end-to-end run.
+  * peak memory (max RSS) of each end-to-end run;
+  * where a worker's time goes per record (parse, validation, rules, encoding, counting).
 Nothing is asserted: a benchmark reports.
 """
 
@@ -21,6 +22,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -90,6 +92,42 @@ def in_process(path: Path, sample: int) -> None:
           f"{eng_nv / hand:5.2f}")
 
 
+def breakdown(path: Path, sample: int) -> None:
+    """Where one worker's time goes per record, each step on freshly parsed records."""
+    from cycleflow.report.summary import Summary
+
+    with path.open("rb") as fh:
+        lines = [line for _, line in zip(range(sample), fh, strict=False)]
+    engine = Engine(load_policy(POLICY))
+    fast = Engine(load_policy(POLICY), validate_deals=False)
+    validator = engine._validator
+    assert validator is not None
+    loads, dumps = orjson.loads, orjson.dumps
+    verdicts = [fast.check_record(loads(x), NOW, 1, "deals.jsonl") for x in lines]
+    summary = Summary()
+    steps: dict[str, tuple[Any, list[Any]]] = {  # (function of one item, the items)
+        "orjson.loads of the line": (loads, lines),
+        "loads + deal-schema validation": (lambda x: validator(loads(x)), lines),
+        "loads + check_record, no validation": (
+            lambda x: fast.check_record(loads(x), NOW, 1, "deals.jsonl"), lines),
+        "loads + check_record (what workers run)": (
+            lambda x: engine.check_record(loads(x), NOW, 1, "deals.jsonl"), lines),
+        "orjson.dumps of the verdict": (dumps, verdicts),
+        "Summary.add of the verdict": (summary.add, verdicts),
+        "loads + hand-written check": (lambda x: handwritten.check(loads(x), NOW), lines),
+    }
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(5):  # results are dropped as they come: keeping them costs page faults
+        for name, (fn, items) in steps.items():
+            t = time.perf_counter()
+            for item in items:
+                fn(item)
+            best[name] = min(best[name], (time.perf_counter() - t) / len(items) * 1e6)
+    print(f"per record on fresh records, {len(lines):,} lines, best of 5 interleaved rounds:")
+    for name, us in best.items():
+        print(f"  {name:42s} {us:6.2f} µs")
+
+
 def _run(cmd: list[str], n: int, label: str, baseline: float | None) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
@@ -126,6 +164,7 @@ def main() -> None:
     path = ROOT / "bench" / "data" / f"deals-{args.deals}.jsonl"
     generate(path, args.deals)
     in_process(path, min(args.sample, args.deals))
+    breakdown(path, min(args.sample, args.deals))
     end_to_end(path, args.deals, args.jobs)
 
 
