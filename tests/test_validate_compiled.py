@@ -698,3 +698,24 @@ def test_thread_safe() -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+_ENUM_ITEMS = [
+    {"type": "array", "items": {"type": "string", "enum": ["a", "b", "ab"]}},
+    {"type": "array", "uniqueItems": True, "items": {"$ref": "#/$defs/x"},
+     "$defs": {"x": {"type": "string", "enum": ["a", "b"], "description": "d"}}},
+    {"type": "array", "prefixItems": [{"type": "integer"}],
+     "items": {"type": "string", "enum": ["a"]}},
+    {"type": "array", "items": {"type": "string", "enum": ["a"], "minLength": 2}},
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_ENUM_ITEMS), st.lists(st.one_of(
+    st.sampled_from(["a", "b", "ab", "c", "", 1, True, 1.0, None]), _json), max_size=6))
+def test_lists_of_text_choices_agree_with_jsonschema(schema: Any, items: list[Any]) -> None:
+    """Arrays of a string enum are checked with one set operation first (a fast path);
+    every list must still get jsonschema's verdict and the first bad item's message."""
+    from cycleflow.validate.compiled import compile_validator
+
+    agree(compile_validator(schema), reference(schema), items)

@@ -213,6 +213,14 @@ def _unique(items: list[Any]) -> bool:
     return True
 
 
+def _all_in(allowed: frozenset[str], items: list[Any]) -> bool:
+    """True when every item is one of ``allowed`` (text only: nothing else equals a str)."""
+    try:
+        return allowed.issuperset(items)
+    except TypeError:  # an unhashable item: the item-by-item check names it
+        return False
+
+
 def _not_multiple(value: int | float, divisor: float) -> bool:
     """jsonschema's multipleOf for a float divisor."""
     quotient = value / divisor
@@ -267,6 +275,7 @@ _HELPERS: dict[str, Any] = {
     "_date_fast": _date_fast,
     "_freeze": _freeze,
     "_unique": _unique,
+    "_all_in": _all_in,
     "_not_multiple": _not_multiple,
     "_r": _r,
     "_missing": _missing,
@@ -317,6 +326,18 @@ class _Fn:
     def __init__(self, header: str, top: bool) -> None:
         self.lines = [header]
         self.top = top
+
+
+def _text_choices(items: Any) -> frozenset[str] | None:
+    """The allowed texts of an items schema that is exactly ``{type: string, enum: [texts]}``."""
+    if not isinstance(items, Mapping) or set(items) - _ANNOTATIONS != {"type", "enum"}:
+        return None
+    enum = items["enum"]
+    if items["type"] != "string" or not isinstance(enum, list) or not enum:
+        return None
+    if not all(type(x) is str for x in enum):
+        return None
+    return frozenset(enum)
 
 
 class _Gen:
@@ -663,14 +684,21 @@ class _Gen:
             self.fail(fn, ind + 1, path, f"'expected at most {len(prefix)} items'")
         elif items is not True:
             idx_var, child = self.fresh("i"), self.fresh("v")
-            mark = len(fn.lines)
+            mark, loop_ind = len(fn.lines), ind
             if prefix:
                 self.out(fn, ind, f"for {idx_var} in range({len(prefix)}, len({var})):")
                 self.out(fn, ind + 1, f"{child} = {var}[{idx_var}]")
             else:
-                self.out(fn, ind, f"for {idx_var}, {child} in enumerate({var}):")
+                target = items
+                if isinstance(items, Mapping) and set(items) - _ANNOTATIONS == {"$ref"}:
+                    target = self.resolve(items["$ref"])[1]
+                choices = _text_choices(target)
+                if choices is not None:  # all items valid in one set operation, usually
+                    self.out(fn, ind, f"if not _all_in({self.const(choices)}, {var}):")
+                    loop_ind += 1
+                self.out(fn, loop_ind, f"for {idx_var}, {child} in enumerate({var}):")
             before = len(fn.lines)
-            self.emit(fn, items, child, (*path, idx_var), doff + 1, ind + 1, stack)
+            self.emit(fn, items, child, (*path, idx_var), doff + 1, loop_ind + 1, stack)
             if len(fn.lines) == before:
                 del fn.lines[mark:]
         if schema.get("uniqueItems") is True:
