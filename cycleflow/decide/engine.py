@@ -253,6 +253,7 @@ class _Run:
     def steps(self, check: _StepCheck, done: frozenset[str]) -> None:
         if not self.trace and check.required <= done:
             return
+        listed = sorted(done, key=str)  # once; each check or violation gets its own copy
         for sid, label, message in check.steps:
             ok = sid in done
             if self.trace:
@@ -264,12 +265,12 @@ class _Run:
                         "high",
                         f"step '{label}' done",
                         None,
-                        {"deal.steps": sorted(done, key=str)},
+                        {"deal.steps": list(listed)},
                     )
                 )
             if not ok:
                 self.violations.append(
-                    Violation(sid, "step", "high", message, {"deal.steps": sorted(done, key=str)})
+                    Violation(sid, "step", "high", message, {"deal.steps": list(listed)})
                 )
 
     def gates(
