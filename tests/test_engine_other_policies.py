@@ -99,3 +99,24 @@ def test_policy_errors_are_all_reported_with_locations(tmp_path: Path) -> None:
     assert ("unknown-gate", 11) in codes and ("expr-syntax", 11) in codes
     assert all(p.location.file == str(bad) and p.location.column > 0
                for p in info.value.problems)
+
+
+def test_a_sensitive_field_a_rule_reads_is_masked_in_every_event() -> None:
+    """partner-channel marks deal.end_customer sensitive and a rule reads it: its events
+    carry the key, never the value (the engine decides per values key whether to mask)."""
+    import orjson
+
+    from cycleflow.audit import MemorySink
+
+    sink = MemorySink()
+    audited = Engine(load_policy(DATA / "partner-channel.yaml"), validate_deals=False,
+                     audit=sink)
+    for stage in ("lead", "discovery", "proposal"):
+        for trigger in ("qualify", "propose", "sign", "drop", "advance"):
+            audited.decide(deal(stage=stage), trigger, REP, now=NOW)
+        audited.check(deal(stage=stage), now=NOW)
+    events = sink.events
+    assert b"Fjord Bank" not in orjson.dumps(events)
+    read = [e for e in events if "deal.end_customer" in e["values"]]
+    assert read, "no event read the sensitive field: the test would prove nothing"
+    assert all(e["values"]["deal.end_customer"] != "Fjord Bank" for e in read)

@@ -426,10 +426,10 @@ class Engine:
         keys.update(f"deal.{name}" for t in self.policy.transitions for name in t.require)
         for plan in self.compiled.rests.values():
             for expr in [c.when for c in plan.entry] + [u.risk.when for u in plan.risks]:
-                keys.update(read[0] for read in expr._reads)
+                keys.update(expr.value_keys)
         for move in self.compiled.moves.values():
             for expr in [c.when for _, c in move.criteria] + [u.risk.when for u in move.risks]:
-                keys.update(read[0] for read in expr._reads)
+                keys.update(expr.value_keys)
         return keys
 
     def _args(

@@ -71,6 +71,11 @@ class Expression:
         """The value for one record, via simpleeval (slow; defines what evaluate must return)."""
         return reference.evaluate(self._tree, ctx.deal, ctx.actor, ctx.stage, ctx.now, ctx.today)
 
+    @property
+    def value_keys(self) -> frozenset[str]:
+        """The keys :meth:`read_values` may return (``deal.customer.name``, ``actor.id``…)."""
+        return frozenset(name for name, _, _, _ in self._reads)
+
     def read_values(self, ctx: EvalContext) -> dict[str, Any]:
         """The fields this expression reads, for audit events; absent ones as ``"<missing>"``."""
         values: dict[str, Any] = {}
