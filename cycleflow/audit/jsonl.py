@@ -53,6 +53,8 @@ def _space_reserver() -> Any:
     fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
     fallocate.restype = ctypes.c_int
     return fallocate
+
+
 _DECISION_ID: Final = re.compile(rb'"decision_id":"([^"\\]{1,128})"')
 _sync = getattr(os, "fdatasync", os.fsync)
 
