@@ -73,3 +73,33 @@ def test_see_all_reports_what_see_reports_one_by_one() -> None:
         assert many.see_all(ids, source, positions) == expected
     assert len(one) == len(many) == 7
     assert many.see("c", "f3", 1) == "duplicate deal id 'c': first seen at f1:4"
+
+
+def test_inputs_read_by_the_parent_are_judged_by_workers_identically(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CSV, JSON arrays, YAML and gzip are read here and judged in workers in small
+    batches, a bounded number in flight: the verdicts equal the serial run's, in order,
+    duplicates across files included."""
+    import gzip
+    import shutil
+
+    data = ROOT / "tests" / "data" / "deals"
+    for name in ("array.json", "batch-ragged.csv", "bom-header.csv", "multi.yaml"):
+        shutil.copy(data / name, tmp_path / name)
+    base = (ROOT / "examples" / "deals.jsonl").read_bytes()
+    with gzip.open(tmp_path / "more.jsonl.gz", "wb") as fh:
+        fh.write(base + b"{truncated\n" + base.splitlines()[0] + b"\n")
+    sources = [str(tmp_path / n) for n in sorted(p.name for p in tmp_path.iterdir())]
+    monkeypatch.setattr(parallel, "BATCH_RECORDS", 7)  # many batches, the window fills
+    engine = Engine(load_policy(POLICY))
+    serial = [orjson.dumps(v) + b"\n" for v in verdict_stream(
+        engine, sources, BatchOptions(policy_path=POLICY, now=NOW, jobs=1))]
+    summary = Summary()
+    got = b"".join(parallel.verdict_blocks(
+        engine, sources, BatchOptions(policy_path=POLICY, now=NOW, jobs=2), summary))
+    assert got == b"".join(serial)
+    verdicts = [orjson.loads(x) for x in serial]
+    assert summary.total == len(verdicts) > 60
+    assert summary.error == sum(v["verdict"] == "error" for v in verdicts) >= 2
+    assert any(w["rule"] == "duplicate_id" for v in verdicts for w in v["warnings"])
+    assert {v["source"] for v in verdicts} == set(sources)

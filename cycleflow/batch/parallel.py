@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ import orjson
 
 from cycleflow.batch.readers import (
     DuplicateTracker,
+    RecordItem,
     iter_records,
     parse_jsonl_line,
 )
@@ -29,6 +31,7 @@ from cycleflow.decide.engine import Engine
 from cycleflow.report.summary import Summary
 
 CHUNK_BYTES = 4 * 1024 * 1024
+BATCH_RECORDS = 2000  # records per batch sent to a worker when the parent reads the input
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
@@ -63,25 +66,66 @@ def verdict_stream(
 
         yield from check_on_dask(options.dask_address, sources, options)
         return
-    chunks = plan_chunks(sources) if options.jobs > 1 else None
-    if not chunks:
-        items = iter_records(
-            list(sources),
-            field_types=field_types(engine),
-            max_record_bytes=options.max_record_bytes,
-        )
+    if options.jobs <= 1:
         yield from run_check(
-            engine, items, now=options.now, trigger=options.trigger, actor=options.actor
+            engine,
+            _items(engine, sources, options),
+            now=options.now,
+            trigger=options.trigger,
+            actor=options.actor,
         )
         return
-    for line in parallel_jsonl(chunks, options, Summary()):
-        yield orjson.loads(line)
+    for block in verdict_blocks(engine, sources, options, Summary()):
+        for line in block.splitlines():
+            yield orjson.loads(line)
+
+
+def verdict_blocks(
+    engine: Engine, sources: Sequence[str], options: BatchOptions, summary: Summary
+) -> Iterator[bytes]:
+    """Blocks of encoded verdict lines from ``options.jobs`` worker processes, in input order.
+
+    Plain JSON Lines files are split into byte ranges each worker reads itself; any other
+    input (CSV, JSON, YAML, gzip, standard input) is read here and sent to the workers
+    in batches, at most two per worker in flight, so memory stays flat.
+    """
+    chunks = plan_chunks(sources)
+    if chunks:
+        yield from parallel_blocks(chunks, options, summary)
+    else:
+        yield from parallel_records(_items(engine, sources, options), options, summary)
+
+
+def _items(engine: Engine, sources: Sequence[str], options: BatchOptions) -> Iterator[RecordItem]:
+    return iter_records(
+        list(sources), field_types=field_types(engine), max_record_bytes=options.max_record_bytes
+    )
 
 
 def parallel_jsonl(chunks: list[Chunk], options: BatchOptions, summary: Summary) -> Iterator[bytes]:
     """Encoded verdict lines (no line ending) from worker processes, in input order."""
     for block in parallel_blocks(chunks, options, summary):
         yield from block.splitlines()
+
+
+# What a worker returns for a share of the input: its verdict lines as one block, the
+# deal id and position of each line, the source they all come from, and its counts.
+_Share = tuple[bytes, list[str | None], list[int], str, Summary]
+
+
+def _pool(options: BatchOptions) -> ProcessPoolExecutor:
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    return ProcessPoolExecutor(
+        max_workers=options.jobs, mp_context=ctx, initializer=_init_worker, initargs=(options,)
+    )
+
+
+def _merge(share: _Share, seen: DuplicateTracker, summary: Summary) -> bytes:
+    """A worker's block, with duplicate ids flagged; its counts go into ``summary``."""
+    block, ids, positions, source, counted = share
+    summary.merge(counted)
+    duplicates = seen.see_all(ids, source, positions)
+    return _flag_duplicates(block, ids, duplicates, summary) if duplicates else block
 
 
 def parallel_blocks(
@@ -94,16 +138,25 @@ def parallel_blocks(
     has one, decodes and re-encodes just the lines it must flag.
     """
     seen = DuplicateTracker()
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(
-        max_workers=options.jobs, mp_context=ctx, initializer=_init_worker, initargs=(options,)
-    ) as pool:
-        for block, ids, positions, source, counted in pool.map(_run_chunk, chunks):
-            summary.merge(counted)
-            duplicates = seen.see_all(ids, source, positions)
-            if duplicates:
-                block = _flag_duplicates(block, ids, duplicates, summary)
-            yield block
+    with _pool(options) as pool:
+        for share in pool.map(_run_chunk, chunks):
+            yield _merge(share, seen, summary)
+
+
+def parallel_records(
+    items: Iterable[RecordItem], options: BatchOptions, summary: Summary
+) -> Iterator[bytes]:
+    """Like :func:`parallel_blocks`, for records read here: batches go to the workers."""
+    seen = DuplicateTracker()
+    window = 2 * options.jobs
+    with _pool(options) as pool:
+        pending: deque[Future[_Share]] = deque()
+        for batch in _batches(items):
+            pending.append(pool.submit(_run_rows, batch))
+            if len(pending) >= window:
+                yield _merge(pending.popleft().result(), seen, summary)
+        while pending:
+            yield _merge(pending.popleft().result(), seen, summary)
 
 
 def _flag_duplicates(
@@ -122,6 +175,18 @@ def _flag_duplicates(
         summary.warning_rules["duplicate_id"] += 1
         lines[i] = orjson.dumps(v)
     return b"\n".join(lines) + b"\n"
+
+
+def _batches(items: Iterable[RecordItem]) -> Iterator[list[tuple[Any, ...]]]:
+    """Items as plain rows, in batches of one source each (duplicates are tracked per source)."""
+    batch: list[tuple[Any, ...]] = []
+    for item in items:
+        if batch and (item.source != batch[0][0] or len(batch) >= BATCH_RECORDS):
+            yield batch
+            batch = []
+        batch.append((item.source, item.position, item.record, item.error))
+    if batch:
+        yield batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +235,27 @@ def _init_worker(options: BatchOptions) -> None:
     _WORKER["options"] = options
 
 
-def _run_chunk(chunk: Chunk) -> tuple[bytes, list[str | None], list[int], str, Summary]:
+def _run_rows(rows: list[tuple[Any, ...]]) -> _Share:
+    """One worker's batch of records read by the parent."""
+    engine: Engine = _WORKER["engine"]
+    options: BatchOptions = _WORKER["options"]
+    out = bytearray()
+    ids: list[str | None] = []
+    positions: list[int] = []
+    summary = Summary()
+    dumps = orjson.dumps
+    for row in rows:
+        item = RecordItem(*row)
+        v = judge(engine, item, now=options.now, trigger=options.trigger, actor=options.actor)
+        summary.add(v)
+        out += dumps(v)
+        out += b"\n"
+        ids.append(v["deal"])
+        positions.append(item.position)
+    return bytes(out), ids, positions, rows[0][0], summary
+
+
+def _run_chunk(chunk: Chunk) -> _Share:
     """One worker's share: its verdict lines as one block, their deal ids and positions."""
     engine: Engine = _WORKER["engine"]
     options: BatchOptions = _WORKER["options"]

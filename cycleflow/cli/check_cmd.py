@@ -53,9 +53,9 @@ from cycleflow.errors import UsageError
     "-j",
     type=int,
     default=0,
-    help="Worker processes for JSON Lines files, each reading its own share (default: every "
-    "core; 1 = in this process). Other inputs (CSV, JSON, YAML, gzip, stdin) run in one "
-    "process.",
+    help="Worker processes (default: every core; 1 = in this process). Plain JSON Lines "
+    "files are split among them, each reading its own share; other inputs are read here "
+    "and sent to them in batches.",
 )
 @click.option("--lang", default="en", show_default=True, help="Language of messages (en, zh).")
 @click.option(
@@ -97,12 +97,7 @@ def check(
 
     Exit 0 all compliant, 1 any violation, 2 usage or input error, 3 invalid policy.
     """
-    from cycleflow.batch.parallel import (
-        BatchOptions,
-        parallel_blocks,
-        plan_chunks,
-        verdict_stream,
-    )
+    from cycleflow.batch.parallel import BatchOptions, verdict_blocks, verdict_stream
     from cycleflow.decide.engine import resolve_now
     from cycleflow.report import Summary, exit_code, write_report
 
@@ -128,15 +123,11 @@ def check(
         show = (
             progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
         )
-        chunks = (
-            plan_chunks(deals)
-            if fmt == "jsonl" and options.jobs > 1 and not dask_address and not show
-            else None
-        )
+        blocks = fmt == "jsonl" and options.jobs > 1 and not dask_address and not show
         with _open_out(output, fmt) as out:
-            if chunks:  # the fast path: workers encode, the parent only writes bytes in order
+            if blocks:  # the fast path: workers encode, the parent only writes bytes in order
                 summary = Summary()
-                for block in parallel_blocks(chunks, options, summary):
+                for block in verdict_blocks(engine, deals, options, summary):
                     out.write(block)
             else:
                 verdicts = verdict_stream(engine, deals, options)
