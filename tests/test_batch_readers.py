@@ -643,3 +643,43 @@ def test_csv_round_trip_positions(rows: list[list[str]]) -> None:
     for item, row in zip(items, kept, strict=True):
         assert item.record == {k: v for k, v in zip(["id", "note", "other"], row, strict=True)
                                if v != ""}
+
+
+_TYPE_SETS = st.sampled_from([None, {"string"}, {"string", "null"}, {"number"},
+                              {"number", "null"}, {"integer"}, {"integer", "null"},
+                              {"boolean"}, {"boolean", "null"}, {"null"}, {"array"},
+                              {"object", "null"}, {"number", "string"}, {"integer", "boolean"}])
+_CELLS = st.one_of(st.sampled_from(["", " ", "0", "-1", "1.5", "1e3", "1,000", "1_000", "true",
+                                    "No", "[1]", "a;b", '{"a": 1}', "inf", "NaN", " 7 "]),
+                   st.text(max_size=8))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(_TYPE_SETS, _CELLS), min_size=1, max_size=6))
+def test_row_typer_types_each_cell_as_convert_cell_does(columns: list[tuple]) -> None:
+    """RowTyper picks a converter per column; each must agree with convert_cell, errors too."""
+    from cycleflow.batch.typing import _ABSENT
+
+    header = [f"c{i}" for i in range(len(columns))]
+    types = {h: frozenset(t) for h, (t, _) in zip(header, columns, strict=True) if t is not None}
+    row = [cell for _, cell in columns]
+    expected: dict[str, object] = {}
+    failure: str | None = None
+    for h, cell in zip(header, row, strict=True):
+        if h not in types:
+            if cell != "":
+                expected[h] = cell
+            continue
+        try:
+            value = convert_cell(h, cell, types[h])
+        except CellError as err:
+            failure = str(err)
+            break
+        if value is not _ABSENT:  # what convert_cell says means "leave the field out"
+            expected[h] = value
+    if failure is not None:
+        with pytest.raises(CellError) as caught:
+            RowTyper(header, types)(row)
+        assert str(caught.value) == failure
+    else:
+        assert RowTyper(header, types)(row) == expected

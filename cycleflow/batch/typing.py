@@ -148,10 +148,37 @@ def convert_cell(column: str, text: str, types: frozenset[str] | None) -> Any:
     raise CellError(column, text, f"does not fit the declared type ({allowed})")
 
 
+def _converter(column: str, types: frozenset[str] | None) -> Callable[[str], Any]:
+    """``convert_cell`` for one column, specialised for the common declared types.
+
+    Same results and errors as :func:`convert_cell`; the common cases skip its generic
+    walk over the type names (measured: about a third of reading a CSV row).
+    """
+    if types is None:
+        return lambda cell: cell if cell != "" else _ABSENT
+    blank = None if "null" in types else _ABSENT
+    plain = types - {"null"}
+    if plain == {"string"}:
+        return lambda cell: cell if cell != "" else blank
+    single: Callable[[str, str], Any] | None = {
+        "number": _to_number, "integer": _to_int, "boolean": _to_bool
+    }.get(next(iter(plain))) if len(plain) == 1 else None
+    if single is not None:
+        conv = single
+
+        def typed(cell: str) -> Any:
+            if cell == "" or not cell.strip():
+                return blank
+            return conv(column, cell)
+
+        return typed
+    return lambda cell: convert_cell(column, cell, types)
+
+
 class RowTyper:
     """Turns one CSV row (a list of cells) into a deal record, per the header and field types.
 
-    Built once per file; converters are looked up per column, not per cell.
+    Built once per file; a converter is chosen per column, not per cell.
     """
 
     __slots__ = ("_columns",)
@@ -160,19 +187,15 @@ class RowTyper:
         self, header: Sequence[str], field_types: Mapping[str, frozenset[str]] | None
     ) -> None:
         ft = field_types or {}
-        self._columns: tuple[tuple[str, frozenset[str] | None], ...] = tuple(
-            (name, ft.get(name)) for name in header
+        self._columns: tuple[tuple[str, Callable[[str], Any]], ...] = tuple(
+            (name, _converter(name, ft.get(name))) for name in header
         )
 
     def __call__(self, row: Sequence[str]) -> dict[str, Any]:
         """The record; raises :class:`CellError` for the first cell that does not fit."""
         record: dict[str, Any] = {}
-        for (name, types), cell in zip(self._columns, row, strict=False):
-            if types is None:
-                if cell != "":
-                    record[name] = cell
-                continue
-            value = convert_cell(name, cell, types)
+        for (name, conv), cell in zip(self._columns, row, strict=False):
+            value = conv(cell)
             if value is not _ABSENT:
                 record[name] = value
         return record
