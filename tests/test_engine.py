@@ -253,6 +253,12 @@ def test_every_example_deal_gets_its_expected_verdict(engine: Engine) -> None:
         assert engine.check_record(d, naive, 3, "x") == v.to_dict(record=3, source="x")
         traced = engine.check(d, now=NOW, explain=True)  # the tracing path agrees too
         assert traced.to_dict() == v.to_dict()
+        for trigger in ("advance", "win", "lose", "close", "reopen"):
+            full = engine.decide(d, trigger, {"id": "x", "roles": ["sales_director"]}, now=NOW)
+            lean = engine.decide(d, trigger, {"id": "x", "roles": ["sales_director"]}, now=NOW,
+                                 explain=False)
+            assert lean.checks == () and (full.checks or full.outcome == "not_permitted")
+            assert {**lean.to_dict(), "decision_id": ""} == {**full.to_dict(), "decision_id": ""}
 
 
 def test_engine_sentences_follow_the_language() -> None:

@@ -52,6 +52,9 @@ def test_any_damage_to_a_deal_gives_an_answer(i: int, damage: list[tuple[str, An
         decision = engine.decide(deal, trigger, {"id": "x", "roles": ["sales_director"]},
                                  now=NOW)
         assert decision.outcome in ("allowed", "blocked", "needs_approval", "not_permitted")
+        lean = engine.decide(deal, trigger, {"id": "x", "roles": ["sales_director"]}, now=NOW,
+                             explain=False)  # the batch path: same answer, nothing traced
+        assert {**lean.to_dict(), "decision_id": ""} == {**decision.to_dict(), "decision_id": ""}
         assert deal == before
 
 

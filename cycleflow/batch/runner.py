@@ -45,7 +45,7 @@ def judge(
     try:
         if trigger is None:
             return engine.check_record(item.record, now, item.position, item.source)
-        decision = engine.decide(item.record, trigger, actor, now=now)
+        decision = engine.decide(item.record, trigger, actor, now=now, explain=False)
     except CycleflowError as err:
         return _error(item, str(err))
     except (RecursionError, MemoryError) as err:

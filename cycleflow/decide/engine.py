@@ -347,6 +347,7 @@ class _MoveProgram:
     rules: tuple[_Rule, ...]
     steps: _StepCheck
     hot: tuple[tuple[Callable[..., Any], bool, _Rule], ...] = ()  # see _hot
+    kernel: Kernel | None = None  # all rules in one generated function, when not tracing
 
 
 class Engine:
@@ -408,7 +409,11 @@ class Engine:
         )
         self._moves = {
             key: _MoveProgram(
-                plan, rules, _StepCheck.of(plan.steps, lang, stage_labels), _hot(rules)
+                plan,
+                rules,
+                _StepCheck.of(plan.steps, lang, stage_labels),
+                _hot(rules),
+                _kernel(rules),
             )
             for key, plan in self.compiled.moves.items()
             for rules in [
@@ -470,8 +475,13 @@ class Engine:
         actor: Actor | None = None,
         *,
         now: datetime | str | None = None,
+        explain: bool = True,
     ) -> Decision:
-        """May ``actor`` move ``deal`` by ``trigger`` at ``now``? Every violation, not the first."""
+        """May ``actor`` move ``deal`` by ``trigger`` at ``now``? Every violation, not the first.
+
+        ``explain=False`` leaves ``Decision.checks`` empty (what passed is not recorded),
+        which batches use; with an audit sink every check is recorded regardless.
+        """
         moment = resolve_now(now)
         did = uuid.uuid4().hex
         source = deal.get("stage") if isinstance(deal, Mapping) else None
@@ -493,7 +503,7 @@ class Engine:
         if program is None:
             return self._emit_decision(self._not_permitted(deal, trigger, did, moment), actor)
         plan = program.plan
-        run = _Run(self._args(deal, actor, moment), self.lang, trace=True)
+        run = _Run(self._args(deal, actor, moment), self.lang, explain or self.audit is not None)
         needs: list[ApprovalNeeded] = []
         try:
             self._run_move(run, program, deal)
@@ -532,7 +542,10 @@ class Engine:
                 run.violations.append(Violation("steps", "field", "high", err.message))
                 done = frozenset()
             run.steps(program.steps, done)
-        run.rules(program.hot)
+        if program.kernel is not None and not run.trace:
+            run.kernel(program.kernel, program.rules)
+        else:
+            run.rules(program.hot)
         for name in plan.transition.require:
             found, value = lookup(deal, name)
             ok = found and value not in (None, "", [], {})
