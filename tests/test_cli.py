@@ -61,6 +61,25 @@ def test_check_parallel_output_is_identical(tmp_path: Path) -> None:
     assert b"duplicate_id" in lines[1000] and orjson.loads(lines[-1])["verdict"] == "error"
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "junit"])
+def test_check_stdin_with_workers_equals_one_process(fmt: str) -> None:
+    """Standard input cannot be split by bytes: the parent reads it, workers judge it."""
+    data = Path(DEALS).read_bytes() * 2 + b"{broken\n"  # every id twice, one bad line
+    outs = []
+    for jobs in ("1", "2"):
+        proc = run("check", "-p", POLICY, "-", "--format", fmt, "--now", NOW, "--jobs", jobs,
+                   stdin=data)
+        assert proc.returncode == 1, proc.stderr
+        no_traceback(proc)
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
+    if fmt == "jsonl":
+        lines = [orjson.loads(x) for x in outs[0].splitlines()]
+        assert len(lines) == 2 * len(Path(DEALS).read_bytes().splitlines()) + 1
+        assert sum(any(w["rule"] == "duplicate_id" for w in v["warnings"]) for v in lines) == (
+            len(lines) - 1) // 2
+
+
 def test_check_compliant_batch_exits_zero_and_fail_on_warning(tmp_path: Path) -> None:
     proc = run("check", "-p", POLICY, DEALS, "--format", "jsonl", "--now", NOW)
     good = [x for x in proc.stdout.splitlines() if orjson.loads(x)["verdict"] == "compliant"]
