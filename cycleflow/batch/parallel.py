@@ -1,10 +1,12 @@
 """Run a batch check in one process or across worker processes, output identical either way.
 
-Workers each read their own share of the input (byte ranges of JSON Lines
-files, aligned to line starts) instead of receiving pickled records from the
-parent, which DESIGN.md measured as slower than one process. Each worker
-returns its verdicts already encoded as JSON Lines plus the deal ids in
-order; the parent writes chunks in input order and flags duplicate ids.
+Workers each read their own share of plain JSON Lines files (byte ranges
+aligned to line starts) instead of receiving pickled records from the parent,
+which DESIGN.md measured as slower than one process. Inputs that cannot be
+split by bytes (CSV with multi-line cells, JSON, YAML, gzip, standard input)
+are read by the parent and sent in batches, a bounded number in flight. Each
+worker returns its verdicts already encoded as JSON Lines plus the deal ids
+in order; the parent writes blocks in input order and flags duplicate ids.
 """
 
 from __future__ import annotations
@@ -223,7 +225,7 @@ def plan_chunks(sources: Sequence[str]) -> list[Chunk] | None:
     return chunks
 
 
-# Per worker process only: set once by the pool initializer, read by _run_chunk.
+# Per worker process only: set once by the pool initializer, read by _run_chunk/_run_rows.
 _WORKER: dict[str, Any] = {}
 
 
