@@ -101,7 +101,7 @@ class Summary:
 
 
 def _rule(finding: Any) -> str:
-    if isinstance(finding, Mapping):
+    if type(finding) is dict or isinstance(finding, Mapping):  # the ABC check is the slow one
         return str(finding.get("rule") or "?")
     return "?"
 
