@@ -776,7 +776,7 @@ class Engine:
                 decision.source,
                 decision.target,
             )
-            self.audit.emit([self._event(base, "transition.applied", outcome="applied")])
+            self.audit.emit([self._event(base, "transition.applied", "applied")])
         return moved
 
     # ----------------------------------------------------------------- bind
@@ -867,33 +867,19 @@ class Engine:
         }
 
     def _event(
-        self,
-        base: Mapping[str, Any],
-        name: str,
-        *,
-        rule: str | None = None,
-        kind: str | None = None,
-        outcome: str | None = None,
-        severity: str | None = None,
-        values: Mapping[str, Any] | None = None,
-        message: str | None = None,
+        self, base: Mapping[str, Any], name: str, outcome: str, message: str | None = None
     ) -> dict[str, Any]:
-        event = {
+        """A transition or summary event: it reads no field, so there is nothing to mask."""
+        return {
             "event": name,
             **base,
-            "rule": rule,
-            "kind": kind,
+            "rule": None,
+            "kind": None,
             "outcome": outcome,
-            "severity": severity,
-            "values": dict(values) if values else {},
+            "severity": None,
+            "values": {},
             "message": message,
         }
-        if self._masker is not None and values:
-            sensitive = self._sensitive
-            for key in values:
-                if key.startswith(sensitive):
-                    return self._masker(event)
-        return event
 
     def _check_events(
         self, base: Mapping[str, Any], checks: Sequence[RuleCheck]
@@ -940,11 +926,11 @@ class Engine:
             for v in decision.violations
             if v.rule not in checked
         ]
-        events = [self._event(base, "transition.requested", outcome="requested")]
+        events = [self._event(base, "transition.requested", "requested")]
         events += self._check_events(base, decision.checks)
         if unchecked:
             events += self._check_events(base, unchecked)
-        events.append(self._event(base, f"transition.{decision.outcome}", outcome=decision.outcome))
+        events.append(self._event(base, f"transition.{decision.outcome}", decision.outcome))
         self.audit.emit(events)
         # the decision is still private to this call: attach its events in place rather
         # than build it again (a 12-field frozen dataclass costs more than its events' base)
@@ -957,7 +943,7 @@ class Engine:
         base = self._base(uuid.uuid4().hex, moment, verdict.deal, None, None, verdict.stage, None)
         events = self._check_events(base, verdict.checks)
         events.append(
-            self._event(base, "deal.checked", outcome=verdict.verdict, message=verdict.error)
+            self._event(base, "deal.checked", verdict.verdict, verdict.error)
         )
         self.audit.emit(events)
         return verdict
