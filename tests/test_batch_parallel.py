@@ -103,3 +103,33 @@ def test_inputs_read_by_the_parent_are_judged_by_workers_identically(
     assert summary.error == sum(v["verdict"] == "error" for v in verdicts) >= 2
     assert any(w["rule"] == "duplicate_id" for v in verdicts for w in v["warnings"])
     assert {v["source"] for v in verdicts} == set(sources)
+
+
+def test_blocks_are_submitted_a_bounded_number_ahead_of_the_reader(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow reader of the blocks (a pipe, a slow disk) must not let finished blocks pile
+    up: at most two tasks per worker are in flight, however many tasks there are."""
+    from concurrent.futures import Future
+
+    submitted: list[int] = []
+
+    class Inline:
+        def __enter__(self) -> Inline:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def submit(self, fn: object, task: int) -> Future[object]:
+            submitted.append(task)
+            future: Future[object] = Future()
+            future.set_result((b"%d\n" % task, [f"D-{task}"], [task], "src", Summary()))
+            return future
+
+    monkeypatch.setattr(parallel, "_pool", lambda options: Inline())
+    options = BatchOptions(policy_path=POLICY, now=NOW, jobs=3)
+    blocks = parallel._in_order(lambda t: t, range(100), options, Summary())
+    for n, block in enumerate(blocks):
+        assert block == b"%d\n" % n
+        assert len(submitted) - (n + 1) <= 2 * options.jobs  # in flight when block n is read
+    assert submitted == list(range(100))

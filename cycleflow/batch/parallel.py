@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,12 +104,6 @@ def _items(engine: Engine, sources: Sequence[str], options: BatchOptions) -> Ite
     )
 
 
-def parallel_jsonl(chunks: list[Chunk], options: BatchOptions, summary: Summary) -> Iterator[bytes]:
-    """Encoded verdict lines (no line ending) from worker processes, in input order."""
-    for block in parallel_blocks(chunks, options, summary):
-        yield from block.splitlines()
-
-
 # What a worker returns for a share of the input: its verdict lines as one block, the
 # deal id and position of each line, the source they all come from, and its counts.
 _Share = tuple[bytes, list[str | None], list[int], str, Summary]
@@ -139,22 +133,30 @@ def parallel_blocks(
     parent only checks each block's deal ids for duplicates and, in the rare block that
     has one, decodes and re-encodes just the lines it must flag.
     """
-    seen = DuplicateTracker()
-    with _pool(options) as pool:
-        for share in pool.map(_run_chunk, chunks):
-            yield _merge(share, seen, summary)
+    return _in_order(_run_chunk, chunks, options, summary)
 
 
 def parallel_records(
     items: Iterable[RecordItem], options: BatchOptions, summary: Summary
 ) -> Iterator[bytes]:
     """Like :func:`parallel_blocks`, for records read here: batches go to the workers."""
+    return _in_order(_run_rows, _batches(items), options, summary)
+
+
+def _in_order(
+    work: Callable[[Any], _Share], tasks: Iterable[Any], options: BatchOptions, summary: Summary
+) -> Iterator[bytes]:
+    """Each task's block, in task order, with at most two tasks per worker in flight.
+
+    The bound keeps memory flat when the reader of the blocks is slower than the
+    workers (a slow disk, a pipe): finished blocks never pile up.
+    """
     seen = DuplicateTracker()
     window = 2 * options.jobs
     with _pool(options) as pool:
         pending: deque[Future[_Share]] = deque()
-        for batch in _batches(items):
-            pending.append(pool.submit(_run_rows, batch))
+        for task in tasks:
+            pending.append(pool.submit(work, task))
             if len(pending) >= window:
                 yield _merge(pending.popleft().result(), seen, summary)
         while pending:
