@@ -301,14 +301,19 @@ def test_any_json_event_round_trips_through_the_chain(batch: list[dict[str, Any]
     st.integers(0, 2**40))
 def test_the_jsonl_hot_path_writes_exactly_the_sealed_records(batch: list[dict[str, Any]],
                                                               seq: int) -> None:
-    """seal_lines (what JsonlSink writes) = seal_batch's records as lines; events untouched."""
-    from cycleflow.audit.chain import seal_batch, seal_lines
+    """seal_batch leaves the caller's events untouched (JsonlSink passes them uncopied), and
+    each record is the event plus seq and prev, hashed over its canonical body."""
+    from cycleflow.audit.chain import canonical, digest, seal_batch
 
     before = orjson.dumps(batch)
-    data, end, head = seal_lines(batch, seq, GENESIS)
+    sealed, end, head = seal_batch(batch, seq, GENESIS)
     assert orjson.dumps(batch) == before
-    sealed, end2, head2 = seal_batch([dict(e) for e in batch], seq, GENESIS)
-    assert (data, end, head) == (b"".join(r.line for r in sealed), end2, head2)
+    assert end == seq + len(batch) and head == sealed[-1].hash
+    prev = GENESIS
+    for n, (event, record) in enumerate(zip(batch, sealed, strict=True)):
+        assert record.body == canonical({**event, "seq": seq + n, "prev": prev})
+        assert record.hash == digest(record.body) and record.prev == prev
+        prev = record.hash
 
 
 def test_reserved_fields_are_refused_on_the_hot_path_and_nothing_is_written(

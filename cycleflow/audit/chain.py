@@ -88,16 +88,16 @@ def _refuse_reserved(event: Mapping[str, Any]) -> None:
 
 def seal(event: Mapping[str, Any], seq: int, prev: str) -> Sealed:
     """Chain one event after ``prev`` at position ``seq`` (the event is not modified)."""
-    return seal_batch([dict(event)], seq, prev)[0][0]
+    return seal_batch([event], seq, prev)[0][0]
 
 
 def seal_batch(
-    events: list[dict[str, Any]], seq: int, prev: str
+    events: Sequence[Mapping[str, Any]], seq: int, prev: str
 ) -> tuple[list[Sealed], int, str]:
     """Chain a batch after (seq, prev); returns the sealed records and the new head.
 
-    The hot path of every chained sink: the dicts are the sink's own copies and get
-    ``seq`` and ``prev`` set in place, to save a copy per event.
+    The hot path of every chained sink. ``events`` are not modified: each record is a
+    fresh dict of the event plus ``seq`` and ``prev``, so a sink needs no copy of its own.
     """
     sealed: list[Sealed] = []
     dumps, sha256 = orjson.dumps, hashlib.sha256
@@ -105,9 +105,7 @@ def seal_batch(
         for event in events:
             if "seq" in event or "prev" in event or "hash" in event:
                 _refuse_reserved(event)
-            event["seq"] = seq
-            event["prev"] = prev
-            body = dumps(event, default=_default, option=_SORT)
+            body = dumps({**event, "seq": seq, "prev": prev}, default=_default, option=_SORT)
             record_hash = sha256(body).hexdigest()
             sealed.append(Sealed(seq, prev, body, record_hash))
             seq += 1
@@ -115,30 +113,6 @@ def seal_batch(
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
     return sealed, seq, prev
-
-
-def seal_lines(
-    events: Sequence[Mapping[str, Any]], seq: int, prev: str
-) -> tuple[bytes, int, str]:
-    """Chain a batch after (seq, prev) straight to JSON Lines bytes; returns them and the head.
-
-    The same records as :func:`seal_batch` followed by :attr:`Sealed.line`, in one pass
-    and without touching ``events``: each record is a fresh dict of the event plus
-    ``seq`` and ``prev``. This is the JSON Lines sink's per-event hot path.
-    """
-    lines: list[bytes] = []
-    append, dumps, sha256 = lines.append, orjson.dumps, hashlib.sha256
-    try:
-        for event in events:
-            if "seq" in event or "prev" in event or "hash" in event:
-                _refuse_reserved(event)
-            body = dumps({**event, "seq": seq, "prev": prev}, default=_default, option=_SORT)
-            prev = sha256(body).hexdigest()
-            append(body[:-1] + _HASH_KEY + prev.encode() + b'"}\n')
-            seq += 1
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
-    return b"".join(lines), seq, prev
 
 
 def check_record(obj: Any) -> str | None:
@@ -169,5 +143,4 @@ __all__ = [
     "digest",
     "seal",
     "seal_batch",
-    "seal_lines",
 ]
