@@ -207,3 +207,13 @@ def test_audit_and_dask_together_are_refused() -> None:
     no_traceback(proc)
     assert proc.returncode == 2
     assert b"--audit and --dask cannot be combined" in proc.stderr
+
+
+def test_an_unwritable_report_is_an_input_error_not_an_internal_one(tmp_path: Path) -> None:
+    """-o into a missing folder: exit 2 naming the path (was exit 70, "please report it")."""
+    target = tmp_path / "no" / "such" / "dir" / "report.txt"
+    proc = run("check", "-p", POLICY, DEALS, "--now", NOW, "-o", str(target))
+    assert proc.returncode == 2, proc.stderr
+    assert b"cycleflow: error:" in proc.stderr and b"internal error" not in proc.stderr
+    assert str(target).encode() in proc.stderr
+    no_traceback(proc)

@@ -7,37 +7,15 @@ Exit codes: 0 intact / done, 1 broken chain, 2 unreadable or missing log.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 import click
 
-from cycleflow.errors import CycleflowError
+from cycleflow.cli.common import guarded
 
-F = TypeVar("F", bound=Callable[..., Any])
 EXIT_BROKEN = 1
-EXIT_UNREADABLE = 2
+EXIT_UNREADABLE = 2  # what common.guarded exits with for an unreadable or missing log
 
 
-def _clean_errors(fn: F) -> F:
-    """Turn every failure into a one-line message and exit code 2, never a traceback."""
-
-    @functools.wraps(fn)
-    def inner(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except (CycleflowError, OSError) as err:
-            click.echo(f"cycleflow audit: error: {err}", err=True)
-        except KeyboardInterrupt:
-            click.echo("cycleflow audit: interrupted", err=True)
-        except Exception as err:  # noqa: BLE001 - the promise is: no traceback, ever
-            click.echo(f"cycleflow audit: internal error: {type(err).__name__}: {err}", err=True)
-        raise SystemExit(EXIT_UNREADABLE)
-
-    return inner  # type: ignore[return-value]
+_GUARD = guarded(EXIT_UNREADABLE, name="cycleflow audit")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,7 +33,7 @@ def audit() -> None:
     show_default=True,
     help="text: one sentence; json: the full result object.",
 )
-@_clean_errors
+@_GUARD
 def verify(log: str, fmt: str) -> None:
     """Check LOG's hash chain: exit 0 intact, 1 broken (naming the first bad line), 2 unreadable."""
     import orjson
@@ -88,7 +66,7 @@ def verify(log: str, fmt: str) -> None:
     show_default=True,
     help="text: a time-ordered table; json: a JSON array.",
 )
-@_clean_errors
+@_GUARD
 def show(log: str, deal_id: str, fmt: str) -> None:
     """Print one deal's audit history from LOG, in decision-time order."""
     from cycleflow.audit import history, history_json, history_table
@@ -116,7 +94,7 @@ def show(log: str, deal_id: str, fmt: str) -> None:
 
 @audit.command()
 @click.argument("log")
-@_clean_errors
+@_GUARD
 def repair(log: str) -> None:
     """Cut a torn last line off a JSON Lines LOG (saved beside it) and chain a repair record."""
     from cycleflow.audit import JsonlSink

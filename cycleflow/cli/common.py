@@ -119,8 +119,12 @@ def policy_info(policy: Any) -> Mapping[str, Any]:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def guarded(policy_exit: int = EXIT_POLICY) -> Callable[[F], F]:
-    """Run a command so that every error becomes a message and an exit code, never a traceback."""
+def guarded(policy_exit: int = EXIT_POLICY, name: str = "cycleflow") -> Callable[[F], F]:
+    """Run a command so that every error becomes a message and an exit code, never a traceback.
+
+    A policy that does not load exits ``policy_exit``; bad input and unreadable or
+    unwritable files exit 2; anything unexpected exits 70. ``name`` starts each message.
+    """
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -131,20 +135,23 @@ def guarded(policy_exit: int = EXIT_POLICY) -> Callable[[F], F]:
                 echo_problems(err.problems)
                 sys.exit(policy_exit)
             except (UsageError, CycleflowError) as err:
-                click.echo(f"cycleflow: error: {err}", err=True)
+                click.echo(f"{name}: error: {err}", err=True)
                 sys.exit(EXIT_USAGE)
             except (click.exceptions.Exit, click.ClickException, SystemExit):
                 raise
             except BrokenPipeError:
                 sys.exit(0)
+            except OSError as err:
+                click.echo(f"{name}: error: {err}", err=True)
+                sys.exit(EXIT_USAGE)
             except KeyboardInterrupt:
-                click.echo("cycleflow: interrupted", err=True)
+                click.echo(f"{name}: interrupted", err=True)
                 sys.exit(130)
             except Exception as err:  # the last line of defence: report, never a traceback
                 if os.environ.get("CYCLEFLOW_DEBUG"):
                     raise
                 click.echo(
-                    f"cycleflow: internal error: {type(err).__name__}: {err} "
+                    f"{name}: internal error: {type(err).__name__}: {err} "
                     "(set CYCLEFLOW_DEBUG=1 for details and please report it)",
                     err=True,
                 )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
 
@@ -18,14 +16,6 @@ def register(cli: click.Group) -> None:
     cli.add_command(explain_cmd)
     cli.add_command(graph_cmd)
     cli.add_command(init_cmd)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _guarded(policy_exit: int = EXIT_USAGE) -> Callable[[F], F]:
-    """The shared error guard; exit ``policy_exit`` when a policy does not load."""
-    return guarded(policy_exit)
 
 
 @click.command("test")
@@ -53,7 +43,7 @@ def _guarded(policy_exit: int = EXIT_USAGE) -> Callable[[F], F]:
     help="Write the report here instead of stdout.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
-@_guarded()
+@guarded(EXIT_USAGE)
 def test_cmd(
     suites: tuple[str, ...],
     coverage: bool,
@@ -123,7 +113,7 @@ def test_cmd(
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@_guarded(3)
+@guarded(3)
 def explain_cmd(
     policy_path: str,
     deal_path: str,
@@ -182,7 +172,7 @@ def explain_cmd(
     default=None,
     help="Write the diagram here instead of stdout.",
 )
-@_guarded(3)
+@guarded(3)
 def graph_cmd(policy_path: str, fmt: str, lang: str, output: str | None) -> None:
     """Draw the stage machine as Mermaid, DOT or SVG, with criteria, steps and gates."""
     from cycleflow.api import load_policy
@@ -215,7 +205,7 @@ def graph_cmd(policy_path: str, fmt: str, lang: str, output: str | None) -> None
     "--id", "policy_id", default=None, help="The new policy's id (default: the directory's name)."
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-@_guarded()
+@guarded(EXIT_USAGE)
 def init_cmd(directory: str, policy_id: str | None, force: bool) -> None:
     """Scaffold a small policy, its deal schema and its test suite in DIRECTORY."""
     from cycleflow.toolkit.scaffold import scaffold
