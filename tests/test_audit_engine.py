@@ -113,3 +113,19 @@ def test_show_renders_an_engine_history(policy: Any, tmp_path: Path) -> None:
     as_json = CliRunner().invoke(audit, ["show", str(log), "--deal", deal["id"], "--format",
                                          "json"])
     assert len(orjson.loads(as_json.output)) == verify(log).records
+
+
+def test_the_engines_own_check_sentences_follow_its_language(policy: Any) -> None:
+    """Step, gate, time and field checks are written by the engine, not the policy: a zh
+    engine logs them in Chinese (zh-CN reads the zh phrasebook), an en engine in English."""
+    deal = example("deal-discount.json")
+    messages = {}
+    for lang in ("en", "zh-CN"):
+        with capture_audit() as captured:
+            Engine(policy, audit=captured, lang=lang).decide(deal, "win", ACTOR, now=NOW)
+        messages[lang] = {e["rule"]: e["message"] for e in captured.events
+                          if e["kind"] in ("step", "approval")}
+    assert messages["en"] and messages["en"].keys() == messages["zh-CN"].keys()
+    for rule, text in messages["zh-CN"].items():
+        assert text != messages["en"][rule]
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in text), text

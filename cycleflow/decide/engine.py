@@ -107,7 +107,7 @@ class _StepCheck:
     """The steps a plan requires, with their violation messages prepared."""
 
     required: frozenset[str]
-    steps: tuple[tuple[str, str, str], ...]  # (step id, label, violation message)
+    steps: tuple[tuple[str, str, str], ...]  # (step id, check message, violation message)
 
     @classmethod
     def of(
@@ -119,7 +119,7 @@ class _StepCheck:
             tuple(
                 (
                     s.id,
-                    s.label.get(lang),
+                    phrase(lang, "checked_step", step=s.label.get(lang)),
                     phrase(
                         lang,
                         "step_missing",
@@ -254,7 +254,7 @@ class _Run:
         if not self.trace and check.required <= done:
             return
         listed = sorted(done, key=str)  # once; each check or violation gets its own copy
-        for sid, label, message in check.steps:
+        for sid, passed, message in check.steps:
             ok = sid in done
             if self.trace:
                 self.checks.append(
@@ -263,7 +263,7 @@ class _Run:
                         "step",
                         "pass" if ok else "fail",
                         "high",
-                        f"step '{label}' done",
+                        passed,
                         None,
                         {"deal.steps": list(listed)},
                     )
@@ -295,7 +295,12 @@ class _Run:
                         "approval",
                         "pass" if result.satisfied else "fail",
                         "high",
-                        f"{gate.count} approval(s) from {', '.join(gate.roles)}",
+                        phrase(
+                            self.lang,
+                            "checked_gate",
+                            count=gate.count,
+                            roles=", ".join(gate.roles),
+                        ),
                         None,
                         {"approvers": list(result.approvers)},
                     )
@@ -556,7 +561,7 @@ class Engine:
                         "field",
                         "pass" if ok else "fail",
                         "high",
-                        f"deal.{name} is given",
+                        phrase(run.lang, "checked_field", field=name),
                         None,
                         {f"deal.{name}": value if found else MISSING},
                     )
@@ -730,7 +735,7 @@ class Engine:
                         "time",
                         "fail" if over else "pass",
                         "medium",
-                        f"at most {limit.days:g} days in {stage.id}",
+                        phrase(run.lang, "checked_time", limit=limit.days, stage=stage.id),
                         None,
                         values,
                     )

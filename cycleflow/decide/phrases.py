@@ -7,6 +7,7 @@ without a phrasebook.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -27,6 +28,10 @@ _EN: Final = MappingProxyType(
         "ap_changed": "it approved deal.{field} = {approved!r}, now {now!r}",
         "ap_fingerprint": "the bound fields ({fields}) changed since it was given",
         "ap_unbound": "it records neither 'values' nor a 'fingerprint' of {fields}",
+        "checked_step": "step '{step}' done",
+        "checked_gate": "{count} approval(s) from {roles}",
+        "checked_time": "at most {limit:g} days in {stage}",
+        "checked_field": "deal.{field} is given",
     }
 )
 
@@ -47,13 +52,29 @@ _ZH: Final = MappingProxyType(
         "ap_changed": "审批时 deal.{field} = {approved!r}，现为 {now!r}",
         "ap_fingerprint": "审批后绑定字段（{fields}）已变更",
         "ap_unbound": "审批未记录绑定字段 {fields} 的 values 或 fingerprint",
+        "checked_step": "步骤“{step}”已完成",
+        "checked_gate": "{count} 个审批（{roles}）",
+        "checked_time": "在 {stage} 阶段最多 {limit:g} 天",
+        "checked_field": "已填写 deal.{field}",
     }
 )
 
 _BOOKS: Final = MappingProxyType({"en": _EN, "zh": _ZH})
 
 
+Books = Mapping[str, Mapping[str, str]]
+
+
+def lookup(books: Books, lang: str, key: str, **values: object) -> str:
+    """Sentence ``key`` of ``books`` in ``lang`` (``zh-CN`` reads ``zh``), formatted.
+
+    English stands in for a language without a book, or a book without the key.
+    """
+    book = books.get(lang) or books.get(lang.split("-")[0]) or books["en"]
+    text = book.get(key) or books["en"][key]
+    return text.format(**values) if values else text
+
+
 def phrase(lang: str, key: str, **values: object) -> str:
-    """The engine sentence ``key`` in ``lang`` (English when there is no phrasebook)."""
-    book = _BOOKS.get(lang) or _BOOKS.get(lang.split("-")[0]) or _EN
-    return book[key].format(**values)
+    """The engine sentence ``key`` in ``lang``."""
+    return lookup(_BOOKS, lang, key, **values)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from cycleflow.decide.decision import ApprovalNeeded, Decision, RuleCheck, Verdict, Violation
+from cycleflow.decide.phrases import lookup
 from cycleflow.model.policy import Label, Policy
 
 # The fixed words of an explanation; the policy supplies labels and messages.
@@ -83,10 +84,8 @@ PHRASES: dict[str, dict[str, str]] = {
 
 
 def phrase(lang: str, key: str, **kw: Any) -> str:
-    """A fixed phrase in ``lang`` (English when the phrasebook lacks it), formatted."""
-    table = PHRASES.get(lang, PHRASES["en"])
-    text = table.get(key, PHRASES["en"][key])
-    return text.format(**kw) if kw else text
+    """A fixed phrase of ``explain`` in ``lang`` (English when the phrasebook lacks it)."""
+    return lookup(PHRASES, lang, key, **kw)
 
 
 @dataclass(frozen=True)
