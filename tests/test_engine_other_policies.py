@@ -120,3 +120,19 @@ def test_a_sensitive_field_a_rule_reads_is_masked_in_every_event() -> None:
     read = [e for e in events if "deal.end_customer" in e["values"]]
     assert read, "no event read the sensitive field: the test would prove nothing"
     assert all(e["values"]["deal.end_customer"] != "Fjord Bank" for e in read)
+
+
+def test_a_regional_language_code_reads_its_language_everywhere() -> None:
+    """--lang zh-CN: policy labels and the engine's own words both read the zh texts."""
+    from cycleflow.model.policy import Label
+
+    label = Label((("en", "Won"), ("zh", "成交")))
+    assert (label.get("zh-CN"), label.get("zh"), label.get("fr"), label.get("en")) == (
+        "成交", "成交", "Won", "Won")
+    assert Label((("zh", "成交"),)).get("de") == "成交"  # no English: any text at all
+    shipped = Engine(load_policy(DATA.parent.parent.parent / "policies" /
+                                 "standard-sales-cycle.yaml"), lang="zh-CN")
+    v = shipped.check({"id": "Z", "stage": "qualified", "owner": "o",
+                       "stage_entered_at": "2026-11-01T00:00:00Z", "steps": []}, now=NOW)
+    messages = " ".join(x.message for x in v.violations)
+    assert "潜在客户" in messages and "尚未完成" in messages  # stage label and phrase in zh

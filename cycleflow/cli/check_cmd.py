@@ -10,7 +10,14 @@ from typing import Any, BinaryIO
 
 import click
 
-from cycleflow.cli.common import EXIT_POLICY, guarded, load_engine, parse_actor, policy_info
+from cycleflow.cli.common import (
+    EXIT_POLICY,
+    guarded,
+    lang_option,
+    load_engine,
+    parse_actor,
+    policy_info,
+)
 from cycleflow.errors import UsageError
 
 
@@ -57,7 +64,7 @@ from cycleflow.errors import UsageError
     "files are split among them, each reading its own share; other inputs are read here "
     "and sent to them in batches.",
 )
-@click.option("--lang", default="en", show_default=True, help="Language of messages (en, zh).")
+@lang_option("messages")
 @click.option(
     "--audit",
     "audit_spec",

@@ -119,6 +119,18 @@ def policy_info(policy: Any) -> Mapping[str, Any]:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def lang_option(what: str) -> Callable[[F], F]:
+    """``--lang``, the same on every command: any language code the policy's labels use;
+    cycleflow's own words exist in en and zh, English stands in for the others."""
+    option: Callable[[F], F] = click.option(
+        "--lang",
+        default="en",
+        show_default=True,
+        help=f"Language of {what}: a code the policy's labels use (en, zh, ...).",
+    )
+    return option
+
+
 def guarded(policy_exit: int = EXIT_POLICY, name: str = "cycleflow") -> Callable[[F], F]:
     """Run a command so that every error becomes a message and an exit code, never a traceback.
 

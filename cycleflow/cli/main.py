@@ -13,6 +13,7 @@ import click
 
 from cycleflow.cli.common import (
     guarded,
+    lang_option,
     load_engine,
     parse_actor,
     read_single_deal,
@@ -58,7 +59,7 @@ def lint(policies: tuple[str, ...], fmt: str) -> None:
     help='The acting user: JSON {"id", "roles": [...]} or a path to one.',
 )
 @click.option("--now", default=None, help="The decision time, ISO-8601 (default: the clock).")
-@click.option("--lang", default="en", show_default=True, help="Language of messages (en, zh).")
+@lang_option("messages")
 @click.option(
     "--audit",
     "audit_spec",

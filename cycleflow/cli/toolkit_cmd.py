@@ -7,7 +7,14 @@ import sys
 
 import click
 
-from cycleflow.cli.common import EXIT_USAGE, echo_problems, guarded, parse_actor, read_single_deal
+from cycleflow.cli.common import (
+    EXIT_USAGE,
+    echo_problems,
+    guarded,
+    lang_option,
+    parse_actor,
+    read_single_deal,
+)
 
 
 def register(cli: click.Group) -> None:
@@ -103,13 +110,7 @@ def test_cmd(
     help='The acting user: JSON {"id", "roles": [...]} or a path to one.',
 )
 @click.option("--now", default=None, help="The decision time, ISO-8601 (default: the clock).")
-@click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default="en",
-    show_default=True,
-    help="Language: the policy's labels and messages, and fixed words.",
-)
+@lang_option("labels, messages and fixed words")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -158,13 +159,7 @@ def explain_cmd(
     default="mermaid",
     show_default=True,
 )
-@click.option(
-    "--lang",
-    type=click.Choice(["en", "zh"]),
-    default="en",
-    show_default=True,
-    help="Language of stage and transition labels.",
-)
+@lang_option("stage and transition labels")
 @click.option(
     "-o",
     "--output",

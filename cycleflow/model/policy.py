@@ -35,14 +35,12 @@ class Label:
         return cls((("en", str(raw)),))
 
     def get(self, lang: str = "en") -> str:
-        """The text in ``lang``, falling back to English, then to any text."""
-        fallback = ""
-        for code, text in self.texts:
-            if code == lang:
-                return text
-            if code == "en":
-                fallback = text
-        return fallback or (self.texts[0][1] if self.texts else "")
+        """The text in ``lang`` (``zh-CN`` falls back to ``zh``), else English, else any text."""
+        texts = dict(self.texts)
+        for code in (lang, lang.split("-")[0], "en"):
+            if code in texts:
+                return texts[code]
+        return self.texts[0][1] if self.texts else ""
 
     def as_dict(self) -> dict[str, str]:
         """A plain ``{lang: text}`` map."""
