@@ -133,3 +133,34 @@ def test_blocks_are_submitted_a_bounded_number_ahead_of_the_reader(
         assert block == b"%d\n" % n
         assert len(submitted) - (n + 1) <= 2 * options.jobs  # in flight when block n is read
     assert submitted == list(range(100))
+
+
+def test_an_integer_beyond_64_bits_costs_no_record(tmp_path: Path) -> None:
+    """YAML (and CSV) keep big integers exact; orjson cannot write them. A rule that fires on
+    one reports it as a float, as a JSON input reads it, serially and in workers alike (it
+    was an internal error that lost the whole batch)."""
+    import subprocess
+    import sys
+
+    from cycleflow.report._common import dumps
+
+    assert dumps({"v": -(10**30), "w": 2**64, "x": 2**63}) == (
+        b'{"v":-1e30,"w":1.8446744073709552e19,"x":9223372036854775808}')
+    policy = tmp_path / "no-schema.yaml"
+    partner = ROOT / "tests" / "data" / "policies" / "partner-channel.yaml"
+    policy.write_text("".join(line for line in partner.read_text("utf-8").splitlines(True)
+                              if not line.startswith("deal_schema")), "utf-8")
+    deals = tmp_path / "deals.yaml"
+    deals.write_text("- {id: B-1, stage: proposal, list_price: -1000000000000000000000000000000}\n"
+                     "- {id: B-2, stage: proposal, list_price: 5}\n", "utf-8")
+    outs = []
+    for jobs in ("1", "2"):
+        proc = subprocess.run([sys.executable, "-m", "cycleflow", "check", "-p", str(policy),
+                               str(deals), "--format", "jsonl", "--now", "2026-11-26T12:00:00Z",
+                               "--jobs", jobs], capture_output=True, timeout=120)
+        assert proc.returncode == 1, proc.stderr
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
+    first, second = (orjson.loads(x) for x in outs[0].splitlines())
+    assert first["deal"] == "B-1" and second["deal"] == "B-2"
+    assert {"deal.list_price": -1e30} in [v["values"] for v in first["violations"]]

@@ -30,6 +30,7 @@ from cycleflow.batch.readers import (
 )
 from cycleflow.batch.runner import duplicate_warning, judge, run_check
 from cycleflow.decide.engine import Engine
+from cycleflow.report._common import dumps as encode
 from cycleflow.report.summary import Summary
 
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -177,7 +178,7 @@ def _flag_duplicates(
         v["warnings"].append(duplicate_warning(deal, message))
         summary.warnings += 1
         summary.warning_rules["duplicate_id"] += 1
-        lines[i] = orjson.dumps(v)
+        lines[i] = encode(v)
     return b"\n".join(lines) + b"\n"
 
 
@@ -266,11 +267,10 @@ def _judge_all(items: Iterable[RecordItem], source: str) -> _Share:
     ids: list[str | None] = []
     positions: list[int] = []
     summary = Summary()
-    dumps = orjson.dumps
     for item in items:
         v = judge(engine, item, now=options.now, trigger=options.trigger, actor=options.actor)
         summary.add(v)
-        out += dumps(v)
+        out += encode(v)
         out += b"\n"
         ids.append(v["deal"])
         positions.append(item.position)

@@ -18,8 +18,12 @@ INPUT_ERROR_RULE = "cycleflow/unjudged-record"
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+_INT_RANGE = range(-(2**63), 2**64)  # what orjson writes as an integer
+
+
 def scrub(value: Any) -> Any:
-    """``value`` with lone surrogates in its strings (and keys) replaced by U+FFFD.
+    """``value`` with lone surrogates in its strings (and keys) replaced by U+FFFD, and
+    integers orjson cannot write (beyond 64 bits) as floats, as reading JSON gives them.
 
     Strict JSON encoders (orjson) refuse them; they come only from odd inputs
     (a YAML ``"\\ud800"`` escape), so this runs only after such a refusal.
@@ -30,6 +34,8 @@ def scrub(value: Any) -> Any:
         return {scrub(k) if isinstance(k, str) else k: scrub(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [scrub(v) for v in value]
+    if type(value) is int and value not in _INT_RANGE:
+        return float(value)
     return value
 
 
