@@ -7,15 +7,30 @@ Exit codes: 0 intact / done, 1 broken chain, 2 unreadable or missing log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
-from cycleflow.cli.common import guarded
+from cycleflow.cli.common import F, guarded
 
 EXIT_BROKEN = 1
 EXIT_UNREADABLE = 2  # what common.guarded exits with for an unreadable or missing log
 
 
 _GUARD = guarded(EXIT_UNREADABLE, name="cycleflow audit")
+
+
+def _text_or_json(help_text: str) -> Callable[[F], F]:
+    """``--format text|json`` (default text), as the audit commands take it."""
+    option: Callable[[F], F] = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
+    return option
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,14 +40,7 @@ def audit() -> None:
 
 @audit.command()
 @click.argument("log")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: one sentence; json: the full result object.",
-)
+@_text_or_json("text: one sentence; json: the full result object.")
 @_GUARD
 def verify(log: str, fmt: str) -> None:
     """Check LOG's hash chain: exit 0 intact, 1 broken (naming the first bad line), 2 unreadable."""
@@ -58,14 +66,7 @@ def verify(log: str, fmt: str) -> None:
 @audit.command()
 @click.argument("log")
 @click.option("--deal", "deal_id", required=True, help="The deal id whose history to show.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: a time-ordered table; json: a JSON array.",
-)
+@_text_or_json("text: a time-ordered table; json: a JSON array.")
 @_GUARD
 def show(log: str, deal_id: str, fmt: str) -> None:
     """Print one deal's audit history from LOG, in decision-time order."""
