@@ -345,6 +345,38 @@ def test_non_json_values_are_encoded_stably(tmp_path: Path) -> None:
     assert verify(log).ok
 
 
+@pytest.mark.parametrize("kind", ["jsonl", "sqlite"])
+def test_values_orjson_refuses_are_written_as_json_reads_them(tmp_path: Path, kind: str) -> None:
+    """A YAML or CSV deal can hold an integer beyond 64 bits or a lone surrogate: the
+    decision's events are still written (as a float and U+FFFD), and the chain verifies."""
+    log = tmp_path / ("audit.jsonl" if kind == "jsonl" else "audit.db")
+    odd = {"event": "rule.evaluated", "values": {"deal.amount": 10**30, "deal.note": "a\ud800b",
+                                                 "deal.ids": {2**70, 1}}}
+    with (JsonlSink(log) if kind == "jsonl" else SqliteSink(log)) as sink:
+        sink.emit([{"event": "before"}, odd, {"event": "after"}])
+    result = verify(log)
+    assert result.ok and result.records == 3
+    if kind == "jsonl":
+        record = orjson.loads(log.read_bytes().splitlines()[1])
+        assert record["values"] == {"deal.amount": 1e30, "deal.note": "a\ufffdb",
+                                    "deal.ids": [1, float(2**70)]}
+
+
+def test_an_event_that_cannot_be_encoded_is_refused_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    with JsonlSink(log) as sink:
+        sink.emit([{"event": "a"}])
+        with pytest.raises(AuditError, match="cannot be encoded"):
+            sink.emit([{"event": "b"}, {"event": "c", "values": loop}])
+        sink.emit([{"event": "d"}])
+    assert [orjson.loads(x)["event"] for x in log.read_bytes().splitlines()] == ["a", "d"]
+    assert verify(log).ok
+
+
 def test_reserved_fields_are_refused(tmp_path: Path) -> None:
     with JsonlSink(tmp_path / "a.jsonl") as sink, pytest.raises(AuditError, match="reserved"):
         sink.emit([{"event": "x", "seq": 5}])

@@ -185,6 +185,24 @@ def test_decide_audit_log_is_written_and_verifies(tmp_path: Path) -> None:
     assert run("audit", "verify", str(log)).returncode == 0
 
 
+def test_check_with_audit_judges_a_deal_holding_a_huge_integer(tmp_path: Path) -> None:
+    """YAML keeps an integer beyond 64 bits exact; the audit chain must still record it."""
+    deal = json.loads((ROOT / "examples" / "deal-negotiation.json").read_text())
+    deal["amount"] = 10**30
+    deals = tmp_path / "deals.yaml"
+    deals.write_text(json.dumps([deal]))  # JSON is YAML; the YAML reader keeps the int exact
+    log = tmp_path / "audit.jsonl"
+    proc = run("check", "-p", POLICY, str(deals), "--format", "jsonl", "--now", NOW,
+               "--audit", str(log))
+    no_traceback(proc)
+    verdict = orjson.loads(proc.stdout)
+    assert verdict["verdict"] != "error", verdict
+    assert run("audit", "verify", str(log)).returncode == 0
+    amounts = [e["values"]["deal.amount"] for e in map(orjson.loads, log.read_bytes().splitlines())
+               if "deal.amount" in e["values"]]
+    assert amounts and set(amounts) == {1e30}
+
+
 def test_lint_exit_codes() -> None:
     assert run("lint", POLICY).returncode == 0
     proc = run("lint", str(BROKEN / "schema-unknown-key-entery.yaml"))

@@ -22,6 +22,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from cycleflow.audit.base import CHAIN_FIELDS, GENESIS, AuditError
+from cycleflow.jsonsafe import scrub
 
 _SORT: Final = orjson.OPT_SORT_KEYS
 _HASH_KEY: Final = b',"hash":"'
@@ -51,10 +52,23 @@ def _default(value: Any) -> Any:
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
-    """The canonical bytes of ``record``: orjson, keys sorted, compact, UTF-8."""
+    """The canonical bytes of ``record``: orjson, keys sorted, compact, UTF-8.
+
+    A value orjson refuses (an integer beyond 64 bits, a lone surrogate) is written as
+    reading JSON would give it back (a float, U+FFFD), so an odd deal still gets its
+    events; what cannot be encoded at all raises AuditError.
+    """
     try:
         return orjson.dumps(record, default=_default, option=_SORT)
-    except (TypeError, orjson.JSONEncodeError) as exc:
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _scrubbed(record)
+
+
+def _scrubbed(record: Mapping[str, Any]) -> bytes:
+    """The canonical bytes of ``record`` after :func:`scrub`; the slow path of odd values."""
+    try:
+        return orjson.dumps(scrub(record), default=_default, option=_SORT)
+    except (TypeError, RecursionError) as exc:
         raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
 
 
@@ -101,17 +115,18 @@ def seal_batch(
     """
     sealed: list[Sealed] = []
     dumps, sha256 = orjson.dumps, hashlib.sha256
-    try:
-        for event in events:
-            if "seq" in event or "prev" in event or "hash" in event:
-                _refuse_reserved(event)
-            body = dumps({**event, "seq": seq, "prev": prev}, default=_default, option=_SORT)
-            record_hash = sha256(body).hexdigest()
-            sealed.append(Sealed(seq, prev, body, record_hash))
-            seq += 1
-            prev = record_hash
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
+    for event in events:
+        if "seq" in event or "prev" in event or "hash" in event:
+            _refuse_reserved(event)
+        record = {**event, "seq": seq, "prev": prev}
+        try:
+            body = dumps(record, default=_default, option=_SORT)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            body = _scrubbed(record)
+        record_hash = sha256(body).hexdigest()
+        sealed.append(Sealed(seq, prev, body, record_hash))
+        seq += 1
+        prev = record_hash
     return sealed, seq, prev
 
 

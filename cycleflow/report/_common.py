@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import orjson
 
+from cycleflow.jsonsafe import scrub
+
 Level = Literal["violation", "approval", "warning", "error"]
 
 #: The rule id of results about records that could not be judged.
@@ -16,27 +18,6 @@ INPUT_ERROR_RULE = "cycleflow/unjudged-record"
 
 # C0/C1 controls (but tab and newline) and the bidirectional overrides that can disguise text.
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-_INT_RANGE = range(-(2**63), 2**64)  # what orjson writes as an integer
-
-
-def scrub(value: Any) -> Any:
-    """``value`` with lone surrogates in its strings (and keys) replaced by U+FFFD, and
-    integers orjson cannot write (beyond 64 bits) as floats, as reading JSON gives them.
-
-    Strict JSON encoders (orjson) refuse them; they come only from odd inputs
-    (a YAML ``"\\ud800"`` escape), so this runs only after such a refusal.
-    """
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, Mapping):
-        return {scrub(k) if isinstance(k, str) else k: scrub(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [scrub(v) for v in value]
-    if type(value) is int and value not in _INT_RANGE:
-        return float(value)
-    return value
 
 
 def dumps(value: Any) -> bytes:
