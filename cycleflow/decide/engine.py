@@ -409,8 +409,12 @@ class Engine:
             ]
         }
         # values keys known at compile time never to need masking: a set lookup per key
+        # (a sibling of a sensitive field, deal.customer.screening, is clear)
+        sensitive_paths = tuple(
+            path if path.startswith("deal.") else f"deal.{path}" for path in self.policy.sensitive
+        )
         self._clear_keys = frozenset(
-            key for key in self._known_value_keys() if not key.startswith(self._sensitive)
+            key for key in self._known_value_keys() if not _carries(key, sensitive_paths)
         )
         self._moves = {
             key: _MoveProgram(
@@ -857,8 +861,13 @@ class Engine:
         source: str | None,
         target: str | None,
     ) -> dict[str, Any]:
-        """The fields every event of one decision shares, built once per decision."""
+        """Every field of one decision's events, in event order; the shared ones filled in.
+
+        Events are copies of it with the per-event fields set: copying a dict and setting
+        keys it already has costs half of building a literal from ``**base`` (hot path).
+        """
         return {
+            "event": None,
             "at": moment if isinstance(moment, str) else _iso(moment),
             "decision_id": did,
             "deal": deal_ref,
@@ -869,40 +878,41 @@ class Engine:
             "trigger": trigger,
             "from": source,
             "to": target,
+            "rule": None,
+            "kind": None,
+            "outcome": None,
+            "severity": None,
+            "values": {},
+            "message": None,
         }
 
     def _event(
-        self, base: Mapping[str, Any], name: str, outcome: str, message: str | None = None
+        self, base: dict[str, Any], name: str, outcome: str, message: str | None = None
     ) -> dict[str, Any]:
         """A transition or summary event: it reads no field, so there is nothing to mask."""
-        return {
-            "event": name,
-            **base,
-            "rule": None,
-            "kind": None,
-            "outcome": outcome,
-            "severity": None,
-            "values": {},
-            "message": message,
-        }
+        event = base.copy()
+        event["event"] = name
+        event["outcome"] = outcome
+        event["values"] = {}
+        event["message"] = message
+        return event
 
     def _check_events(
-        self, base: Mapping[str, Any], checks: Sequence[RuleCheck]
+        self, base: dict[str, Any], checks: Sequence[RuleCheck]
     ) -> list[dict[str, Any]]:
-        """The ``rule.evaluated`` events of rule checks (one dict literal each: the hot path)."""
-        events = [
-            {
-                "event": "rule.evaluated",
-                **base,
-                "rule": c.rule,
-                "kind": c.kind,
-                "outcome": c.outcome,
-                "severity": c.severity,
-                "values": dict(c.values),
-                "message": c.message,
-            }
-            for c in checks
-        ]
+        """The ``rule.evaluated`` events of rule checks (the hot path of an audited decision)."""
+        events = []
+        copy = base.copy
+        for c in checks:
+            event = copy()
+            event["event"] = "rule.evaluated"
+            event["rule"] = c.rule
+            event["kind"] = c.kind
+            event["outcome"] = c.outcome
+            event["severity"] = c.severity
+            event["values"] = dict(c.values)
+            event["message"] = c.message
+            events.append(event)
         if self._masker is not None:
             sensitive, clear = self._sensitive, self._clear_keys
             for i, event in enumerate(events):
@@ -962,6 +972,13 @@ def _default_record(obj: Any) -> Mapping[str, Any]:
     if isinstance(obj, Mapping):
         return obj
     return {k: v for k, v in vars(obj).items() if not k.startswith("_") and not callable(v)}
+
+
+def _carries(key: str, paths: Sequence[str]) -> bool:
+    """Whether a ``values`` key can hold a sensitive field: the field, a part of it, a parent."""
+    return any(
+        key == path or key.startswith(path + ".") or path.startswith(key + ".") for path in paths
+    )
 
 
 def _prefixes(path: str) -> list[str]:
