@@ -303,7 +303,7 @@ def test_the_jsonl_hot_path_writes_exactly_the_sealed_records(batch: list[dict[s
                                                               seq: int) -> None:
     """seal_batch leaves the caller's events untouched (JsonlSink passes them uncopied), and
     each record is the event plus seq and prev, hashed over its canonical body."""
-    from cycleflow.audit.chain import canonical, digest, seal_batch
+    from cycleflow.audit.chain import canonical, digest, join_lines, seal_batch
 
     before = orjson.dumps(batch)
     sealed, end, head = seal_batch(batch, seq, GENESIS)
@@ -314,6 +314,7 @@ def test_the_jsonl_hot_path_writes_exactly_the_sealed_records(batch: list[dict[s
         assert record.body == canonical({**event, "seq": seq + n, "prev": prev})
         assert record.hash == digest(record.body) and record.prev == prev
         prev = record.hash
+    assert join_lines(sealed) == b"".join(record.line for record in sealed)
 
 
 def test_reserved_fields_are_refused_on_the_hot_path_and_nothing_is_written(

@@ -91,6 +91,15 @@ class Sealed(NamedTuple):
         return self.body[:-1] + _HASH_KEY + self.hash.encode() + b'"}\n'
 
 
+def join_lines(sealed: Sequence[Sealed]) -> bytes:
+    """The JSON Lines of ``sealed`` in one piece: each body copied once (``line`` copies it
+    four times), on the JSON Lines sink's hot path."""
+    parts: list[bytes] = []
+    for record in sealed:
+        parts += (record.body[:-1], _HASH_KEY, record.hash.encode(), b'"}\n')
+    return b"".join(parts)
+
+
 def _refuse_reserved(event: Mapping[str, Any]) -> None:
     for key in CHAIN_FIELDS:
         if key in event:
@@ -118,7 +127,9 @@ def seal_batch(
     for event in events:
         if "seq" in event or "prev" in event or "hash" in event:
             _refuse_reserved(event)
-        record = {**event, "seq": seq, "prev": prev}
+        record = dict(event)  # cheaper than {**event, ...} (a hot path: ~13 events a decision)
+        record["seq"] = seq
+        record["prev"] = prev
         try:
             body = dumps(record, default=_default, option=_SORT)
         except TypeError:  # orjson.JSONEncodeError is a TypeError
@@ -156,6 +167,7 @@ __all__ = [
     "canonical",
     "check_record",
     "digest",
+    "join_lines",
     "seal",
     "seal_batch",
 ]

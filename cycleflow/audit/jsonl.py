@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 
 from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase
-from cycleflow.audit.chain import check_record, seal_batch
+from cycleflow.audit.chain import check_record, join_lines, seal_batch
 
 try:  # POSIX only; elsewhere the single-writer rule is documented but not enforced
     import fcntl
@@ -271,7 +271,7 @@ class JsonlSink(SinkBase):
             if self._broken is not None:
                 raise AuditError(self._broken)
             sealed, seq, prev = seal_batch(batch, self._seq, self._prev)
-            self._write(b"".join([r.line for r in sealed]))
+            self._write(join_lines(sealed))
             self._seq, self._prev = seq, prev
             if self._fsync:
                 try:
