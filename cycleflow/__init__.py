@@ -55,8 +55,14 @@ _LAZY = {
 }
 
 
+#: Subpackages reachable as attributes (``cycleflow.audit.JsonlSink``), imported on first use.
+_SUBPACKAGES = frozenset({"analytics", "audit", "batch", "report", "toolkit"})
+
+
 def __getattr__(name: str) -> Any:
     """Import the heavier parts of the public API on first use (PEP 562)."""
+    if name in _SUBPACKAGES:
+        return import_module(f"cycleflow.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cycleflow' has no attribute {name!r}")

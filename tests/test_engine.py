@@ -294,3 +294,18 @@ def test_each_rule_evaluation_is_one_audit_event() -> None:
     assert [e["event"] for e in refused] == ["transition.requested", "rule.evaluated",
                                              "transition.not_permitted"]
     assert refused[1]["rule"] == "transition"
+
+
+def test_the_readme_reaches_subpackages_from_a_bare_import() -> None:
+    """`cycleflow.audit.JsonlSink(...)` right after `import cycleflow`, as the README writes
+    it (a fresh interpreter: once imported anywhere, a subpackage is an attribute anyway)."""
+    import subprocess
+    import sys
+
+    code = ("import cycleflow; cycleflow.audit.JsonlSink; cycleflow.audit.capture_audit; "
+            "cycleflow.batch; cycleflow.report\n"
+            "try:\n    cycleflow.nope\nexcept AttributeError as e:\n    print(e)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "has no attribute 'nope'" in proc.stdout
