@@ -15,7 +15,8 @@ _INT_RANGE: Final = range(-(2**63), 2**64)  # what orjson writes as an integer
 
 def scrub(value: Any) -> Any:
     """``value`` with lone surrogates in its strings (and keys) replaced by U+FFFD, and
-    integers orjson cannot write (beyond 64 bits) as floats, as reading JSON gives them.
+    integers orjson cannot write (beyond 64 bits) as floats, as reading JSON gives them
+    (as their digits when even a float cannot hold them).
 
     Sets become lists in a stable order, so the same value always encodes the same way.
     """
@@ -28,8 +29,19 @@ def scrub(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
     if type(value) is int and value not in _INT_RANGE:
-        return float(value)
+        return _big_int(value)
     return value
+
+
+def _big_int(value: int) -> float | str:
+    """A float when one holds it (as reading JSON gives it), else its exact digits as text."""
+    try:
+        return float(value)
+    except OverflowError:  # beyond 1.8e308: no JSON reader keeps it as a number either
+        try:
+            return str(value)
+        except ValueError:  # beyond Python's 4,300-digit limit for int → str
+            return f"<integer of {value.bit_length()} bits>"
 
 
 __all__ = ["scrub"]

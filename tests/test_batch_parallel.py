@@ -146,6 +146,10 @@ def test_an_integer_beyond_64_bits_costs_no_record(tmp_path: Path) -> None:
 
     assert dumps({"v": -(10**30), "w": 2**64, "x": 2**63}) == (
         b'{"v":-1e30,"w":1.8446744073709552e19,"x":9223372036854775808}')
+    # beyond a float's range the digits are kept as text; beyond Python's int → str limit,
+    # a description (both raised before: OverflowError, ValueError)
+    assert dumps({"v": 10**400}) == b'{"v":"1' + b"0" * 400 + b'"}'
+    assert dumps({"v": [10**5000]}) == b'{"v":["<integer of 16610 bits>"]}'
     policy = tmp_path / "no-schema.yaml"
     partner = ROOT / "tests" / "data" / "policies" / "partner-channel.yaml"
     policy.write_text("".join(line for line in partner.read_text("utf-8").splitlines(True)

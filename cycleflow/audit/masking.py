@@ -13,6 +13,8 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
+from cycleflow.jsonsafe import scrub
+
 E = TypeVar("E", bound=MutableMapping[str, Any])
 
 REDACTED: Final = "***"
@@ -30,7 +32,10 @@ def mask_value(value: Any, salt: bytes | None) -> str:
     try:
         data = orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # integers beyond 64 bits, and other values orjson refuses
-        data = repr(value).encode()
+        try:
+            data = repr(value).encode(errors="surrogatepass")
+        except ValueError:  # an integer beyond Python's 4,300-digit limit for int → str
+            data = orjson.dumps(scrub(value), default=str, option=orjson.OPT_SORT_KEYS)
     return "sha256:" + hmac.new(salt, data, hashlib.sha256).hexdigest()[:16]
 
 
