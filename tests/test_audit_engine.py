@@ -63,6 +63,31 @@ def test_sensitive_fields_never_reach_the_log(policy: Any, tmp_path: Path) -> No
     assert verify(log).ok
 
 
+@pytest.mark.parametrize("damage", [
+    {"customer": {"name": "Acme", "contact_email": "secret-mailbox-without-at"}},  # not an email
+    {"customer": "secret-mailbox@example.com"},  # a parent holding the field, wrong type
+    {"customer": {"name": "Acme", "contact_phone": 4155550123}},  # a number, not text
+])
+def test_a_schema_error_never_quotes_a_sensitive_value(policy: Any, tmp_path: Path,
+                                                      damage: dict[str, Any]) -> None:
+    """The validator quotes the bad value; for a sensitive field (or a parent of one) the
+    decision, the verdict and every event say where and why, but show ``***``."""
+    deal = {**example("deal-discount.json"), **damage}
+    secret = str(next(iter(v for v in (damage["customer"] if isinstance(damage["customer"], dict)
+                                       else {"x": damage["customer"]}).values()
+                           if v != "Acme")))
+    log = tmp_path / "audit.jsonl"
+    with JsonlSink(log) as sink:
+        engine = Engine(policy, audit=sink)
+        decision = engine.decide(deal, "win", ACTOR, now=NOW)
+        verdict = engine.check(deal, now=NOW)
+    for message in (decision.violations[0].message, verdict.error or ""):
+        assert "does not match deal_schema: deal.customer" in message
+        assert secret not in message and "***" in message
+    assert secret.encode() not in log.read_bytes()
+    assert verify(log).ok
+
+
 @pytest.mark.parametrize("kind", ["jsonl", "sqlite"])
 def test_threads_deciding_through_one_engine_and_one_sink(
     policy: Any, tmp_path: Path, kind: str

@@ -62,3 +62,80 @@ def test_a_stage_that_is_not_text_is_an_error_verdict() -> None:
     for stage in ([], {"a": 1}, 3):
         v = ENGINES[1].check({**BASE[0], "stage": stage}, now=NOW)
         assert v.verdict == "error" and "stage must be a stage id" in (v.error or "")
+
+
+# ------------------------------------------------ what an embedding application may pass
+
+
+def test_nan_or_infinity_in_a_number_field_is_an_error_not_a_pass() -> None:
+    """NaN compares false both ways: `discount_pct > 20` would let a deal skip its gate."""
+    deal = next(d for d in BASE if d["stage"] == "negotiation")
+    actor = {"id": "ann", "roles": ["sales_rep"]}
+    engine = ENGINES[0]
+    assert engine.decide({**deal, "discount_pct": 50}, "win", actor, now=NOW).outcome != "allowed"
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        decision = engine.decide({**deal, "discount_pct": bad}, "win", actor, now=NOW)
+        assert decision.outcome == "not_permitted"
+        assert "discount_pct" in decision.violations[0].message
+        assert "not a finite number" in decision.violations[0].message
+        verdict = engine.check({**deal, "amount": bad}, now=NOW)
+        assert verdict.verdict == "error" and "not a finite number" in (verdict.error or "")
+
+
+def test_a_defaultdict_deal_is_not_changed_and_a_missing_field_stays_missing() -> None:
+    from collections import defaultdict
+
+    deal = next(d for d in BASE if d["stage"] == "negotiation" and "amount" in d)
+    actor = {"id": "ann", "roles": ["sales_rep"]}
+    for engine in ENGINES:
+        for explain in (True, False):
+            record: defaultdict[str, Any] = defaultdict(lambda: None, deal)
+            del record["amount"]
+            first = engine.decide(record, "win", actor, now=NOW, explain=explain)
+            again = engine.decide(record, "win", actor, now=NOW, explain=explain)
+            assert "amount" not in record
+            assert first.outcome == again.outcome == "blocked"
+            assert engine.check(record, now=NOW).verdict == "violation"
+            assert "amount" not in record
+
+
+def test_any_mapping_and_tuples_are_judged_like_the_dict_and_lists_they_stand_for() -> None:
+    from types import MappingProxyType
+
+    actor = {"id": "ann", "roles": ["sales_rep"]}
+    for deal in BASE[:12]:
+        frozen = MappingProxyType({
+            **deal,
+            **({"steps": tuple(deal["steps"])} if isinstance(deal.get("steps"), list) else {}),
+            **({"customer": MappingProxyType(deal["customer"])} if "customer" in deal else {}),
+        })
+        engine = ENGINES[0]
+        assert engine.check(frozen, now=NOW) == engine.check(deal, now=NOW)
+        for trigger in ("advance", "win"):
+            mine = engine.decide(frozen, trigger, actor, now=NOW).to_dict()
+            theirs = engine.decide(deal, trigger, actor, now=NOW).to_dict()
+            assert {**mine, "decision_id": ""} == {**theirs, "decision_id": ""}
+
+
+def test_wrong_kinds_of_actor_now_and_trigger_are_usage_errors() -> None:
+    from datetime import date
+
+    import pytest
+
+    from cycleflow import UsageError
+
+    deal, engine = BASE[0], ENGINES[0]
+    for actor in ("ann", ["sales_rep"], 3, {"id": "ann", "roles": "sales_rep"},
+                  {"id": "ann", "roles": {"sales_rep": False}}, {"id": ["x"], "roles": []}):
+        with pytest.raises(UsageError, match="actor"):
+            engine.decide(deal, "advance", actor, now=NOW)  # type: ignore[arg-type]
+    for now in (date(2026, 11, 26), 5, 1.5, b"2026-11-26"):
+        with pytest.raises(UsageError, match="now must be"):
+            engine.decide(deal, "advance", None, now=now)  # type: ignore[arg-type]
+        with pytest.raises(UsageError, match="now must be"):
+            engine.check(deal, now=now)  # type: ignore[arg-type]
+    for trigger in (None, 3, ["advance"]):
+        with pytest.raises(UsageError, match="trigger"):
+            engine.decide(deal, trigger, None, now=NOW)  # type: ignore[arg-type]
+    # a role list of text is what approval rules read: one string would match by substring
+    assert engine.decide(deal, "advance", {"id": 7, "roles": ("sales_rep",)}, now=NOW)

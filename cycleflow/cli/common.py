@@ -50,9 +50,12 @@ def parse_actor(arg: str | None) -> dict[str, Any] | None:
         raise UsageError(f"--actor is not valid JSON: {err}") from None
     if not isinstance(actor, dict) or "id" not in actor:
         raise UsageError('--actor must be a JSON object with at least "id" (and "roles")')
-    roles = actor.get("roles", [])
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise UsageError("--actor: roles must be a list of strings")
+    from cycleflow.decide.engine import resolve_actor  # the engine's own check, loaded late
+
+    try:
+        resolve_actor(actor)
+    except UsageError as err:
+        raise UsageError(f"--actor: {err}") from None
     actor.setdefault("roles", [])
     return actor
 

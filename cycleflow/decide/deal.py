@@ -39,7 +39,7 @@ def steps_done(deal: Mapping[str, Any]) -> frozenset[str]:
     raw = deal.get("steps")
     if raw is None:
         return frozenset()
-    if type(raw) is list:
+    if type(raw) is list or isinstance(raw, (list, tuple)):
         try:
             return frozenset(raw)  # non-text items can never match a step id
         except TypeError:

@@ -8,6 +8,7 @@ own writes. The deal record is the state; the engine never mutates it.
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from cycleflow.audit.masking import REDACTED
 from cycleflow.compile.compiled import CompiledPolicy, MovePlan, RestPlan, RiskUse, compile_policy
 from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
@@ -51,7 +53,36 @@ def resolve_now(now: datetime | str | None) -> datetime:
             return parse_time(now, "now")
         except DealError as err:
             raise UsageError(str(err)) from None
+    if not isinstance(now, datetime):
+        raise UsageError(
+            f"now must be a datetime or ISO-8601 text such as '2026-11-26T12:00:00Z', "
+            f"not {type(now).__name__} {now!r}"
+        )
     return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def resolve_actor(actor: Actor | None) -> Actor | None:
+    """The acting user, checked: a mapping whose ``roles`` is a list of role names.
+
+    A role given as one string would otherwise pass ``contains(actor.roles, 'rep')``
+    by substring ('prep_intern'); refusing it keeps approval rules from failing open.
+    """
+    if actor is None:
+        return None
+    if not isinstance(actor, Mapping):
+        raise UsageError(
+            "actor must be a mapping such as {'id': 'ann', 'roles': ['sales_rep']}, "
+            f"not {type(actor).__name__} {actor!r}"
+        )
+    roles = actor.get("roles", ())
+    if not isinstance(roles, (list, tuple)) or not all(type(r) is str for r in roles):
+        raise UsageError(
+            f"actor roles must be a list of role names such as ['sales_rep'], not {roles!r}"
+        )
+    ident = actor.get("id")
+    if ident is not None and (not isinstance(ident, (str, int)) or isinstance(ident, bool)):
+        raise UsageError(f"actor id must be text (or a number), not {ident!r}")
+    return actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,11 +441,11 @@ class Engine:
         }
         # values keys known at compile time never to need masking: a set lookup per key
         # (a sibling of a sensitive field, deal.customer.screening, is clear)
-        sensitive_paths = tuple(
+        self._sensitive_paths = tuple(
             path if path.startswith("deal.") else f"deal.{path}" for path in self.policy.sensitive
         )
         self._clear_keys = frozenset(
-            key for key in self._known_value_keys() if not _carries(key, sensitive_paths)
+            key for key in self._known_value_keys() if not _carries(key, self._sensitive_paths)
         )
         self._moves = {
             key: _MoveProgram(
@@ -465,7 +496,13 @@ class Engine:
             raise DealError(f"unknown stage {stage!r}" + (f" ({hint})" if hint else ""))
         if self._validator is not None:
             problem = self._validator(deal)
+            if problem is not None and not _is_json(deal):
+                # a Mapping that is not a dict, or a tuple, is an object or array to the
+                # rules: judge its JSON form (only on this failure path, so dicts pay nothing)
+                problem = self._validator(_as_json(deal))
             if problem is not None:
+                if self._sensitive_paths:
+                    problem = _hide_sensitive(problem, deal, self._sensitive_paths)
                 raise DealError(f"does not match deal_schema: {problem}")
 
     def fingerprint(self, deal: Mapping[str, Any], gate: str) -> str:
@@ -492,6 +529,9 @@ class Engine:
         which batches use; with an audit sink every check is recorded regardless.
         """
         moment = resolve_now(now)
+        actor = resolve_actor(actor)
+        if not isinstance(trigger, str):
+            raise UsageError(f"trigger must be a trigger name (text), not {trigger!r}")
         did = uuid.uuid4().hex
         source = deal.get("stage") if isinstance(deal, Mapping) else None
         try:
@@ -972,6 +1012,50 @@ def _default_record(obj: Any) -> Mapping[str, Any]:
     if isinstance(obj, Mapping):
         return obj
     return {k: v for k, v in vars(obj).items() if not k.startswith("_") and not callable(v)}
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` with every Mapping as a dict and every tuple as a list (what JSON reads give)."""
+    if isinstance(value, Mapping):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    return value
+
+
+def _is_json(value: Any) -> bool:
+    """Whether ``value`` holds only dicts and lists as containers (no other Mapping or tuple)."""
+    if type(value) is dict:
+        return all(_is_json(v) for v in value.values())
+    if type(value) is list:
+        return all(_is_json(v) for v in value)
+    return not isinstance(value, (Mapping, tuple))
+
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _hide_sensitive(problem: str, deal: Any, paths: Sequence[str]) -> str:
+    """A schema problem with the values of sensitive fields it quotes replaced by ``***``.
+
+    The validator says ``deal.a.b: <repr of the value> <why>``; the value at that path
+    (or a parent quoting it) is read back and its repr hidden, and any sensitive text of
+    four characters or more quoted elsewhere too. The reason stays readable.
+    """
+    where, sep, rest = problem.partition(": ")
+    field = _INDEX.sub("", where)
+    if sep and _carries(field, paths):
+        sub = field.removeprefix("deal").removeprefix(".")
+        found, value = lookup(deal, sub) if sub else (True, deal)
+        if found:
+            text = repr(value)
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            rest = rest.replace(shown, REDACTED, 1) if shown in rest else f"{REDACTED} (sensitive)"
+    for path in paths:
+        found, value = lookup(deal, path.removeprefix("deal."))
+        if found and isinstance(value, str) and len(value) >= 4:
+            rest = rest.replace(value, REDACTED)
+    return f"{where}{sep}{rest}"
 
 
 def _carries(key: str, paths: Sequence[str]) -> bool:

@@ -93,11 +93,10 @@ class _Generator:
                         f"    {var} = {source}.get({k!r}, _MISS) if {test} else _MISS"
                     )
                     source = var
-            else:
-                access = read.root + "".join(f"[{k!r}]" for k, _ in read.steps)
+            else:  # an index on the way (deal.approvals[0].by): the language's own walk
                 self.hoisted += [
                     "    try:",
-                    f"        {var} = {access}",
+                    f"        {var} = _walk({read.root}, {read.root!r}, {steps})",
                     "    except Exception:",
                     f"        {var} = _MISS",
                 ]

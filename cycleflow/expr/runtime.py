@@ -31,6 +31,7 @@ MISS: Final = _Missing()
 """Marks a hoisted field read that did not succeed on the fast path."""
 
 MISSING_TEXT: Final = "<missing>"
+_ABSENT: Final = object()
 """What ``read_values`` reports for a field the record does not carry."""
 
 DATE_ATTRS: Final = frozenset({"year", "month", "day"})
@@ -76,7 +77,14 @@ def step(value: Any, key: str | int, is_attr: bool, parent: str) -> Any:
     Objects are read by key (never by attribute, so ``deal.items`` is the key
     ``items``); a missing key or a null parent is a :class:`MissingField`.
     """
-    if type(value) is dict or isinstance(value, Mapping):
+    if isinstance(value, dict):
+        # dict.get, not value[key]: a defaultdict's __missing__ would add the key to the
+        # caller's deal and make a missing field read as present
+        found = dict.get(value, key, _ABSENT)
+        if found is _ABSENT:
+            raise MissingField(join_path(parent, key, is_attr))
+        return found
+    if isinstance(value, Mapping):
         try:
             return value[key]
         except KeyError:

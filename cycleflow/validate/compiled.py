@@ -341,8 +341,9 @@ def _text_choices(items: Any) -> frozenset[str] | None:
 
 
 class _Gen:
-    def __init__(self, root: Mapping[str, Any]) -> None:
+    def __init__(self, root: Mapping[str, Any], finite: bool = False) -> None:
         self.root = root
+        self.finite = finite
         self.consts: dict[str, Any] = {}
         self.funcs: list[list[str]] = []
         self.ref_names: dict[str, str] = {}
@@ -502,6 +503,9 @@ class _Gen:
             wanted = ", ".join(repr(t) for t in names)
             self.fail(fn, ind + 1, path, f"_r({var}) + {' is not of type ' + wanted!r}")
             known = frozenset(names)
+            if self.finite and "number" in names:  # NaN compares false: a rule would pass
+                self.out(fn, ind, f"if isinstance({var}, float) and {var} - {var} != 0.0:")
+                self.fail(fn, ind + 1, path, f"_r({var}) + ' is not a finite number'")
 
         if "enum" in schema:
             self.emit_enum(fn, schema["enum"], var, path, ind, known)
@@ -832,13 +836,18 @@ class _Gen:
 # --------------------------------------------------------------------------- public API
 
 
-def compile_validator(schema: Mapping[str, Any], *, root: str = "deal") -> CompiledValidator:
+def compile_validator(
+    schema: Mapping[str, Any], *, root: str = "deal", finite: bool = False
+) -> CompiledValidator:
     """Compile ``schema`` (JSON Schema draft 2020-12) once into a fast validator.
 
     The returned callable takes an instance and returns None when it is valid,
     else one message such as ``"deal.amount: 'lots' is not of type 'number'"``
     (``root`` names the instance in messages).  It keeps no state between
     calls, never changes the instance, and is safe to share between threads.
+    ``finite=True`` also refuses NaN and Infinity where a number is declared: JSON
+    cannot carry them, and a rule comparing NaN is false whichever way it asks
+    (the fastjsonschema fallback does not apply it).
 
     ``fallback_reason`` on the callable is None when the schema was compiled
     here; otherwise it names the keyword (or ``$schema`` dialect, or reference)
@@ -852,7 +861,7 @@ def compile_validator(schema: Mapping[str, Any], *, root: str = "deal") -> Compi
     if dialect is not None and dialect not in _DIALECTS:
         return _fallback(schema, f"$schema {dialect!r} is not draft 2020-12", root)
     Draft202012Validator.check_schema(schema)
-    gen = _Gen(schema)
+    gen = _Gen(schema, finite)
     try:
         source = gen.generate()
         code = compile(source, "<cycleflow compiled schema>", "exec")

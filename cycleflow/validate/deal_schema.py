@@ -108,7 +108,7 @@ def compile_deal_validator(
     from cycleflow.validate.compiled import compile_validator
 
     try:
-        return compile_validator(schema)
+        return compile_validator(schema, finite=True)  # NaN would let a rule fail open
     except SchemaError as err:
         raise PolicyError.at(
             where, "deal-schema-invalid", f"deal_schema is not a valid JSON Schema: {err.message}"
