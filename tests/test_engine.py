@@ -195,6 +195,48 @@ def test_bind_moves_app_object_only_when_allowed(engine: Engine) -> None:
     assert blocked.stage == "qualified"
 
 
+def test_bound_objects_refuse_unpermitted_triggers_and_may_asks_without_acting() -> None:
+    from cycleflow import UsageError
+    from cycleflow.audit import MemorySink
+
+    sink = MemorySink()
+    engine = Engine(load_policy(POLICY), audit=sink)
+    opp = engine.bind(Opportunity(**deal(stage="negotiation", discount_pct=5,
+                                         contract_signed=True)))
+    with pytest.raises(TransitionBlocked) as refused:  # not MachineError
+        opp.advance(actor=REP, now=NOW)
+    assert refused.value.decision.outcome == "not_permitted" and opp.stage == "negotiation"
+    before = len(sink.events)
+    assert opp.may_advance(actor=REP, now=NOW) is False  # asks, never raises
+    assert opp.may_lose(actor=REP, now=NOW) in (True, False)
+    assert len(sink.events) == before and opp.stage == "negotiation"  # no audit, no move
+    for thing in ({"stage": "prospect"}, None, Opportunity):
+        with pytest.raises(UsageError, match="bind needs an object"):
+            engine.bind(thing)
+    with pytest.raises(UsageError, match="unknown stage"):
+        engine.bind(Opportunity(**deal(stage=["qualified"])))
+
+
+def test_unbind_lets_a_bound_object_go() -> None:
+    import gc
+    import weakref
+
+    from cycleflow import UsageError
+
+    engine = Engine(load_policy(POLICY))
+    opps = [engine.bind(Opportunity(**deal(id=f"D-{i}"))) for i in range(50)]
+    assert len(engine._machine_for_binding().models) == 50
+    gone = weakref.ref(opps[0])
+    for opp in opps:
+        engine.unbind(opp)
+    assert engine._machine_for_binding().models == []
+    with pytest.raises(UsageError, match="not bound"):
+        engine.unbind(opps[0])
+    del opps, opp
+    gc.collect()
+    assert gone() is None
+
+
 def test_one_machine_per_engine_not_per_deal(engine: Engine) -> None:
     a, b = Opportunity(**deal(id="A")), Opportunity(**deal(id="B"))
     engine.bind(a)

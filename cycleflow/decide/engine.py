@@ -528,6 +528,18 @@ class Engine:
         ``explain=False`` leaves ``Decision.checks`` empty (what passed is not recorded),
         which batches use; with an audit sink every check is recorded regardless.
         """
+        return self._decide(deal, trigger, actor, now, explain, self.audit)
+
+    def _decide(
+        self,
+        deal: Mapping[str, Any],
+        trigger: str,
+        actor: Actor | None,
+        now: datetime | str | None,
+        explain: bool,
+        sink: Any,
+    ) -> Decision:
+        """:meth:`decide`, its events sent to ``sink`` (None: a question nobody acts on)."""
         moment = resolve_now(now)
         actor = resolve_actor(actor)
         if not isinstance(trigger, str):
@@ -547,12 +559,14 @@ class Engine:
                 decision_id=did,
                 at=_iso(moment),
             )
-            return self._emit_decision(decision, actor)
+            return self._emit_decision(decision, actor, sink)
         program = self._moves.get((str(source), trigger))
         if program is None:
-            return self._emit_decision(self._not_permitted(deal, trigger, did, moment), actor)
+            return self._emit_decision(
+                self._not_permitted(deal, trigger, did, moment), actor, sink
+            )
         plan = program.plan
-        run = _Run(self._args(deal, actor, moment), self.lang, explain or self.audit is not None)
+        run = _Run(self._args(deal, actor, moment), self.lang, explain or sink is not None)
         needs: list[ApprovalNeeded] = []
         try:
             self._run_move(run, program, deal)
@@ -580,7 +594,7 @@ class Engine:
             did,
             _iso(moment),
         )
-        return self._emit_decision(decision, actor)
+        return self._emit_decision(decision, actor, sink)
 
     def _run_move(self, run: _Run, program: _MoveProgram, deal: Mapping[str, Any]) -> None:
         plan = program.plan
@@ -833,18 +847,32 @@ class Engine:
     def bind(self, obj: Any, *, record: Callable[[Any], Mapping[str, Any]] | None = None) -> Any:
         """Attach the policy's machine to an app object so ``obj.advance(actor=...)`` obeys it.
 
-        The object keeps its stage in ``obj.stage``. A refused trigger raises
-        :class:`TransitionBlocked` and leaves the object unchanged. The machine
-        is built once per engine; each object is added to it as a model.
+        The object keeps its stage in ``obj.stage``. A refused trigger (blocked, needing
+        approval, or not permitted from the stage) raises :class:`TransitionBlocked` and
+        leaves the object unchanged; ``obj.may_advance(actor=...)`` asks without acting
+        (and without audit events). The machine is built once per engine and each object
+        is added to it as a model, so it stays referenced until :meth:`unbind`.
         """
-        machine = self._machine_for_binding()
-        reader = record or _default_record
+        if not hasattr(obj, "__dict__") or isinstance(obj, type):
+            raise UsageError(
+                f"bind needs an object that takes attributes (an instance of your class), "
+                f"not {type(obj).__name__}; for a plain record use decide() or apply()"
+            )
         current = getattr(obj, "stage", None) or self.policy.initial_stage.id
-        if current not in self.compiled.rests:
+        if not isinstance(current, str) or current not in self.compiled.rests:
             raise UsageError(f"object is in unknown stage {current!r}")
-        obj.__dict__["_cycleflow_record"] = reader
+        machine = self._machine_for_binding()
+        obj.__dict__["_cycleflow_record"] = record or _default_record
         machine.add_model(obj, initial=current)
         return obj
+
+    def unbind(self, obj: Any) -> None:
+        """Detach an object :meth:`bind` attached, so the engine no longer references it."""
+        machine = self._machine_for_binding()
+        if not any(model is obj for model in machine.models):
+            raise UsageError("object is not bound to this engine")
+        machine.remove_model(obj)
+        obj.__dict__.pop("_cycleflow_record", None)
 
     def _machine_for_binding(self) -> Any:
         with self._bind_lock:
@@ -867,10 +895,18 @@ class Engine:
                     send_event=True,
                     model_attribute="stage",
                 )
+                sources: dict[str, set[str]] = {}
                 for t in self.policy.transitions:
                     machine.add_transition(
                         t.trigger, list(t.sources), t.target, conditions=[guard], after=[entered]
                     )
+                    sources.setdefault(t.trigger, set()).update(t.sources)
+                for trigger, allowed in sources.items():
+                    # from any other stage the trigger is not permitted: the guard says so
+                    # with a TransitionBlocked (transitions itself would raise MachineError)
+                    rest: list[Any] = [s for s in self.compiled.stage_ids if s not in allowed]
+                    if rest:
+                        machine.add_transition(trigger, rest, None, conditions=[guard])
                 self._bind_machine = machine
             return self._bind_machine
 
@@ -881,9 +917,18 @@ class Engine:
         )
         deal = dict(reader(obj))
         deal["stage"] = event.state.name
-        decision = self.decide(
-            deal, event.event.name, event.kwargs.get("actor"), now=event.kwargs.get("now")
+        # may_<trigger>() asks through a fresh Event, a real trigger through the machine's
+        probe = event.event is not event.machine.events.get(event.event.name)
+        decision = self._decide(
+            deal,
+            event.event.name,
+            event.kwargs.get("actor"),
+            event.kwargs.get("now"),
+            True,
+            None if probe else self.audit,
         )
+        if probe:
+            return decision.allowed
         obj.__dict__["last_decision"] = decision
         if not decision.allowed:
             raise TransitionBlocked(decision)
@@ -962,8 +1007,8 @@ class Engine:
                         break
         return events
 
-    def _emit_decision(self, decision: Decision, actor: Actor | None) -> Decision:
-        if self.audit is None:
+    def _emit_decision(self, decision: Decision, actor: Actor | None, sink: Any) -> Decision:
+        if sink is None:
             return decision
         base = self._base(
             decision.decision_id,
@@ -986,7 +1031,7 @@ class Engine:
         if unchecked:
             events += self._check_events(base, unchecked)
         events.append(self._event(base, f"transition.{decision.outcome}", decision.outcome))
-        self.audit.emit(events)
+        sink.emit(events)
         # the decision is still private to this call: attach its events in place rather
         # than build it again (a 12-field frozen dataclass costs more than its events' base)
         object.__setattr__(decision, "events", tuple(events))
