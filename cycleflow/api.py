@@ -14,7 +14,7 @@ from cycleflow.errors import PolicyError, Problem
 from cycleflow.load.policy_files import read_deal_schema, read_includes, read_main
 from cycleflow.model.build import build_policy
 from cycleflow.model.policy import Policy
-from cycleflow.validate.deal_schema import known_fields
+from cycleflow.validate.deal_schema import check_deal_schema, known_fields
 from cycleflow.validate.schema import validate_document
 
 
@@ -32,6 +32,9 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     if problems:
         raise PolicyError(problems)
     schema, schema_path = read_deal_schema(main)
+    if schema is not None:
+        named = str(main.data["deal_schema"])  # as the policy writes it
+        check_deal_schema(schema, main.source_map.locate(("deal_schema",)), named)
     fields: Mapping[str, frozenset[str]] | None = known_fields(schema) if schema else None
     return build_policy(
         main, fragments, deal_schema=schema, deal_schema_path=schema_path, known_fields=fields

@@ -182,3 +182,42 @@ def test_problem_render_is_stable() -> None:
     p = lint_file(str(BROKEN / "lint-unknown-gate.yaml"))[0]
     assert isinstance(p, Problem)
     assert p.render().startswith(f"{BROKEN / 'lint-unknown-gate.yaml'}:32:11: unknown-gate:")
+
+
+PARTNER = ROOT / "tests" / "data" / "policies" / "partner-channel.yaml"
+
+
+@pytest.mark.parametrize(("schema", "code", "words"), [
+    ('{"type": "object", "properties": {"a": {"$ref": "#/definitions/nope"}}}',
+     "deal-schema-bad-ref", "points nowhere"),
+    ('{"type": "object", "$defs": {"money": {"type": "number"}},'
+     ' "properties": {"a": {"$ref": "#/$defs/mony"}}}', "deal-schema-bad-ref", "#/$defs/money"),
+    ('{"type": "object", "properties": {"a": {"type": "string", "pattern": "(["}}}',
+     "deal-schema-invalid", "#/properties/a/pattern"),
+    ('{"type": "object", "properties": {"a": {"type": 3}}}', "deal-schema-invalid",
+     "#/properties/a/type"),
+    ('{"$ref": "#/definitions/a", "definitions": {"a": {"$ref": "#/definitions/b"},'
+     ' "b": {"$ref": "#/definitions/a"}}}', "deal-schema-ref-loop", "loops"),
+    ('{"type": "object", "properties": {"a": {"$ref": "https://example.com/x.json"}}}',
+     "deal-schema-remote-ref", "not local"),
+    ('{"a": ' * 3000 + "1" + "}" * 3000, "deal-schema-too-deep", "nests too deeply"),
+], ids=["bad-ref", "near-miss-ref", "bad-pattern", "bad-type", "ref-loop", "remote-ref",
+        "too-deep"])
+def test_a_deal_schema_no_deal_could_be_checked_against_is_a_located_policy_error(
+    tmp_path: Path, schema: str, code: str, words: str
+) -> None:
+    """Each once passed lint and surfaced only when an Engine was built (a raw
+    fastjsonschema error, a location at the first stage) or on every deal (a $ref loop)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(PARTNER.read_text("utf-8"), "utf-8")
+    (tmp_path / "partner-deal.schema.json").write_text(schema, "utf-8")
+    line = next(n for n, text in enumerate(PARTNER.read_text("utf-8").splitlines(), 1)
+                if text.startswith("deal_schema:"))
+    problems = [p for p in lint_file(str(policy)) if p.severity == "error"]
+    assert [p.code for p in problems] == [code]
+    problem = problems[0]
+    assert (problem.location.file, problem.location.line) == (str(policy), line)
+    assert problem.location.column > 0 and problem.suggestion
+    assert words in problem.message or words in (problem.suggestion or "")
+    result = CliRunner().invoke(cli, ["lint", str(policy)])
+    assert result.exit_code == 1 and code in result.output

@@ -30,7 +30,7 @@ from cycleflow.decide.decision import (
     Violation,
 )
 from cycleflow.decide.phrases import phrase
-from cycleflow.errors import DealError, RuleError, TransitionBlocked, UsageError
+from cycleflow.errors import DealError, Location, RuleError, TransitionBlocked, UsageError
 from cycleflow.expr import EvalContext, Expression
 from cycleflow.expr.codegen import Kernel, generate_kernel
 from cycleflow.model.build import did_you_mean
@@ -410,7 +410,7 @@ class Engine:
             from cycleflow.validate.deal_schema import compile_deal_validator
 
             self._validator = compile_deal_validator(
-                self.policy.deal_schema, self.policy.stages[0].location
+                self.policy.deal_schema, Location(self.policy.deal_schema_path or self.policy.path)
             )
         self._bind_lock = threading.Lock()
         self._bind_machine: Any = None

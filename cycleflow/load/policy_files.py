@@ -103,6 +103,11 @@ def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | No
         )
     try:
         schema = json.loads(path.read_text("utf-8"))
+    except RecursionError:
+        raise PolicyError.at(
+            where, "deal-schema-too-deep", f"deal_schema {rel} nests too deeply",
+            "flatten it with $defs and $ref",
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         line = getattr(err, "lineno", 0)
         col = getattr(err, "colno", 0)
@@ -115,27 +120,31 @@ def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | No
         ) from None
     if not isinstance(schema, Mapping):
         raise PolicyError.at(where, "deal-schema-invalid", "deal_schema must be a JSON object")
-    _refuse_remote_refs(schema, str(path))
+    _refuse_remote_refs(schema, str(rel), where)
     return schema, str(path)
 
 
-def _refuse_remote_refs(node: Any, file: str, depth: int = 0) -> None:
+def _refuse_remote_refs(node: Any, file: str, where: Location, depth: int = 0) -> None:
+    """Refuse a ``$ref`` outside the schema (nothing is fetched), and runaway nesting."""
     if depth > 64:
-        raise PolicyError.at(Location(file), "deal-schema-too-deep", "deal_schema nests too deeply")
+        raise PolicyError.at(
+            where, "deal-schema-too-deep", f"deal_schema {file} nests too deeply",
+            "flatten it with $defs and $ref",
+        )
     if isinstance(node, Mapping):
         ref = node.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
             raise PolicyError.at(
-                Location(file),
+                where,
                 "deal-schema-remote-ref",
-                f"$ref '{ref}' is not local",
+                f"deal_schema {file}: $ref '{ref}' is not local",
                 "only '#/...' references are resolved; inline the definition",
             )
         for value in node.values():
-            _refuse_remote_refs(value, file, depth + 1)
+            _refuse_remote_refs(value, file, where, depth + 1)
     elif isinstance(node, list):
         for value in node:
-            _refuse_remote_refs(value, file, depth + 1)
+            _refuse_remote_refs(value, file, where, depth + 1)
 
 
 def read_policy_files(path: str | os.PathLike[str]) -> PolicyFiles:

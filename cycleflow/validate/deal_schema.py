@@ -7,8 +7,10 @@ validator generated once from the schema (see the costs in DESIGN.md and
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from cycleflow.errors import Location, PolicyError
 
@@ -95,21 +97,114 @@ def known_fields(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     return out
 
 
+_SPEC_HINT = "see https://json-schema.org/draft/2020-12/json-schema-core for the keywords"
+
+
+def _pointer(path: Any) -> str:
+    return "#" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _follow(root: Mapping[str, Any], ref: str) -> tuple[bool, Any]:
+    """``(found, node)`` for a local reference ``#/a/b`` inside ``root``."""
+    node: Any = root
+    for part in ref.removeprefix("#").removeprefix("/").split("/") if ref not in ("#", "") else []:
+        key = unquote(part).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return False, None
+    return True, node
+
+
+def _refs(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[str, tuple[Any, ...]]]:
+    """Every ``$ref`` string in the schema, with the path of the object holding it."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(node, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, Mapping):
+            if isinstance(item.get("$ref"), str):
+                out.append((item["$ref"], where))
+            stack.extend((v, (*where, k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, (*where, i)) for i, v in enumerate(item))
+    return out
+
+
+def check_deal_schema(schema: Mapping[str, Any], where: Location, file: str) -> None:
+    """Refuse, at load time, a deal schema no deal could be validated against.
+
+    Checks it against the JSON Schema meta-schema (types, regex patterns), and that
+    every local ``$ref`` points somewhere and is not a loop of references: all of
+    which would otherwise surface only when an Engine is built, or on every deal.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as err:
+        raise PolicyError.at(
+            where,
+            "deal-schema-invalid",
+            f"deal_schema {file} is not a valid JSON Schema at {_pointer(err.path)}: "
+            f"{err.message}",
+            _SPEC_HINT,
+        ) from None
+    except RecursionError:
+        raise PolicyError.at(where, "deal-schema-too-deep", f"deal_schema {file} nests too deeply",
+                             "flatten it with $defs and $ref") from None
+    for ref, at in _refs(schema):
+        seen = [ref]
+        found, node = _follow(schema, ref)
+        while found and isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            nxt = node["$ref"]
+            if nxt in seen:  # a chain of bare references that never reaches a schema
+                raise PolicyError.at(
+                    where,
+                    "deal-schema-ref-loop",
+                    f"deal_schema {file}: $ref at {_pointer(at)} loops: "
+                    + " → ".join([*seen, nxt]),
+                    "a reference must end at a schema, not lead back to itself",
+                )
+            seen.append(nxt)
+            found, node = _follow(schema, nxt)
+        if not found:
+            defs = [
+                f"#/{key}/{name}"
+                for key in ("$defs", "definitions")
+                for name in (schema.get(key) or {})
+            ]
+            close = difflib.get_close_matches(seen[-1], defs, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else None
+            raise PolicyError.at(
+                where,
+                "deal-schema-bad-ref",
+                f"deal_schema {file}: $ref '{seen[-1]}' at {_pointer(at)} points nowhere",
+                hint or "define the target under $defs, or fix the reference",
+            )
+
+
 def compile_deal_validator(
     schema: Mapping[str, Any], where: Location
 ) -> Callable[[Any], str | None]:
     """A validator compiled once from the deal schema: None for a valid deal, else the reason.
 
     See :mod:`cycleflow.validate.compiled`: generated code for the keywords it knows,
-    an exact fallback for the rest; it never writes defaults into a deal.
+    an exact fallback for the rest; it never writes defaults into a deal. A schema that
+    cannot be compiled is a PolicyError at ``where`` (``load_policy`` checks this first).
     """
-    from jsonschema.exceptions import SchemaError
-
     from cycleflow.validate.compiled import compile_validator
 
     try:
         return compile_validator(schema, finite=True)  # NaN would let a rule fail open
-    except SchemaError as err:
+    except Exception as err:  # jsonschema SchemaError, a fastjsonschema error, re.error…
+        message = getattr(err, "message", None) or str(err)
         raise PolicyError.at(
-            where, "deal-schema-invalid", f"deal_schema is not a valid JSON Schema: {err.message}"
+            where,
+            "deal-schema-invalid",
+            f"deal_schema is not a usable JSON Schema: {message}",
+            _SPEC_HINT,
         ) from None
