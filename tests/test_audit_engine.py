@@ -88,6 +88,15 @@ def test_a_schema_error_never_quotes_a_sensitive_value(policy: Any, tmp_path: Pa
     assert verify(log).ok
 
 
+def test_a_schema_error_quoting_no_value_is_left_whole(policy: Any) -> None:
+    """The deal is the parent of every sensitive field: a message about it that quotes no
+    value (a missing key) must still say which key is missing."""
+    deal = {"id": "F-1", "stage": "prospect"}
+    verdict = Engine(policy).check(deal, now=NOW)
+    assert verdict.error == (
+        "does not match deal_schema: deal: 'stage_entered_at' is a required property")
+
+
 @pytest.mark.parametrize("kind", ["jsonl", "sqlite"])
 def test_threads_deciding_through_one_engine_and_one_sink(
     policy: Any, tmp_path: Path, kind: str

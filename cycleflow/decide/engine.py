@@ -1095,7 +1095,7 @@ def _hide_sensitive(problem: str, deal: Any, paths: Sequence[str]) -> str:
         if found:
             text = repr(value)
             shown = text if len(text) <= 80 else text[:77] + "..."
-            rest = rest.replace(shown, REDACTED, 1) if shown in rest else f"{REDACTED} (sensitive)"
+            rest = rest.replace(shown, REDACTED, 1)  # a message naming keys only stays
     for path in paths:
         found, value = lookup(deal, path.removeprefix("deal."))
         if found and isinstance(value, str) and len(value) >= 4:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -87,7 +88,7 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
             source_map.locate(path),
             "schema-required",
             f"{err.message}" + (f" in {_where(path)}" if path else ""),
-            None,
+            _required_hint(err),
         )
     if err.validator == "enum":
         options = [str(o) for o in list(err.validator_value or ())]  # type: ignore[arg-type]
@@ -96,7 +97,62 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
     if err.validator == "pattern" and isinstance(err.instance, str):
         suggestion = _pattern_hint(path, err.instance)
     message = f"{_where(path)}: {err.message}" if path else err.message
-    return Problem(source_map.locate(path), f"schema-{err.validator}", message, suggestion)
+    return Problem(
+        source_map.locate(path),
+        f"schema-{err.validator}",
+        message,
+        suggestion or _value_hint(err),
+    )
+
+
+#: How to write a value of each JSON type in YAML, for "is not of type" problems.
+_TYPE_WORDS = {
+    "string": "text", "number": "a number", "integer": "a whole number",
+    "boolean": "true or false", "object": "a mapping (key: value lines)",
+    "array": "a list ([a, b] or '- ' lines)", "null": "nothing (null)",
+}
+
+
+def _required_hint(err: ValidationError) -> str:
+    """``add 'transitions:'`` and, where the schema says, what the key holds."""
+    wanted = [str(k) for k in list(err.validator_value or ())]  # type: ignore[arg-type]
+    have = err.instance if isinstance(err.instance, Mapping) else {}
+    missing = next((k for k in wanted if k not in have), wanted[0] if wanted else "")
+    props = err.schema.get("properties", {}) if isinstance(err.schema, Mapping) else {}
+    about = props.get(missing, {}).get("description") if isinstance(props, Mapping) else None
+    return f"add '{missing}:'" + (f": {_first_sentence(about)}" if isinstance(about, str) else "")
+
+
+def _value_hint(err: ValidationError) -> str | None:
+    """What a value that broke a type, bound, length or pattern rule should look like."""
+    kind, limit = err.validator, err.validator_value
+    if kind == "type":
+        types = [limit] if isinstance(limit, str) else list(limit or ())  # type: ignore[arg-type]
+        return "write " + " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
+    if kind == "const":
+        return f"write {limit!r}"
+    bounds = {"minimum": "at least", "exclusiveMinimum": "more than",
+              "maximum": "at most", "exclusiveMaximum": "less than"}
+    if kind in bounds:
+        return f"use a number {bounds[str(kind)]} {limit}"
+    if kind in ("minLength", "minItems", "minProperties"):
+        return "it may not be empty: write at least one" + (
+            " character" if kind == "minLength" else " entry")
+    if kind in ("maxLength", "maxItems", "maxProperties"):
+        return f"shorten it to at most {limit}"
+    about = err.schema.get("description") if isinstance(err.schema, Mapping) else None
+    if isinstance(about, str):
+        return _first_sentence(about)
+    if kind == "pattern":
+        return f"the value must match {limit}"
+    return None
+
+
+def _first_sentence(text: str) -> str:
+    """A schema description as a hint: its first sentence ('e.g.' does not end one)."""
+    found = re.search(r"\.\s+(?=[A-Z])", text.strip())
+    head = (text.strip()[: found.start()] if found else text.strip()).rstrip(".")
+    return head[:1].lower() + head[1:] if head else head
 
 
 def _allowed_keys(schema: Mapping[str, Any]) -> set[str]:
