@@ -33,15 +33,73 @@ class Location:
         return self.file
 
 
+#: What to do about a problem of each code, where its site has nothing more specific.
+ADVICE: dict[str, str] = {
+    "yaml-syntax": "check the indentation and quoting just before this point",
+    "yaml-encoding": "save the file as UTF-8",
+    "yaml-unreadable": "check that the path is a readable file",
+    "yaml-empty": "start from `cycleflow init DIR`, which writes a working policy",
+    "yaml-not-mapping": "a policy is a mapping of keys such as 'cycleflow: 1', 'stages:'",
+    "yaml-multiple-documents": "keep one policy per file; move the rest into an include",
+    "yaml-duplicate-key": "remove or rename one of the two keys",
+    "yaml-tag": "write plain values; tags such as !!python are not read",
+    "yaml-merge-key": "write the keys out instead of merging with <<",
+    "yaml-key-type": "write keys as plain text",
+    "yaml-too-deep": "flatten the nesting",
+    "yaml-too-large": "split the policy into fragments with include:",
+    "yaml-alias-limit": "write the values out instead of repeating aliases",
+    "yaml-number": "quote the value if it is meant as text",
+    "yaml11-number": "quote it if it is text; write it plainly if it is a number",
+    "yaml11-boolean": "write true or false, or quote it if it is text",
+    "include-cycle": "include each fragment once, and never the policy itself",
+    "include-nested": "list every fragment in the main policy",
+    "include-not-found": "paths are relative to the policy file's folder",
+    "deal-schema-not-found": "the path is relative to the policy file's folder",
+    "deal-schema-syntax": "fix the JSON at that line and column",
+    "deal-schema-invalid": "the file must hold one JSON Schema object (draft 2020-12)",
+    "deal-schema-too-large": "keep the deal schema under 1 MB; reference shared parts with $ref",
+    "duplicate-stage": "rename one of the stages, or remove the copy",
+    "duplicate-id": "give each rule its own id",
+    "duplicate-transition": "merge the two transitions, or give one another trigger",
+    "expr-syntax": "see docs/expressions.md for what a rule may say",
+    "expr-bad-arguments": "pass arguments by position, as in len(deal.steps)",
+    "expr-bad-call": "call a library function by its name, as in len(deal.steps)",
+    "expr-bad-constant": "use text, numbers, true/false or null",
+    "expr-constant-too-large": "shorten the constant, or read the value from the deal",
+    "expr-forbidden-attribute": "read fields of deal and actor, or the parts of now and today",
+    "expr-forbidden-node": "rules are expressions with comparisons, and/or/not and library "
+    "functions: see docs/expressions.md",
+    "expr-forbidden-operator": "use arithmetic (+ - * / // %), comparisons, in, and/or/not",
+    "expr-forbidden-subscript": 'write deal["field"] or deal.list[0]',
+    "expr-too-long": "split it into several rules",
+    "expr-too-deep": "split it into several rules",
+    "expr-unknown-field": "declare the field in deal_schema, or fix its spelling",
+    "expr-unknown-name": "rules read deal, actor, stage, now and today",
+    "expr-private-name": "names starting with _ are never readable",
+    "expr-private-attribute": "names starting with _ are never readable",
+    "expr-method-call": "use the library function instead, as in upper(deal.name)",
+    "expr-string-format": "join text with +, as in 'Deal ' + deal.id",
+    "expr-function-value": "call the function: len(deal.steps), not len",
+    "expr-type-mismatch": "compare values of the same type (the deal schema says which)",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One located finding about a policy: what, where, and what to do about it."""
+    """One located finding about a policy: what, where, and what to do about it.
+
+    A problem created without a suggestion takes its code's advice from :data:`ADVICE`.
+    """
 
     location: Location
     code: str
     message: str
     suggestion: str | None = None
     severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        if self.suggestion is None and self.code in ADVICE:
+            object.__setattr__(self, "suggestion", ADVICE[self.code])
 
     def render(self) -> str:
         """``file:line:col: code: message (suggestion)`` — the lint line format."""

@@ -221,3 +221,30 @@ def test_a_deal_schema_no_deal_could_be_checked_against_is_a_located_policy_erro
     assert words in problem.message or words in (problem.suggestion or "")
     result = CliRunner().invoke(cli, ["lint", str(policy)])
     assert result.exit_code == 1 and code in result.output
+
+
+def _bad_policies(tmp_path: Path) -> list[Path]:
+    """Every broken policy the tests hold, and the partner policy with each hostile rule."""
+    files = sorted(BROKEN.glob("*.yaml")) + sorted((ROOT / "tests" / "data" / "yaml").glob("*"))
+    text = PARTNER.read_text("utf-8")
+    (tmp_path / "partner-deal.schema.json").write_bytes(
+        (PARTNER.parent / "partner-deal.schema.json").read_bytes())
+    hostile = (ROOT / "tests" / "data" / "expressions" / "adversarial.txt").read_text("utf-8")
+    extra = ["deal.amount << 2", "{'a': 1}", "b'x'", "len(x=deal.steps)", "(lambda: 1)()",
+             "deal.nope > 1", "'x' * 100000 == deal.id", "now.tzinfo", ""]
+    for n, rule in enumerate([*hostile.splitlines(), *extra]):
+        policy = tmp_path / f"rule-{n}.yaml"
+        policy.write_text(text.replace("when: has(deal.partner.name)",
+                                       "when: " + json.dumps(rule)), "utf-8")
+        files.append(policy)
+    return files
+
+
+def test_every_policy_problem_says_what_to_do(tmp_path: Path) -> None:
+    """Each error a policy can get carries a suggestion, not only its place."""
+    codes: set[str] = set()
+    for path in _bad_policies(tmp_path):
+        for problem in lint_file(str(path)):
+            codes.add(problem.code)
+            assert problem.suggestion, (path.name, problem.render())
+    assert len(codes) > 40  # the corpus reaches most of the codes there are
