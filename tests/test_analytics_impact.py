@@ -116,9 +116,47 @@ def test_bad_records_and_policies_are_reported(tmp_path: Path) -> None:
     deals.write_bytes(DEALS.read_bytes().splitlines()[0] + b"\n{not json\n")
     result = CliRunner().invoke(cli, ["impact", str(OLD), str(NEW), str(deals), "--now", NOW,
                                       "--format", "json"])
-    assert result.exit_code == 0, result.output
-    data = orjson.loads(result.output)
-    assert data["deals"] == 2 and data["summary"]["errors"] == 0   # an error both times
+    assert result.exit_code == 2, result.output          # unreadable records are input errors
+    data = orjson.loads(result.stdout)
+    assert data["deals"] == 2 and data["summary"]["errors"] == 1   # an error both times
+    assert data["errors"] == [{"deal": None, "where": f"{deals}:2", "old": data["errors"][0]["old"],
+                               "new": data["errors"][0]["old"]}]
+    assert "invalid JSON" in data["errors"][0]["old"]
+    assert f"{deals}:2" in result.stderr and "could not be judged" in result.stderr
     broken = CliRunner().invoke(cli, ["impact", str(OLD), str(tmp_path / "none.yaml"),
                                       str(DEALS)])
     assert broken.exit_code == 3 and "Traceback" not in broken.output
+
+
+def test_a_missing_deals_path_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent.jsonl"
+    result = CliRunner().invoke(cli, ["impact", str(OLD), str(NEW), str(missing), "--now", NOW,
+                                      "--fail-on-new-violations"])
+    assert result.exit_code == 2
+    assert str(missing) in result.stderr and "no such" in result.stderr
+    assert "deals judged" not in result.output and "records" not in result.stdout
+
+
+def test_unreadable_records_are_counted_shown_and_fail_the_gate(tmp_path: Path) -> None:
+    good = DEALS.read_bytes().splitlines()[:4]
+    bad = [b"{not json", b"[1, 2]", b'"a string"', b"{\"id\": 1"] * 3 + [b"null", b"\xff\xfe"]
+    deals = tmp_path / "deals.jsonl"
+    deals.write_bytes(b"\n".join(good + bad) + b"\n")
+    base = ["impact", str(OLD), str(OLD), str(deals), "--now", NOW]
+    gate = CliRunner().invoke(cli, [*base, "--fail-on-new-violations"])
+    assert gate.exit_code == 2, gate.output          # no new violation, but 14 records unread
+    assert "18 records (4 judged)" in gate.stdout and "14 errors" in gate.stdout
+    assert f"{deals}:5: invalid JSON" in gate.stdout
+    assert f"{deals}:18: invalid UTF-8" in gate.stdout
+    assert "14 record(s) could not be judged" in gate.stderr
+    md = CliRunner().invoke(cli, [*base, "--format", "markdown"])
+    assert md.exit_code == 2 and "14 records not judged" in md.stdout
+    js = CliRunner().invoke(cli, [*base, "--format", "json"])
+    data = orjson.loads(js.stdout)
+    assert data["summary"]["errors"] == 14 and len(data["errors"]) == 14
+    assert [e["where"] for e in data["errors"]] == [f"{deals}:{n}" for n in range(5, 19)]
+
+
+def test_help_documents_the_exit_codes() -> None:
+    text = CliRunner().invoke(cli, ["impact", "--help"]).output
+    assert "2 usage or input error" in text and "could not be read" in text

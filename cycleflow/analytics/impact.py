@@ -8,6 +8,7 @@ never their text.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ import orjson
 from cycleflow.batch.readers import iter_records
 from cycleflow.batch.runner import judge
 from cycleflow.decide.engine import Engine
+from cycleflow.errors import UsageError
 from cycleflow.model.policy import Criterion, Gate, Policy, Risk, Stage, Transition
 
 # --------------------------------------------------------------------------- verdict changes
@@ -83,12 +85,51 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> DealChange | None
     for rule in removed:
         responsible.extend(ov[rule])
     responsible.extend(sorted(nw ^ ow))
-    source = new.get("source") or old.get("source") or ""
     return DealChange(
-        deal=new.get("deal") or old.get("deal"), where=f"{source}:{new.get('record')}",
+        deal=new.get("deal") or old.get("deal"), where=_where(old, new),
         old=a, new=n, change=change, added=added, removed=removed,
         new_approvals=sorted(ng - og), new_warnings=sorted(nw - ow),
         gone_warnings=sorted(ow - nw), responsible=list(dict.fromkeys(responsible)))
+
+
+def _where(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """``source:line`` of a record (just ``source`` for an error about a whole source)."""
+    source = new.get("source") or old.get("source") or ""
+    record = new.get("record") or old.get("record")
+    return f"{source}:{record}" if record else str(source)
+
+
+@dataclass
+class RecordError:
+    """A record that could not be read, or could not be judged under one or both policies."""
+
+    deal: str | None
+    where: str
+    old: str | None                  # the old policy's error, None when it judged the record
+    new: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return dict(self.__dict__)
+
+    def describe(self) -> str:
+        """One line: where, and why (once when both policies give the same reason)."""
+        if self.old == self.new:
+            why = str(self.old)
+        elif self.old is None:
+            why = f"new policy: {self.new}"
+        elif self.new is None:
+            why = f"old policy: {self.old}"
+        else:
+            why = f"old policy: {self.old}; new policy: {self.new}"
+        return f"{self.where}{f' ({self.deal})' if self.deal else ''}: {why}"
+
+
+def check_sources(sources: Sequence[str]) -> None:
+    """UsageError naming the first deals path that does not exist: a typo is not 0 deals."""
+    for source in sources:
+        if source != "-" and not os.path.exists(source):
+            raise UsageError(f"no such deals file or directory: {source}")
 
 
 def judge_both(old: Engine, new: Engine, sources: Sequence[str],
@@ -108,7 +149,7 @@ class Impact:
     deals: int = 0
     old_violations: int = 0
     new_violations_total: int = 0
-    errors: int = 0
+    errors: list[RecordError] = field(default_factory=list)
     changes: list[DealChange] = field(default_factory=list)
     diff: list[dict[str, Any]] = field(default_factory=list)
     old_policy: dict[str, str] = field(default_factory=dict)
@@ -148,23 +189,32 @@ class Impact:
             "summary": {"changed": len(self.changes),
                         "new_violations": self.count("new_violation"),
                         "resolved": self.count("resolved"), "changed_rules": self.count("changed"),
-                        "warnings_only": self.count("warnings"), "errors": self.count("error"),
+                        "warnings_only": self.count("warnings"), "errors": len(self.errors),
                         "violations_before": self.old_violations,
                         "violations_after": self.new_violations_total},
             "by_rule": self.groups(),
             "changes": [c.to_dict() for c in self.changes],
+            "errors": [e.to_dict() for e in self.errors],
             "policy_diff": self.diff,
         }
 
 
 def impact(old: Engine, new: Engine, sources: Sequence[str], now: datetime) -> Impact:
-    """Judge every deal under both policies and collect what changes."""
+    """Judge every deal under both policies and collect what changes, and what could not be judged.
+
+    UsageError when a source path does not exist; unreadable records are counted in ``errors``.
+    """
+    check_sources(sources)
     result = Impact(old_policy=_ident(old.policy), new_policy=_ident(new.policy),
                     diff=policy_diff(old.policy, new.policy))
     for before, after in judge_both(old, new, sources, now):
         result.deals += 1
         result.old_violations += before["verdict"] == "violation"
         result.new_violations_total += after["verdict"] == "violation"
+        if "error" in (before["verdict"], after["verdict"]):
+            result.errors.append(RecordError(
+                after.get("deal") or before.get("deal"), _where(before, after),
+                before.get("error"), after.get("error")))
         change = compare(before, after)
         if change is not None:
             result.changes.append(change)
@@ -296,14 +346,15 @@ def _change_text(c: DealChange) -> str:
     return "; ".join(bits) or f"{c.old} → {c.new}"
 
 
-def render_text(result: Impact) -> str:
-    """A plain-text report for a terminal."""
+def render_text(result: Impact, limit: int = 50) -> str:
+    """A plain-text report for a terminal (at most ``limit`` unjudged records listed)."""
     s = result.to_dict()["summary"]
     out = [f"impact of {result.new_policy['path']} ({result.new_policy['version']}) "
            f"over {result.old_policy['path']} ({result.old_policy['version']})",
-           f"{result.deals} deals judged: {s['changed']} change, {s['new_violations']} newly "
-           f"violating, {s['resolved']} resolved, {s['changed_rules']} with other rules, "
-           f"{s['warnings_only']} warnings only, {s['errors']} errors "
+           f"{result.deals} records ({result.deals - s['errors']} judged): {s['changed']} change, "
+           f"{s['new_violations']} newly violating, {s['resolved']} resolved, "
+           f"{s['changed_rules']} with other rules, {s['warnings_only']} warnings only, "
+           f"{s['errors']} errors "
            f"(violations {s['violations_before']} → {s['violations_after']})", "",
            "by rule:"]
     for g in result.groups():
@@ -312,6 +363,11 @@ def render_text(result: Impact) -> str:
     out += ["", "deals:"]
     for c in result.changes:
         out.append(f"  {c.deal} ({c.where}): {c.old} → {c.new}: {_change_text(c)}")
+    if result.errors:
+        out += ["", f"records not judged ({len(result.errors)}):"]
+        out += [f"  {e.describe()}" for e in result.errors[:limit]]
+        if len(result.errors) > limit:
+            out.append(f"  … {len(result.errors) - limit} more (--format json lists all)")
     out += ["", "policy changes:"]
     out += [f"  {line}" for line in _diff_lines(result.diff)] or ["  (none in meaning)"]
     return "\n".join(out) + "\n"
@@ -323,7 +379,8 @@ def render_markdown(result: Impact, limit: int = 200) -> str:
     icon = "⚠️" if s["new_violations"] else "✅"
     out = [f"### {icon} Policy impact: `{result.old_policy['id']}` "
            f"{result.old_policy['version']} → {result.new_policy['version']}", "",
-           f"**{result.deals}** deals judged under both versions: **{s['changed']}** change — "
+           f"**{result.deals - s['errors']}** of {result.deals} records judged under both "
+           f"versions: **{s['changed']}** change — "
            f"**{s['new_violations']}** newly violating, **{s['resolved']}** resolved, "
            f"{s['changed_rules']} with other rules, {s['warnings_only']} warnings only, "
            f"{s['errors']} errors. Violations: {s['violations_before']} → "
@@ -343,10 +400,16 @@ def render_markdown(result: Impact, limit: int = 200) -> str:
         if len(result.changes) > limit:
             out.append(f"| … | | | {len(result.changes) - limit} more |")
         out += ["", "</details>", ""]
+    if result.errors:
+        out += [f"#### ❌ {len(result.errors)} records not judged", ""]
+        out += [f"- {e.describe()}" for e in result.errors[:limit]]
+        if len(result.errors) > limit:
+            out.append(f"- … {len(result.errors) - limit} more")
+        out.append("")
     out += ["#### Policy changes (semantic)", ""]
     out += [f"- {line}" for line in _diff_lines(result.diff, "`")] or ["- none in meaning"]
     return "\n".join(out) + "\n"
 
 
-__all__ = ["DealChange", "Impact", "compare", "impact", "judge_both", "policy_diff",
-           "render_markdown", "render_text"]
+__all__ = ["DealChange", "Impact", "RecordError", "check_sources", "compare", "impact",
+           "judge_both", "policy_diff", "render_markdown", "render_text"]

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cycleflow.cli.common import EXIT_POLICY, guarded
+from cycleflow.cli.common import EXIT_POLICY, EXIT_USAGE, guarded
 from cycleflow.errors import UsageError
 
 
@@ -216,7 +216,12 @@ def impact(
     output: str | None,
     fail_on_new_violations: bool,
 ) -> None:
-    """Which DEALS change verdict from OLD_POLICY to NEW_POLICY, and what changed in meaning."""
+    """Which DEALS change verdict from OLD_POLICY to NEW_POLICY, and what changed in meaning.
+
+    Exit 0 done; 1 with --fail-on-new-violations when a deal goes from compliant to
+    violation; 2 usage or input error: a DEALS path that does not exist, or records that
+    could not be read or judged (the report lists them); 3 invalid policy.
+    """
     from cycleflow.analytics.impact import impact as run
     from cycleflow.analytics.impact import render_markdown, render_text
     from cycleflow.api import load_policy
@@ -239,7 +244,16 @@ def impact(
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
-    sys.exit(1 if fail_on_new_violations and result.newly_violating else 0)
+    if result.errors:
+        first = result.errors[0]
+        click.echo(
+            f"impact: {len(result.errors)} record(s) could not be judged, first "
+            f"{first.describe()}",
+            err=True,
+        )
+    if fail_on_new_violations and result.newly_violating:
+        sys.exit(1)
+    sys.exit(EXIT_USAGE if result.errors else 0)
 
 
 def register(cli: click.Group) -> None:
