@@ -235,3 +235,44 @@ def test_an_unwritable_report_is_an_input_error_not_an_internal_one(tmp_path: Pa
     assert b"cycleflow: error:" in proc.stderr and b"internal error" not in proc.stderr
     assert str(target).encode() in proc.stderr
     no_traceback(proc)
+
+
+def test_output_is_written_through_devices_fifos_and_symlinks_never_replaced(
+    tmp_path: Path,
+) -> None:
+    """`-o` renamed its finished report over the path: /dev/null, a FIFO or a symlink there
+    became a regular file (as root, that broke the system's /dev/null)."""
+    import os
+    import stat
+    import threading
+
+    args = ("check", "-p", POLICY, DEALS, "--format", "jsonl", "--now", NOW)
+    expected = run(*args).stdout
+    # (a FIFO stands for every non-regular file: testing on /dev/null itself would, on a
+    # regression, replace the machine's /dev/null)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    assert run(*args, "-o", str(fifo)).returncode == 1
+    reader.join(30)
+    assert got == [expected] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    target = tmp_path / "report.jsonl"
+    target.write_text("old")
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(target)
+    assert run(*args, "-o", str(link)).returncode == 1
+    assert link.is_symlink() and target.read_bytes() == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.jsonl", "pipe", "report.jsonl"]
+
+
+def test_output_onto_an_input_or_nowhere_is_refused(tmp_path: Path) -> None:
+    deals = tmp_path / "deals.jsonl"
+    deals.write_bytes(Path(DEALS).read_bytes())
+    proc = run("check", "-p", POLICY, str(deals), "--now", NOW, "-o", str(deals))
+    assert proc.returncode == 2 and b"is also an input" in proc.stderr
+    assert deals.read_bytes() == Path(DEALS).read_bytes()
+    proc = run("check", "-p", POLICY, str(deals), "--now", NOW, "-o", "")
+    assert proc.returncode == 2 and b"needs a file name" in proc.stderr
+    no_traceback(proc)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import click
 
@@ -15,6 +14,7 @@ from cycleflow.cli.common import (
     guarded,
     lang_option,
     load_engine,
+    open_output,
     parse_actor,
     policy_info,
 )
@@ -131,7 +131,7 @@ def check(
             progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
         )
         blocks = fmt == "jsonl" and options.jobs > 1 and not dask_address and not show
-        with _open_out(output, fmt) as out:
+        with open_output(output, deals) as out:
             if blocks:  # the fast path: workers encode, the parent only writes bytes in order
                 summary = Summary()
                 for block in verdict_blocks(engine, deals, options, summary):
@@ -191,18 +191,6 @@ def _rules(engine: Any) -> list[dict[str, Any]]:
         for g in policy.gates
     ]
     return rules
-
-
-@contextlib.contextmanager
-def _open_out(path: str | None, fmt: str) -> Iterator[BinaryIO]:
-    if path is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    tmp = f"{path}.partial"
-    with open(tmp, "wb") as fh:
-        yield fh
-    os.replace(tmp, path)
 
 
 def _with_progress(verdicts: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 import orjson
@@ -32,6 +32,43 @@ def echo_problems(problems: Iterable[Problem]) -> None:
 def write_json_stdout(obj: Any) -> None:
     """Print one JSON object (UTF-8, readable, keys in the given order)."""
     sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+@contextlib.contextmanager
+def open_output(path: str | None, inputs: Iterable[str] = ()) -> Iterator[BinaryIO]:
+    """Where a report goes: stdout, or ``path`` replaced in one step once it is complete.
+
+    A path that is not a regular file (``/dev/null``, a FIFO) is written through, never
+    renamed over; a symlink is followed, so its target gets the report. A run that
+    fails leaves no half-written report behind. ``inputs`` are refused as the output.
+    """
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    if not path:
+        raise UsageError("-o/--output needs a file name")
+    real = os.path.realpath(path)
+    for source in inputs:
+        if source != "-" and os.path.exists(source) and os.path.exists(real) and (
+            os.path.samefile(source, real)
+        ):
+            raise UsageError(f"-o {path} is also an input: the report would overwrite it")
+    if os.path.exists(real) and not os.path.isfile(real):
+        if os.path.isdir(real):
+            raise UsageError(f"-o {path} is a directory; name a file")
+        with open(real, "wb") as fh:  # a device or a pipe: write through it
+            yield fh
+        return
+    tmp = f"{real}.partial"
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def parse_actor(arg: str | None) -> dict[str, Any] | None:
