@@ -150,3 +150,20 @@ def test_repair_refuses_sqlite(tmp_path: Path) -> None:
     SqliteSink(db).close()
     result = run("repair", f"sqlite:{db}")
     assert result.exit_code == 2 and "only JSON Lines" in result.output
+
+
+def test_repair_of_a_missing_log_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent.jsonl"
+    result = run("repair", str(missing))
+    assert result.exit_code == 2
+    assert f"audit log {missing} does not exist" in result.output
+    assert "intact" not in result.output and "Traceback" not in result.output
+    assert not missing.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["show", "--deal", "D-1"], ["repair"]])
+def test_a_directory_is_called_a_directory(tmp_path: Path, command: list[str]) -> None:
+    result = run(command[0], str(tmp_path), *command[1:])
+    assert result.exit_code == 2
+    assert f"audit log {tmp_path} is a directory" in result.output
+    assert "does not exist" not in result.output

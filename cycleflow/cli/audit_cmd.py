@@ -20,6 +20,24 @@ EXIT_UNREADABLE = 2  # what common.guarded exits with for an unreadable or missi
 _GUARD = guarded(EXIT_UNREADABLE, name="cycleflow audit")
 
 
+def _existing_log(spec: str) -> tuple[str, str]:
+    """``(kind, path)`` of a log that exists as a file; AuditError (exit 2) naming it otherwise.
+
+    Checked before anything opens the log, so that a mistyped name is never created.
+    """
+    import os
+
+    from cycleflow.audit import AuditError
+    from cycleflow.audit.verify import parse_spec
+
+    kind, path = parse_spec(spec)
+    if os.path.isdir(path):
+        raise AuditError(f"audit log {path} is a directory, not a log file")
+    if not os.path.exists(path):
+        raise AuditError(f"audit log {path} does not exist")
+    return kind, path
+
+
 def _text_or_json(help_text: str) -> Callable[[F], F]:
     """``--format text|json`` (default text), as the audit commands take it."""
     option: Callable[[F], F] = click.option(
@@ -72,6 +90,7 @@ def show(log: str, deal_id: str, fmt: str) -> None:
     """Print one deal's audit history from LOG, in decision-time order."""
     from cycleflow.audit import history, history_json, history_table
 
+    _existing_log(log)
     events = history(log, deal_id)
     if fmt == "json":
         click.echo(history_json(events))
@@ -100,9 +119,8 @@ def repair(log: str) -> None:
     """Cut a torn last line off a JSON Lines LOG (saved beside it) and chain a repair record."""
     from cycleflow.audit import JsonlSink
     from cycleflow.audit import verify as verify_log
-    from cycleflow.audit.verify import parse_spec
 
-    kind, path = parse_spec(log)
+    kind, path = _existing_log(log)
     if kind != "jsonl":
         raise click.UsageError("only JSON Lines logs can be repaired (SQLite never tears)")
     JsonlSink(path, repair=True).close()
