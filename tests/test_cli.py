@@ -276,3 +276,37 @@ def test_output_onto_an_input_or_nowhere_is_refused(tmp_path: Path) -> None:
     proc = run("check", "-p", POLICY, str(deals), "--now", NOW, "-o", "")
     assert proc.returncode == 2 and b"needs a file name" in proc.stderr
     no_traceback(proc)
+
+
+def test_decide_refuses_unreadable_deals_and_odd_actors_with_exit_2(tmp_path: Path) -> None:
+    """Each was an internal error (exit 70) or a misleading message."""
+    deal = str(ROOT / "examples" / "deal-qualified.json")
+    bad = {
+        "deep.json": '{"id": "d", "stage": "prospect", "x": ' + "[" * 1000 + "]" * 1000 + "}",
+        "huge.json": '{"id": "d", "stage": "prospect", "amount": 1' + "0" * 5000 + "}",
+        "huge.yaml": "id: d\nstage: prospect\namount: 1" + "0" * 5000 + "\n",
+    }
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        proc = run("decide", "-p", POLICY, "--deal", str(tmp_path / name), "--trigger",
+                   "advance", "--now", NOW)
+        no_traceback(proc)
+        assert proc.returncode == 2 and b"--deal:" in proc.stderr, (name, proc.stderr)
+    surrogate = tmp_path / "surrogate.json"
+    surrogate.write_text('{"id": "\\ud800", "stage": "prospect", "owner": "a", '
+                         '"stage_entered_at": "2026-11-01T00:00:00Z"}')
+    proc = run("decide", "-p", POLICY, "--deal", str(surrogate), "--trigger", "advance",
+               "--now", NOW)
+    no_traceback(proc)
+    assert proc.returncode == 1 and orjson.loads(proc.stdout)["deal"] == "\ufffd"
+    for actor, words in (("[]", b"must be a JSON object"), ("null", b"must be a JSON object"),
+                         ("5", b"must be a JSON object"), (str(tmp_path), b"is a directory"),
+                         ("nope.json", b"not JSON and no such file")):
+        proc = run("decide", "-p", POLICY, "--deal", deal, "--trigger", "advance", "--actor",
+                   actor, "--now", NOW)
+        assert proc.returncode == 2 and words in proc.stderr, (actor, proc.stderr)
+    with_bom = tmp_path / "actor.json"
+    with_bom.write_bytes(b'\xef\xbb\xbf{"id": "ann", "roles": ["sales_rep"]}')
+    proc = run("decide", "-p", POLICY, "--deal", deal, "--trigger", "advance", "--actor",
+               str(with_bom), "--now", NOW)
+    assert proc.returncode in (0, 1) and orjson.loads(proc.stdout)["outcome"]

@@ -15,6 +15,7 @@ import orjson
 import yaml
 
 from cycleflow.errors import CycleflowError, PolicyError, Problem, UsageError
+from cycleflow.jsonsafe import scrub
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -30,8 +31,16 @@ def echo_problems(problems: Iterable[Problem]) -> None:
 
 
 def write_json_stdout(obj: Any) -> None:
-    """Print one JSON object (UTF-8, readable, keys in the given order)."""
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+    """Print one JSON object (UTF-8, readable, keys in the given order).
+
+    A value orjson refuses (a lone surrogate from a YAML escape, a huge integer) is
+    written as reading JSON would give it back, never as an internal error.
+    """
+    try:
+        data = orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str)
+    except TypeError:
+        data = orjson.dumps(scrub(obj), option=orjson.OPT_INDENT_2, default=str)
+    sys.stdout.write(data.decode() + "\n")
 
 
 @contextlib.contextmanager
@@ -77,13 +86,23 @@ def parse_actor(arg: str | None) -> dict[str, Any] | None:
         return None
     text = arg
     if not arg.lstrip().startswith("{"):
+        if os.path.isdir(arg):
+            raise UsageError(f"--actor: {arg} is a directory, not a JSON file")
         if not os.path.isfile(arg):
-            raise UsageError(f"--actor: not JSON and no such file: {arg}")
-        with open(arg, encoding="utf-8") as fh:
-            text = fh.read()
+            try:
+                json.loads(arg)
+            except ValueError:
+                raise UsageError(f"--actor: not JSON and no such file: {arg}") from None
+            raise UsageError('--actor must be a JSON object such as {"id": "ann", "roles": '
+                             f'["sales_rep"]}}, not {arg}')
+        try:
+            with open(arg, encoding="utf-8-sig") as fh:  # a BOM is as welcome as in policies
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"--actor: cannot read {arg}: {err}") from None
     try:
         actor = json.loads(text)
-    except json.JSONDecodeError as err:
+    except (ValueError, RecursionError) as err:
         raise UsageError(f"--actor is not valid JSON: {err}") from None
     if not isinstance(actor, dict) or "id" not in actor:
         raise UsageError('--actor must be a JSON object with at least "id" (and "roles")')
@@ -111,11 +130,18 @@ def read_single_deal(path: str) -> dict[str, Any]:
         raise UsageError(f"--deal: cannot read {path}: {err}") from None
     try:
         deal = json.loads(text, parse_constant=_no_constant)
-    except (json.JSONDecodeError, ValueError):
+    except RecursionError:
+        raise UsageError(f"--deal: {path} nests too deeply to be a deal") from None
+    except ValueError:  # JSONDecodeError, NaN, or a number of more than 4,300 digits
         try:
             deal = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise UsageError(f"--deal: {path} is neither JSON nor YAML: {err}") from None
+        except RecursionError:
+            raise UsageError(f"--deal: {path} nests too deeply to be a deal") from None
+        except ValueError as err:  # Python's limit on the digits of an integer
+            why = "a number has more than 4,300 digits" if "digits" in str(err) else str(err)
+            raise UsageError(f"--deal: {path} cannot be read as a deal: {why}") from None
     if not isinstance(deal, dict):
         raise UsageError(f"--deal: {path} must hold one deal object")
     return deal
