@@ -310,3 +310,21 @@ def test_decide_refuses_unreadable_deals_and_odd_actors_with_exit_2(tmp_path: Pa
     proc = run("decide", "-p", POLICY, "--deal", deal, "--trigger", "advance", "--actor",
                str(with_bom), "--now", NOW)
     assert proc.returncode in (0, 1) and orjson.loads(proc.stdout)["outcome"]
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("--audit", ""), b"names no file"),
+    (("--audit", "sqlite:"), b"names no file"),
+    (("--audit-fsync",), b"--audit-fsync needs --audit"),
+    (("--trigger", "advnace"), b"did you mean 'advance'?"),
+    (("--jobs", "-1"), b"--jobs -1"),
+])
+def test_check_options_that_would_do_nothing_or_the_wrong_thing_are_refused(
+    args: tuple[str, ...], words: bytes
+) -> None:
+    """Each was accepted: no audit written anywhere, fsync of nothing, every record a
+    violation of a misspelt trigger, a negative worker count."""
+    proc = run("check", "-p", POLICY, DEALS, "--now", NOW, *args)
+    no_traceback(proc)
+    assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+    assert proc.stdout == b""

@@ -43,11 +43,13 @@ def open_sink(
     ``jsonl:PATH`` and a plain ``PATH`` both name a JSON Lines log.
     """
     text = os.fspath(spec)
-    if text.startswith("sqlite:"):
-        return SqliteSink(text[len("sqlite:"):], fsync=fsync, processors=processors)
-    if text.startswith("jsonl:"):
-        text = text[len("jsonl:"):]
-    return JsonlSink(text, fsync=fsync, processors=processors)
+    prefixed = text.startswith(("sqlite:", "jsonl:"))
+    kind, _, rest = text.partition(":") if prefixed else ("", "", text)
+    if not rest:
+        raise AuditError(f"audit log {text!r} names no file: write PATH or sqlite:PATH")
+    if kind == "sqlite":
+        return SqliteSink(rest, fsync=fsync, processors=processors)
+    return JsonlSink(rest, fsync=fsync, processors=processors)
 
 
 __all__ = [

@@ -108,23 +108,27 @@ def check(
     from cycleflow.decide.engine import resolve_now
     from cycleflow.report import Summary, exit_code, write_report
 
-    if audit_spec and dask_address:
+    if audit_spec is not None and dask_address:
         raise UsageError(
             "--audit and --dask cannot be combined: audit events are written by "
             "one process; run the audited batch without --dask"
         )
+    if jobs < 0:
+        raise UsageError(f"--jobs {jobs}: give a number of worker processes (0 = every core)")
     actor = parse_actor(actor_arg)
     moment = resolve_now(now)
     with load_engine(
         policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
     ) as engine:
+        if trigger is not None:
+            _known_trigger(engine, trigger)
         options = BatchOptions(
             policy_path=policy_path,
             now=moment,
             trigger=trigger,
             actor=actor,
             lang=lang,
-            jobs=1 if audit_spec else (jobs or os.cpu_count() or 1),
+            jobs=1 if audit_spec is not None else (jobs or os.cpu_count() or 1),
             dask_address=dask_address,
         )
         show = (
@@ -149,6 +153,16 @@ def check(
                     color=output is None and sys.stdout.isatty(),
                 )
     sys.exit(exit_code(summary, fail_on))
+
+
+def _known_trigger(engine: Any, trigger: str) -> None:
+    """A misspelt --trigger would make every record a violation: refuse it up front."""
+    triggers = sorted({t.trigger for t in engine.policy.transitions})
+    if trigger not in triggers:
+        from cycleflow.model.build import did_you_mean
+
+        hint = did_you_mean(trigger, triggers) or "the policy's triggers: " + ", ".join(triggers)
+        raise UsageError(f"--trigger {trigger!r} is not a trigger of this policy ({hint})")
 
 
 def _rules(engine: Any) -> list[dict[str, Any]]:

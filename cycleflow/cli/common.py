@@ -159,9 +159,11 @@ def load_engine(
     from cycleflow.api import load_policy
     from cycleflow.decide.engine import Engine
 
+    if audit_fsync and audit_spec is None:
+        raise UsageError("--audit-fsync needs --audit FILE: there is no log to make durable")
     policy = load_policy(policy_path)
     sink = None
-    if audit_spec:
+    if audit_spec is not None:
         from cycleflow.audit import open_sink
 
         sink = open_sink(audit_spec, fsync=audit_fsync)
