@@ -84,6 +84,19 @@ def test_included_fragments_are_merged() -> None:
     assert any(r.location.file == fragment for r in policy.risks)
 
 
+def test_an_included_directory_is_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "fragments").mkdir()
+    policy = tmp_path / "p.yaml"
+    policy.write_text("cycleflow: 1\nid: x\nversion: '1'\ninclude: [fragments]\nstages:\n"
+                      "  a: {initial: true}\n  b: {final: true}\n"
+                      "transitions:\n  - {trigger: go, from: a, to: b}\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy)
+    problem = info.value.problems[0]
+    assert "fragments is a directory" in problem.message and problem.location.line == 4
+    assert problem.suggestion == "list each fragment file by name"
+
+
 def test_policy_errors_are_all_reported_with_locations(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(

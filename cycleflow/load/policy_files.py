@@ -64,6 +64,13 @@ def read_includes(main: Document) -> tuple[Document, ...]:
                 where, "include-cycle", f"'{rel}' is included twice or includes the policy itself"
             )
         seen.add(real)
+        if target.is_dir():
+            raise PolicyError.at(
+                where,
+                "include-not-found",
+                f"included path {rel} is a directory",
+                "list each fragment file by name",
+            )
         if not target.is_file():
             raise PolicyError.at(
                 where,
