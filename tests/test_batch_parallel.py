@@ -168,3 +168,89 @@ def test_an_integer_beyond_64_bits_costs_no_record(tmp_path: Path) -> None:
     first, second = (orjson.loads(x) for x in outs[0].splitlines())
     assert first["deal"] == "B-1" and second["deal"] == "B-2"
     assert {"deal.list_price": -1e30} in [v["values"] for v in first["violations"]]
+
+
+# --------------------------------------------------------------------------- hostile inputs
+# Each test: every record gets exactly one verdict, in order, the batch goes on, and one
+# process and two workers write the same bytes.
+
+
+def _deals() -> list[dict[str, object]]:
+    return [orjson.loads(x) for x in (ROOT / "examples" / "deals.jsonl").read_bytes().splitlines()]
+
+
+def _verdicts(sources: list[str], stdin: bytes | None = None,
+              monkeypatch: pytest.MonkeyPatch | None = None) -> list[dict[str, object]]:
+    """The verdicts of one process; asserts two workers write exactly the same bytes."""
+    import io
+    import sys
+
+    from cycleflow.report._common import dumps
+
+    def feed() -> None:
+        if stdin is not None:
+            assert monkeypatch is not None
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+
+    engine = Engine(load_policy(POLICY))
+    feed()
+    serial = b"".join(dumps(v) + b"\n" for v in verdict_stream(
+        engine, sources, BatchOptions(policy_path=POLICY, now=NOW, jobs=1)))
+    feed()
+    got = b"".join(parallel.verdict_blocks(
+        engine, sources, BatchOptions(policy_path=POLICY, now=NOW, jobs=2), Summary()))
+    assert got == serial
+    return [orjson.loads(x) for x in serial.splitlines()]
+
+
+def _csv_of(deals: list[dict[str, object]]) -> bytes:
+    """Deals as CSV: nested values as JSON cells, as the CSV reader types them back."""
+    import csv
+    import io
+
+    columns = list(dict.fromkeys(k for d in deals for k in d))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for d in deals:
+        writer.writerow(["" if k not in d else orjson.dumps(d[k]).decode()
+                         if not isinstance(d[k], str) else d[k] for k in columns])
+    return out.getvalue().encode()
+
+
+def test_a_number_beyond_pythons_digit_limit_costs_one_record(tmp_path: Path) -> None:
+    """int('5' * 5000) raises ValueError (Python's 4300-digit limit): in a CSV cell or a YAML
+    scalar it killed the whole batch (exit 70, no verdict); now that record is an error
+    naming its line and the column, and every other record is judged."""
+    import yaml
+
+    base = _deals()
+    deals = [dict(base[i % len(base)], id=f"D-{i}") for i in range(1001)]
+    deals[500]["amount"] = "5" * 5000  # written as the digits, a CSV cell is text
+    csv_file = tmp_path / "bigmid.csv"
+    csv_file.write_bytes(_csv_of(deals))
+    verdicts = _verdicts([str(csv_file)])
+    assert [v["record"] for v in verdicts] == list(range(2, 1003))
+    assert [v["deal"] for v in verdicts] == [d["id"] if i != 500 else None  # unread: no id
+                                             for i, d in enumerate(deals)]
+    bad = verdicts[500]
+    assert bad["verdict"] == "error" and bad["source"] == str(csv_file) and bad["record"] == 502
+    assert "line 502" in bad["error"] and "'amount'" in bad["error"]
+    assert "4300 digits" in bad["error"]
+    clean = tmp_path / "clean.csv"
+    clean.write_bytes(_csv_of([d for i, d in enumerate(deals) if i != 500]))
+    judged = [{**v, "record": 0, "source": ""} for v in verdicts]
+    assert judged[:500] + judged[501:] == [
+        {**v, "record": 0, "source": ""} for v in _verdicts([str(clean)])]
+
+    yaml_file = tmp_path / "deals.yaml"
+    docs = [*deals[:4], deals[500]]
+    text = yaml.safe_dump_all(docs, allow_unicode=True, sort_keys=False)
+    yaml_file.write_text(text.replace("'" + "5" * 5000 + "'", "5" * 5000), "utf-8")
+    verdicts = _verdicts([str(yaml_file), str(csv_file)])
+    assert len(verdicts) == 5 + 1001
+    assert [v["deal"] for v in verdicts[:4]] == [d["id"] for d in docs[:4]]
+    assert verdicts[4]["verdict"] == "error" and "4300 digits" in verdicts[4]["error"]
+    assert verdicts[4]["record"] > verdicts[3]["record"]
+    assert sum(v["verdict"] == "error" for v in verdicts[:5]) == 1
+    assert [v["record"] for v in verdicts[5:]] == list(range(2, 1003))  # the batch went on

@@ -469,6 +469,8 @@ def test_convert_cell(text: str, types: set[str], value: object) -> None:
         ("maybe", {"boolean"}, "is not a boolean"),
         ("[1,", {"array"}, "is not a JSON array"),
         ("[]", {"object"}, "is not a JSON object"),
+        ("5" * 5000, {"number"}, "out of range: more than 4300 digits"),  # was a ValueError
+        ("-" + "5" * 4301, {"integer"}, "out of range: more than 4300 digits"),
     ],
 )
 def test_convert_cell_refuses(text: str, types: set[str], fragment: str) -> None:
@@ -541,6 +543,26 @@ def test_yaml_non_json_values(tmp_path: Path) -> None:
     assert "is not a string" in errors[0]
     assert "no JSON equivalent" in errors[1]
     assert "Infinity is not allowed" in errors[2]
+
+
+def test_yaml_value_that_cannot_be_constructed_costs_one_record(tmp_path: Path) -> None:
+    """A scalar SafeLoader cannot construct (an int past Python's 4300-digit limit, a bad
+    !!bool or !!timestamp) raised out of the reader and ended the batch; now it is that
+    record's error, with its line, and the next records are read."""
+    p = tmp_path / "x.yaml"
+    p.write_bytes(b"- id: a\n- id: big\n  amount: " + b"5" * 5000 + b"\n- id: b\n"
+                  b"- {id: c, ok: !!bool maybe}\n- {id: d, at: !!timestamp 2026-13-45}\n"
+                  b"- {id: e, n: !!int twelve}\n- ? [unhashable]\n  : key\n- id: f\n")
+    items = read(p)
+    assert [i.position for i in items] == [1, 2, 4, 5, 6, 7, 8, 10]
+    assert [i.record and i.record["id"] for i in items] == ["a", None, "b", None, None, None,
+                                                             None, "f"]
+    assert items[1].error == "invalid YAML: integer out of range: more than 4300 digits (line 3)"
+    assert all(i.error and i.error.startswith("invalid YAML") for i in items if not i.ok)
+    q = tmp_path / "docs.yaml"
+    q.write_bytes(b"id: a\namount: " + b"9" * 4400 + b"\n---\nid: b\n")
+    assert summary(read(q)) == [
+        (1, "ERR invalid YAML: integer out of range: more than 4300 digits (line 2)"), (4, "b")]
 
 
 def test_yaml_alias_bomb_is_one_bounded_error(tmp_path: Path) -> None:

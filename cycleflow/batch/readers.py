@@ -24,7 +24,10 @@ first bytes; ``fmt=`` overrides both):
     ``field_types`` (see :mod:`cycleflow.batch.typing`).
 ``.yaml`` / ``.yml``
     a list of deals, or one deal per document; timestamps stay strings;
-    read whole, so a YAML source is capped at :data:`MAX_YAML_BYTES`.
+    read whole, so a YAML source is capped at :data:`MAX_YAML_BYTES`. Each
+    list item or document is constructed on its own: a value that cannot be
+    (``!!bool maybe``, an integer past Python's 4,300-digit limit) costs only
+    its record.
 
 Memory stays constant in the number of records: the largest buffer is one
 record (capped by ``max_record_bytes``) plus a read chunk.
@@ -877,6 +880,22 @@ _YamlBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class _DealLoader(_YamlBase):  # type: ignore[misc]
     """Safe YAML, but timestamps stay strings, as they would in JSON."""
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """An integer; past Python's digit limit a located YAML error, not a ValueError."""
+        try:
+            value: int = super().construct_yaml_int(node)
+        except ValueError:
+            limit = sys.get_int_max_str_digits()
+            if not _DIGITS.fullmatch(str(node.value).replace("_", "")):
+                raise
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer out of range: more than {limit} digits", node.start_mark
+            ) from None
+        return value
+
+
+_DIGITS = re.compile(r"[-+]?[0-9]+")
+_DealLoader.add_constructor("tag:yaml.org,2002:int", _DealLoader.construct_yaml_int)
 
 _DealLoader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -941,25 +960,44 @@ def _read_yaml(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordItem
     try:
         while loader.check_node():
             node = loader.get_node()
-            doc_line = node.start_mark.line + 1
-            value = loader.construct_document(node)
-            if value is None:
-                continue
-            if isinstance(value, list) and isinstance(node, yaml.SequenceNode):
-                for item_node, item in zip(node.value, value, strict=False):
-                    yield _yaml_item(source, item_node.start_mark.line + 1, item, limit)
-            else:
-                yield _yaml_item(source, doc_line, value, limit)
+            if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+                for item_node in node.value:  # one record per item, each constructed alone
+                    yield _yaml_item(source, loader, item_node, limit)
+            elif node.tag != _NULL_TAG:  # an empty (null) document is skipped
+                yield _yaml_item(source, loader, node, limit)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = mark.line + 1 if mark is not None else 0
-        problem = getattr(err, "problem", None) or str(err)
-        yield _bad(source, line, f"invalid YAML: {problem}; the rest of this file was not read")
+        yield _bad(source, line, f"{_yaml_problem(err)}; the rest of this file was not read")
     finally:
         loader.dispose()
 
 
-def _yaml_item(source: str, line: int, value: Any, limit: int) -> RecordItem:
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+
+def _yaml_problem(err: BaseException) -> str:
+    """A readable reason for a YAML error, or for any failure constructing a value."""
+    if isinstance(err, yaml.YAMLError):
+        return f"invalid YAML: {getattr(err, 'problem', None) or err}"
+    if isinstance(err, RecursionError):
+        return "record too complex to read: RecursionError"
+    return f"invalid YAML value: {type(err).__name__}: {err}"
+
+
+def _yaml_item(source: str, loader: Any, node: yaml.Node, limit: int) -> RecordItem:
+    """The item for one document or top-level list item: a failure costs only this record."""
+    line = node.start_mark.line + 1
+    try:
+        value = loader.construct_document(node)
+    except Exception as err:  # a bad tag or scalar (!!int x, !!bool maybe, 10**5000): one record
+        # construct_document resets this state only when it succeeds.
+        loader.constructed_objects, loader.recursive_objects = {}, {}
+        loader.state_generators, loader.deep_construct = [], False
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None and mark.line + 1 != line else ""
+        return _bad(source, line, _yaml_problem(err) + where)
     if not isinstance(value, dict):
         return _bad(source, line, _not_object(value))
     problem = _json_problem(value, limit)

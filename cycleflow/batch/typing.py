@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -60,17 +61,26 @@ def _number_reason(text: str, noun: str = "a number") -> str:
     return f"is not {noun}"
 
 
+def _digits(column: str, text: str, s: str) -> int:
+    """``int(s)`` for a cell of digits; past Python's digit limit a CellError, not a ValueError."""
+    try:
+        return int(s)
+    except ValueError:
+        limit = sys.get_int_max_str_digits()
+        raise CellError(column, text, f"is out of range: more than {limit} digits") from None
+
+
 def _to_int(column: str, text: str) -> int:
     s = text.strip()
     if _INT.fullmatch(s):
-        return int(s)
+        return _digits(column, text, s)
     raise CellError(column, text, _number_reason(s, "an integer"))
 
 
 def _to_number(column: str, text: str) -> int | float:
     s = text.strip()
     if _INT.fullmatch(s):
-        return int(s)
+        return _digits(column, text, s)
     if _NUMBER.fullmatch(s):
         value = float(s)
         if math.isinf(value):
