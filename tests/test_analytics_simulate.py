@@ -115,3 +115,15 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["simulate", "-p", str(POLICY), "--start", "yesterday",
                                       "-o", str(tmp_path)])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(("start", "days"), [("9999-12-31T00:00:00Z", "30"),
+                                             ("9999-09-01T00:00:00Z", "30"),
+                                             ("2026-01-05T00:00:00Z", "99999999999")])
+def test_a_period_past_year_9999_is_a_usage_error(tmp_path: Path, start: str, days: str) -> None:
+    out = tmp_path / "simx"
+    result = CliRunner().invoke(cli, ["simulate", "-p", str(POLICY), "-o", str(out),
+                                      "--start", start, "--deals", "5", "--days", days])
+    assert result.exit_code == 2, result.output
+    assert "the simulated period must end before year 10000" in result.stderr
+    assert "internal error" not in result.output and not out.exists()

@@ -33,6 +33,7 @@ from cycleflow.model.policy import Gate, Policy, Stage, Transition
 
 DAY = 86400.0
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+CLOSE_DAYS = (45, 150)  # a new deal's expected close date: this many days after it is created
 
 _FIRST = ("ann", "ben", "chloe", "dana", "eli", "fang", "gus", "hana", "ivo", "jia", "kofi",
           "lena", "mateo", "nora", "omar", "priya", "quinn", "rui", "sofia", "tariq", "uma",
@@ -276,7 +277,7 @@ class Simulator:
             "currency": rng.choice(("EUR", "USD", "CNY")), "source": rng.choice(_SOURCES),
             "product": rng.choice(_PRODUCTS), "steps": [],
         }
-        close = created + timedelta(days=rng.randint(45, 150))
+        close = created + timedelta(days=rng.randint(*CLOSE_DAYS))
         hidden = {
             "budget": budget, "decision_maker": rng.choice(_CONTACTS), "amount": amount,
             "close_date": close.date().isoformat(), "discount_pct": discount,
@@ -548,6 +549,7 @@ def simulate(policy: Policy, out_dir: str, options: SimOptions) -> SimSummary:
         raise UsageError("--deals and --days must be at least 1")
     if not any(s.final for s in policy.stages):
         raise UsageError(f"policy {policy.id} has no final stage: nothing to simulate towards")
+    _check_calendar(options)
     os.makedirs(out_dir, exist_ok=True)
     audit_path = os.path.join(out_dir, "audit.jsonl")
     deals_path = os.path.join(out_dir, "deals.jsonl")
@@ -571,6 +573,18 @@ def simulate(policy: Policy, out_dir: str, options: SimOptions) -> SimSummary:
     won, lost = outcomes.count("won"), outcomes.count("lost")
     return SimSummary(len(sim.deals), won, lost, len(sim.deals) - won - lost, events,
                       deals_path, audit_path, tuple(sim.reps + sim.leads))
+
+
+def _check_calendar(options: SimOptions) -> None:
+    """UsageError unless every simulated time, close dates included, is before year 10000."""
+    try:
+        options.start + timedelta(days=options.days + CLOSE_DAYS[1] + 1)
+    except OverflowError:
+        raise UsageError(
+            f"--start {_iso(options.start)} plus --days {options.days} (and up to "
+            f"{CLOSE_DAYS[1]} days for the deals' expected close dates) runs past year 9999: "
+            "the simulated period must end before year 10000"
+        ) from None
 
 
 def parse_start(text: str | None) -> datetime:
