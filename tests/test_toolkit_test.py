@@ -140,3 +140,45 @@ def test_patch_is_a_deep_merge_and_null_removes() -> None:
     assert _merge(base, {"c": {"x": None, "z": 3}, "l": [3], "a": None}) == {
         "c": {"y": 2, "z": 3}, "l": [3]}
     assert base == {"a": 1, "c": {"x": 1, "y": 2}, "l": [1, 2]}
+
+
+def _suite(tmp_path: Path, head: str, case_now: str = "") -> Path:
+    suite = tmp_path / "clock.test.yaml"
+    suite.write_text(
+        f"policy: {ROOT / 'policies' / 'standard-sales-cycle.yaml'}\n{head}cases:\n"
+        "  - {name: one, check: true, deal: {id: a, stage: prospect}, "
+        "expect: {verdict: compliant}}\n"
+        f"  - {{name: two, {case_now}check: true, deal: {{id: a, stage: prospect}}, "
+        "expect: {verdict: compliant}}\n",
+        encoding="utf-8",
+    )
+    return suite
+
+
+def test_a_bad_suite_now_is_a_located_suite_error(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, 'now: "garbage"\n')
+    res = CliRunner().invoke(cli, ["test", str(suite)])
+    assert res.exit_code == 2, res.output
+    assert f"{suite}:2:6: suite-bad-now" in res.stderr and "'garbage'" in res.stderr
+    assert res.stderr.count("suite-bad-now") == 1      # once for the suite, not per case
+    assert "FAIL" not in res.output and "passed" not in res.output
+
+
+def test_a_bad_case_now_is_located_at_the_case(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, 'now: "2026-11-26T12:00:00Z"\n', 'now: "2026-13-45", ')
+    res = CliRunner().invoke(cli, ["test", str(suite)])
+    assert res.exit_code == 2, res.output
+    assert f"{suite}:5:22: suite-bad-now" in res.stderr and "'2026-13-45'" in res.stderr
+
+
+def test_an_empty_suite_speaks_of_a_test_suite(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.test.yaml"
+    empty.write_text("")
+    res = CliRunner().invoke(cli, ["test", str(empty)])
+    assert res.exit_code == 2
+    assert f"{empty}:1:1: yaml-empty: the test suite is empty" in res.stderr
+    assert "policy file" not in res.stderr and "cycleflow: 1" not in res.stderr
+    listed = tmp_path / "list.test.yaml"
+    listed.write_text("- a\n")
+    res = CliRunner().invoke(cli, ["test", str(listed)])
+    assert res.exit_code == 2 and "the test suite must be a mapping" in res.stderr

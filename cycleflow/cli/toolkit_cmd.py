@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 import click
 
@@ -15,6 +18,7 @@ from cycleflow.cli.common import (
     parse_actor,
     read_single_deal,
 )
+from cycleflow.errors import Problem, UsageError
 
 
 def register(cli: click.Group) -> None:
@@ -64,6 +68,7 @@ def test_cmd(
     from cycleflow.toolkit.testing import load_suites, run_suites
 
     loaded, problems = load_suites(list(suites))
+    problems = [_in_suite_words(p, suites) for p in problems] + _bad_clocks(loaded)
     if problems:
         echo_problems(problems)
         sys.exit(EXIT_USAGE)
@@ -91,6 +96,61 @@ def test_cmd(
             err=True,
         )
     sys.exit(1 if run.failed or low else 0)
+
+
+def _bad_clocks(suites: Sequence[Any]) -> list[Problem]:
+    """A located problem for each ``now`` no case can run at: a bad clock is a suite error.
+
+    Without this every case of the suite failed ("the engine refused the case") with exit 1.
+    """
+    from cycleflow.decide.engine import resolve_now
+    from cycleflow.load.policy_files import read_main
+
+    problems: list[Problem] = []
+    for suite in suites:
+        seen: set[tuple[str | int, ...]] = set()
+        doc = None
+        for case in suite.cases:
+            try:
+                resolve_now(case.now)
+            except UsageError as err:
+                doc = doc or read_main(suite.path)
+                raw = doc.data["cases"][case.index]
+                where: tuple[str | int, ...] = (
+                    ("cases", case.index, "now") if "now" in raw else ("now",)
+                )
+                if where not in seen:
+                    seen.add(where)
+                    problems.append(
+                        Problem(
+                            doc.source_map.locate(where),
+                            "suite-bad-now",
+                            str(err),
+                            "write an ISO-8601 time in quotes, such as "
+                            "now: \"2026-11-26T12:00:00Z\"",
+                        )
+                    )
+    return problems
+
+
+def _in_suite_words(problem: Problem, suites: Sequence[str]) -> Problem:
+    """A problem about a suite file itself, worded for a test suite rather than a policy."""
+    if problem.location.file not in suites:
+        return problem
+    if problem.code == "yaml-empty":
+        return replace(
+            problem,
+            message="the test suite is empty",
+            suggestion="a suite needs at least 'policy:', 'now:' and 'cases:'; "
+            "`cycleflow init DIR` writes one",
+        )
+    if problem.code == "yaml-not-mapping":
+        return replace(
+            problem,
+            message=problem.message.replace("policy", "test suite"),
+            suggestion="a test suite is a mapping of keys such as 'policy:', 'now:', 'cases:'",
+        )
+    return problem
 
 
 @click.command("explain")
