@@ -7,6 +7,7 @@ exit codes of DESIGN.md; no traceback reaches the user. Set
 
 from __future__ import annotations
 
+import io
 import sys
 
 import click
@@ -105,6 +106,16 @@ def _register() -> None:
 _register()
 
 
+def _tolerant_streams() -> None:
+    """Text the terminal's encoding cannot show (Chinese labels under latin-1) is written as
+    replacement characters: a strict encoder made it an internal error after the work was done.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
+
+
 def main() -> None:
     """Console-script entry point."""
+    _tolerant_streams()
     cli(prog_name="cycleflow")
