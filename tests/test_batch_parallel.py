@@ -254,3 +254,40 @@ def test_a_number_beyond_pythons_digit_limit_costs_one_record(tmp_path: Path) ->
     assert verdicts[4]["record"] > verdicts[3]["record"]
     assert sum(v["verdict"] == "error" for v in verdicts[:5]) == 1
     assert [v["record"] for v in verdicts[5:]] == list(range(2, 1003))  # the batch went on
+
+
+def _nested(deal: dict[str, object], depth: int) -> bytes:
+    """The deal as one JSON line, with a field "x" of lists making it ``depth`` levels deep."""
+    return orjson.dumps(deal)[:-1] + b',"x":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+
+def test_deep_nesting_gets_the_same_verdict_from_workers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record nested 500 deep, read by the parent (stdin, gzip, YAML, JSON), could not be
+    pickled to a worker: exit 70, no verdict at all. Nested ~325 deep, it was judged by a
+    worker but was 'too complex' in one process (the RecursionError depends on the stack).
+    Now any record deeper than MAX_DEPTH is an error item when read, the same everywhere."""
+    import gzip
+
+    from cycleflow.batch.readers import MAX_DEPTH, TOO_DEEP
+
+    depths = [2, MAX_DEPTH, MAX_DEPTH + 1, 250, 323, 324, 325, 500, 5000]
+    base = _deals()
+    lines = [_nested(dict(base[i], id=f"N-{d}"), d) for i, d in enumerate(depths)]
+    jsonl = b"".join(line + b"\n" for line in lines)
+    for name, data in [("plain.jsonl", jsonl), ("packed.jsonl.gz", gzip.compress(jsonl)),
+                       ("array.json", b"[\n" + b",\n".join(lines) + b"\n]\n"),
+                       ("docs.yaml", b"".join(b"--- " + line + b"\n" for line in lines))]:
+        (tmp_path / name).write_bytes(data)
+    sources = [str(tmp_path / n) for n in ("plain.jsonl", "packed.jsonl.gz", "array.json",
+                                           "docs.yaml")]
+    for group in ([sources[0]], sources[1:]):  # workers parse the file / the parent reads
+        verdicts = _verdicts(group)
+        assert len(verdicts) == len(group) * len(depths)
+        for n, v in enumerate(verdicts):
+            deep = depths[n % len(depths)] > MAX_DEPTH
+            assert (v.get("error") == TOO_DEEP) is deep, v
+            assert v["deal"] == (None if deep else f"N-{depths[n % len(depths)]}")
+    verdicts = _verdicts(["-"], stdin=jsonl, monkeypatch=monkeypatch)
+    assert [v["record"] for v in verdicts] == list(range(1, len(depths) + 1))
+    assert [v.get("error") == TOO_DEEP for v in verdicts] == [d > MAX_DEPTH for d in depths]

@@ -705,3 +705,41 @@ def test_row_typer_types_each_cell_as_convert_cell_does(columns: list[tuple]) ->
         assert str(caught.value) == failure
     else:
         assert RowTyper(header, types)(row) == expected
+
+
+# --------------------------------------------------------------------------- nesting
+
+
+def test_records_nested_past_max_depth_are_error_items_in_every_format() -> None:
+    """MAX_DEPTH levels are read; one more is an error item, and the next record is read.
+    YAML nested 50,000 deep crashed the process in libyaml's composer (SIGSEGV)."""
+    from cycleflow.batch.readers import MAX_DEPTH, TOO_DEEP
+
+    def lists(depth: int) -> bytes:  # a value making its record `depth` levels deep
+        return b"[" * (depth - 1) + b"]" * (depth - 1)
+
+    def maps(depth: int) -> bytes:
+        return b'{"a": ' * (depth - 1) + b"1" + b"}" * (depth - 1)
+
+    for depth in (MAX_DEPTH, MAX_DEPTH + 1, 50_000):
+        deep = depth > MAX_DEPTH
+        for value in (lists(depth), maps(depth)):
+            line = b'{"id": "d", "x": ' + value + b"}"
+            cases = {
+                "jsonl": line + b'\n{"id": "ok"}\n',
+                "json": b"[" + line + b', {"id": "ok"}]',
+                "yaml": b"--- " + line + b'\n--- {"id": "ok"}\n',
+            }
+            for fmt, data in cases.items():
+                items = list(iter_records(["-"], stdin=io.BytesIO(data), fmt=fmt))  # type: ignore[arg-type]
+                assert [(i.position, i.error) for i in items] == [
+                    (1, TOO_DEEP if deep else None), (1 if fmt == "json" else 2, None)], fmt
+            assert (parse_jsonl_line(line, "s", 1).error == TOO_DEEP) is deep
+            yaml_list = b"- id: d\n  x: " + value + b"\n- id: ok\n"
+            assert [i.error for i in read_bytes(yaml_list)] == [TOO_DEEP if deep else None, None]
+        if depth < 1000:  # a CSV cell holds the value; the record is one level above it
+            cell = lists(depth).replace(b'"', b'""')
+            data = b'id,steps\nd,"' + cell + b'"\nok,[]\n'
+            items = read_bytes(data, field_types=TYPES)
+            assert [(i.position, i.error) for i in items] == [
+                (2, TOO_DEEP if deep else None), (3, None)]

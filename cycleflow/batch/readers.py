@@ -29,6 +29,11 @@ first bytes; ``fmt=`` overrides both):
     (``!!bool maybe``, an integer past Python's 4,300-digit limit) costs only
     its record.
 
+A record whose arrays and objects nest more than :data:`MAX_DEPTH` levels is
+an error item in every format: judging it would recurse past Python's limit
+at a depth that depends on the caller's stack (so one process and workers
+would disagree), and pickling it to a worker would fail.
+
 Memory stays constant in the number of records: the largest buffer is one
 record (capped by ``max_record_bytes``) plus a read chunk.
 """
@@ -55,6 +60,7 @@ import yaml
 from cycleflow.batch.typing import CellError, RowTyper
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_YAML_BYTES",
     "SUFFIXES",
     "DuplicateTracker",
@@ -80,6 +86,10 @@ SUFFIXES: Mapping[str, Format] = {
 
 #: YAML is parsed a file at a time; larger YAML sources are refused with an error item.
 MAX_YAML_BYTES = 64 * 1024 * 1024
+
+#: Arrays and objects nested deeper than this (the record itself is level 1) make an error item.
+MAX_DEPTH = 100
+TOO_DEEP = f"record too complex to judge: nested more than {MAX_DEPTH} levels deep"
 
 STDIN_NAME = "<stdin>"
 _CHUNK = 1 << 20
@@ -337,6 +347,25 @@ def _not_object(value: Any) -> str:
     return f"expected an object, got {_type_name(value)}"
 
 
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and dicts nest more than ``limit`` levels in ``value`` (iterative)."""
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        v, depth = pop()
+        if depth > limit:
+            return True
+        for x in v.values() if type(v) is dict else v:
+            if type(x) is dict or type(x) is list:
+                push((x, depth + 1))
+    return False
+
+
+def _may_nest_deep(data: bytes, count: Any = bytes.count) -> bool:
+    """Cheap pre-check: fewer brackets than :data:`MAX_DEPTH` cannot nest that deep."""
+    return bool(count(data, b"[") + count(data, b"{") > MAX_DEPTH)
+
+
 _NONFINITE = re.compile(rb"-?(?:NaN|Infinity)")
 _WORD = frozenset(
     bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_\""
@@ -402,6 +431,7 @@ def _read_jsonl(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordIte
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     item = _fast_item
+    deep = _may_nest_deep
     cap = limit + 2  # room for "\r\n"
     lineno = 0
     try:
@@ -415,7 +445,7 @@ def _read_jsonl(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordIte
             except decode_error as err:
                 yield from _jsonl_failure(stream, source, lineno, line, limit, err)
                 continue
-            if type(value) is dict and len(line) <= cap - 1:
+            if type(value) is dict and len(line) <= cap - 1 and not deep(line):
                 yield item(source, lineno, value)
             else:
                 if len(line) == cap and not line.endswith(b"\n"):
@@ -446,6 +476,8 @@ def parse_jsonl_line(
             return _bad(source, position, "blank line")
         return _bad(source, position, _json_error(err, body))
     if type(value) is dict:
+        if _may_nest_deep(body) and _too_deep(value):
+            return _bad(source, position, TOO_DEEP)
         return _fast_item(source, position, value)
     return _bad(source, position, _not_object(value))
 
@@ -483,6 +515,8 @@ def _jsonl_odd(source: str, lineno: int, line: bytes, value: Any, limit: int) ->
         return _bad(source, lineno, _not_object(value))
     if len(line.rstrip(b"\r\n")) > limit:
         return _bad(source, lineno, f"record over {limit} bytes")
+    if _too_deep(value):
+        return _bad(source, lineno, TOO_DEEP)
     return RecordItem(source, lineno, value, None)
 
 
@@ -550,7 +584,9 @@ class _JsonScanner:
             value = orjson.loads(self.buf[pos:end])
         except orjson.JSONDecodeError:
             return None
-        return (value, end) if type(value) is dict else None
+        if type(value) is not dict or (_may_nest_deep(self.buf[pos:end]) and _too_deep(value)):
+            return None
+        return value, end
 
     def skip_space(self, pos: int) -> int:
         while True:
@@ -700,7 +736,10 @@ class _JsonScanner:
                     yield _bad(source, line, _json_error(err, data.rstrip(), line))
                 else:
                     if type(value) is dict:
-                        yield RecordItem(source, line, value, None)
+                        if _may_nest_deep(data) and _too_deep(value):
+                            yield _bad(source, line, TOO_DEEP)
+                        else:
+                            yield RecordItem(source, line, value, None)
                     else:
                         yield _bad(source, line, _not_object(value))
             pos = end
@@ -869,6 +908,10 @@ def _csv_records(
         except CellError as err:
             yield _bad(source, start, f"line {start}, {err}")
             continue
+        # The record itself has no bracket in CSV: MAX_DEPTH of them may already nest too deep.
+        if sum(g[1].count("[") + g[1].count("{") for g in group) >= MAX_DEPTH and _too_deep(record):
+            yield _bad(source, start, TOO_DEEP)
+            continue
         yield RecordItem(source, start, record, None)
 
 
@@ -877,8 +920,52 @@ def _csv_records(
 _YamlBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _TooDeep(Exception):
+    """A YAML record nests more than MAX_DEPTH levels: its events were skipped, not composed."""
+
+
 class _DealLoader(_YamlBase):  # type: ignore[misc]
-    """Safe YAML, but timestamps stay strings, as they would in JSON."""
+    """Safe YAML, but timestamps stay strings, as they would in JSON.
+
+    Nodes are composed by PyYAML's Python composer, with a depth bound, instead of
+    libyaml's: that one recurses in C and crashed the process (SIGSEGV) on input nested
+    some 50,000 levels. Past the bound the collection's events are skipped, and its
+    record becomes an error item.
+    """
+
+    check_node = yaml.composer.Composer.check_node
+    get_node = yaml.composer.Composer.get_node
+    compose_document = yaml.composer.Composer.compose_document
+    compose_scalar_node = yaml.composer.Composer.compose_scalar_node
+    compose_sequence_node = yaml.composer.Composer.compose_sequence_node
+    compose_mapping_node = yaml.composer.Composer.compose_mapping_node
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.anchors: dict[str, yaml.Node] = {}
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """A node, or a stand-in for a collection nested too deep (from the document root)."""
+        starts = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+        if self.depth > MAX_DEPTH and self.check_event(*starts):
+            first = self.get_event()
+            level = 1
+            while level:  # skip the collection's events: iterative, so any depth is safe
+                event = self.get_event()
+                level += isinstance(event, starts) - isinstance(
+                    event, (yaml.SequenceEndEvent, yaml.MappingEndEvent))
+            return yaml.ScalarNode(_TOO_DEEP_TAG, "", first.start_mark, event.end_mark)
+        self.depth += 1
+        try:
+            node = yaml.composer.Composer.compose_node(self, parent, index)
+        finally:
+            self.depth -= 1
+        return node
+
+    def construct_too_deep(self, node: yaml.Node) -> None:
+        """The stand-in of a collection nested too deep: this record is an error."""
+        raise _TooDeep(TOO_DEEP)
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         """An integer; past Python's digit limit a located YAML error, not a ValueError."""
@@ -895,7 +982,9 @@ class _DealLoader(_YamlBase):  # type: ignore[misc]
 
 
 _DIGITS = re.compile(r"[-+]?[0-9]+")
+_TOO_DEEP_TAG = "tag:cycleflow,2026:too-deep"
 _DealLoader.add_constructor("tag:yaml.org,2002:int", _DealLoader.construct_yaml_int)
+_DealLoader.add_constructor(_TOO_DEEP_TAG, _DealLoader.construct_too_deep)
 
 _DealLoader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -906,9 +995,11 @@ _DealLoader.yaml_implicit_resolvers = {
 def _json_problem(value: Any, limit: int) -> str | None:
     """Why a constructed YAML value is not a JSON object of at most ``limit`` bytes, or None."""
     budget = limit
-    stack: list[tuple[Any, str]] = [(value, "")]
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
     while stack:
-        v, path = stack.pop()
+        v, path, depth = stack.pop()
+        if depth > MAX_DEPTH and isinstance(v, (list, dict)):
+            return TOO_DEEP
         if isinstance(v, str):
             budget -= len(v) + 3
         elif v is None or isinstance(v, (bool, int)):
@@ -921,13 +1012,13 @@ def _json_problem(value: Any, limit: int) -> str | None:
             budget -= 8
         elif isinstance(v, list):
             budget -= 2 + len(v)
-            stack.extend((x, f"{path}[{i}]") for i, x in enumerate(v))
+            stack.extend((x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v))
         elif isinstance(v, dict):
             budget -= 2 + len(v)
             for k, x in v.items():
                 if not isinstance(k, str):
                     return f"key {k!r} at {path or 'top'} is not a string (quote it)"
-                stack.append((x, f"{path}.{k}" if path else k))
+                stack.append((x, f"{path}.{k}" if path else k, depth + 1))
         else:
             return f"{type(v).__name__} value at {path or 'top'} has no JSON equivalent"
         if budget < 0:
@@ -963,7 +1054,7 @@ def _read_yaml(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordItem
             if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
                 for item_node in node.value:  # one record per item, each constructed alone
                     yield _yaml_item(source, loader, item_node, limit)
-            elif node.tag != _NULL_TAG:  # an empty (null) document is skipped
+            elif node is not None and node.tag != _NULL_TAG:  # an empty document is skipped
                 yield _yaml_item(source, loader, node, limit)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
@@ -981,6 +1072,8 @@ def _yaml_problem(err: BaseException) -> str:
     """A readable reason for a YAML error, or for any failure constructing a value."""
     if isinstance(err, yaml.YAMLError):
         return f"invalid YAML: {getattr(err, 'problem', None) or err}"
+    if isinstance(err, _TooDeep):
+        return TOO_DEEP
     if isinstance(err, RecursionError):
         return "record too complex to read: RecursionError"
     return f"invalid YAML value: {type(err).__name__}: {err}"
