@@ -58,3 +58,41 @@ def test_chinese_under_latin1_is_replaced_not_an_internal_error(
     assert utf8.returncode == code
     text = utf8.stdout.decode()
     assert any(word in text for word in ("交易", "意向客户", "预期错误"))
+
+
+def _german_policy(tmp_path: Path) -> Path:
+    """The shipped policy with one German label: 'de' is then a language the policy speaks."""
+    text = POLICY.read_text(encoding="utf-8")
+    text = text.replace("label: {en: Prospect, zh: 潜在客户}",
+                        "label: {en: Prospect, zh: 潜在客户, de: Interessent}")
+    text = text.replace("deal_schema: ../schemas/", f"deal_schema: {ROOT / 'schemas'}/")
+    path = tmp_path / "policy-de.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+LANG_COMMANDS = {
+    "explain": ["explain", "-p", "{policy}", "--deal", str(DEAL), "--now", NOW],
+    "graph": ["graph", "-p", "{policy}"],
+    "decide": ["decide", "-p", "{policy}", "--deal", str(QUALIFIED), "--trigger", "advance",
+               "--now", NOW],
+}
+
+
+@pytest.mark.parametrize("command", sorted(LANG_COMMANDS))
+def test_an_unknown_lang_is_accepted_with_one_warning(tmp_path: Path, command: str) -> None:
+    from click.testing import CliRunner
+
+    from cycleflow.cli.main import cli
+
+    policy = _german_policy(tmp_path)
+    args = [a.replace("{policy}", str(policy)) for a in LANG_COMMANDS[command]]
+    english = CliRunner().invoke(cli, [*args, "--lang", "en"])
+    unknown = CliRunner().invoke(cli, [*args, "--lang", "xx"])
+    assert english.exit_code in (0, 1), english.output
+    assert unknown.exit_code == english.exit_code, unknown.output
+    assert unknown.stderr.count("warning: --lang xx") == 1
+    assert "policy's labels (de, en, zh)" in unknown.stderr and "English is used" in unknown.stderr
+    for known in ("de", "zh", "zh-CN", "en"):          # the policy's or the phrasebook's
+        result = CliRunner().invoke(cli, [*args, "--lang", known])
+        assert "warning" not in result.stderr, (known, result.stderr)

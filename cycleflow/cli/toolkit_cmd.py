@@ -98,6 +98,39 @@ def test_cmd(
     sys.exit(1 if run.failed or low else 0)
 
 
+def policy_languages(policy: Any) -> set[str]:
+    """Every language code the policy's labels and messages are written in."""
+    labels: list[Any] = [policy.title, policy.description]
+    for stage in policy.stages:
+        labels += [stage.label, stage.description]
+        labels += [c.message for c in stage.entry] + [st.label for st in stage.steps]
+    for t in policy.transitions:
+        labels += [t.label] + [c.message for c in t.when]
+    labels += [x for r in policy.risks for x in (r.label, r.message)]
+    labels += [g.label for g in policy.gates]
+    return {code for label in labels if label is not None for code, _ in label.texts}
+
+
+def warn_unknown_lang(policy: Any, lang: str) -> None:
+    """Warn on stderr when ``--lang`` is a language neither the policy nor cycleflow speaks.
+
+    Any code stays accepted (English stands in), but a typo such as ``--lang zn`` is told.
+    """
+    from cycleflow.decide.phrases import _BOOKS  # the engine's phrasebook; no public list yet
+    from cycleflow.toolkit.explain import PHRASES
+
+    labels = policy_languages(policy)
+    books = set(_BOOKS) | set(PHRASES)
+    if lang in labels or lang in books or lang.split("-")[0] in labels | books:
+        return
+    click.echo(
+        f"cycleflow: warning: --lang {lang}: neither the policy's labels "
+        f"({', '.join(sorted(labels))}) nor cycleflow's phrasebook ({', '.join(sorted(books))}) "
+        "have this language; English is used",
+        err=True,
+    )
+
+
 def _bad_clocks(suites: Sequence[Any]) -> list[Problem]:
     """A located problem for each ``now`` no case can run at: a bad clock is a suite error.
 
@@ -192,6 +225,7 @@ def explain_cmd(
     actor = parse_actor(actor_arg)
     deal = read_single_deal(deal_path)
     policy = load_policy(policy_path)
+    warn_unknown_lang(policy, lang)
     engine = Engine(policy, lang=lang)
     if trigger is not None:
         decision = engine.decide(deal, trigger, actor, now=now)
@@ -234,6 +268,7 @@ def graph_cmd(policy_path: str, fmt: str, lang: str, output: str | None) -> None
     from cycleflow.toolkit.graph import GraphvizMissing, to_dot, to_mermaid, to_svg
 
     policy = load_policy(policy_path)
+    warn_unknown_lang(policy, lang)
     if fmt == "svg":
         try:
             data = to_svg(policy, lang)
