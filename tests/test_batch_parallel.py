@@ -291,3 +291,17 @@ def test_deep_nesting_gets_the_same_verdict_from_workers(
     verdicts = _verdicts(["-"], stdin=jsonl, monkeypatch=monkeypatch)
     assert [v["record"] for v in verdicts] == list(range(1, len(depths) + 1))
     assert [v.get("error") == TOO_DEEP for v in verdicts] == [d > MAX_DEPTH for d in depths]
+
+
+@pytest.mark.parametrize("first", [b"oops", b"null", b"garbage here, and more"])
+def test_a_bad_first_line_on_stdin_costs_one_verdict(
+        first: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Standard input was guessed to be CSV unless it began with '{': a first line of text
+    became a header and every JSON line a ragged row; now lines that look like JSON make it
+    JSON Lines, and the odd line is the one error."""
+    lines = (ROOT / "examples" / "deals.jsonl").read_bytes().splitlines(keepends=True)
+    verdicts = _verdicts(["-"], stdin=first + b"\n" + b"".join(lines), monkeypatch=monkeypatch)
+    assert [v["record"] for v in verdicts] == list(range(1, len(lines) + 2))
+    assert verdicts[0]["verdict"] == "error" and verdicts[0]["source"] == "<stdin>"
+    assert [v["deal"] for v in verdicts[1:]] == [orjson.loads(x)["id"] for x in lines]
+    assert all(v["verdict"] != "error" for v in verdicts[1:])

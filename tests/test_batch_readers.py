@@ -283,6 +283,64 @@ def test_stdin_sniffing(data: bytes, ids: list[str]) -> None:
     assert [i.record for i in gz] == [i.record for i in items]
 
 
+UNKNOWN = " (format not recognised: read as JSON Lines, one record per line)"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # was read as a CSV header: no item at all
+        (b"garbage here\n", [(1, "ERR invalid JSON: Expecting value at column 1" + UNKNOWN)]),
+        (b"garbage\n\nmore garbage", [(1, "ERR invalid JSON: Expecting value at column 1"
+                                        + UNKNOWN), (3, "ERR invalid JSON: Expecting value "
+                                                        "at column 1" + UNKNOWN)]),
+        # was a CSV header 'oops' and three ragged rows
+        (b'oops\n{"id": "a"}\n{"id": "b"}\n{"id": "c"}\n',
+         [(1, "ERR invalid JSON: Expecting value at column 1"), (2, "a"), (3, "b"), (4, "c")]),
+        (b'{"id": "a"}\noops\n{"id": "b"}\n', [(1, "a"), (2, "ERR invalid JSON: Expecting "
+                                                        "value at column 1"), (3, "b")]),
+        # a lone value that is not a record was a CSV header or an empty YAML document
+        (b"null", [(1, "ERR expected an object, got null")]),
+        (b"42\n", [(1, "ERR expected an object, got number")]),
+        (b'"text"', [(1, "ERR expected an object, got string")]),
+        (b"true\n", [(1, "ERR expected an object, got boolean")]),
+        (b"--- null\n", [(1, "ERR expected an object, got null")]),
+        (b"- ~\n- id: a\n", [(1, "ERR expected an object, got null"), (2, "a")]),
+        # sniffed, yet no record: a header and nothing else, comments only
+        (b"id,stage\n", [(1, "ERR not a record: read as a CSV header (the format was guessed), "
+                                "and no row follows it; a deal file needs rows")]),
+        (b"# notes\n---\n", [(1, "ERR not a record: read as YAML (the format was guessed), "
+                                   "and it holds no record")]),
+        (b"---\n", [(1, "ERR not a record: read as YAML (the format was guessed), "
+                         "and it holds no record")]),
+        # still what they were
+        (b"id,stage\na,won\n", [(2, "a")]),
+        (b"\n\n", []),
+        (b"", []),
+        (b"[]", []),
+    ],
+)
+def test_sniffing_never_loses_a_record(tmp_path: Path, data: bytes,
+                                       expected: list[tuple[int, str]]) -> None:
+    """Standard input, or a file named .txt, whose format is guessed: a line that is no
+    record, or text of no known format, gets an error item with its line."""
+    assert summary(read_bytes(data)) == expected
+    p = tmp_path / "deals.txt"
+    p.write_bytes(data)
+    assert summary(read(p)) == expected
+
+
+def test_a_yaml_file_of_null_is_an_error_and_an_empty_one_is_not(tmp_path: Path) -> None:
+    p = tmp_path / "x.yaml"
+    p.write_bytes(b"null\n")
+    assert summary(read(p)) == [(1, "ERR expected an object, got null")]
+    p.write_bytes(b"# no deals yet\n---\n")
+    assert read(p) == []  # named .yaml: an empty file of its format, no guess
+    q = tmp_path / "x.csv"
+    q.write_bytes(b"id,stage\n")
+    assert read(q) == []
+
+
 def test_stdin_format_override() -> None:
     items = list(iter_records(["-"], stdin=io.BytesIO(b'{"id": "a"}\n'), fmt="csv"))
     assert items == []  # only a header line: no record

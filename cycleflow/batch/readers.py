@@ -6,7 +6,7 @@ and the line it starts on, and one bad record never stops the batch. A
 source that cannot be opened or read yields one error item with position 0.
 
 Formats (by suffix, ``.gz`` allowed on each; otherwise sniffed from the
-first bytes; ``fmt=`` overrides both):
+first bytes, see :func:`_sniff`; ``fmt=`` overrides both):
 
 ``.jsonl`` / ``.ndjson``
     one object per line, each line parsed on its own; blank lines skipped.
@@ -94,6 +94,9 @@ TOO_DEEP = f"record too complex to judge: nested more than {MAX_DEPTH} levels de
 STDIN_NAME = "<stdin>"
 _CHUNK = 1 << 20
 _SNIFF = 1 << 16
+_SNIFF_LINES = 32  # lines of the head that sniffing looks at
+#: Appended to the errors of an input whose format could not be told (see _sniff).
+_UNKNOWN_FORMAT = " (format not recognised: read as JSON Lines, one record per line)"
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = codecs.BOM_UTF8
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -259,29 +262,57 @@ def _read_head(stream: BinaryIO) -> bytes:
     return b"".join(parts)
 
 
-def _sniff(head: bytes) -> Format:
-    """Guess a format from the first bytes: JSON (``[`` or pretty ``{``), JSON Lines, YAML, CSV."""
+def _sniff(head: bytes) -> tuple[Format, bool]:
+    """Guess a format from the first bytes, and whether it is only a fallback.
+
+    In order: ``[`` is JSON; ``{`` is JSON Lines, or JSON when pretty-printed; a first
+    line that is a JSON value (``null``, ``42``) is JSON Lines, so it gets its error; YAML
+    markers (``---``, ``- ``, ``key: value``) are YAML; when at least half of the first
+    lines are JSON objects, JSON Lines (one bad line must not turn them into CSV rows); a
+    first line with a comma is a CSV header. Anything else is read as JSON Lines, so every
+    line gets an error item instead of vanishing as a CSV header; the flag says so.
+    """
     text = head.removeprefix(_BOM).lstrip()
     if text.startswith(b"["):
-        return "json"
+        return "json", False
     if text.startswith(b"{"):
         first, nl, _ = text.partition(b"\n")
         first = first.strip()
         if not nl or first.endswith(b"}"):
-            return "jsonl"
+            return "jsonl", False
         try:
             orjson.loads(first)
         except orjson.JSONDecodeError:
             # A pretty-printed document opens with a line such as '{' or '{"id": 1,'.
-            return "json" if first.endswith((b"{", b"[", b",", b":")) else "jsonl"
-        return "jsonl"
-    first_line = text.split(b"\n", 1)[0].strip()
+            return ("json" if first.endswith((b"{", b"[", b",", b":")) else "jsonl"), False
+        return "jsonl", False
+    lines = text.split(b"\n")
+    if len(head) >= _SNIFF and len(lines) > 1:
+        lines.pop()  # cut by the sniff window
+    lines = [line.strip() for line in lines[:_SNIFF_LINES] if line.strip()]
+    first = lines[0] if lines else b""
+    if _parses(first):
+        return "jsonl", False
     if (
         text.startswith((b"---", b"%YAML", b"- ", b"-\n", b"#"))
-        or re.match(rb"^[A-Za-z_\"'][^,]*:(\s|$)", first_line) is not None
+        or re.match(rb"^[A-Za-z_\"'][^,]*:(\s|$)", first) is not None
     ):
-        return "yaml"
-    return "csv"
+        return "yaml", False
+    objects = sum(1 for line in lines if line.startswith(b"{") and _parses(line))
+    if objects and 2 * objects >= len(lines):
+        return "jsonl", False
+    if b"," in first:
+        return "csv", False
+    return "jsonl", True
+
+
+def _parses(line: bytes) -> bool:
+    """Whether ``line`` is one JSON value."""
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return bool(line)
 
 
 def _read_source(
@@ -302,15 +333,15 @@ def _read_source(
     except _READ_ERRORS as err:
         yield _read_failed(source, 0, err)
         return
-    kind = fmt or _sniff(head)
+    kind, unknown = (fmt, False) if fmt else _sniff(head)
     if kind == "jsonl":
-        yield from _read_jsonl(stream, source, limit)
+        yield from _read_jsonl(stream, source, limit, _UNKNOWN_FORMAT if unknown else "")
     elif kind == "json":
         yield from _JsonScanner(stream, source, limit).items()
     elif kind == "csv":
-        yield from _read_csv(stream, source, limit, field_types)
+        yield from _read_csv(stream, source, limit, field_types, sniffed=fmt is None)
     elif kind == "yaml":
-        yield from _read_yaml(stream, source, limit)
+        yield from _read_yaml(stream, source, limit, sniffed=fmt is None)
     else:  # pragma: no cover - guarded by the Format type
         raise ValueError(f"unknown format {kind!r}")
 
@@ -426,7 +457,10 @@ def _skip_rest_of_line(stream: BinaryIO) -> None:
             return
 
 
-def _read_jsonl(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordItem]:
+def _read_jsonl(
+    stream: BinaryIO, source: str, limit: int, hint: str = ""
+) -> Iterator[RecordItem]:
+    """One item per non-blank line; ``hint`` is appended to the error of a line not JSON."""
     readline = stream.readline
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
@@ -443,7 +477,8 @@ def _read_jsonl(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordIte
             try:
                 value = loads(line)
             except decode_error as err:
-                yield from _jsonl_failure(stream, source, lineno, line, limit, err)
+                for bad in _jsonl_failure(stream, source, lineno, line, limit, err):
+                    yield _bad(source, lineno, bad.error + hint) if hint and bad.error else bad
                 continue
             if type(value) is dict and len(line) <= cap - 1 and not deep(line):
                 yield item(source, lineno, value)
@@ -786,6 +821,7 @@ class _CsvLines:
         self.stream = stream
         self.limit = limit
         self.lineno = 0
+        self.first: int | None = None  # the number of the first non-blank line
         self.replay: list[_Line] = []
 
     def next(self) -> _Line | None:
@@ -801,6 +837,8 @@ class _CsvLines:
             return self.lineno, "", f"record over {self.limit} bytes", len(raw)
         if self.lineno == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
+        if self.first is None and raw.strip():
+            self.first = self.lineno
         try:
             return self.lineno, raw.decode("utf-8"), None, len(raw)
         except UnicodeDecodeError as err:
@@ -817,12 +855,26 @@ def _read_csv(
     source: str,
     limit: int,
     field_types: Mapping[str, frozenset[str]] | None,
+    *,
+    sniffed: bool = False,
 ) -> Iterator[RecordItem]:
+    """CSV records; a ``sniffed`` input that is only a header line gets an error item for it.
+
+    A ``.csv`` file holding just its header is an empty batch; text guessed to be CSV
+    that has no row after its first line is more likely not a deal file at all.
+    """
     lines = _CsvLines(stream, limit)
+    found = False
     try:
-        yield from _csv_records(lines, source, limit, field_types)
+        for item in _csv_records(lines, source, limit, field_types):
+            found = True
+            yield item
     except _READ_ERRORS as err:
         yield _read_failed(source, lines.lineno, err)
+        return
+    if sniffed and not found and lines.first is not None:
+        yield _bad(source, lines.first, "not a record: read as a CSV header (the format was "
+                   "guessed), and no row follows it; a deal file needs rows")
 
 
 def _csv_records(
@@ -1026,7 +1078,10 @@ def _json_problem(value: Any, limit: int) -> str | None:
     return None
 
 
-def _read_yaml(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordItem]:
+def _read_yaml(
+    stream: BinaryIO, source: str, limit: int, *, sniffed: bool = False
+) -> Iterator[RecordItem]:
+    """One item per list item or document; ``sniffed`` text with no document gets an error."""
     try:
         data = stream.read(MAX_YAML_BYTES + 1)
     except _READ_ERRORS as err:
@@ -1048,14 +1103,21 @@ def _read_yaml(stream: BinaryIO, source: str, limit: int) -> Iterator[RecordItem
         yield _bad(source, line, _utf8_error(data, err.start, 1) + "; this file was not read")
         return
     loader = _DealLoader(text)
+    found = False
     try:
         while loader.check_node():
             node = loader.get_node()
+            # An empty document ('---' alone) is skipped; 'null' is a value, and an error.
             if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
                 for item_node in node.value:  # one record per item, each constructed alone
+                    found = True
                     yield _yaml_item(source, loader, item_node, limit)
-            elif node is not None and node.tag != _NULL_TAG:  # an empty document is skipped
+            elif node is not None and not (node.tag == _NULL_TAG and node.value == ""):
+                found = True
                 yield _yaml_item(source, loader, node, limit)
+        if sniffed and not found and text.strip():
+            yield _bad(source, 1, "not a record: read as YAML (the format was guessed), "
+                       "and it holds no record")
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = mark.line + 1 if mark is not None else 0
