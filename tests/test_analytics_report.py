@@ -255,3 +255,62 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert status["errors"] == [], status
     assert status["charts"] == 9 and status["rendered"] == 9, status
     assert status["svgs"] >= 9
+
+
+def test_unreadable_lines_are_named(tmp_path: Path, report: dict[str, Any]) -> None:
+    assert report["generated_from"]["first_unreadable_lines"] == [73]
+    lines = LOG.read_bytes().splitlines()
+    bad = [b"not json", b'{"event": 1, "at": 2}', b'{"event": "deal.created", "at": "soon"}',
+           b'{"event": "rule.evaluated", "at": "2026-03-02T09:00:00Z"}',
+           b'{"event": "rule.evaluated", "at": "2026-03-02T09:00:00Z", "rule": ["r"], '
+           b'"outcome": "fail", "trigger": "win", "kind": "approval", "deal": "D1"}',
+           b'{"event": "rule.evaluated", "at": "2026-03-02T09:00:00Z", "rule": "r", '
+           b'"outcome": "fail", "trigger": "win", "kind": "approval"}', b"[1]"]
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"\n".join(lines[:3] + bad + lines[3:]) + b"\n")
+    result = CliRunner().invoke(cli, ["report", str(log), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "skipped 8 unreadable lines (first at lines 4, 5, 6, 7, 8, …)" in result.stderr
+    one = tmp_path / "one.jsonl"
+    one.write_bytes(b"\n".join([*lines[:2], b"{oops", *lines[2:5]]) + b"\n")
+    result = CliRunner().invoke(cli, ["report", str(one), "-o", str(tmp_path / "r.html")])
+    assert "skipped 1 unreadable line (line 3)" in result.stderr
+
+
+def test_a_gzip_log_gives_the_same_figures(tmp_path: Path, report: dict[str, Any]) -> None:
+    import gzip
+
+    packed = tmp_path / "audit.jsonl.gz"
+    packed.write_bytes(gzip.compress(LOG.read_bytes()))
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(cli, ["report", str(packed), "-p", str(POLICY), "--deals",
+                                      str(DEALS), "-o", str(tmp_path / "r.html"),
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = orjson.loads(out.read_bytes())
+    assert data["generated_from"]["events"] == 72
+    assert data["stages"] == report["stages"] and data["rules"] == report["rules"]
+    torn = tmp_path / "torn.jsonl.gz"
+    torn.write_bytes(packed.read_bytes()[:-20])
+    result = CliRunner().invoke(cli, ["report", str(torn), "-o", str(tmp_path / "t.html")])
+    assert result.exit_code == 2 and f"cannot read audit log {torn}" in result.stderr
+    assert not (tmp_path / "t.html").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"garbage\nmore garbage\n",
+                                     b"\x00\x01\x02\xff\n"])
+def test_a_log_with_no_readable_event_is_exit_2(tmp_path: Path, content: bytes) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(content)
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", str(log), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"audit log {log} holds no readable event" in result.stderr
+    if content.strip():
+        assert "unreadable line" in result.stderr and "(line" in result.stderr
+    assert not out.exists()
+
+
+def test_a_directory_is_not_a_log(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", str(tmp_path), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and "is a directory" in result.stderr

@@ -9,10 +9,12 @@ its ``event`` name; the common ``rule.evaluated`` path touches one small list.
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import os
 import sqlite3
 import statistics
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -25,16 +27,22 @@ from cycleflow.model.policy import Policy
 
 UNKNOWN_OWNER = "(unknown)"
 _CHUNK = 1 << 22
+_GZIP_MAGIC = b"\x1f\x8b"
+#: How many unreadable line numbers the report names (the count covers them all).
+BAD_LINES_NAMED = 5
 
 
 # --------------------------------------------------------------------------- reading
 
 
 def iter_event_lines(spec: str) -> Iterator[bytes | str]:
-    """The raw records of an audit log, in log order: a JSON Lines file or ``sqlite:PATH``."""
+    """The raw records of an audit log, in log order: a JSON Lines file (gzip-compressed or
+    not, recognised by its first bytes) or ``sqlite:PATH``."""
     from cycleflow.audit.verify import parse_spec
 
     kind, path = parse_spec(spec)
+    if os.path.isdir(path):
+        raise UsageError(f"audit log {path} is a directory, not a log file")
     if not os.path.isfile(path):
         raise UsageError(f"audit log {path} does not exist or is not a file")
     if kind == "sqlite":
@@ -56,9 +64,14 @@ def iter_event_lines(spec: str) -> Iterator[bytes | str]:
         return
     try:
         with open(path, "rb", buffering=_CHUNK) as fh:
-            yield from fh
-    except OSError as err:
-        raise UsageError(f"cannot read audit log {path}: {err.strerror or err}") from None
+            if fh.peek(2)[:2] == _GZIP_MAGIC:
+                with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                    yield from gz
+            else:
+                yield from fh
+    except (OSError, EOFError, zlib.error) as err:
+        reason = getattr(err, "strerror", None) or err
+        raise UsageError(f"cannot read audit log {path}: {reason}") from None
 
 
 def read_owners(sources: Sequence[str]) -> dict[str, str]:
@@ -203,6 +216,7 @@ class Collector:
         self.first_at: str | None = None
         self.last_at: str | None = None
         self.bad_lines = 0
+        self.bad_line_numbers: list[int] = []   # the first BAD_LINES_NAMED of them
         self._decision: Any = None
         self._fired: list[tuple[str, str]] = []
 
@@ -251,19 +265,34 @@ class Collector:
     # ------------------------------------------------------------------ the pass
 
     def feed(self, lines: Iterable[bytes | str]) -> None:
-        """Consume raw records (one JSON object each); unreadable lines are counted, skipped."""
+        """Consume raw records (one JSON object each, numbered from 1). A line that is not an
+        event (not JSON, no event name or ISO-8601 time, a rule event lacking its fields) is
+        counted, the first few numbered, and skipped: one bad line never ends the report."""
         loads = orjson.loads
         start, end = self.opt.start, self.opt.end
         bounded = start is not None or end is not None
         rules = self.rules
-        for line in lines:
+        checked_at = ""  # the last time found readable: events of one decision share it
+        for number, line in enumerate(lines, 1):
             try:
                 e = loads(line)
                 name = e["event"]
                 at = e["at"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
+                if type(name) is not str or type(at) is not str:
+                    raise TypeError
+                if at != checked_at:
+                    _epoch(at)
+                    checked_at = at
+                if name == "rule.evaluated" and (
+                    type(e["rule"]) is not str or "outcome" not in e or "trigger" not in e
+                    or not isinstance(e.get("deal", 0), (str, type(None)))
+                ):
+                    raise TypeError
+            except (orjson.JSONDecodeError, KeyError, TypeError, UsageError):
                 if line.strip():
                     self.bad_lines += 1
+                    if len(self.bad_line_numbers) < BAD_LINES_NAMED:
+                        self.bad_line_numbers.append(number)
                 continue
             self.events += 1
             if bounded:
@@ -453,6 +482,7 @@ class Collector:
             "generated_from": {
                 "events": self.events, "events_in_period": self.in_period,
                 "unreadable_lines": self.bad_lines,
+                "first_unreadable_lines": list(self.bad_line_numbers),
                 "policy": None if policy is None else {"id": policy.id,
                                                        "version": policy.version},
                 "period": {"from": self.opt.start or self.first_at,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -131,7 +133,9 @@ def report(
     csv_dir: str | None,
     title: str,
 ) -> None:
-    """The periodic evaluation report of an audit LOG (JSON Lines or sqlite:PATH) as HTML."""
+    """The periodic evaluation report of an audit LOG (JSON Lines, gzip-compressed or not, or
+    sqlite:PATH) as HTML. Exit 0 written; 2 usage or input error, such as a log with no
+    readable event; 3 invalid policy."""
     import time
 
     from cycleflow.analytics.html import render_html, report_json
@@ -156,20 +160,35 @@ def report(
     if options.start and options.end and options.start >= options.end:
         raise UsageError("--from must be before --to")
     figures = build_report(log, options)
+    meta = figures["generated_from"]
+    if not meta["events"]:
+        bad = _unreadable(meta)
+        raise UsageError(f"audit log {log} holds no readable event{f': {bad}' if bad else ''}")
     _write_atomic(output, render_html(figures, title=title).encode())
     if json_path:
         _write_atomic(json_path, report_json(figures))
     if csv_dir:
         write_csv(figures, csv_dir)
-    meta = figures["generated_from"]
     click.echo(
         f"report: {meta['events_in_period']:,} of {meta['events']:,} events in the period "
         f"({time.perf_counter() - began:.1f} s) → {output}",
         err=True,
     )
     if meta["unreadable_lines"]:
-        click.echo(f"report: skipped {meta['unreadable_lines']} unreadable lines", err=True)
+        click.echo(f"report: skipped {_unreadable(meta)}", err=True)
     sys.exit(0)
+
+
+def _unreadable(meta: Mapping[str, Any]) -> str:
+    """``N unreadable lines (lines 3, 7)``, or nothing when every line was read."""
+    count = meta["unreadable_lines"]
+    if not count:
+        return ""
+    numbers = ", ".join(str(n) for n in meta["first_unreadable_lines"])
+    more = ", …" if count > len(meta["first_unreadable_lines"]) else ""
+    lines = "line" if count == 1 else "lines"
+    first = "first at " if more else ""
+    return f"{count:,} unreadable {lines} ({first}{lines} {numbers}{more})"
 
 
 def _write_atomic(path: str, data: bytes) -> None:
