@@ -801,3 +801,35 @@ def test_records_nested_past_max_depth_are_error_items_in_every_format() -> None
             items = read_bytes(data, field_types=TYPES)
             assert [(i.position, i.error) for i in items] == [
                 (2, TOO_DEEP if deep else None), (3, None)]
+
+
+# --------------------------------------------------------------------------- special files
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_in_a_folder_is_skipped_and_one_named_is_read(tmp_path: Path) -> None:
+    """A FIFO named x.jsonl inside a folder made `check folder/` wait forever for a writer.
+    A folder walk takes regular files only; a FIFO named on the command line is read."""
+    import threading
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    os.mkfifo(folder / "x.jsonl")
+    (folder / "y.jsonl").write_bytes(b'{"id": "y"}\n')
+    os.symlink(folder / "y.jsonl", folder / "z.jsonl")  # a link to a regular file is one
+    os.symlink(folder / "x.jsonl", folder / "w.jsonl")  # a link to the pipe is not
+    os.symlink(folder / "nowhere.jsonl", folder / "v.jsonl")  # reading it says why
+    files = [os.path.basename(p) for p in iter_files(str(folder))]
+    assert files == ["v.jsonl", "y.jsonl", "z.jsonl"]
+    items = read(folder)
+    assert summary(items)[1:] == [(1, "y"), (1, "y")]
+    assert items[0].position == 0 and "cannot open" in (items[0].error or "")
+
+    def feed() -> None:
+        with open(folder / "x.jsonl", "wb") as pipe:
+            pipe.write(b'{"id": "piped"}\n')
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    assert summary(read(folder / "x.jsonl")) == [(1, "piped")]
+    writer.join(5)

@@ -48,6 +48,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -167,16 +168,29 @@ def iter_files(directory: str) -> Iterator[str]:
     """Readable deal files under ``directory``, recursively, sorted by path.
 
     Files and folders whose names start with ``.`` are skipped, as are files
-    without one of :data:`SUFFIXES` (optionally followed by ``.gz``).
+    without one of :data:`SUFFIXES` (optionally followed by ``.gz``) and anything
+    but regular files: a named pipe would block the batch forever, a device never
+    ends. (Named on the command line, a pipe or device is read, as stdin is.) A
+    link that leads nowhere is kept, so that reading it reports why.
     """
     found: list[str] = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for f in files:
             if not f.startswith(".") and detect_format(f) is not None:
-                found.append(os.path.join(root, f))
+                path = os.path.join(root, f)
+                if _regular_or_broken(path):
+                    found.append(path)
     found.sort(key=lambda p: os.path.relpath(p, directory).replace(os.sep, "/"))
     yield from found
+
+
+def _regular_or_broken(path: str) -> bool:
+    """True for a regular file (through links), and for a path that cannot be stat'ed."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
 
 
 def iter_records(
