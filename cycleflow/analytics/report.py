@@ -64,7 +64,9 @@ def iter_event_lines(spec: str) -> Iterator[bytes | str]:
         return
     try:
         with open(path, "rb", buffering=_CHUNK) as fh:
-            if fh.peek(2)[:2] == _GZIP_MAGIC:
+            gzipped = fh.read(2) == _GZIP_MAGIC
+            fh.seek(0)
+            if gzipped:
                 with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
                     yield from gz
             else:
