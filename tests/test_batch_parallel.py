@@ -305,3 +305,29 @@ def test_a_bad_first_line_on_stdin_costs_one_verdict(
     assert verdicts[0]["verdict"] == "error" and verdicts[0]["source"] == "<stdin>"
     assert [v["deal"] for v in verdicts[1:]] == [orjson.loads(x)["id"] for x in lines]
     assert all(v["verdict"] != "error" for v in verdicts[1:])
+
+
+@pytest.mark.parametrize("damage", ["cut", "trailing"])
+def test_a_damaged_gzip_keeps_the_verdicts_before_the_damage(tmp_path: Path, damage: str) -> None:
+    """A gzip cut mid-stream, or followed by bytes that are not gzip, gave one error verdict
+    with record 0 and none for the records before the damage."""
+    import gzip
+    import zlib
+
+    body = (ROOT / "examples" / "deals.jsonl").read_bytes() * 3
+    packed = gzip.compress(body)
+    packed = packed[: len(packed) // 2] if damage == "cut" else packed + b"trailing garbage"
+    whole = zlib.decompressobj(wbits=31).decompress(packed).count(b"\n")
+    src = tmp_path / "deals.jsonl.gz"
+    src.write_bytes(packed)
+    after = tmp_path / "after.jsonl"
+    after.write_bytes(body.splitlines(keepends=True)[0].replace(b"OPP-", b"AFTER-"))
+    verdicts = _verdicts([str(src), str(after)])
+    assert [v["record"] for v in verdicts] == [*range(1, whole + 2), 1]
+    assert all(v["verdict"] != "error" for v in verdicts[:whole])
+    bad = verdicts[whole]
+    assert bad["verdict"] == "error" and bad["record"] == whole + 1 and bad["source"] == str(src)
+    assert bad["error"].startswith(f"read error at line {whole + 1}: ")
+    assert verdicts[-1]["deal"].startswith("AFTER-")  # the batch went on
+    if damage == "trailing":
+        assert whole == body.count(b"\n")

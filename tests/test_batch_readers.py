@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from pathlib import Path
 
 import orjson
@@ -251,16 +252,69 @@ def test_gzip_by_suffix_and_by_magic(tmp_path: Path) -> None:
     assert [i.record for i in read(c, field_types=TYPES)] == [{"id": "x", "amount": 5}]
 
 
-def test_corrupt_gzip_gives_an_error_item(tmp_path: Path) -> None:
-    data = gzip.compress(b"".join(b'{"id": "%d"}\n' % i for i in range(1000)))
-    p = tmp_path / "cut.jsonl.gz"
-    p.write_bytes(data[: len(data) // 2])
+def _readable(compressed: bytes) -> bytes:
+    """What gunzip gets out of ``compressed`` before it stops (cut short or trailing bytes)."""
+    return zlib.decompressobj(wbits=31).decompress(compressed)
+
+
+@pytest.mark.parametrize("name", ["d.jsonl.gz", "d.json.gz", "d.csv.gz", "d.yaml.gz", "d.gz"])
+@pytest.mark.parametrize("damage", ["cut", "trailing"])
+def test_damaged_gzip_keeps_the_records_before_the_damage(
+        tmp_path: Path, name: str, damage: str) -> None:
+    """A gzip cut mid-stream gave one error item (position 0) and no record, even for the
+    26 records gunzip reads; a valid gzip followed by bytes that are not gzip (gunzip warns
+    and goes on) lost all of them. Now every record read whole before the damage is an
+    item, then one error item at the line where the damage begins; the next source is read."""
+    n = 3000 if name.startswith("d.yaml") else 80_000  # past the sniffed head and a read chunk
+    ids = [f"D-{i:04d}" for i in range(n)]
+    if name.startswith("d.json."):
+        body = b"[\n" + b",\n".join(b'{"id": "%s"}' % i.encode() for i in ids) + b"\n]\n"
+    elif name.startswith("d.csv"):
+        body = b"id,stage\n" + b"".join(b"%s,won\n" % i.encode() for i in ids)
+    elif name.startswith("d.yaml"):
+        body = b"".join(b"- id: %s\n  stage: won\n" % i.encode() for i in ids)
+    else:  # JSON Lines, by its suffix or sniffed
+        body = b"".join(b'{"id": "%s"}\n' % i.encode() for i in ids)
+    packed = gzip.compress(body)
+    if damage == "cut":
+        packed = packed[: len(packed) // 2]
+    else:
+        packed += b"trailing garbage\n"
+    readable = _readable(packed)
+    whole_lines = readable.count(b"\n")
+    p = tmp_path / name
+    p.write_bytes(packed)
     ok = tmp_path / "ok.jsonl"
     ok.write_bytes(b'{"id": "after"}\n')
     items = list(iter_records([str(p), str(ok)]))
-    bad = [i for i in items if i.record is None]
-    assert len(bad) == 1 and bad[0].position == 0 and "read error" in (bad[0].error or "")
     assert items[-1].record == {"id": "after"}
+    *records, bad = items[:-1]
+    assert all(i.ok for i in records) and not bad.ok and bad.source == str(p)
+    got = [i.record["id"] for i in records if i.record]
+    assert got == ids[: len(got)]  # in order, none skipped
+    positions = [i.position for i in records]
+    if damage == "trailing":
+        assert len(got) == n and bad.position == whole_lines + 1
+        assert "are not gzip" in (bad.error or "")
+    else:
+        assert "cut short" in (bad.error or "")
+        first = {"d.json.gz": 2, "d.csv.gz": 2}.get(name, 1)
+        per = 2 if name.startswith("d.yaml") else 1
+        if name.startswith("d.yaml"):  # its last record read may be cut: dropped, and named
+            assert bad.position == positions[-1] + per
+            assert len(got) >= (whole_lines - 1) // per - 1
+        else:
+            assert len(got) == whole_lines - (first - 1)
+            assert bad.position == whole_lines + 1
+        assert positions == list(range(first, first + per * len(got), per))
+    assert (bad.error or "").startswith(f"read error at line {bad.position}: ")
+
+
+def test_gzip_cut_right_after_its_header(tmp_path: Path) -> None:
+    p = tmp_path / "h.jsonl.gz"
+    p.write_bytes(gzip.compress(b'{"id": "a"}\n')[:12])
+    [item] = read(p)
+    assert item.position == 1 and "cut short" in (item.error or "")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,10 @@
 Records in equal items out: every record yields exactly one
 :class:`RecordItem`, either with the parsed record or with a readable error
 and the line it starts on, and one bad record never stops the batch. A
-source that cannot be opened or read yields one error item with position 0.
+source that cannot be opened yields one error item with position 0. A source
+damaged part-way (an I/O error, a gzip stream cut short or followed by bytes
+that are not gzip) yields every record read whole before the damage, then
+one error item at the line the damage begins on.
 
 Formats (by suffix, ``.gz`` allowed on each; otherwise sniffed from the
 first bytes, see :func:`_sniff`; ``fmt=`` overrides both):
@@ -108,8 +111,8 @@ class RecordItem:
     """One record read from a source, or the reason it could not be read.
 
     ``position`` is the 1-based line the record starts on (JSON Lines, CSV
-    including the header and multi-line cells, YAML, JSON), or 0 for an error
-    about a whole source (cannot be opened, read error).
+    including the header and multi-line cells, YAML, JSON), the line a read
+    error begins on, or 0 for an error about a whole source (cannot be opened).
     """
 
     source: str
@@ -241,12 +244,18 @@ def _read_path(
 
 
 class _Prefixed(io.RawIOBase):
-    """Bytes already read, then the rest of a stream: lets a sniffed stream be read whole."""
+    """Bytes already read, then the rest of a stream: lets a sniffed stream be read whole.
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    ``error`` stopped the read of ``head``: it is raised once the head is consumed, so
+    the records before the damage are read first. The rest is read with ``read1`` where
+    there is one, so one call never discards data decompressed before an error.
+    """
+
+    def __init__(self, head: bytes, rest: BinaryIO, error: BaseException | None = None) -> None:
         super().__init__()
         self._head = memoryview(head)
-        self._rest = rest
+        self._read = getattr(rest, "read1", rest.read)
+        self._error = error
 
     def readable(self) -> bool:
         return True
@@ -258,22 +267,32 @@ class _Prefixed(io.RawIOBase):
             view[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._rest.read(len(view))
+        if self._error is not None:
+            raise self._error
+        data = self._read(len(view))
         n = len(data)
         view[:n] = data
         return n
 
 
-def _read_head(stream: BinaryIO) -> bytes:
+def _read_head(stream: BinaryIO, size: int = _SNIFF) -> tuple[bytes, BaseException | None]:
+    """Up to ``size`` bytes, and the read error that stopped short of them, if any.
+
+    The bytes read before an error are kept: a damaged source still yields its records.
+    """
+    read = getattr(stream, "read1", stream.read)
     parts: list[bytes] = []
-    size = 0
-    while size < _SNIFF:
-        chunk = stream.read(_SNIFF - size)
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)
+    got = 0
+    try:
+        while got < size:
+            chunk = read(min(size - got, _CHUNK))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+    except _READ_ERRORS as err:
+        return b"".join(parts), err
+    return b"".join(parts), None
 
 
 def _sniff(head: bytes) -> tuple[Format, bool]:
@@ -337,16 +356,12 @@ def _read_source(
     limit: int,
 ) -> Iterator[RecordItem]:
     """Decompress if gzip, sniff if needed, and hand the stream to the format's reader."""
-    try:
-        head = _read_head(raw)
-        stream: BinaryIO = io.BufferedReader(_Prefixed(head, raw), _CHUNK)
-        if _is_gzip_header(head):
-            gz: Any = gzip.GzipFile(fileobj=stream, mode="rb")
-            head = _read_head(gz)
-            stream = io.BufferedReader(_Prefixed(head, gz), _CHUNK)
-    except _READ_ERRORS as err:
-        yield _read_failed(source, 0, err)
-        return
+    head, error = _read_head(raw)
+    stream: BinaryIO = io.BufferedReader(_Prefixed(head, raw, error), _CHUNK)
+    if _is_gzip_header(head):
+        gz: Any = gzip.GzipFile(fileobj=stream, mode="rb")
+        head, error = _read_head(gz)
+        stream = io.BufferedReader(_Prefixed(head, gz, error), _CHUNK)
     kind, unknown = (fmt, False) if fmt else _sniff(head)
     if kind == "jsonl":
         yield from _read_jsonl(stream, source, limit, _UNKNOWN_FORMAT if unknown else "")
@@ -365,10 +380,23 @@ def _is_gzip_header(head: bytes) -> bool:
     return len(head) >= 10 and head.startswith(_GZIP_MAGIC) and head[2] == 8 and not head[3] & 0xE0
 
 
+def _ends_cleanly(err: BaseException) -> bool:
+    """Whether a read error came after complete, checked data: bytes after a gzip stream."""
+    return isinstance(err, gzip.BadGzipFile) and str(err).startswith("Not a gzipped file")
+
+
 def _read_failed(source: str, line: int, err: BaseException) -> RecordItem:
-    """The error item for a source that stopped reading part-way (I/O error, corrupt gzip)."""
-    where = f" after line {line}" if line else ""
-    return _bad(source, 0, f"read error{where}: {err}; the rest of this source was not read")
+    """The error item for a source damaged part-way, at ``line``, where the damage begins."""
+    if isinstance(err, EOFError):
+        reason = f"the compressed data is cut short ({err})"
+    elif _ends_cleanly(err):
+        reason = f"the bytes after the end of the compressed data are not gzip ({err})"
+    elif isinstance(err, (zlib.error, gzip.BadGzipFile)):
+        reason = f"the compressed data is damaged ({err})"
+    else:
+        reason = getattr(err, "strerror", None) or str(err)
+    return _bad(source, line, f"read error at line {line}: {reason}; this line and the rest "
+                "of the source were not read")
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -501,7 +529,7 @@ def _read_jsonl(
                     _skip_rest_of_line(stream)
                 yield _jsonl_odd(source, lineno, line, value, limit)
     except _READ_ERRORS as err:
-        yield _read_failed(source, lineno, err)
+        yield _read_failed(source, lineno + 1, err)
 
 
 def parse_jsonl_line(
@@ -582,7 +610,8 @@ class _JsonScanner:
     """Splits a JSON stream into top-level values, or the elements of top-level arrays."""
 
     def __init__(self, stream: BinaryIO, source: str, limit: int) -> None:
-        self.stream = stream
+        # read1: one read that fails (a damaged gzip) must not discard the bytes before it
+        self.read = getattr(stream, "read1", stream.read)
         self.source = source
         self.limit = limit
         self.buf = b""
@@ -594,7 +623,7 @@ class _JsonScanner:
         """Read one more chunk; False at end of input."""
         if self.eof:
             return False
-        chunk = self.stream.read(_CHUNK)
+        chunk = self.read(_CHUNK)
         if not chunk:
             self.eof = True
             return False
@@ -704,8 +733,8 @@ class _JsonScanner:
         """The records (or their errors), in order."""
         try:
             yield from self._items()
-        except _READ_ERRORS as err:
-            yield _read_failed(self.source, self.line_no, err)
+        except _READ_ERRORS as err:  # what is left in the buffer was cut by the damage
+            yield _read_failed(self.source, self.line_of(len(self.buf)), err)
 
     def _items(self) -> Iterator[RecordItem]:
         source, limit = self.source, self.limit
@@ -836,6 +865,7 @@ class _CsvLines:
         self.limit = limit
         self.lineno = 0
         self.first: int | None = None  # the number of the first non-blank line
+        self.open_from: int | None = None  # the first line of a record still being read
         self.replay: list[_Line] = []
 
     def next(self) -> _Line | None:
@@ -883,8 +913,8 @@ def _read_csv(
         for item in _csv_records(lines, source, limit, field_types):
             found = True
             yield item
-    except _READ_ERRORS as err:
-        yield _read_failed(source, lines.lineno, err)
+    except _READ_ERRORS as err:  # a record that spans lines began before the damage
+        yield _read_failed(source, lines.open_from or lines.lineno + 1, err)
         return
     if sniffed and not found and lines.first is not None:
         yield _bad(source, lines.first, "not a record: read as a CSV header (the format was "
@@ -912,6 +942,7 @@ def _csv_records(
         if error is None and not text.strip():
             continue  # blank line
         group = [first]
+        lines.open_from = start
         single = start <= recovering_until
         in_quote = '"' in text and _open_quote_at_end(text.rstrip("\r\n"), False)
         broken: str | None = None  # the group cannot be one record: report and re-read
@@ -929,6 +960,7 @@ def _csv_records(
                 break
             error = error or nxt[2]
             in_quote = _open_quote_at_end(nxt[1].rstrip("\r\n"), True)
+        lines.open_from = None
         if broken is not None:
             if len(group) > 1:
                 recovering_until = group[-1][0]
@@ -1095,12 +1127,14 @@ def _json_problem(value: Any, limit: int) -> str | None:
 def _read_yaml(
     stream: BinaryIO, source: str, limit: int, *, sniffed: bool = False
 ) -> Iterator[RecordItem]:
-    """One item per list item or document; ``sniffed`` text with no document gets an error."""
-    try:
-        data = stream.read(MAX_YAML_BYTES + 1)
-    except _READ_ERRORS as err:
-        yield _read_failed(source, 0, err)
-        return
+    """One item per list item or document; ``sniffed`` text with no document gets an error.
+
+    When the source is damaged part-way, the text up to the damage is parsed and its
+    last record is dropped with the rest (it may be cut), and the error item is at its line;
+    bytes that are not gzip after a complete gzip stream cut nothing.
+    """
+    data, error = _read_head(stream, MAX_YAML_BYTES + 1)
+    cut = error is not None and not _ends_cleanly(error)
     if len(data) > MAX_YAML_BYTES:
         yield _bad(
             source,
@@ -1108,6 +1142,8 @@ def _read_yaml(
             f"YAML source over {MAX_YAML_BYTES} bytes: split it or use JSON Lines; not read",
         )
         return
+    if cut:
+        data = data[: data.rfind(b"\n") + 1]  # whole lines only
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     try:
@@ -1117,27 +1153,42 @@ def _read_yaml(
         yield _bad(source, line, _utf8_error(data, err.start, 1) + "; this file was not read")
         return
     loader = _DealLoader(text)
+    held: RecordItem | None = None  # with damage, the last record waits: it may be cut
     found = False
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            # An empty document ('---' alone) is skipped; 'null' is a value, and an error.
-            if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
-                for item_node in node.value:  # one record per item, each constructed alone
-                    found = True
-                    yield _yaml_item(source, loader, item_node, limit)
-            elif node is not None and not (node.tag == _NULL_TAG and node.value == ""):
-                found = True
-                yield _yaml_item(source, loader, node, limit)
-        if sniffed and not found and text.strip():
+        for item in _yaml_items(loader, source, limit):
+            found = True
+            if not cut:
+                yield item
+                continue
+            if held is not None:
+                yield held
+            held = item
+        if error is None and not found and sniffed and text.strip():
             yield _bad(source, 1, "not a record: read as YAML (the format was guessed), "
                        "and it holds no record")
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        yield _bad(source, line, f"{_yaml_problem(err)}; the rest of this file was not read")
+        if not cut:  # with damage, a syntax error at the cut is the damage's
+            mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+            line = mark.line + 1 if mark is not None else 0
+            yield _bad(source, line, f"{_yaml_problem(err)}; the rest of this file was not read")
     finally:
         loader.dispose()
+    if error is not None:
+        after = text.count("\n") + 1  # the damage begins after the last line read
+        yield _read_failed(source, held.position if held else after, error)
+
+
+def _yaml_items(loader: Any, source: str, limit: int) -> Iterator[RecordItem]:
+    """An item per top-level list item or document; YAML syntax errors propagate."""
+    while loader.check_node():
+        node = loader.get_node()
+        # An empty document ('---' alone) is skipped; 'null' is a value, and an error.
+        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+            for item_node in node.value:  # one record per item, each constructed alone
+                yield _yaml_item(source, loader, item_node, limit)
+        elif node is not None and not (node.tag == _NULL_TAG and node.value == ""):
+            yield _yaml_item(source, loader, node, limit)
 
 
 _SEQ_TAG = "tag:yaml.org,2002:seq"
