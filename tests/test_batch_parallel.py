@@ -331,3 +331,18 @@ def test_a_damaged_gzip_keeps_the_verdicts_before_the_damage(tmp_path: Path, dam
     assert verdicts[-1]["deal"].startswith("AFTER-")  # the batch went on
     if damage == "trailing":
         assert whole == body.count(b"\n")
+
+
+def test_records_of_a_minified_array_are_told_apart(tmp_path: Path) -> None:
+    """Every record of a JSON array on one line got record 1: errors and duplicate-id warnings
+    could not say which. Now record is the element's 1-based index in such a source."""
+    deals = _deals()
+    deals[5] = dict(deals[5], id=deals[2]["id"])  # a duplicate id
+    src = tmp_path / "deals.json"
+    src.write_bytes(orjson.dumps([*deals[:9], 7, *deals[9:]]))  # 7: not a record
+    verdicts = _verdicts([str(src)])
+    assert [v["record"] for v in verdicts] == list(range(1, len(deals) + 2))
+    assert verdicts[9]["verdict"] == "error" and "got number (record 10 starts at line 1, " \
+        "column " in verdicts[9]["error"]
+    [warning] = [w for w in verdicts[5]["warnings"] if w["rule"] == "duplicate_id"]
+    assert warning["message"].endswith(f"first seen at {src}:3")

@@ -452,6 +452,45 @@ def test_json_array_streams_elements_with_their_lines(tmp_path: Path, indent: bo
     assert items[-1].position == 2 + (n - 1) * per
 
 
+def test_minified_json_numbers_records_by_index(tmp_path: Path) -> None:
+    """All records of a minified array are on line 1, so they all got record 1 and could not
+    be told apart. When records share a line, a record's position is its 1-based index in
+    the source, and an error names the line and column its record starts at."""
+    n = 30_000  # more than one read chunk on one line
+    elements = [b'{"id": "M%d", "note": "}, {\\"x\\": ]"}' % i for i in range(n)]
+    elements[7] = b'{"id": "bad", "x": tru}'
+    elements[8] = b"42"
+    body = b"[" + b",".join(elements) + b"]"
+    p = tmp_path / "mini.json"
+    p.write_bytes(body)
+    items = read(p)
+    assert [i.position for i in items] == list(range(1, n + 1))
+    assert [i.record["id"] for i in items if i.record] == [
+        f"M{i}" for i in range(n) if i not in (7, 8)]
+    col = body.index(b'{"id": "bad"') + 1
+    assert items[7].error == (f"invalid JSON: Expecting value at line 1 column {col + 19} "
+                              f"(record 8 starts at line 1, column {col})")
+    assert items[8].error == (f"expected an object, got number (record 9 starts at line 1, "
+                              f"column {body.index(b',42,') + 2})")
+
+    p.write_bytes(b'{"id": "a"} {"id": "b"}\n{"id": "c"}\n')  # top-level values count too
+    assert summary(read(p)) == [(1, "a"), (2, "b"), (3, "c")]
+    p.write_bytes(b'[{"id": "a"},\n {"id": "b"}, {"id": "c"},\n {"id": "d"}]')  # mixed layout
+    assert summary(read(p)) == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+    p.write_bytes(b'[{"id": "a",\n  "n": 1}, {\n  "id": "b"}]')  # '}, {' but one per line
+    assert summary(read(p)) == [(1, "a"), (2, "b")]
+    p.write_bytes(b'[{"id": "a"}, {"id": "b"}, {"id": "c"')  # the unclosed record is number 3
+    assert summary(read(p))[2][0] == 3
+
+    cut = gzip.compress(body)
+    p = tmp_path / "mini.json.gz"
+    p.write_bytes(cut[: len(cut) // 2])
+    *records, bad = read(p)
+    assert [i.position for i in records] == list(range(1, len(records) + 1))
+    assert len(records) > 100 and bad.position == len(records) + 1
+    assert (bad.error or "").startswith("read error at line 1: the compressed data is cut short")
+
+
 def test_json_truncated_array(tmp_path: Path) -> None:
     p = tmp_path / "t.json"
     p.write_bytes(b'[{"id": "a"},\n{"id": "b"},\n{"id": "c", "x": [1, 2')
@@ -472,7 +511,9 @@ def test_json_string_across_read_chunks(tmp_path: Path) -> None:
     items = read(p, max_record_bytes=2_000_000)
     assert [i.record and i.record["id"] for i in items] == ["a", "b"]
     items = read(p, max_record_bytes=1000)
-    assert [i.error for i in items] == ["record over 1000 bytes", None]
+    assert [i.error for i in items] == [
+        "record over 1000 bytes (record 1 starts at line 1, column 2)", None]
+    assert [i.position for i in items] == [1, 2]  # one line: numbered by index
 
 
 def test_json_top_level_scalar(tmp_path: Path) -> None:
@@ -839,13 +880,13 @@ def test_records_nested_past_max_depth_are_error_items_in_every_format() -> None
             line = b'{"id": "d", "x": ' + value + b"}"
             cases = {
                 "jsonl": line + b'\n{"id": "ok"}\n',
-                "json": b"[" + line + b', {"id": "ok"}]',
+                "json": b"[" + line + b',\n{"id": "ok"}]',
                 "yaml": b"--- " + line + b'\n--- {"id": "ok"}\n',
             }
             for fmt, data in cases.items():
                 items = list(iter_records(["-"], stdin=io.BytesIO(data), fmt=fmt))  # type: ignore[arg-type]
                 assert [(i.position, i.error) for i in items] == [
-                    (1, TOO_DEEP if deep else None), (1 if fmt == "json" else 2, None)], fmt
+                    (1, TOO_DEEP if deep else None), (2, None)], fmt
             assert (parse_jsonl_line(line, "s", 1).error == TOO_DEEP) is deep
             yaml_list = b"- id: d\n  x: " + value + b"\n- id: ok\n"
             assert [i.error for i in read_bytes(yaml_list)] == [TOO_DEEP if deep else None, None]

@@ -18,7 +18,13 @@ first bytes, see :func:`_sniff`; ``fmt=`` overrides both):
     Arrays are streamed element by element (a scanner finds the element
     boundaries, orjson parses each element), so a large file is never held
     whole; an element that fails to parse is an error item and the next
-    element is read.
+    element is read. A record's position is the line it starts on, unless two
+    records start on one line (minified JSON, an array on one line): then it
+    is the record's 1-based index in the source (array elements and top-level
+    values counted in order), so records can be told apart, and an error item
+    names the line and column its record starts at. The choice is made on the
+    first read chunk (1 MiB): in a larger file laid out one record per line at
+    first, records that later share a line share its number.
 ``.csv``
     a header row, then one record per row; a UTF-8 BOM is stripped; a quoted
     cell may span lines (the record's position is its first line); an
@@ -113,6 +119,8 @@ class RecordItem:
     ``position`` is the 1-based line the record starts on (JSON Lines, CSV
     including the header and multi-line cells, YAML, JSON), the line a read
     error begins on, or 0 for an error about a whole source (cannot be opened).
+    In JSON where records share a line (minified), it is the record's 1-based
+    index in the source instead, for every record of that source.
     """
 
     source: str
@@ -385,8 +393,10 @@ def _ends_cleanly(err: BaseException) -> bool:
     return isinstance(err, gzip.BadGzipFile) and str(err).startswith("Not a gzipped file")
 
 
-def _read_failed(source: str, line: int, err: BaseException) -> RecordItem:
-    """The error item for a source damaged part-way, at ``line``, where the damage begins."""
+def _read_failed(
+    source: str, line: int, err: BaseException, position: int | None = None
+) -> RecordItem:
+    """The error item for a source damaged part-way at ``line``; ``position`` if not that."""
     if isinstance(err, EOFError):
         reason = f"the compressed data is cut short ({err})"
     elif _ends_cleanly(err):
@@ -395,8 +405,8 @@ def _read_failed(source: str, line: int, err: BaseException) -> RecordItem:
         reason = f"the compressed data is damaged ({err})"
     else:
         reason = getattr(err, "strerror", None) or str(err)
-    return _bad(source, line, f"read error at line {line}: {reason}; this line and the rest "
-                "of the source were not read")
+    return _bad(source, line if position is None else position, f"read error at line {line}: "
+                f"{reason}; this line and the rest of the source were not read")
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -445,8 +455,8 @@ _WORD = frozenset(
 )
 
 
-def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1) -> str:
-    """A readable reason for an orjson failure on ``data``, which starts on ``line``."""
+def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1, col: int = 1) -> str:
+    """A readable reason for an orjson failure on ``data``, which starts at ``line``, ``col``."""
     msg = err.msg
     pos = err.pos
     if "UTF-8" in msg:
@@ -458,9 +468,9 @@ def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1) -> str:
         m = _NONFINITE.match(data, at) if at >= 0 else None
         if m is not None and (at == 0 or data[at - 1 : at] not in _WORD):
             word = m.group().lstrip(b"-").decode()
-            return f"{word} is not allowed in JSON (not a number): {_at(data, at, line)}"
+            return f"{word} is not allowed in JSON (not a number): {_at(data, at, line, col)}"
     if "infinity" in msg:
-        return f"number out of range: {msg} {_at(data, pos, line)}"
+        return f"number out of range: {msg} {_at(data, pos, line, col)}"
     # The standard library names most syntax errors better ("Expecting ',' delimiter").
     try:
         json.loads(data.decode("utf-8", "replace"))
@@ -469,17 +479,20 @@ def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1) -> str:
     except (ValueError, RecursionError):
         pass
     if pos >= len(data.rstrip()):
-        return f"truncated JSON: {msg} {_at(data, pos, line)}"
-    return f"invalid JSON: {msg} {_at(data, pos, line)}"
+        return f"truncated JSON: {msg} {_at(data, pos, line, col)}"
+    return f"invalid JSON: {msg} {_at(data, pos, line, col)}"
 
 
-def _at(data: bytes, pos: int, line: int) -> str:
+def _at(data: bytes, pos: int, line: int, first_col: int = 1) -> str:
+    """``at column C`` (or ``at line L column C``) of ``pos`` in ``data``; it starts at
+    ``first_col`` of ``line``."""
     pos = max(0, min(pos, len(data)))
     newlines = data.count(b"\n", 0, pos)
     col = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
     if newlines:
         return f"at line {line + newlines} column {col}"
-    return f"at column {col}"
+    col += first_col - 1
+    return f"at line {line} column {col}" if first_col > 1 else f"at column {col}"
 
 
 def _utf8_error(data: bytes, offset: int, line: int) -> str:
@@ -604,6 +617,9 @@ def _jsonl_odd(source: str, lineno: int, line: bytes, value: Any, limit: int) ->
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},"]', re.DOTALL)
 _STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*', re.DOTALL)
 _SPACE = re.compile(rb"[ \t\r\n]*")
+# Where an element of an array of objects may end: '}' before ', {' or ']' (a guess: see
+# _JsonScanner.packed_object).
+_OBJECT_END = re.compile(rb"\}[ \t\r\n]*(?:,[ \t\r\n]*\{|\])")
 
 
 class _JsonScanner:
@@ -616,13 +632,21 @@ class _JsonScanner:
         self.limit = limit
         self.buf = b""
         self.eof = False
+        self.error: BaseException | None = None  # a read error met while peeking, raised later
+        self.base = 0  # offset in the source of buf[0]
         self.line_pos = 0  # offset in buf up to which newlines are counted
         self.line_no = 1  # line number at line_pos
+        self.line_start = 0  # offset in the source where line line_no begins
+        self.no_newline = 0  # buf has no newline between a record's start and this offset
+        # The record last yielded: its start and end in buf, and the column it starts at.
+        self.rec_start = self.rec_end = self.rec_col = 0
 
     def fill(self) -> bool:
         """Read one more chunk; False at end of input."""
         if self.eof:
             return False
+        if self.error is not None:
+            raise self.error
         chunk = self.read(_CHUNK)
         if not chunk:
             self.eof = True
@@ -631,9 +655,17 @@ class _JsonScanner:
         return True
 
     def line_of(self, offset: int) -> int:
-        self.line_no += self.buf.count(b"\n", self.line_pos, offset)
+        """The line number at ``offset`` (never below the last offset asked about)."""
+        newlines = self.buf.count(b"\n", self.line_pos, offset)
+        if newlines:
+            self.line_no += newlines
+            self.line_start = self.base + self.buf.rfind(b"\n", self.line_pos, offset) + 1
         self.line_pos = offset
         return self.line_no
+
+    def column_of(self, offset: int) -> int:
+        """The 1-based column (in bytes) of ``offset``, just after ``line_of(offset)``."""
+        return self.base + offset - self.line_start + 1
 
     def trim(self, offset: int) -> int:
         """Drop buf[:offset] once it is large; returns how far offsets moved."""
@@ -642,12 +674,20 @@ class _JsonScanner:
         self.line_of(offset)
         self.buf = self.buf[offset:]
         self.line_pos -= offset
+        self.no_newline = max(0, self.no_newline - offset)
+        self.base += offset
         return offset
 
     def whole_line_object(self, pos: int) -> tuple[dict[str, Any], int] | None:
-        """(object, end offset) when the rest of the line at ``pos`` is exactly one object."""
-        nl = self.buf.find(b"\n", pos, pos + self.limit + 2)
+        """(object, end offset) when the rest of the line at ``pos`` is exactly one object.
+
+        Where a search found no newline is remembered: in a minified array every element
+        would otherwise search the same megabyte again.
+        """
+        stop = pos + self.limit + 2
+        nl = self.buf.find(b"\n", max(pos, self.no_newline), stop)
         if nl < 0:
+            self.no_newline = min(stop, len(self.buf))
             return None
         end = nl
         while end > pos and self.buf[end - 1] in b" \t\r":
@@ -665,6 +705,26 @@ class _JsonScanner:
         if type(value) is not dict or (_may_nest_deep(self.buf[pos:end]) and _too_deep(value)):
             return None
         return value, end
+
+    def packed_object(self, pos: int) -> tuple[dict[str, Any], int] | None:
+        """(object, end offset) when a '}' before ', {' or ']' ends the object at ``pos``.
+
+        A span from ``pos`` that parses as one JSON value ends where the object does
+        (its first '{' has one matching '}'), so a candidate that parses cannot be wrong;
+        a few candidates are tried before the scanner walks the element token by token.
+        """
+        for n, m in enumerate(_OBJECT_END.finditer(self.buf, pos, pos + self.limit + 2)):
+            if n == 8:
+                return None
+            end = m.start() + 1
+            try:
+                value = orjson.loads(self.buf[pos:end])
+            except orjson.JSONDecodeError:
+                continue
+            if type(value) is not dict or (_may_nest_deep(self.buf[pos:end]) and _too_deep(value)):
+                return None
+            return value, end
+        return None
 
     def skip_space(self, pos: int) -> int:
         while True:
@@ -730,13 +790,70 @@ class _JsonScanner:
                 oversized = True
 
     def items(self) -> Iterator[RecordItem]:
-        """The records (or their errors), in order."""
+        """The records (or their errors), in order, numbered by line or, if packed, by index.
+
+        The records of the first read chunk are held back until the numbering is chosen:
+        by index when two of them start on one line (or the first record and the next).
+        """
+        records = self._items()
+        held: list[tuple[RecordItem, int]] = []  # (item, the column its record starts at)
+        error: BaseException | None = None
         try:
-            yield from self._items()
+            for item in records:
+                held.append((item, self.rec_col))
+                if self.base + self.rec_end >= _CHUNK:
+                    break
         except _READ_ERRORS as err:  # what is left in the buffer was cut by the damage
-            yield _read_failed(self.source, self.line_of(len(self.buf)), err)
+            error = err
+        lines = {item.position for item, _ in held}
+        packed = len(lines) < len(held) or (len(held) == 1 and error is None and self.shares_line())
+        count = 0
+        for item, col in held:
+            count += 1
+            yield self.indexed(item, count, col) if packed else item
+        try:
+            if error is None and not packed:
+                yield from records  # the common case: no per-record work here
+            elif error is None:
+                for item in records:
+                    count += 1
+                    yield self.indexed(item, count, self.rec_col)
+        except _READ_ERRORS as err:
+            error = err
+        if error is not None:
+            line = self.line_of(len(self.buf))
+            yield _read_failed(self.source, line, error, count + 1 if packed else None)
+
+    def shares_line(self) -> bool:
+        """Whether another record starts on the line where the last one starts and ends."""
+        if b"\n" in self.buf[self.rec_start : self.rec_end]:
+            return False
+        pos, comma = self.rec_end, False
+        while True:
+            if pos >= len(self.buf):
+                try:
+                    if not self.fill():
+                        return False
+                except _READ_ERRORS as err:  # keep it for the reader, after this record
+                    self.error = err
+                    return False
+                continue
+            c = self.buf[pos]
+            if c in b" \t\r" or (c == 0x2C and not comma):  # spaces, one ','
+                comma = comma or c == 0x2C
+                pos += 1
+                continue
+            return c not in b"\n]"
+
+    def indexed(self, item: RecordItem, index: int, col: int) -> RecordItem:
+        """``item`` at its index in the source; an error says where the record starts."""
+        if item.error is None:
+            return _fast_item(item.source, index, item.record or {})
+        where = f" (record {index} starts at line {item.position}, column {col})"
+        return _bad(item.source, index, item.error + where)
 
     def _items(self) -> Iterator[RecordItem]:
+        """Every record or error item at its line; ``rec_*`` hold the span of the last one."""
         source, limit = self.source, self.limit
         self.fill()
         pos = 0
@@ -749,11 +866,11 @@ class _JsonScanner:
             pos = self.skip_space(pos)
             if pos >= len(self.buf):
                 if in_array:
-                    yield _bad(
+                    yield self.at(pos, pos, _bad(
                         source,
                         self.line_of(pos),
                         "truncated JSON: the array is not closed at the end of the file",
-                    )
+                    ))
                 return
             c = self.buf[pos]
             if not in_array:
@@ -764,12 +881,12 @@ class _JsonScanner:
                 if c != 0x7B:  # not {
                     line = self.line_of(pos)
                     snippet = self.buf[pos : pos + 20].split(b"\n")[0].decode("utf-8", "replace")
-                    yield _bad(
+                    yield self.at(pos, pos, _bad(
                         source,
                         line,
                         f"expected an object or an array of objects, found {snippet!r}; "
                         "the rest of this file was not read",
-                    )
+                    ))
                     return
             else:
                 if c == 0x5D:  # ]
@@ -778,49 +895,61 @@ class _JsonScanner:
                     continue
                 if c == 0x2C:  # ,
                     if expect_value:
-                        yield _bad(source, self.line_of(pos), "invalid JSON: missing value")
+                        yield self.at(pos, pos, _bad(
+                            source, self.line_of(pos), "invalid JSON: missing value"))
                     expect_value = True
                     pos += 1
                     continue
                 if not expect_value:
-                    yield _bad(
+                    yield self.at(pos, pos, _bad(
                         source,
                         self.line_of(pos),
                         "invalid JSON: expected ',' or ']' between elements; "
                         "the rest of this file was not read",
-                    )
+                    ))
                     return
             line = self.line_of(pos)
             if in_array and c == 0x7B:
-                # Fast path for one element per line: a line that parses whole is the element.
-                fast = self.whole_line_object(pos)
+                # Fast paths: a line that parses whole, or a span up to a '}' before ', {'
+                # or ']' that parses whole (minified), is the element.
+                fast = self.whole_line_object(pos) or self.packed_object(pos)
                 if fast is not None:
-                    value, pos = fast
+                    value, end = fast
                     expect_value = False
+                    self.rec_start, self.rec_end = pos, end  # rec_col: errors only
+                    pos = end
                     yield _fast_item(source, line, value)
                     continue
+            col = self.column_of(pos)
             start, end, problem = self.value_end(pos, in_array)
             expect_value = False
             if problem == "truncated":
-                yield _bad(source, line, "truncated JSON: the file ends inside this record")
+                yield self.at(start, end, _bad(
+                    source, line, "truncated JSON: the file ends inside this record"), col)
                 return
             if problem == "oversized" or end - start > limit:
-                yield _bad(source, line, f"record over {limit} bytes")
+                item = _bad(source, line, f"record over {limit} bytes")
             else:
                 data = self.buf[start:end]
                 try:
                     value = orjson.loads(data)
                 except orjson.JSONDecodeError as err:
-                    yield _bad(source, line, _json_error(err, data.rstrip(), line))
+                    item = _bad(source, line, _json_error(err, data.rstrip(), line, col))
                 else:
-                    if type(value) is dict:
-                        if _may_nest_deep(data) and _too_deep(value):
-                            yield _bad(source, line, TOO_DEEP)
-                        else:
-                            yield RecordItem(source, line, value, None)
+                    if type(value) is not dict:
+                        item = _bad(source, line, _not_object(value))
+                    elif _may_nest_deep(data) and _too_deep(value):
+                        item = _bad(source, line, TOO_DEEP)
                     else:
-                        yield _bad(source, line, _not_object(value))
+                        item = RecordItem(source, line, value, None)
+            yield self.at(start, end, item, col)
             pos = end
+
+    def at(self, start: int, end: int, item: RecordItem, col: int = 0) -> RecordItem:
+        """``item``, noting the span and column of its record for :meth:`items`."""
+        self.rec_start, self.rec_end = start, end
+        self.rec_col = col or self.column_of(start)
+        return item
 
 
 # --------------------------------------------------------------------------- CSV
