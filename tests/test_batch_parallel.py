@@ -346,3 +346,23 @@ def test_records_of_a_minified_array_are_told_apart(tmp_path: Path) -> None:
         "column " in verdicts[9]["error"]
     [warning] = [w for w in verdicts[5]["warnings"] if w["rule"] == "duplicate_id"]
     assert warning["message"].endswith(f"first seen at {src}:3")
+
+
+def test_deals_written_as_csv_read_back_with_their_steps(tmp_path: Path) -> None:
+    """A steps cell holding a JSON object (steps as a map of step → who and when), where the
+    schema allows an array or an object, was read as a list of one string: every such deal
+    was an error. Each deal written as a CSV row is judged as its JSON Lines line is."""
+    # CSV cannot tell an absent field from an empty or null one: deals that have neither
+    deals = [d for d in _deals() if "decision_maker" in d
+             and all(v is not None and v != "" for v in d.values())]
+    assert len(deals) > 30 and sum(isinstance(d.get("steps"), dict) for d in deals) > 2
+    csv_file = tmp_path / "deals.csv"
+    csv_file.write_bytes(_csv_of(deals))
+    jsonl = tmp_path / "deals.jsonl"
+    jsonl.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in deals))
+
+    def judged(path: Path) -> list[dict[str, object]]:
+        return [{k: v for k, v in x.items() if k not in ("record", "source")}
+                for x in _verdicts([str(path)])]
+
+    assert judged(csv_file) == judged(jsonl)

@@ -598,6 +598,10 @@ def test_csv_typing_through_field_types(tmp_path: Path) -> None:
         ("a;b; c", {"array"}, ["a", "b", "c"]),
         ('["a", 1]', {"array"}, ["a", 1]),
         ('{"k": 1}', {"object"}, {"k": 1}),
+        # was ['{"k": 1}']: the array reading won, and the schema refused the steps
+        ('{"k": 1}', {"array", "object"}, {"k": 1}),
+        (' {"a": {"at": "x"}} ', {"array", "object"}, {"a": {"at": "x"}}),
+        ("a;b", {"array", "object"}, ["a", "b"]),
         ("x", {"string", "null"}, "x"),
         ("", {"string", "null"}, None),
         ("1", {"string", "integer"}, 1),
@@ -622,6 +626,7 @@ def test_convert_cell(text: str, types: set[str], value: object) -> None:
         ("maybe", {"boolean"}, "is not a boolean"),
         ("[1,", {"array"}, "is not a JSON array"),
         ("[]", {"object"}, "is not a JSON object"),
+        ('{"k": 1}', {"array"}, "is not a JSON array (it is written as an object)"),
         ("5" * 5000, {"number"}, "out of range: more than 4300 digits"),  # was a ValueError
         ("-" + "5" * 4301, {"integer"}, "out of range: more than 4300 digits"),
     ],

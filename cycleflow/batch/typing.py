@@ -100,6 +100,8 @@ def _to_bool(column: str, text: str) -> bool:
 
 def _to_array(column: str, text: str) -> list[Any]:
     s = text.strip()
+    if s.startswith("{"):  # an object is no list of one string: let "object" have it
+        raise CellError(column, text, "is not a JSON array (it is written as an object)")
     if s.startswith("["):
         try:
             value = orjson.loads(s)
