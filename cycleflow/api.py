@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from cycleflow.errors import PolicyError, Problem
+from cycleflow.errors import PolicyError, Problem, UsageError
 from cycleflow.load.policy_files import read_deal_schema, read_includes, read_main
 from cycleflow.model.build import build_policy
 from cycleflow.model.policy import Policy
@@ -20,6 +20,8 @@ from cycleflow.validate.schema import validate_document
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read, validate and check a policy file; raise PolicyError with every problem found."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"load_policy needs a file path, not {type(path).__name__} {path!r}")
     main = read_main(path)
     problems: list[Problem] = validate_document(main.data, main.source_map)
     if problems:

@@ -351,3 +351,27 @@ def test_the_readme_reaches_subpackages_from_a_bare_import() -> None:
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "has no attribute 'nope'" in proc.stdout
+
+
+def test_engine_and_load_policy_arguments_are_checked_or_understood() -> None:
+    from cycleflow import UsageError
+
+    by_path = Engine(str(POLICY))  # a path is loaded: the common case in one step
+    assert by_path.check(deal(), now=NOW).verdict == "compliant"
+    for wrong in (None, 123, {"stages": []}):
+        with pytest.raises(UsageError, match="Engine needs a policy"):
+            Engine(wrong)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="emit"):
+        Engine(load_policy(POLICY), audit=object())
+    assert Engine(load_policy(POLICY), lang=None).lang == "en"  # type: ignore[arg-type]
+    for wrong in (None, 123):
+        with pytest.raises(UsageError, match="needs a file path"):
+            load_policy(wrong)  # type: ignore[arg-type]
+
+
+def test_apply_keeps_fields_it_cannot_copy(engine: Engine) -> None:
+    """apply deep-copies the record; a field holding a lock raised TypeError after the
+    decision had already allowed the move."""
+    lock = threading.Lock()
+    moved = engine.apply(deal(handle=lock), "advance", REP, now=NOW)
+    assert moved["stage"] == "negotiation" and moved["handle"] is lock

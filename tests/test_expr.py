@@ -642,3 +642,16 @@ def test_docs_cover_every_name_and_function() -> None:
         if example.startswith(("#", "$", ">>>")) or "→" in example:
             continue
         compile_expression(example, LOC)
+
+
+def test_a_field_nested_too_deeply_to_copy_is_recorded_as_such() -> None:
+    """read_values copies what it records; a value thousands of levels deep raised
+    RecursionError out of every explained decision and audit event."""
+    deep: Any = []
+    for _ in range(5000):
+        deep = [deep]
+    expr = compile_expression("deal.x != None", LOC)
+    values = expr.read_values(ctx_for({"x": deep, "y": [1, [2]]}))
+    assert values == {"deal.x": "<nested too deeply to record>"}
+    assert compile_expression("deal.y != None", LOC).read_values(ctx_for({"y": [1, [2]]})) == {
+        "deal.y": [1, [2]]}

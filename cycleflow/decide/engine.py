@@ -8,6 +8,7 @@ own writes. The deal record is the state; the engine never mutates it.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import threading
 import uuid
@@ -395,12 +396,27 @@ class Engine:
 
     def __init__(
         self,
-        policy: Policy | CompiledPolicy,
+        policy: Policy | CompiledPolicy | str | os.PathLike[str],
         *,
         audit: Any = None,
         lang: str = "en",
         validate_deals: bool = True,
     ) -> None:
+        if isinstance(policy, (str, os.PathLike)):  # a path: load it here
+            from cycleflow.api import load_policy
+
+            policy = load_policy(policy)
+        if not isinstance(policy, (Policy, CompiledPolicy)):
+            raise UsageError(
+                "Engine needs a policy: Engine(load_policy('policy.yaml')) or a path to one, "
+                f"not {type(policy).__name__}"
+            )
+        if audit is not None and not callable(getattr(audit, "emit", None)):
+            raise UsageError(
+                f"audit must be a sink with an emit(events) method (see cycleflow.audit), "
+                f"not {type(audit).__name__}"
+            )
+        lang = lang or "en"
         self.compiled = policy if isinstance(policy, CompiledPolicy) else compile_policy(policy)
         self.policy: Policy = self.compiled.policy
         self.audit = audit
@@ -826,7 +842,10 @@ class Engine:
         decision = self.decide(deal, trigger, actor, now=moment)
         if not decision.allowed:
             raise TransitionBlocked(decision)
-        moved = copy.deepcopy(dict(deal))
+        try:
+            moved = copy.deepcopy(dict(deal))
+        except (TypeError, RecursionError, copy.Error):  # a lock, a socket, runaway nesting
+            moved = dict(deal)  # still a new record; its nested values are the caller's
         moved["stage"] = decision.target
         moved["stage_entered_at"] = _iso(moment)
         if self.audit is not None:

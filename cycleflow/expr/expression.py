@@ -87,7 +87,10 @@ class Expression:
             except RuleError:
                 values[name] = runtime.MISSING_TEXT
                 continue
-            values[name] = copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+            try:
+                values[name] = copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+            except RecursionError:  # a field nested thousands deep: say so, do not fail
+                values[name] = "<nested too deeply to record>"
         return values
 
     def __reduce__(self) -> tuple[Any, ...]:
