@@ -76,6 +76,7 @@ LANG_COMMANDS = {
     "graph": ["graph", "-p", "{policy}"],
     "decide": ["decide", "-p", "{policy}", "--deal", str(QUALIFIED), "--trigger", "advance",
                "--now", NOW],
+    "check": ["check", "-p", "{policy}", str(QUALIFIED), "--format", "jsonl", "--now", NOW],
 }
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 import click
 
-from cycleflow.cli.common import EXIT_POLICY, EXIT_USAGE, guarded
+from cycleflow.cli.common import EXIT_POLICY, EXIT_USAGE, guarded, open_output
 from cycleflow.errors import UsageError
 
 
@@ -192,11 +191,10 @@ def _unreadable(meta: Mapping[str, Any]) -> str:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.partial"
+    """Write a finished report in one step (through a device or FIFO: see open_output)."""
     try:
-        with open(tmp, "wb") as fh:
+        with open_output(path) as fh:
             fh.write(data)
-        os.replace(tmp, path)
     except OSError as err:
         raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
 

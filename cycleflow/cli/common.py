@@ -167,6 +167,9 @@ def load_engine(
         from cycleflow.audit import open_sink
 
         sink = open_sink(audit_spec, fsync=audit_fsync)
+    from cycleflow.cli.toolkit_cmd import warn_unknown_lang
+
+    warn_unknown_lang(policy, lang)
     try:
         yield Engine(policy, audit=sink, lang=lang)
     finally:

@@ -80,14 +80,11 @@ def decide(
     audit_fsync: bool,
 ) -> None:
     """Decide one transition and print the decision as JSON. Exit 0 allowed, 1 otherwise."""
-    from cycleflow.cli.toolkit_cmd import warn_unknown_lang
-
     actor = parse_actor(actor_arg)
     deal = read_single_deal(deal_path)
     with load_engine(
         policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
     ) as engine:
-        warn_unknown_lang(engine.policy, lang)
         decision = engine.decide(deal, trigger, actor, now=now)
     write_json_stdout(decision.to_dict())
     sys.exit(0 if decision.allowed else 1)

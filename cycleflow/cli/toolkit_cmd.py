@@ -116,11 +116,11 @@ def warn_unknown_lang(policy: Any, lang: str) -> None:
 
     Any code stays accepted (English stands in), but a typo such as ``--lang zn`` is told.
     """
-    from cycleflow.decide.phrases import _BOOKS  # the engine's phrasebook; no public list yet
+    from cycleflow.decide.phrases import LANGUAGES
     from cycleflow.toolkit.explain import PHRASES
 
     labels = policy_languages(policy)
-    books = set(_BOOKS) | set(PHRASES)
+    books = set(LANGUAGES) | set(PHRASES)
     if lang in labels or lang in books or lang.split("-")[0] in labels | books:
         return
     click.echo(

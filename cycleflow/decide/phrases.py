@@ -60,6 +60,8 @@ _ZH: Final = MappingProxyType(
 )
 
 _BOOKS: Final = MappingProxyType({"en": _EN, "zh": _ZH})
+#: The languages the engine's own sentences are written in.
+LANGUAGES: Final = frozenset(_BOOKS)
 
 
 Books = Mapping[str, Mapping[str, str]]
