@@ -291,3 +291,15 @@ def test_without_dask_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "dask.bag", None)
     with pytest.raises(UsageError, match=r"cycleflow\[dask\]"):
         check_bag(None, POLICY, now=NOW)  # type: ignore[arg-type]
+
+
+def test_cli_address_without_a_port_fails_once_and_quietly() -> None:
+    """'bogus' made a half-built Client that, at exit, printed a traceback from __del__."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "cycleflow", "check", "-p", POLICY, DEALS,
+                           "--dask", "bogus"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "cycleflow: error: --dask bogus: missing port number in address 'bogus' (give "
+        "tcp://HOST:PORT of a running scheduler, or local:N)"]

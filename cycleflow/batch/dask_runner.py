@@ -424,8 +424,10 @@ def _connect(address: str) -> tuple[Any, Any]:
         raise UsageError("--dask needs an address: tcp://HOST:8786, local or local:N")
     hint = "give tcp://HOST:PORT of a running scheduler, or local:N"
     try:  # a bad scheme fails here, before a half-made Client can complain from __del__
-        scheme, _ = _dask("distributed.comm").parse_address(address)
+        scheme, location = _dask("distributed.comm").parse_address(address)
         _dask("distributed.comm.registry").get_backend(scheme)
+        if scheme in ("tcp", "tls"):  # no port: Client fails half-made and later complains
+            _dask("distributed.comm.addressing").parse_host_port(location)
     except ValueError as err:
         raise UsageError(f"--dask {address}: {_one_line(err)} ({hint})") from None
     try:
