@@ -871,7 +871,7 @@ def test_row_typer_types_each_cell_as_convert_cell_does(columns: list[tuple]) ->
 def test_records_nested_past_max_depth_are_error_items_in_every_format() -> None:
     """MAX_DEPTH levels are read; one more is an error item, and the next record is read.
     YAML nested 50,000 deep crashed the process in libyaml's composer (SIGSEGV)."""
-    from cycleflow.batch.readers import MAX_DEPTH, TOO_DEEP
+    from cycleflow.batch.readers import MAX_DEPTH, MAX_FLOW_DEPTH, TOO_DEEP
 
     def lists(depth: int) -> bytes:  # a value making its record `depth` levels deep
         return b"[" * (depth - 1) + b"]" * (depth - 1)
@@ -890,17 +890,41 @@ def test_records_nested_past_max_depth_are_error_items_in_every_format() -> None
             }
             for fmt, data in cases.items():
                 items = list(iter_records(["-"], stdin=io.BytesIO(data), fmt=fmt))  # type: ignore[arg-type]
+                if fmt == "yaml" and depth > MAX_FLOW_DEPTH:  # libyaml would be quadratic
+                    assert [i.position for i in items] == [1]
+                    assert "this file was not read" in (items[0].error or "")
+                    continue
                 assert [(i.position, i.error) for i in items] == [
                     (1, TOO_DEEP if deep else None), (2, None)], fmt
             assert (parse_jsonl_line(line, "s", 1).error == TOO_DEEP) is deep
             yaml_list = b"- id: d\n  x: " + value + b"\n- id: ok\n"
-            assert [i.error for i in read_bytes(yaml_list)] == [TOO_DEEP if deep else None, None]
+            errors = [i.error for i in read_bytes(yaml_list)]
+            if depth > MAX_FLOW_DEPTH:
+                assert len(errors) == 1 and "nest more than" in (errors[0] or "")
+            else:
+                assert errors == [TOO_DEEP if deep else None, None]
         if depth < 1000:  # a CSV cell holds the value; the record is one level above it
             cell = lists(depth).replace(b'"', b'""')
             data = b'id,steps\nd,"' + cell + b'"\nok,[]\n'
             items = read_bytes(data, field_types=TYPES)
             assert [(i.position, i.error) for i in items] == [
                 (2, TOO_DEEP if deep else None), (3, None)]
+
+
+def test_yaml_nested_past_the_flow_limit_is_refused_at_once() -> None:
+    """libyaml's scanner is quadratic in flow nesting: 50,000 levels took 6 s, and a
+    megabyte of '[' minutes; the file is refused at the line where nesting passes the limit."""
+    import time
+
+    from cycleflow.batch.readers import MAX_FLOW_DEPTH
+
+    bomb = b"--- {id: a}\n--- [" + b"[" * 1_000_000 + b"\n"
+    began = time.monotonic()
+    items = list(iter_records(["-"], stdin=io.BytesIO(bomb), fmt="yaml"))  # type: ignore[arg-type]
+    assert time.monotonic() - began < 5
+    assert [(i.position, str(MAX_FLOW_DEPTH) in (i.error or "")) for i in items] == [(2, True)]
+    fine = b"- {id: a, steps: [x, y]}\n" * (MAX_FLOW_DEPTH + 1)  # many brackets, none deep
+    assert [i.error for i in read_bytes(fine)] == [None] * (MAX_FLOW_DEPTH + 1)
 
 
 # --------------------------------------------------------------------------- special files

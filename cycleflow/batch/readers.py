@@ -1275,6 +1275,11 @@ def _read_yaml(
         data = data[: data.rfind(b"\n") + 1]  # whole lines only
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
+    deep = _flow_too_deep(data)
+    if deep:
+        yield _bad(source, deep, f"[ and {{ nest more than {MAX_FLOW_DEPTH} levels deep here "
+                   "(YAML reading time grows with the square of it); this file was not read")
+        return
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -1306,6 +1311,33 @@ def _read_yaml(
     if error is not None:
         after = text.count("\n") + 1  # the damage begins after the last line read
         yield _read_failed(source, held.position if held else after, error)
+
+
+#: Flow brackets nested this deep make libyaml's scanner quadratic (50,000 levels: 6 s,
+#: 1 MB of them: minutes); no record comes near it (records stop at MAX_DEPTH).
+MAX_FLOW_DEPTH = 10 * MAX_DEPTH
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}\n")
+
+
+def _flow_too_deep(data: bytes) -> int | None:
+    """The line where ``[``/``{`` first nest past :data:`MAX_FLOW_DEPTH`, or None.
+
+    Brackets inside quoted text count too: that only errs on the side of refusing,
+    and no real deal quotes a thousand unclosed brackets.
+    """
+    if data.count(b"[") + data.count(b"{") <= MAX_FLOW_DEPTH:
+        return None
+    depth, line = 0, 1
+    for ch in data.translate(None, _NOT_BRACKETS):
+        if ch == 10:
+            line += 1
+        elif ch in (91, 123):
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                return line
+        elif depth:
+            depth -= 1
+    return None
 
 
 def _yaml_items(loader: Any, source: str, limit: int) -> Iterator[RecordItem]:
