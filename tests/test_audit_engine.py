@@ -163,3 +163,26 @@ def test_the_engines_own_check_sentences_follow_its_language(policy: Any) -> Non
     for rule, text in messages["zh-CN"].items():
         assert text != messages["en"][rule]
         assert any("\u4e00" <= ch <= "\u9fff" for ch in text), text
+
+
+def test_a_processor_editing_values_in_place_leaves_the_decision_alone(
+    policy: Any, tmp_path: Path
+) -> None:
+    """The sink copied events one level deep: a processor writing into ``values`` (or a
+    list inside it) changed the Decision's own events."""
+    def scribble(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        event["values"]["scribbled"] = True
+        for value in event["values"].values():
+            if isinstance(value, list):
+                value.append("scribbled")
+        return event
+
+    with JsonlSink(tmp_path / "audit.jsonl", processors=[scribble]) as sink:
+        decision = Engine(policy, audit=sink).decide(example("deal-negotiation.json"), "win",
+                                                     ACTOR, now=NOW)
+    assert decision.events
+    for event in decision.events:
+        assert "scribbled" not in event["values"]
+        assert all("scribbled" not in v for v in event["values"].values() if isinstance(v, list))
+    written = [orjson.loads(x) for x in (tmp_path / "audit.jsonl").read_bytes().splitlines()]
+    assert all(e["values"]["scribbled"] is True for e in written)

@@ -5,6 +5,7 @@ Kept free of I/O so the engine can import it cheaply and type against it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
@@ -118,6 +119,12 @@ def run_processors(
     out: list[dict[str, Any]] = []
     for event in events:
         record: Any = dict(event)
+        values = record.get("values")
+        if isinstance(values, Mapping):  # a processor editing values in place must not
+            record["values"] = {  # reach the Decision's own events: copy what it can edit
+                k: copy.deepcopy(v) if isinstance(v, (list, dict)) else v
+                for k, v in values.items()
+            }
         try:
             for proc in processors:
                 record = proc(None, "emit", record)
