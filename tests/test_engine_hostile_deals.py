@@ -139,3 +139,12 @@ def test_wrong_kinds_of_actor_now_and_trigger_are_usage_errors() -> None:
             engine.decide(deal, trigger, None, now=NOW)  # type: ignore[arg-type]
     # a role list of text is what approval rules read: one string would match by substring
     assert engine.decide(deal, "advance", {"id": 7, "roles": ("sales_rep",)}, now=NOW)
+
+
+def test_an_invalid_deal_nested_very_deep_is_an_error_verdict_not_a_recursion_error() -> None:
+    """The retry that judges a Mapping's JSON form walked the whole deal recursively."""
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    verdict = ENGINES[0].check({**BASE[0], "amount": "lots", "deep": deep}, now=NOW)
+    assert verdict.verdict == "error" and "'lots' is not of type 'number'" in (verdict.error or "")

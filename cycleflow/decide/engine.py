@@ -512,10 +512,10 @@ class Engine:
             raise DealError(f"unknown stage {stage!r}" + (f" ({hint})" if hint else ""))
         if self._validator is not None:
             problem = self._validator(deal)
-            if problem is not None and not _is_json(deal):
+            if problem is not None:
                 # a Mapping that is not a dict, or a tuple, is an object or array to the
                 # rules: judge its JSON form (only on this failure path, so dicts pay nothing)
-                problem = self._validator(_as_json(deal))
+                problem = self._validator(plain) if (plain := _as_json(deal)) else problem
             if problem is not None:
                 if self._sensitive_paths:
                     problem = _hide_sensitive(problem, deal, self._sensitive_paths)
@@ -1078,22 +1078,26 @@ def _default_record(obj: Any) -> Mapping[str, Any]:
     return {k: v for k, v in vars(obj).items() if not k.startswith("_") and not callable(v)}
 
 
-def _as_json(value: Any) -> Any:
-    """``value`` with every Mapping as a dict and every tuple as a list (what JSON reads give)."""
-    if isinstance(value, Mapping):
-        return {k: _as_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_as_json(v) for v in value]
-    return value
+def _as_json(deal: Any) -> dict[str, Any] | None:
+    """``deal`` with every Mapping as a dict and every tuple as a list (what JSON reads
+    give), or None when it holds none of them (or nests too deeply to look)."""
+    found = False
 
+    def plain(value: Any) -> Any:
+        nonlocal found
+        if isinstance(value, Mapping):
+            found = found or type(value) is not dict
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            found = found or type(value) is not list
+            return [plain(v) for v in value]
+        return value
 
-def _is_json(value: Any) -> bool:
-    """Whether ``value`` holds only dicts and lists as containers (no other Mapping or tuple)."""
-    if type(value) is dict:
-        return all(_is_json(v) for v in value.values())
-    if type(value) is list:
-        return all(_is_json(v) for v in value)
-    return not isinstance(value, (Mapping, tuple))
+    try:
+        converted = plain(deal)
+    except RecursionError:
+        return None
+    return converted if found else None
 
 
 _INDEX = re.compile(r"\[\d+\]")
