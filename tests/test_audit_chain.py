@@ -51,18 +51,68 @@ def test_intact_log_verifies(tmp_path: Path) -> None:
     assert result.head == orjson.loads(lines(log)[-1])["hash"]
 
 
-def test_record_format_is_the_documented_canonical_encoding(tmp_path: Path) -> None:
+def test_record_format_is_the_documented_encoding(tmp_path: Path) -> None:
+    """Format 2: the body is seq, prev, then the event's fields in order; the hash covers
+    those bytes as written, and the line is the body with the hash spliced in last."""
     log = tmp_path / "audit.jsonl"
     write_log(log, batches=1, per=2)
     first, second = (orjson.loads(line) for line in lines(log))
     assert (first["seq"], first["prev"]) == (0, GENESIS)
     assert (second["seq"], second["prev"]) == (1, first["hash"])
-    body = dict(first)
-    del body["hash"]
-    encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    assert first["hash"] == hashlib.sha256(encoded).hexdigest()
-    # the line itself is the canonical body with the hash spliced in last
-    assert lines(log)[0] == encoded[:-1] + b',"hash":"' + first["hash"].encode() + b'"}\n'
+    event = events(1, decision="0" * 32)[0]
+    body = orjson.dumps({"seq": 0, "prev": GENESIS, **event})
+    assert first["hash"] == hashlib.sha256(body).hexdigest()
+    assert lines(log)[0] == body[:-1] + b',"hash":"' + first["hash"].encode() + b'"}\n'
+    assert list(first) == ["seq", "prev", *event, "hash"]
+
+
+def _format1_log(path: Path, batches: list[list[dict[str, Any]]]) -> str:
+    """A log as the first release wrote it: sorted-key bodies. Returns its head."""
+    prev, seq, out = GENESIS, 0, []
+    for batch in batches:
+        for event in batch:
+            body = canonical({**event, "seq": seq, "prev": prev})
+            prev = hashlib.sha256(body).hexdigest()
+            out.append(body[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
+            seq += 1
+    path.write_bytes(b"".join(out))
+    return prev
+
+
+def test_a_format1_log_still_verifies_continues_and_catches_edits(tmp_path: Path) -> None:
+    log = tmp_path / "old.jsonl"
+    head = _format1_log(log, [events(3, decision="a" * 32), events(2, decision="b" * 32)])
+    assert verify(log).ok and verify(log).records == 5 and verify(log).head == head
+    with JsonlSink(log) as sink:  # reopened: the chain continues in format 2
+        assert sink.seq == 5 and sink.head == head
+        sink.emit(events(2, decision="c" * 32))
+    data = lines(log)
+    assert data[4].startswith(b'{"actor"') and data[5].startswith(b'{"seq":5,"prev":"')
+    result = verify(log)
+    assert result.ok and result.records == 7
+    data[2] = data[2].replace(b'"outcome":"pass"', b'"outcome":"fail"')
+    log.write_bytes(b"".join(data))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 3 and "edited" in (result.reason or "")
+
+
+def test_format2_line_edited_after_its_hash_or_reformatted_is_caught(tmp_path: Path) -> None:
+    """The hash covers the bytes before it; bytes after it, or a re-encoding that keeps
+    the same JSON value, are edits too."""
+    log = tmp_path / "audit.jsonl"
+    write_log(log, batches=1, per=3)
+    good = lines(log)
+    for n, damaged in (
+        (2, good[1][:-3] + b'","x":1}\n'),  # a field added after the hash
+        (1, orjson.dumps(orjson.loads(good[0]), option=orjson.OPT_SORT_KEYS) + b"\n"),
+        (3, good[2].replace(b'"seq":2,', b'"seq": 2,')),  # same value, other bytes
+    ):
+        data = list(good)
+        data[n - 1] = damaged
+        log.write_bytes(b"".join(data))
+        result = verify(log)
+        assert not result.ok and result.first_bad == n, damaged
+        assert "edited" in (result.reason or "") or "seq" in (result.reason or "")
 
 
 def test_edited_line_is_caught_at_its_line(tmp_path: Path) -> None:
@@ -302,8 +352,8 @@ def test_any_json_event_round_trips_through_the_chain(batch: list[dict[str, Any]
 def test_the_jsonl_hot_path_writes_exactly_the_sealed_records(batch: list[dict[str, Any]],
                                                               seq: int) -> None:
     """seal_batch leaves the caller's events untouched (JsonlSink passes them uncopied), and
-    each record is the event plus seq and prev, hashed over its canonical body."""
-    from cycleflow.audit.chain import canonical, digest, join_lines, seal_batch
+    each record is seq, prev and the event, hashed over its body as written (format 2)."""
+    from cycleflow.audit.chain import digest, join_lines, seal_batch
 
     before = orjson.dumps(batch)
     sealed, end, head = seal_batch(batch, seq, GENESIS)
@@ -311,7 +361,7 @@ def test_the_jsonl_hot_path_writes_exactly_the_sealed_records(batch: list[dict[s
     assert end == seq + len(batch) and head == sealed[-1].hash
     prev = GENESIS
     for n, (event, record) in enumerate(zip(batch, sealed, strict=True)):
-        assert record.body == canonical({**event, "seq": seq + n, "prev": prev})
+        assert record.body == orjson.dumps({"seq": seq + n, "prev": prev, **event})
         assert record.hash == digest(record.body) and record.prev == prev
         prev = record.hash
     assert join_lines(sealed) == b"".join(record.line for record in sealed)
@@ -438,6 +488,31 @@ def test_sqlite_swapped_rows_are_caught(tmp_path: Path) -> None:
         conn.execute("INSERT INTO audit_log VALUES (3,?,?,?,?,?,?,?,?)", rows[2][1:])
     result = verify(db)
     assert not result.ok and result.first_bad == 3
+
+
+def test_sqlite_rows_in_format1_still_verify_and_the_chain_continues(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    write_db(db, batches=1)
+    with sqlite3.connect(db) as conn:  # rewrite the rows as the first release stored them
+        prev = GENESIS
+        for seq, record in list(conn.execute("SELECT seq, record FROM audit_log ORDER BY seq")):
+            obj = orjson.loads(record)
+            obj["prev"] = prev
+            body = canonical(obj)
+            prev = hashlib.sha256(body).hexdigest()
+            conn.execute("UPDATE audit_log SET record = ?, prev = ?, hash = ? WHERE seq = ?",
+                         (body.decode(), obj["prev"], prev, seq))
+    assert verify(db).ok and verify(db).head == prev
+    write_db(db, batches=1)
+    result = verify(db)
+    assert result.ok and result.records == 8
+    with sqlite3.connect(db) as conn:
+        kinds = [r[0][:7] for r in conn.execute("SELECT record FROM audit_log ORDER BY seq")]
+        assert kinds == ['{"actor'] * 4 + ['{"seq":'] * 4
+        conn.execute("UPDATE audit_log SET record = replace(record, 'pass', 'fail') "
+                     "WHERE seq = 1")
+    result = verify(db)
+    assert not result.ok and result.first_bad == 2
 
 
 def test_sqlite_refuses_to_continue_a_damaged_head(tmp_path: Path) -> None:

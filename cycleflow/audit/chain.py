@@ -1,11 +1,21 @@
-"""The hash chain's canonical encoding: how a record becomes bytes and a SHA-256.
+"""The hash chain's encoding: how a record becomes bytes and a SHA-256.
 
 A stored record is the event plus ``seq`` (0-based position) and ``prev`` (the
 previous record's hash, ``GENESIS`` for the first). Its ``hash`` is the SHA-256
-hex of ``orjson.dumps(record_without_hash, option=OPT_SORT_KEYS)``. A JSON
-Lines record is that canonical body with ``,"hash":"<hex>"`` spliced in before
-the closing brace, so writing costs one encoding and verifying one decode and
-one re-encode.
+hex of the record's body: the record without its hash, as compact UTF-8 JSON.
+
+Format 2 (written since 0.1): the body is ``{"seq":N,"prev":"<hex>",`` followed
+by the event's fields in the order the event holds them, exactly the bytes of
+``orjson.dumps({"seq": N, "prev": H, **event})``. The hash covers those bytes as
+written, so a verifier hashes the line itself and never re-encodes it: no sort,
+no copy, and no dependence on a JSON library encoding a value the same way years
+later. Format 1 (the first logs) sorted the keys and is still verified, by
+re-encoding. A format 2 body starts with ``{"seq":``; a format 1 body never can
+(``prev`` sorts before ``seq``), so each record says which it is, and a log
+written in format 1 continues in format 2.
+
+A JSON Lines record is its body with ``,"hash":"<hex>"`` spliced in before the
+closing brace, one per line.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ from cycleflow.jsonsafe import scrub
 
 _SORT: Final = orjson.OPT_SORT_KEYS
 _HASH_KEY: Final = b',"hash":"'
+_V2: Final = b'{"seq":'
+_HASH_TAIL: Final = len(_HASH_KEY) + 64 + len(b'"}')  # what follows the body's last field
 
 
 def _default(value: Any) -> Any:
@@ -52,7 +64,10 @@ def _default(value: Any) -> Any:
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
-    """The canonical bytes of ``record``: orjson, keys sorted, compact, UTF-8.
+    """The format 1 body of ``record``: orjson, keys sorted, compact, UTF-8.
+
+    Format 2 records are hashed as written; this stays for format 1 logs and for
+    anyone who wants a key-order-independent encoding of an event.
 
     A value orjson refuses (an integer beyond 64 bits, a lone surrogate) is written as
     reading JSON would give it back (a float, U+FFFD), so an odd deal still gets its
@@ -119,21 +134,21 @@ def seal_batch(
 ) -> tuple[list[Sealed], int, str]:
     """Chain a batch after (seq, prev); returns the sealed records and the new head.
 
-    The hot path of every chained sink. ``events`` are not modified: each record is a
-    fresh dict of the event plus ``seq`` and ``prev``, so a sink needs no copy of its own.
+    The hot path of every chained sink. ``events`` are not modified and not copied:
+    each body is the event's encoding with ``seq`` and ``prev`` spliced in front
+    (format 2), which costs a quarter less than copying and sorting every event.
     """
     sealed: list[Sealed] = []
     dumps, sha256 = orjson.dumps, hashlib.sha256
     for event in events:
         if "seq" in event or "prev" in event or "hash" in event:
             _refuse_reserved(event)
-        record = dict(event)  # cheaper than {**event, ...} (a hot path: ~13 events a decision)
-        record["seq"] = seq
-        record["prev"] = prev
         try:
-            body = dumps(record, default=_default, option=_SORT)
+            fields = dumps(event, default=_default)
         except TypeError:  # orjson.JSONEncodeError is a TypeError
-            body = _scrubbed(record)
+            fields = _scrubbed_fields(event)
+        head = b'{"seq":%d,"prev":"%s"' % (seq, prev.encode())
+        body = head + (b"}" if fields == b"{}" else b"," + fields[1:])
         record_hash = sha256(body).hexdigest()
         sealed.append(Sealed(seq, prev, body, record_hash))
         seq += 1
@@ -141,24 +156,49 @@ def seal_batch(
     return sealed, seq, prev
 
 
-def check_record(obj: Any) -> str | None:
-    """Why a parsed record is not self-consistent (None when its hash matches its content)."""
+def _scrubbed_fields(event: Mapping[str, Any]) -> bytes:
+    """The event's JSON after :func:`scrub`: the slow path of values orjson refuses."""
+    try:
+        return orjson.dumps(scrub(event), default=_default)
+    except (TypeError, RecursionError) as exc:
+        raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
+
+
+def check_record(obj: Any, line: bytes | None = None) -> str | None:
+    """Why a parsed record is not self-consistent (None when its hash matches its content).
+
+    ``line`` is the JSON Lines record ``obj`` was parsed from: a format 2 record is
+    hashed over those bytes. Without it, or for format 1, the record is re-encoded.
+    """
     if not isinstance(obj, dict):
         return "not a JSON object"
-    stored = obj.pop("hash", None)
+    stored = obj.get("hash")
+    if not isinstance(stored, str) or len(stored) != 64:
+        return "no hash field"
+    if not isinstance(obj.get("seq"), int) or isinstance(obj.get("seq"), bool):
+        return "no seq field"
+    if not isinstance(obj.get("prev"), str):
+        return "no prev field"
+    if line is not None and line.startswith(_V2):
+        return _check_v2(line.rstrip(b"\r\n"), stored)
+    del obj["hash"]
     try:
-        if not isinstance(stored, str) or len(stored) != 64:
-            return "no hash field"
-        if not isinstance(obj.get("seq"), int) or isinstance(obj.get("seq"), bool):
-            return "no seq field"
-        if not isinstance(obj.get("prev"), str):
-            return "no prev field"
-        if digest(orjson.dumps(obj, option=_SORT)) != stored:
-            return "hash mismatch: the record was edited after it was written"
-        return None
+        body = orjson.dumps(obj, option=_SORT)
     finally:
-        if stored is not None:
-            obj["hash"] = stored
+        obj["hash"] = stored
+    if digest(body) != stored:
+        return "hash mismatch: the record was edited after it was written"
+    return None
+
+
+def _check_v2(line: bytes, stored: str) -> str | None:
+    """A format 2 line: its hash must be the last field and cover every byte before it."""
+    tail = line[-_HASH_TAIL:]
+    if not (tail.startswith(_HASH_KEY) and tail.endswith(b'"}')) or tail[9:-2] != stored.encode():
+        return "hash field is not where the writer puts it: the record was edited"
+    if digest(line[:-_HASH_TAIL] + b"}") != stored:
+        return "hash mismatch: the record was edited after it was written"
+    return None
 
 
 __all__ = [

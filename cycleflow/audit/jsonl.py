@@ -109,7 +109,7 @@ def _scan_tail(fd: int) -> _Tail:
     line = data[line_start:end - 1]
     try:
         obj: Any = orjson.loads(line)
-        problem = check_record(obj)
+        problem = check_record(obj, line)
     except orjson.JSONDecodeError:
         problem = "not valid JSON"
     if problem is not None:

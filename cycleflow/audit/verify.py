@@ -87,9 +87,9 @@ def _describe_seq(seq: Any, expected: int) -> str:
     )
 
 
-def _judge(obj: Any, expected: int, prev: str, where: str) -> str | None:
-    """Why a parsed record does not continue the chain at (expected, prev), or None."""
-    problem = check_record(obj)
+def _judge(obj: Any, line: bytes, expected: int, prev: str, where: str) -> str | None:
+    """Why a record parsed from ``line`` does not continue the chain at (expected, prev)."""
+    problem = check_record(obj, line)
     if problem is not None:
         return problem
     if obj["seq"] != expected:
@@ -124,7 +124,7 @@ def _verify_jsonl(path: str) -> VerifyResult:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError:
                 return bad("not valid JSON" if line.strip() else "empty line")
-            problem = _judge(obj, expected, prev, "line")
+            problem = _judge(obj, line, expected, prev, "line")
             if problem is not None:
                 return bad(problem)
             expected += 1
@@ -163,7 +163,8 @@ def _verify_sqlite(path: str) -> VerifyResult:
         except orjson.JSONDecodeError:
             return bad("not valid JSON")
         obj["hash"] = row_hash
-        problem = _judge(obj, expected, prev, "row")
+        line = text.encode()[:-1] + b',"hash":"' + str(row_hash).encode() + b'"}'
+        problem = _judge(obj, line, expected, prev, "row")
         if problem is not None:
             return bad(problem)
         if obj["seq"] != seq or row_prev != obj["prev"]:
