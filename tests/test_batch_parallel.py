@@ -31,7 +31,11 @@ def _hostile_file(path: Path) -> None:
             lines += [b"", b"   ", b'{"id": "X", "stage": "prospect"', b"[1, 2]", b"NaN",
                       b'{"id": "N", "amount": NaN}', b"\xff\xfe bad utf-8", b'{"stage": 3}',
                       b'{"id": "big", "pad": "' + b"x" * 3000 + b'"}',
-                      b'{"id": "P-2", "stage": "nowhere"}', b'{"id": 7, "stage": "prospect"}']
+                      b'{"id": "P-2", "stage": "nowhere"}', b'{"id": 7, "stage": "prospect"}',
+                      # nested past the limit (an error), then many brackets but shallow
+                      b'{"id": "deep", "x": ' + b"[" * 150 + b"]" * 150 + b"}",
+                      b'{"id": "wide", "stage": "prospect", "x": [' + b",".join(
+                          [b"{}"] * 120) + b"]}", b"\t {} \t"]
     path.write_bytes(b"\r\n".join(lines[:5]) + b"\r\n" + b"\n".join(lines[5:]) + b"\n")
 
 
@@ -55,12 +59,15 @@ def test_parallel_blocks_equal_the_serial_run_with_many_small_chunks(
     assert (summary.total, summary.error, summary.warnings, summary.with_warnings) == (
         expected.total, expected.error, expected.warnings, expected.with_warnings)
     verdicts = [orjson.loads(x) for x in got.splitlines()]
-    assert len(verdicts) == 1 + 400 + 9  # blank lines are not records
+    assert len(verdicts) == 1 + 400 + 12  # blank lines are not records
     flagged = [v["deal"] for v in verdicts
                if any(w["rule"] == "duplicate_id" for w in v["warnings"])]
     assert flagged == ["DUP-A", "P-2", "DUP-B"]
     errors = [v for v in verdicts if v["verdict"] == "error"]
-    assert len(errors) == 9 and all(v["source"] == str(src) and v["record"] for v in errors)
+    assert len(errors) == 12 and all(v["source"] == str(src) and v["record"] for v in errors)
+    assert sum("nested more than 100" in v["error"] for v in errors) == 1
+    wide = next(v for v in verdicts if v["deal"] == "wide")  # judged: the schema finds it
+    assert "stage_entered_at" in wide["error"] and "nested" not in wide["error"]
 
 
 def test_see_all_reports_what_see_reports_one_by_one() -> None:
@@ -126,7 +133,7 @@ def test_blocks_are_submitted_a_bounded_number_ahead_of_the_reader(
             future.set_result((b"%d\n" % task, [f"D-{task}"], [task], "src", Summary()))
             return future
 
-    monkeypatch.setattr(parallel, "_pool", lambda options: Inline())
+    monkeypatch.setattr(parallel, "_pool", lambda options, engine: Inline())
     options = BatchOptions(policy_path=POLICY, now=NOW, jobs=3)
     blocks = parallel._in_order(lambda t: t, range(100), options, Summary())
     for n, block in enumerate(blocks):
@@ -367,3 +374,26 @@ def test_deals_written_as_csv_read_back_with_their_steps(tmp_path: Path) -> None
                 for x in _verdicts([str(path)])]
 
     assert judged(csv_file) == judged(jsonl)
+
+
+def test_forked_workers_reuse_the_parents_compiled_engine(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers forked from the parent judge with its engine: they never load the policy
+    again (a worker that tried would fail here, as loading is made to raise)."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform: workers load the policy themselves")
+    src = tmp_path / "deals.jsonl"
+    src.write_bytes((ROOT / "examples" / "deals.jsonl").read_bytes())
+    engine = Engine(load_policy(POLICY))
+    serial = b"".join(orjson.dumps(v) + b"\n" for v in verdict_stream(
+        engine, [str(src)], BatchOptions(policy_path=POLICY, now=NOW, jobs=1)))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a worker loaded the policy again")
+
+    monkeypatch.setattr("cycleflow.api.load_policy", refuse)
+    options = BatchOptions(policy_path=POLICY, now=NOW, jobs=2)
+    got = b"".join(parallel.verdict_blocks(engine, [str(src)], options, Summary()))
+    assert got == serial

@@ -25,10 +25,11 @@ import orjson
 from cycleflow.batch.readers import (
     DuplicateTracker,
     RecordItem,
+    _may_nest_deep,
     iter_records,
     parse_jsonl_line,
 )
-from cycleflow.batch.runner import duplicate_warning, judge, run_check
+from cycleflow.batch.runner import duplicate_warning, judge, judge_record, run_check
 from cycleflow.decide.engine import Engine
 from cycleflow.report._common import dumps as encode
 from cycleflow.report.summary import Summary
@@ -94,9 +95,9 @@ def verdict_blocks(
     """
     chunks = plan_chunks(sources)
     if chunks:
-        yield from parallel_blocks(chunks, options, summary)
+        yield from parallel_blocks(chunks, options, summary, engine)
     else:
-        yield from parallel_records(_items(engine, sources, options), options, summary)
+        yield from parallel_records(_items(engine, sources, options), options, summary, engine)
 
 
 def _items(engine: Engine, sources: Sequence[str], options: BatchOptions) -> Iterator[RecordItem]:
@@ -110,10 +111,17 @@ def _items(engine: Engine, sources: Sequence[str], options: BatchOptions) -> Ite
 _Share = tuple[bytes, list[str | None], list[int], str, Summary]
 
 
-def _pool(options: BatchOptions) -> ProcessPoolExecutor:
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+def _pool(options: BatchOptions, engine: Engine | None) -> ProcessPoolExecutor:
+    """Worker processes, forked where the platform can: then each inherits ``engine``
+    (compiled here already) instead of loading and compiling the policy again."""
+    forking = "fork" in mp.get_all_start_methods()
+    ctx = mp.get_context("fork") if forking else None
+    inherit = engine if forking and engine is not None and engine.audit is None else None
     return ProcessPoolExecutor(
-        max_workers=options.jobs, mp_context=ctx, initializer=_init_worker, initargs=(options,)
+        max_workers=options.jobs,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(options, inherit),
     )
 
 
@@ -126,26 +134,34 @@ def _merge(share: _Share, seen: DuplicateTracker, summary: Summary) -> bytes:
 
 
 def parallel_blocks(
-    chunks: list[Chunk], options: BatchOptions, summary: Summary
+    chunks: list[Chunk], options: BatchOptions, summary: Summary, engine: Engine | None = None
 ) -> Iterator[bytes]:
     """Blocks of encoded verdict lines (each ending in a newline), in input order.
 
     Workers count their own verdicts; ``summary`` receives the merged counts. The
     parent only checks each block's deal ids for duplicates and, in the rare block that
-    has one, decodes and re-encodes just the lines it must flag.
+    has one, decodes and re-encodes just the lines it must flag. ``engine``, when given,
+    must be the policy of ``options`` compiled with its ``lang``: forked workers reuse it.
     """
-    return _in_order(_run_chunk, chunks, options, summary)
+    return _in_order(_run_chunk, chunks, options, summary, engine)
 
 
 def parallel_records(
-    items: Iterable[RecordItem], options: BatchOptions, summary: Summary
+    items: Iterable[RecordItem],
+    options: BatchOptions,
+    summary: Summary,
+    engine: Engine | None = None,
 ) -> Iterator[bytes]:
     """Like :func:`parallel_blocks`, for records read here: batches go to the workers."""
-    return _in_order(_run_rows, _batches(items), options, summary)
+    return _in_order(_run_rows, _batches(items), options, summary, engine)
 
 
 def _in_order(
-    work: Callable[[Any], _Share], tasks: Iterable[Any], options: BatchOptions, summary: Summary
+    work: Callable[[Any], _Share],
+    tasks: Iterable[Any],
+    options: BatchOptions,
+    summary: Summary,
+    engine: Engine | None = None,
 ) -> Iterator[bytes]:
     """Each task's block, in task order, with at most two tasks per worker in flight.
 
@@ -154,7 +170,7 @@ def _in_order(
     """
     seen = DuplicateTracker()
     window = 2 * options.jobs
-    with _pool(options) as pool:
+    with _pool(options, engine) as pool:
         pending: deque[Future[_Share]] = deque()
         for task in tasks:
             pending.append(pool.submit(work, task))
@@ -232,11 +248,13 @@ def plan_chunks(sources: Sequence[str]) -> list[Chunk] | None:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(options: BatchOptions) -> None:
-    """Per-process setup: each worker loads and compiles the policy once."""
-    from cycleflow.api import load_policy
+def _init_worker(options: BatchOptions, engine: Engine | None = None) -> None:
+    """Per-process setup: the engine inherited from the parent, or the policy compiled once."""
+    if engine is None or engine.lang != options.lang:
+        from cycleflow.api import load_policy
 
-    _WORKER["engine"] = Engine(load_policy(options.policy_path), lang=options.lang)
+        engine = Engine(load_policy(options.policy_path), lang=options.lang)
+    _WORKER["engine"] = engine
     _WORKER["options"] = options
 
 
@@ -246,24 +264,57 @@ def _run_rows(rows: list[tuple[Any, ...]]) -> _Share:
 
 
 def _run_chunk(chunk: Chunk) -> _Share:
-    """One worker's byte range of a JSON Lines file, read here."""
+    """One worker's byte range of a JSON Lines file, read here.
+
+    The hot loop of a large batch: a line that parses to an object of ordinary size and
+    nesting goes straight to the engine; anything else (blank, over the cap, a BOM, bad
+    JSON, not an object, deep nesting, a --trigger run) takes :func:`parse_jsonl_line`
+    and :func:`judge`, so every verdict is what the one-process path gives.
+    """
     with open(chunk.path, "rb") as fh:
         fh.seek(chunk.start)
         data = fh.read(chunk.end - chunk.start)
-    limit = _WORKER["options"].max_record_bytes
-    items = (
-        parse_jsonl_line(raw, chunk.path, chunk.first_line + n, limit)
-        for n, raw in enumerate(data.split(b"\n"))
-        if raw.strip()
-    )
-    return _judge_all(items, chunk.path)
+    engine: Engine = _WORKER["engine"]
+    options: BatchOptions = _WORKER["options"]
+    limit, now, source = options.max_record_bytes, options.now, chunk.path
+    if options.trigger is not None:
+        items = (
+            parse_jsonl_line(raw, source, chunk.first_line + n, limit)
+            for n, raw in enumerate(data.split(b"\n"))
+            if raw.strip()
+        )
+        return _judge_all(items, source)
+    out = bytearray()  # one growing buffer: a list of 7,000 small lines cost ~2 µs a record
+    ids: list[str | None] = []
+    positions: list[int] = []
+    summary = Summary()
+    loads, decode_error, deep = orjson.loads, orjson.JSONDecodeError, _may_nest_deep
+    position = chunk.first_line - 1
+    for raw in data.split(b"\n"):
+        position += 1
+        if not raw or raw.isspace():
+            continue
+        try:
+            value: Any = loads(raw) if len(raw) <= limit else None
+        except decode_error:
+            value = None
+        if type(value) is dict and not deep(raw):
+            v = judge_record(engine, value, position, source, now)
+        else:
+            v = judge(engine, parse_jsonl_line(raw, source, position, limit), now=now)
+        summary.add(v)
+        out += encode(v)
+        out += b"\n"
+        ids.append(v["deal"])
+        positions.append(position)
+    return bytes(out), ids, positions, source, summary
 
 
 def _judge_all(items: Iterable[RecordItem], source: str) -> _Share:
     """Judge items of one source: their verdict lines as one block, ids, positions, counts."""
     engine: Engine = _WORKER["engine"]
     options: BatchOptions = _WORKER["options"]
-    out = bytearray()  # one growing buffer: a list of 7,000 small lines cost ~2 µs a record
+    out = bytearray()
     ids: list[str | None] = []
     positions: list[int] = []
     summary = Summary()

@@ -16,12 +16,12 @@ from cycleflow.decide.engine import Engine
 from cycleflow.errors import CycleflowError
 
 
-def _error(item: RecordItem, message: str) -> dict[str, Any]:
-    rec = item.record if isinstance(item.record, Mapping) else {}
+def _error(record: Any, position: int, source: str, message: str) -> dict[str, Any]:
+    rec = record if isinstance(record, Mapping) else {}
     return {
         "deal": None if rec.get("id") is None else str(rec.get("id")),
-        "record": item.position,
-        "source": item.source,
+        "record": position,
+        "source": source,
         "stage": rec.get("stage") if isinstance(rec.get("stage"), str) else None,
         "verdict": "error",
         "violations": [],
@@ -41,24 +41,39 @@ def judge(
 ) -> dict[str, Any]:
     """The verdict dict for one record item (``check``, or ``decide`` when a trigger is given)."""
     if item.record is None:
-        return _error(item, item.error or "unreadable record")
+        return _error(None, item.position, item.source, item.error or "unreadable record")
+    return judge_record(engine, item.record, item.position, item.source, now, trigger, actor)
+
+
+def judge_record(
+    engine: Engine,
+    record: dict[str, Any],
+    position: int,
+    source: str,
+    now: datetime,
+    trigger: str | None = None,
+    actor: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The verdict dict for one record that was read: :func:`judge` without the item."""
     try:
         if trigger is None:
-            return engine.check_record(item.record, now, item.position, item.source)
-        decision = engine.decide(item.record, trigger, actor, now=now, explain=False)
+            return engine.check_record(record, now, position, source)
+        decision = engine.decide(record, trigger, actor, now=now, explain=False)
     except CycleflowError as err:
-        return _error(item, str(err))
+        return _error(record, position, source, str(err))
     except (RecursionError, MemoryError) as err:
-        return _error(item, f"record too complex to judge: {type(err).__name__}")
+        return _error(record, position, source,
+                      f"record too complex to judge: {type(err).__name__}")
     except Exception as err:  # a bug must cost one record its verdict, never the batch
-        return _error(item, f"internal error while judging this record: {type(err).__name__}: "
-                            f"{err} (please report it)")
+        return _error(record, position, source,
+                      f"internal error while judging this record: {type(err).__name__}: "
+                      f"{err} (please report it)")
     verdict = "compliant" if decision.allowed else "violation"
     d = decision.to_dict()
     return {
         "deal": d["deal"],
-        "record": item.position,
-        "source": item.source,
+        "record": position,
+        "source": source,
         "stage": d["from"],
         "verdict": verdict,
         "outcome": d["outcome"],
