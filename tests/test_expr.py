@@ -655,3 +655,84 @@ def test_a_field_nested_too_deeply_to_copy_is_recorded_as_such() -> None:
     assert values == {"deal.x": "<nested too deeply to record>"}
     assert compile_expression("deal.y != None", LOC).read_values(ctx_for({"y": [1, [2]]})) == {
         "deal.y": [1, [2]]}
+
+
+_LEAF = __import__("hypothesis").strategies.one_of(
+    __import__("hypothesis").strategies.none(), __import__("hypothesis").strategies.integers(),
+    __import__("hypothesis").strategies.text(max_size=3))
+
+
+def _reference_values(expr: Any, ctx: EvalContext) -> dict[str, Any]:
+    """What read_values must return: every read walked by the language's precise rules."""
+    from cycleflow.expr import runtime
+    from cycleflow.expr.expression import _copy
+
+    out: dict[str, Any] = {}
+    for name, from_deal, root_name, steps, _ in expr._reads:
+        try:
+            value = runtime.walk(ctx.deal if from_deal else ctx.actor, root_name, steps)
+        except RuleError:
+            out.setdefault(name, "<missing>")
+            continue
+        out.setdefault(name, _copy(value) if isinstance(value, (list, dict)) else value)
+    return out
+
+
+def test_read_values_fast_path_agrees_with_the_precise_walk() -> None:
+    """Plain dicts are read directly; a None, list, Mapping or other value along the way,
+    a missing key and a dict subclass at the end must all read as the precise walk does."""
+    from collections import OrderedDict
+    from types import MappingProxyType
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    node = st.recursive(
+        _LEAF,
+        lambda kids: st.one_of(
+            st.lists(kids, max_size=2),
+            st.dictionaries(st.sampled_from(["a", "b", "c"]), kids, max_size=3),
+            st.dictionaries(st.sampled_from(["a", "b"]), kids, max_size=2).map(OrderedDict),
+            st.dictionaries(st.sampled_from(["a", "b"]), kids, max_size=2).map(
+                MappingProxyType),
+        ),
+        max_leaves=8,
+    )
+    expr = compile_expression(
+        "has(deal.a.b.c) or deal.a.b == 1 or deal.c[0] == 2 or deal['b'].a == 3 or "
+        "contains(actor.roles, 'x')", LOC)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(st.sampled_from(["a", "b", "c"]), node, max_size=3),
+           st.dictionaries(st.sampled_from(["roles", "id"]), node, max_size=2))
+    def check(deal: dict[str, Any], actor: dict[str, Any]) -> None:
+        ctx = EvalContext(deal, actor, "s", NOW, NOW.date())
+        got = expr.read_values(ctx)
+        assert got == _reference_values(expr, ctx)
+        for name, value in got.items():  # lists and dicts are copies, never the deal's own
+            if isinstance(value, (list, dict)):
+                assert all(value is not v for v in _all_nodes(deal) + _all_nodes(actor)), name
+
+    check()
+
+
+def _all_nodes(value: Any) -> list[Any]:
+    out = [value]
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            out += _all_nodes(v)
+    elif hasattr(value, "values"):
+        for v in value.values():
+            out += _all_nodes(v)
+    return out
+
+
+def test_a_value_holding_something_uncopyable_is_recorded_plainly() -> None:
+    """deepcopy of a list holding a mappingproxy raised TypeError out of read_values, so out
+    of every explained or audited decision on such a deal."""
+    from types import MappingProxyType
+
+    expr = compile_expression("deal.x != None", LOC)
+    lock = threading.Lock()
+    values = expr.read_values(ctx_for({"x": [MappingProxyType({"k": 1}), (2, lock)]}))
+    assert values == {"deal.x": [{"k": 1}, [2, repr(lock)]]}

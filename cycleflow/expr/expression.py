@@ -54,7 +54,9 @@ class Expression:
     functions: frozenset[str]
     _rule: codegen.CompiledRule = field(repr=False, compare=False)
     _tree: ast.Expression = field(repr=False, compare=False)
-    _reads: tuple[tuple[str, bool, str, tuple[Any, ...]], ...] = field(repr=False, compare=False)
+    _reads: tuple[
+        tuple[str, bool, str, tuple[Any, ...], tuple[str, ...] | None], ...
+    ] = field(repr=False, compare=False)
     python_source: str = field(default="", repr=False, compare=False)
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
 
@@ -74,23 +76,39 @@ class Expression:
     @property
     def value_keys(self) -> frozenset[str]:
         """The keys :meth:`read_values` may return (``deal.customer.name``, ``actor.id``…)."""
-        return frozenset(name for name, _, _, _ in self._reads)
+        return frozenset(read[0] for read in self._reads)
 
     def read_values(self, ctx: EvalContext) -> dict[str, Any]:
-        """The fields this expression reads, for audit events; absent ones as ``"<missing>"``."""
+        """The fields this expression reads, for audit events; absent ones as ``"<missing>"``.
+
+        Plain dicts along a path of text keys are read directly (the case of every JSON
+        deal); anything else takes the precise walk of the language's rules.
+        """
         values: dict[str, Any] = {}
-        for name, from_deal, root_name, steps in self._reads:
+        deal, actor = ctx.deal, ctx.actor
+        for name, from_deal, root_name, steps, keys in self._reads:
             if name in values:
                 continue
+            value = root = deal if from_deal else actor
+            if keys is not None:
+                for key in keys:
+                    if type(value) is not dict:
+                        break
+                    value = value.get(key, _ABSENT)
+                    if value is _ABSENT:
+                        break
+                else:
+                    values[name] = _copy(value) if isinstance(value, (list, dict)) else value
+                    continue
+                if value is _ABSENT:
+                    values[name] = runtime.MISSING_TEXT
+                    continue
             try:
-                value = runtime.walk(ctx.deal if from_deal else ctx.actor, root_name, steps)
+                value = runtime.walk(root, root_name, steps)
             except RuleError:
                 values[name] = runtime.MISSING_TEXT
                 continue
-            try:
-                values[name] = copy.deepcopy(value) if isinstance(value, (list, dict)) else value
-            except RecursionError:  # a field nested thousands deep: say so, do not fail
-                values[name] = "<nested too deeply to record>"
+            values[name] = _copy(value) if isinstance(value, (list, dict)) else value
         return values
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -98,11 +116,48 @@ class Expression:
         return (compile_expression, (self.source, self.location))
 
 
-def _value_read(read: FieldRead) -> tuple[str, bool, str, tuple[Any, ...]]:
-    """What ``read_values`` needs of one field read, worked out once at compile time."""
+def _value_read(
+    read: FieldRead,
+) -> tuple[str, bool, str, tuple[Any, ...], tuple[str, ...] | None]:
+    """What ``read_values`` needs of one field read, worked out once at compile time:
+    its name, root, steps, and the steps' keys when all are text (the dict fast path)."""
     fld = read.field
     steps = read.steps[: len(fld.split("."))] if fld else ()
-    return f"{read.root}.{fld}", read.root == "deal", read.root, steps
+    text = [k for k, _ in steps if isinstance(k, str)]
+    keys = tuple(text) if len(text) == len(steps) else None
+    return f"{read.root}.{fld}", read.root == "deal", read.root, steps, keys
+
+
+_ABSENT: Any = object()
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a list or dict read into ``values``, or a note if it nests too deeply.
+
+    Something inside that cannot be copied (a mappingproxy, a lock) is recorded in a
+    plain form instead of failing the decision that wanted the values.
+    """
+    try:
+        return copy.deepcopy(value)
+    except RecursionError:  # a field nested thousands deep: say so, do not fail
+        return "<nested too deeply to record>"
+    except Exception:  # noqa: BLE001 - any object may refuse deepcopy in its own way
+        try:
+            return _plain(value)
+        except RecursionError:
+            return "<nested too deeply to record>"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with Mappings as dicts and sequences as lists; what cannot be copied as text."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # noqa: BLE001
+        return repr(value)
 
 
 def _analyze(source: str, location: Location, known_fields: KnownFields | None,
