@@ -353,7 +353,7 @@ def test_the_jsonl_hot_path_writes_exactly_the_sealed_records(batch: list[dict[s
                                                               seq: int) -> None:
     """seal_batch leaves the caller's events untouched (JsonlSink passes them uncopied), and
     each record is seq, prev and the event, hashed over its body as written (format 2)."""
-    from cycleflow.audit.chain import digest, join_lines, seal_batch
+    from cycleflow.audit.chain import digest, join_lines, seal_batch, seal_lines
 
     before = orjson.dumps(batch)
     sealed, end, head = seal_batch(batch, seq, GENESIS)
@@ -365,6 +365,7 @@ def test_the_jsonl_hot_path_writes_exactly_the_sealed_records(batch: list[dict[s
         assert record.hash == digest(record.body) and record.prev == prev
         prev = record.hash
     assert join_lines(sealed) == b"".join(record.line for record in sealed)
+    assert seal_lines(batch, seq, GENESIS) == (join_lines(sealed), end, head)
 
 
 def test_reserved_fields_are_refused_on_the_hot_path_and_nothing_is_written(

@@ -156,6 +156,35 @@ def seal_batch(
     return sealed, seq, prev
 
 
+def seal_lines(
+    events: Sequence[Mapping[str, Any]], seq: int, prev: str
+) -> tuple[bytes, int, str]:
+    """:func:`seal_batch` and :func:`join_lines` in one pass: the JSON Lines of ``events``
+    chained after (seq, prev), and the new head.
+
+    The JSON Lines sink's hot path (~13 events a decision): the same bytes as the two
+    together, without a record object or a second copy of each body per event.
+    """
+    parts: list[bytes] = []
+    dumps, sha256 = orjson.dumps, hashlib.sha256
+    hexed = prev.encode()
+    for event in events:
+        if "seq" in event or "prev" in event or "hash" in event:
+            _refuse_reserved(event)
+        try:
+            fields = dumps(event, default=_default)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            fields = _scrubbed_fields(event)
+        if fields == b"{}":
+            body = b'{"seq":%d,"prev":"%s"}' % (seq, hexed)
+        else:
+            body = b'{"seq":%d,"prev":"%s",%s' % (seq, hexed, fields[1:])
+        hexed = sha256(body).hexdigest().encode()
+        parts += (body[:-1], _HASH_KEY, hexed, b'"}\n')
+        seq += 1
+    return b"".join(parts), seq, hexed.decode()
+
+
 def _scrubbed_fields(event: Mapping[str, Any]) -> bytes:
     """The event's JSON after :func:`scrub`: the slow path of values orjson refuses."""
     try:
@@ -210,4 +239,5 @@ __all__ = [
     "join_lines",
     "seal",
     "seal_batch",
+    "seal_lines",
 ]

@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 
 from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase
-from cycleflow.audit.chain import check_record, join_lines, seal_batch
+from cycleflow.audit.chain import check_record, seal_lines
 
 try:  # POSIX only; elsewhere the single-writer rule is documented but not enforced
     import fcntl
@@ -261,7 +261,7 @@ class JsonlSink(SinkBase):
 
     def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Chain and append ``events`` with one write (and fsync if asked) before returning."""
-        # without processors the events are sealed as given (seal_batch never edits them)
+        # without processors the events are sealed as given (seal_lines never edits them)
         batch = self._prepare(self._processors, events) if self._processors else events
         if not batch:
             self._check_open()
@@ -270,8 +270,8 @@ class JsonlSink(SinkBase):
             self._check_open()
             if self._broken is not None:
                 raise AuditError(self._broken)
-            sealed, seq, prev = seal_batch(batch, self._seq, self._prev)
-            self._write(join_lines(sealed))
+            data, seq, prev = seal_lines(batch, self._seq, self._prev)
+            self._write(data)
             self._seq, self._prev = seq, prev
             if self._fsync:
                 try:
