@@ -736,3 +736,35 @@ def test_a_value_holding_something_uncopyable_is_recorded_plainly() -> None:
     lock = threading.Lock()
     values = expr.read_values(ctx_for({"x": [MappingProxyType({"k": 1}), (2, lock)]}))
     assert values == {"deal.x": [{"k": 1}, [2, repr(lock)]]}
+
+
+@pytest.mark.parametrize("source", [
+    "deal.budget > 100,000",            # a thousands separator: the tuple (budget > 100, 0)
+    "deal.discount_pct > 20,5",         # a decimal comma
+    "deal.amount > 0, deal.budget > 0",  # conditions listed instead of joined
+    "[deal.amount > 0, deal.budget > 0]",
+    "{deal.amount > 0}",
+    "[]",
+    "deal.amount > 0 and (deal.budget, 1)",
+    "not [deal.amount > 0]",
+    "(1, 2) if deal.amount > 0 else False",
+])
+def test_a_collection_as_the_condition_is_refused(source: str) -> None:
+    """A tuple, list, set or map is true (or, empty, false) whatever the deal: such a
+    criterion silently never failed and lint said nothing."""
+    problems = check_expression(source, LOC, condition=True)
+    assert [p.code for p in problems if p.severity == "error"] == ["expr-not-a-condition"]
+    assert problems[0].suggestion
+    with pytest.raises(PolicyError, match="always"):
+        compile_expression(source, LOC, condition=True)
+    # as a value (not a rule's when) it is not this error
+    assert "expr-not-a-condition" not in [p.code for p in check_expression(source, LOC)]
+
+
+@pytest.mark.parametrize("source", [
+    "deal.stage in ['won', 'lost']", "deal.budget > 100000", "deal.budget > 100_000",
+    "any_in(deal.steps, ['a', 'b'])", "len([deal.amount, deal.budget]) == 2",
+])
+def test_collections_inside_a_condition_are_fine(source: str) -> None:
+    assert not [p for p in check_expression(source, LOC, condition=True)
+                if p.severity == "error"]

@@ -248,3 +248,24 @@ def test_every_policy_problem_says_what_to_do(tmp_path: Path) -> None:
             codes.add(problem.code)
             assert problem.suggestion, (path.name, problem.render())
     assert len(codes) > 40  # the corpus reaches most of the codes there are
+
+
+def test_a_criterion_written_with_a_thousands_comma_is_an_error(tmp_path: Path) -> None:
+    """`deal.budget > 100,000` is a tuple, true for every deal: lint was clean, and
+    explain and check let every deal past the criterion."""
+    source = (ROOT / "policies" / "standard-sales-cycle.yaml").read_text("utf-8")
+    assert "        when: deal.budget > 0\n" in source
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(source.replace("        when: deal.budget > 0\n",
+                                     "        when: deal.budget > 100,000\n")
+                      .replace("../schemas/", str(ROOT / "schemas") + "/"), "utf-8")
+    line = source[: source.index("        when: deal.budget > 0\n")].count("\n") + 1
+    result = CliRunner().invoke(cli, ["lint", str(policy)])
+    assert result.exit_code == 1
+    assert f"policy.yaml:{line}:33: expr-not-a-condition" in result.output
+    assert "thousands separator" in result.output
+    deal = tmp_path / "deal.json"
+    deal.write_text(json.dumps({"id": "T", "stage": "prospect", "owner": "ann",
+                                "stage_entered_at": "2026-11-20T00:00:00Z"}))
+    checked = CliRunner().invoke(cli, ["check", "-p", str(policy), str(deal), "-j", "1"])
+    assert checked.exit_code == 3, checked.output  # an invalid policy, not a clean pass

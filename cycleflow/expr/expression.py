@@ -161,8 +161,9 @@ def _plain(value: Any) -> Any:
 
 
 def _analyze(source: str, location: Location, known_fields: KnownFields | None,
-             locate: Locate | None) -> Analysis:
-    analysis = analyze(source, location, known_fields, locate, reference.evaluate_constant)
+             locate: Locate | None, condition: bool = False) -> Analysis:
+    analysis = analyze(source, location, known_fields, locate, reference.evaluate_constant,
+                       condition)
     if analysis.ok and known_fields is not None and analysis.where is not None:
         analysis.problems.extend(type_warnings(analysis, known_fields, analysis.where))
     return analysis
@@ -174,9 +175,14 @@ def check_expression(
     *,
     known_fields: KnownFields | None = None,
     locate: Locate | None = None,
+    condition: bool = False,
 ) -> tuple[Problem, ...]:
-    """All problems: errors and warnings (``expr-type-mismatch``); never raises."""
-    return tuple(_analyze(source, location, known_fields, locate).problems)
+    """All problems: errors and warnings (``expr-type-mismatch``); never raises.
+
+    ``condition=True`` for a rule's ``when:``: a tuple, list or set as the condition is an
+    error (``expr-not-a-condition``; ``deal.budget > 100,000`` is such a tuple).
+    """
+    return tuple(_analyze(source, location, known_fields, locate, condition).problems)
 
 
 def compile_expression(
@@ -185,9 +191,13 @@ def compile_expression(
     *,
     known_fields: KnownFields | None = None,
     locate: Locate | None = None,
+    condition: bool = False,
 ) -> Expression:
-    """Check and compile an expression; raises PolicyError carrying all its errors."""
-    analysis = _analyze(source, location, known_fields, locate)
+    """Check and compile an expression; raises PolicyError carrying all its errors.
+
+    ``condition=True`` for a rule's ``when:`` (see :func:`check_expression`).
+    """
+    analysis = _analyze(source, location, known_fields, locate, condition)
     errors = [p for p in analysis.problems if p.severity == "error"]
     if errors:
         raise PolicyError(errors)

@@ -603,14 +603,63 @@ class _Folder:
         return True
 
 
+_DISPLAYS: Final = MappingProxyType(
+    {ast.Tuple: "tuple", ast.List: "list", ast.Set: "set", ast.Dict: "map"}
+)
+
+
+def _collection_condition(node: ast.expr) -> ast.expr | None:
+    """A tuple, list, set or map literal whose truth decides the rule, or None.
+
+    ``deal.budget > 100,000`` parses as the tuple ``(deal.budget > 100, 0)``, and a tuple
+    with items is true whatever the deal: such a criterion never fails, such a risk always
+    fires. Looks through ``and``/``or``, ``not`` and ``x if c else y``, whose results are
+    their operands' truth.
+    """
+    if type(node) in _DISPLAYS:
+        return node
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            found = _collection_condition(value)
+            if found is not None:
+                return found
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return _collection_condition(node.operand)
+    if isinstance(node, ast.IfExp):
+        return _collection_condition(node.body) or _collection_condition(node.orelse)
+    return None
+
+
+def _not_a_condition(node: ast.expr, pos: _Positions) -> Problem:
+    kind = _DISPLAYS[type(node)]
+    items = getattr(node, "elts", None) or getattr(node, "keys", None) or []
+    if isinstance(node, ast.Tuple) and len(items) > 1:
+        return Problem(
+            pos.node(items[1]), "expr-not-a-condition",
+            f"this condition is a {kind} of {len(items)} values, which is always true: "
+            "a comma separates values, so it is never checked as written",
+            "write numbers without a thousands separator (100000 or 100_000), use '.' for "
+            "decimals, and join conditions with 'and' / 'or'")
+    truth = "always false" if not items else "always true"
+    return Problem(
+        pos.node(node), "expr-not-a-condition",
+        f"this condition is a {kind}, which is {truth} whatever the deal",
+        "join conditions with 'and' / 'or', or test membership with 'in [...]'")
+
+
 def analyze(
     source: str,
     location: Location,
     known_fields: Mapping[str, frozenset[str]] | None,
     locate: Callable[[int], Location] | None,
     evaluate_constant: Callable[[ast.expr], Any],
+    condition: bool = False,
 ) -> Analysis:
-    """Parse and check ``source``; the result holds every problem found."""
+    """Parse and check ``source``; the result holds every problem found.
+
+    ``condition``: the expression decides a rule (a ``when:``), so a tuple, list or set
+    as the value whose truth is taken is an error (it is true whatever the deal).
+    """
     analysis = Analysis(source)
     where: Callable[[int], Location] = locate or location.shifted
     if not isinstance(source, str):
@@ -660,6 +709,9 @@ def analyze(
             f"expression nested more than {MAX_DEPTH} levels deep", "simplify the expression"))
         return analysis
     _Checker(analysis, pos, known_fields).visit(tree)
+    display = _collection_condition(tree.body) if condition else None
+    if display is not None and analysis.ok:
+        analysis.problems.append(_not_a_condition(display, pos))
     analysis.problems.sort(key=lambda p: (p.location.line, p.location.column))
     if analysis.ok:
         constant = _Folder(analysis, pos, evaluate_constant).fold(tree.body)

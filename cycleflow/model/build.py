@@ -72,7 +72,8 @@ class _Builder:
 
         try:
             return compile_expression(
-                text, sm.locate(path), known_fields=self.known_fields, locate=locate
+                text, sm.locate(path), known_fields=self.known_fields, locate=locate,
+                condition=True,
             )
         except PolicyError as err:
             self.problems.extend(err.problems)
