@@ -24,6 +24,7 @@ EXPECTED = {
     "include-fragment-with-forbidden-key.yaml": "schema-unknown-key",
     "lint-bad-expression.yaml": "expr-syntax",
     "lint-duplicate-rule-id.yaml": "duplicate-id",
+    "lint-duplicate-transition.yaml": "duplicate-transition",
     "lint-field-not-in-deal-schema.yaml": "expr-unknown-field",
     "lint-huge-expression.yaml": "expr-constant-error",
     "lint-missing-initial-stage.yaml": "no-initial-stage",

@@ -272,11 +272,26 @@ def _transitions(
 
 
 def _check_ambiguous(b: _Builder, transitions: Sequence[Transition]) -> None:
+    """One trigger from one stage is one transition: two with different targets are
+    ambiguous; two with the same target would leave the second one's criteria, gates
+    and requirements unenforced (the engine knows one per stage and trigger)."""
     seen: dict[tuple[str, str], Transition] = {}
     for t in transitions:
         for s in t.sources:
             other = seen.get((s, t.trigger))
-            if other is not None and other.target != t.target:
+            if other is not None and other.target == t.target:
+                b.problems.add(
+                    Problem(
+                        t.location,
+                        "duplicate-transition",
+                        f"'{t.trigger}' from '{s}' to '{t.target}' is declared twice "
+                        f"(first at {other.location}); the engine would enforce only the "
+                        "first one's criteria, approvals and required fields",
+                        "merge the two into one transition (list every criterion under "
+                        "one 'when:'), or give one another trigger",
+                    )
+                )
+            elif other is not None:
                 b.problems.add(
                     Problem(
                         t.location,

@@ -31,7 +31,6 @@ def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Pro
     out.extend(_stage_problems(policy))
     out.extend(_constant_rules(policy))
     out.extend(_risk_checkpoints(policy, where))
-    out.extend(_duplicate_transitions(policy))
     out.extend(_gate_problems(policy, where))
     if docs and policy.known_fields is not None:
         out.extend(expression_warnings(docs, policy.known_fields))
@@ -185,23 +184,6 @@ def _risk_checkpoints(policy: Policy, where: _Where) -> list[Problem]:
                     f"risk '{r.id}' is checked at 'leave {cp.target}', but '{cp.target}' is "
                     "final: no deal ever leaves it",
                     "check it at 'enter' a stage, 'on' a trigger or 'always'", "warning"))
-    return out
-
-
-def _duplicate_transitions(policy: Policy) -> list[Problem]:
-    out: list[Problem] = []
-    seen: dict[tuple[str, str, str], Location] = {}
-    for t in policy.transitions:
-        for s in t.sources:
-            key = (t.trigger, s, t.target)
-            if key in seen:
-                out.append(Problem(
-                    t.location, "duplicate-transition",
-                    f"'{t.trigger}' from '{s}' to '{t.target}' is declared twice "
-                    f"(first at {seen[key]}); only the first one's criteria apply",
-                    "merge the two transitions", "warning"))
-            else:
-                seen[key] = t.location
     return out
 
 
