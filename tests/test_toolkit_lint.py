@@ -270,3 +270,50 @@ def test_a_criterion_written_with_a_thousands_comma_is_an_error(tmp_path: Path) 
                                 "stage_entered_at": "2026-11-20T00:00:00Z"}))
     checked = CliRunner().invoke(cli, ["check", "-p", str(policy), str(deal), "-j", "1"])
     assert checked.exit_code == 3, checked.output  # an invalid policy, not a clean pass
+
+
+def _lint_text(tmp_path: Path, text: str) -> list[Problem]:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, "utf-8")
+    return lint_file(str(path))
+
+
+_TINY = ('cycleflow: 1\nid: demo\nversion: "1"\nstages:\n  prospect:\n    initial: true\n'
+         "{label}  won: {{final: true, outcome: won}}\n"
+         "transitions:\n  - {{trigger: win, from: prospect, to: won}}\n")
+
+
+def test_each_missing_key_gets_its_own_hint(tmp_path: Path) -> None:
+    """Every schema-required problem suggested the first missing key ('add id:')."""
+    problems = _lint_text(tmp_path, "cycleflow: 1\nstages:\n  a: {initial: true}\n"
+                          "  b: {final: true, outcome: won}\n"
+                          "transitions:\n  - {trigger: go, from: a, to: b}\n")
+    hints = {p.message.split("'")[1]: p.suggestion for p in problems
+             if p.code == "schema-required"}
+    assert set(hints) == {"id", "version"}
+    assert all((s or "").startswith(f"add '{key}:'") for key, s in hints.items()), hints
+
+
+def test_an_unknown_label_language_is_named_not_the_valid_one(tmp_path: Path) -> None:
+    """'zh' (valid, by pattern) was reported as unknown, with 'allowed keys: en'."""
+    problems = _lint_text(tmp_path, _TINY.format(
+        label="    label: {en: Prospect, zh: 潜在客户, zh_TW: 潛在客戶}\n"))
+    [p] = problems
+    assert p.code == "schema-unknown-key" and "'zh_TW'" in p.message
+    assert (p.location.line, p.location.column) == (7, 37)
+    assert "zh" in (p.suggestion or "") and "pt-BR" in (p.suggestion or "")
+
+
+def test_a_bad_stage_id_is_located_at_its_key(tmp_path: Path) -> None:
+    """A stage key breaking the id pattern was reported at the first stage's line."""
+    problems = _lint_text(tmp_path, _TINY.format(label="").replace("won", "Won"))
+    located = [(p.location.line, p.location.column) for p in problems if "stages:" in p.message]
+    assert located == [(7, 3)]
+
+
+def test_schema_messages_use_yaml_words(tmp_path: Path) -> None:
+    """'None is not of type', 'write True': Python spellings an officer never wrote."""
+    problems = _lint_text(tmp_path, 'cycleflow: 1\nid: demo\nversion: "1"\nstages:\n'
+                          "transitions: []\n")
+    text = " ".join(f"{p.message} {p.suggestion}" for p in problems)
+    assert "None" not in text and "nothing (null) is not of type 'object'" in text

@@ -67,15 +67,20 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
     path: Sequence[str | int] = list(err.absolute_path)
     suggestion: str | None = None
     if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
-        allowed = sorted(_allowed_keys(err.schema if isinstance(err.schema, Mapping) else {}))
-        extras = [k for k in err.instance if k not in allowed and not str(k).startswith("x-")]
+        schema = err.schema if isinstance(err.schema, Mapping) else {}
+        allowed = sorted(_allowed_keys(schema))
+        patterns = _key_patterns(schema)
+        extras = [k for k in err.instance if k not in allowed and not str(k).startswith("x-")
+                  and not any(p.search(str(k)) for p, _ in patterns)]
         if extras:
             key = str(extras[0])
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            more = [about for _, about in patterns if about]
             suggestion = (
                 f"did you mean '{close[0]}'?"
                 if close
-                else ("allowed keys: " + ", ".join(allowed) if allowed else None)
+                else ("allowed keys: " + ", ".join(allowed) + "".join(f"; or {m}" for m in more)
+                      if allowed else None)
             )
             return Problem(
                 source_map.locate_key([*path, key]),
@@ -96,9 +101,10 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
         suggestion = f"did you mean '{close[0]}'?" if close else "one of: " + ", ".join(options)
     if err.validator == "pattern" and isinstance(err.instance, str):
         suggestion = _pattern_hint(path, err.instance)
-    message = f"{_where(path)}: {err.message}" if path else err.message
+    message = f"{_where(path)}: {_yaml_words(err)}" if path else _yaml_words(err)
+    naming_key = "propertyNames" in err.relative_schema_path and isinstance(err.instance, str)
     return Problem(
-        source_map.locate(path),
+        source_map.locate_key([*path, err.instance]) if naming_key else source_map.locate(path),
         f"schema-{err.validator}",
         message,
         suggestion or _value_hint(err),
@@ -117,10 +123,39 @@ def _required_hint(err: ValidationError) -> str:
     """``add 'transitions:'`` and, where the schema says, what the key holds."""
     wanted = [str(k) for k in list(err.validator_value or ())]  # type: ignore[arg-type]
     have = err.instance if isinstance(err.instance, Mapping) else {}
-    missing = next((k for k in wanted if k not in have), wanted[0] if wanted else "")
+    absent = [k for k in wanted if k not in have]
+    # jsonschema gives one error per missing key, "'version' is a required property"
+    missing = next((k for k in absent if err.message.startswith(repr(k))),
+                   absent[0] if absent else wanted[0] if wanted else "")
     props = err.schema.get("properties", {}) if isinstance(err.schema, Mapping) else {}
     about = props.get(missing, {}).get("description") if isinstance(props, Mapping) else None
     return f"add '{missing}:'" + (f": {_first_sentence(about)}" if isinstance(about, str) else "")
+
+
+def _yaml(value: Any) -> str:
+    """How YAML spells a value: true, false, null; text quoted; anything else as Python."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return repr(value)
+
+
+def _yaml_words(err: ValidationError) -> str:
+    """jsonschema's message in a policy author's words: no Python dump of a whole entry,
+    and a leading ``True``/``False``/``None`` spelled as YAML spells it."""
+    message = str(err.message)
+    if err.validator in ("oneOf", "anyOf") and isinstance(err.instance, (Mapping, list)):
+        if "is valid under each of" in message:
+            return "this entry fits more than one of the allowed forms"
+        return "this entry fits none of the allowed forms"
+    for value in (err.instance, err.validator_value):
+        if value is None or value is True or value is False:
+            word = repr(value)
+            if message.startswith(word + " "):
+                spelled = "nothing (null)" if value is None else _yaml(value)
+                return spelled + message[len(word):]
+    return message
 
 
 def _value_hint(err: ValidationError) -> str | None:
@@ -130,7 +165,7 @@ def _value_hint(err: ValidationError) -> str | None:
         types = [limit] if isinstance(limit, str) else list(limit or ())  # type: ignore[arg-type]
         return "write " + " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
     if kind == "const":
-        return f"write {limit!r}"
+        return f"write {_yaml(limit)}"
     bounds = {"minimum": "at least", "exclusiveMinimum": "more than",
               "maximum": "at most", "exclusiveMaximum": "less than"}
     if kind in bounds:
@@ -157,6 +192,28 @@ def _first_sentence(text: str) -> str:
 
 def _allowed_keys(schema: Mapping[str, Any]) -> set[str]:
     return {str(k) for k in schema.get("properties", {})}
+
+
+def _key_patterns(schema: Mapping[str, Any]) -> list[tuple[re.Pattern[str], str | None]]:
+    """The schema's ``patternProperties`` (besides ``x-`` extensions), each with what its
+    description says such a key is, for "allowed keys" hints."""
+    out: list[tuple[re.Pattern[str], str | None]] = []
+    for pattern, sub in dict(schema.get("patternProperties") or {}).items():
+        if str(pattern).startswith("^x-"):
+            continue
+        try:
+            compiled = re.compile(str(pattern))
+        except re.error:
+            continue
+        about = sub.get("description") if isinstance(sub, Mapping) else None
+        out.append((compiled, _key_words(about) if isinstance(about, str) else None))
+    return out
+
+
+def _key_words(description: str) -> str:
+    """'Text in the language with this code (`zh`, `de`, ...).' -> a hint's words."""
+    found = re.search(r"\(([^)]*)\)", description)
+    return f"a key like {found.group(1)}" if found else _first_sentence(description)
 
 
 def _where(path: Sequence[str | int]) -> str:
