@@ -103,8 +103,9 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
         suggestion = _pattern_hint(path, err.instance)
     message = f"{_where(path)}: {_yaml_words(err)}" if path else _yaml_words(err)
     named = err.instance if "propertyNames" in err.relative_schema_path else None
+    where = source_map.locate_key([*path, named]) if isinstance(named, str) else None
     return Problem(
-        source_map.locate_key([*path, named]) if isinstance(named, str) else source_map.locate(path),
+        where or source_map.locate(path),
         f"schema-{err.validator}",
         message,
         suggestion or _value_hint(err),
