@@ -182,3 +182,27 @@ def test_an_empty_suite_speaks_of_a_test_suite(tmp_path: Path) -> None:
     listed.write_text("- a\n")
     res = CliRunner().invoke(cli, ["test", str(listed)])
     assert res.exit_code == 2 and "the test suite must be a mapping" in res.stderr
+
+
+def test_a_misspelt_patch_field_is_a_located_error(tmp_path: Path) -> None:
+    """`patch: {discount_pc: 40}` set a field nothing reads, and the case passed without
+    testing the boundary it named; a field with no near match (a CRM's own) still passes."""
+    suite = tmp_path / "patch.test.yaml"
+    suite.write_text(
+        f"policy: {ROOT / 'policies' / 'standard-sales-cycle.yaml'}\n"
+        'now: "2026-11-26T12:00:00Z"\n'
+        "cases:\n"
+        "  - name: boundary\n"
+        "    check: true\n"
+        "    deal: {id: a, stage: prospect}\n"
+        "    patch: {discount_pc: 40, crm_owner_team: emea, customer: {screenin: flagged}}\n"
+        "    expect: {verdict: compliant}\n",
+        encoding="utf-8",
+    )
+    res = CliRunner().invoke(cli, ["test", str(suite)])
+    assert res.exit_code == 2, res.output
+    assert f"{suite}:7:13: suite-unknown-field" in res.stderr
+    assert "did you mean 'discount_pct'?" in res.stderr
+    assert "'customer.screenin'" in res.stderr and "did you mean 'customer.screening'?" in (
+        res.stderr)
+    assert "crm_owner_team" not in res.stderr

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +168,30 @@ def _merge(base: Any, patch: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _patch_typos(
+    patch: Mapping[str, Any], known: Mapping[str, Any] | None, prefix: str = ""
+) -> Iterator[tuple[tuple[str, ...], str, str]]:
+    """Patch keys the deal schema does not declare but nearly does: (path, name, hint).
+
+    A key with no near match may be a CRM's own field and passes; ``discount_pc`` beside
+    a declared ``discount_pct`` is a typo that makes the case test nothing.
+    """
+    if known is None:
+        return
+    for key, value in patch.items():
+        name = f"{prefix}{key}"
+        if name not in known:
+            siblings = [k for k in known if k.rsplit(".", 1)[0] == prefix[:-1]] if prefix \
+                else [k for k in known if "." not in k]
+            hint = did_you_mean(name, siblings)
+            if hint is not None:
+                yield (str(key),), name, hint
+            continue
+        if isinstance(value, Mapping):
+            for where, inner, hint in _patch_typos(value, known, name + "."):
+                yield (str(key), *where), inner, hint
+
+
 def load_suite(path: str) -> Suite:
     """Read and validate a suite and its policy; PolicyError with every located problem."""
     from cycleflow.api import load_policy
@@ -222,6 +246,11 @@ def load_suite(path: str) -> Suite:
             deal = copy.deepcopy(dict(deal_ref))
         if raw.get("patch"):
             deal = _merge(deal, raw["patch"])
+            for keys, field_name, hint in _patch_typos(raw["patch"], policy.known_fields):
+                errors.append(Problem(
+                    sm.locate_key([*base, "patch", *keys]), "suite-unknown-field",
+                    f"the patch sets '{field_name}', which the policy's deal_schema does not "
+                    "declare: the case would not test what it says", hint))
         actor_ref = raw.get("actor")
         actor: dict[str, Any] | None = None
         if isinstance(actor_ref, str):
