@@ -206,3 +206,31 @@ def test_a_misspelt_patch_field_is_a_located_error(tmp_path: Path) -> None:
     assert "'customer.screenin'" in res.stderr and "did you mean 'customer.screening'?" in (
         res.stderr)
     assert "crm_owner_team" not in res.stderr
+
+
+def test_a_failure_says_what_the_rule_did_instead(tmp_path: Path) -> None:
+    """'expected close_date_past to be violated but it was not (outcome: fail)' read as a
+    contradiction: the rule fired, as a warning. The failure now names the right key."""
+    suite = tmp_path / "effects.test.yaml"
+    suite.write_text(
+        f"policy: {ROOT / 'policies' / 'standard-sales-cycle.yaml'}\n"
+        'now: "2026-11-26T12:00:00Z"\n'
+        "fixtures:\n  deals:\n    q:\n"
+        "      {id: Q, stage: qualified, stage_entered_at: '2026-11-20T09:00:00Z', owner: ann,\n"
+        "       customer: {name: A, country: DE, screening: cleared}, budget: 120000,\n"
+        "       decision_maker: V, amount: 100000, currency: EUR, discount_pct: 5,\n"
+        "       close_date: '2026-12-20', steps: [customer_development, customer_visit]}\n"
+        "cases:\n"
+        "  - {name: warns, deal: q, patch: {close_date: '2026-01-01'}, check: true,\n"
+        "     expect: {violations: [close_date_past]}}\n"
+        "  - {name: asks, deal: q, patch: {discount_pct: 28}, decide: advance,\n"
+        "     actor: {id: ann, roles: [sales_rep]}, expect: {warnings: [deep_discount]}}\n",
+        encoding="utf-8",
+    )
+    res = CliRunner().invoke(cli, ["test", str(suite)])
+    assert res.exit_code == 1, res.output
+    assert ("expected rule close_date_past to be violated but it fired as a warning"
+            in res.output and "list it under 'warnings:'" in res.output)
+    assert ("expected a warning from rule deep_discount but it fired, and its effect is to "
+            "ask for an approval" in res.output and "'approvals_needed:'" in res.output)
+    assert "(outcome: fail)" not in res.output

@@ -318,6 +318,18 @@ def _judge(case: Case, checks: Sequence[RuleCheck], violations: list[str], warni
     def evaluated(rid: str) -> bool:
         return rid in by_rule or rid in violations or rid in warnings
 
+    def what_it_did(rid: str) -> str:
+        """What the rule did instead, in the words of the suite's expect keys."""
+        if rid in warnings:
+            return "it fired as a warning (its effect is warn): list it under 'warnings:'"
+        if rid in violations:
+            return "it fired as a violation, not a warning: list it under 'violations:'"
+        outcomes = by_rule.get(rid, [])
+        if "fail" in outcomes:
+            return ("it fired, and its effect is to ask for an approval, not a violation "
+                    "or a warning: list the gate under 'approvals_needed:'")
+        return f"it did not fire (outcome: {', '.join(outcomes) or 'pass'})"
+
     for rid in exp.get("violations") or ():
         if rid in violations:
             continue
@@ -325,8 +337,7 @@ def _judge(case: Case, checks: Sequence[RuleCheck], violations: list[str], warni
             fails.append(f"expected rule {rid} to be violated but {rid} was not evaluated "
                          "in this case")
         else:
-            fails.append(f"expected rule {rid} to be violated but it was not "
-                         f"(outcome: {', '.join(by_rule.get(rid, ['warning']))})")
+            fails.append(f"expected rule {rid} to be violated but {what_it_did(rid)}")
     if "only_violations" in exp and sorted(set(exp["only_violations"])) != sorted(
             set(violations)):
         fails.append(f"violations: expected exactly {sorted(set(exp['only_violations']))}, "
@@ -342,7 +353,7 @@ def _judge(case: Case, checks: Sequence[RuleCheck], violations: list[str], warni
             continue
         fails.append(f"expected a warning from rule {rid} but "
                      + (f"{rid} was not evaluated in this case" if not evaluated(rid)
-                        else f"it gave none (outcome: {', '.join(by_rule.get(rid, ['?']))})"))
+                        else what_it_did(rid)))
     for rid in exp.get("not_warnings") or ():
         if rid in warnings:
             fails.append(f"expected no warning from rule {rid} but it warned")
