@@ -328,3 +328,28 @@ def test_check_options_that_would_do_nothing_or_the_wrong_thing_are_refused(
     no_traceback(proc)
     assert proc.returncode == 2 and words in proc.stderr, proc.stderr
     assert proc.stdout == b""
+
+
+def test_a_bad_deal_file_is_located_in_the_words_lint_uses(tmp_path: Path) -> None:
+    """UTF-16 gave Python's codec error; a stray comma PyYAML's multi-line dump."""
+    text = (ROOT / "examples" / "deal-qualified.json").read_text("utf-8")
+    cases = {
+        "utf16.json": (text.encode("utf-16"), b"utf16.json:1:1: the file is not valid UTF-8",
+                       b"looks like UTF-16; save it with UTF-8"),
+        "comma.json": (text.replace('"budget": 800000,', '"budget": 800000,,').encode(),
+                       b"comma.json:13:20: not valid JSON", b"Expecting property name"),
+        "open.yaml": (b"id: x\nstage: [\n", b"open.yaml:3:1: not valid YAML", b"expected"),
+        "bom.json": (b"\xef\xbb\xbf" + text.encode(), None, None),
+    }
+    assert '"budget": 800000,' in text
+    for name, (data, where, why) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        proc = run("decide", "-p", POLICY, "--deal", str(tmp_path / name), "--trigger",
+                   "advance", "--now", NOW)
+        no_traceback(proc)
+        if where is None:  # a BOM is welcome
+            assert proc.returncode in (0, 1), proc.stderr
+            continue
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert where in proc.stderr and why in proc.stderr, (name, proc.stderr)
+        assert proc.stderr.count(b"\n") == 1, proc.stderr  # one line, no parser dump

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import json
@@ -122,21 +123,23 @@ def read_single_deal(path: str) -> dict[str, Any]:
         if path == "-":
             text = sys.stdin.read()
         else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+            with open(path, "rb") as fh:
+                text = _deal_text(fh.read(), path)
     except FileNotFoundError:
         raise UsageError(f"--deal: no such file: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"--deal: {path} is a directory, not a deal file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"--deal: cannot read {path}: {err}") from None
     try:
         deal = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise UsageError(f"--deal: {path} nests too deeply to be a deal") from None
-    except ValueError:  # JSONDecodeError, NaN, or a number of more than 4,300 digits
+    except ValueError as json_err:  # JSONDecodeError, NaN, or a number of over 4,300 digits
         try:
             deal = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise UsageError(f"--deal: {path} is neither JSON nor YAML: {err}") from None
+            raise UsageError(_unreadable_deal(path, text, json_err, err)) from None
         except RecursionError:
             raise UsageError(f"--deal: {path} nests too deeply to be a deal") from None
         except ValueError as err:  # Python's limit on the digits of an integer
@@ -145,6 +148,38 @@ def read_single_deal(path: str) -> dict[str, Any]:
     if not isinstance(deal, dict):
         raise UsageError(f"--deal: {path} must hold one deal object")
     return deal
+
+
+def _deal_text(raw: bytes, path: str) -> str:
+    """A deal file's text: UTF-8 (a BOM is dropped), or a UsageError saying where it is not."""
+    body = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = body[: err.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        advice = ("the file looks like UTF-16; save it with UTF-8 encoding"
+                  if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+                  else "save the file with UTF-8 encoding")
+        raise UsageError(f"--deal: {path}:{line}:{column}: the file is not valid UTF-8 "
+                         f"(byte 0x{body[err.start]:02X}); {advice}") from None
+
+
+def _unreadable_deal(path: str, text: str, json_err: ValueError, yaml_err: Exception) -> str:
+    """Where a deal file that is neither JSON nor YAML first goes wrong, in one line.
+
+    A file that starts like JSON gets the JSON parser's place and reason; any other the
+    YAML parser's.
+    """
+    if text.lstrip().startswith(("{", "[")) and isinstance(json_err, json.JSONDecodeError):
+        return (f"--deal: {path}:{json_err.lineno}:{json_err.colno}: not valid JSON: "
+                f"{json_err.msg}")
+    mark = getattr(yaml_err, "problem_mark", None)
+    problem = getattr(yaml_err, "problem", None) or str(yaml_err).splitlines()[0]
+    if mark is not None:
+        return f"--deal: {path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {problem}"
+    return f"--deal: {path} is neither JSON nor YAML: {problem}"
 
 
 def _no_constant(name: str) -> Any:
