@@ -303,6 +303,25 @@ def test_every_example_deal_gets_its_expected_verdict(engine: Engine) -> None:
             assert {**lean.to_dict(), "decision_id": ""} == {**full.to_dict(), "decision_id": ""}
 
 
+def test_missing_fields_and_unpermitted_triggers_follow_the_language() -> None:
+    """With --lang zh these stayed English, while explain said the same thing in Chinese."""
+    # without deal-schema validation, which would refuse a deal lacking stage_entered_at
+    zh = Engine(load_policy(POLICY), lang="zh", validate_deals=False)
+    en = Engine(load_policy(POLICY), validate_deals=False)
+    d = deal(stage="qualified")
+    del d["budget"], d["stage_entered_at"]
+    for engine, missing in ((zh, "缺少字段 deal.budget"), (en, "missing field deal.budget")):
+        v = engine.check_record(d, NOW, 1, "x")
+        messages = {x["rule"]: x["message"] for x in v["violations"]}
+        assert messages["budget_known"] == missing
+        assert messages["max_days.qualified"] == missing.replace("budget", "stage_entered_at")
+        assert engine.check(d, now=NOW).to_dict(record=1, source="x") == v
+    not_here = zh.decide(deal(stage="prospect"), "win", {"id": "ann", "roles": []}, now=NOW)
+    assert not_here.violations[0].message == "不能从阶段“prospect”执行操作“win”；此处可用：advance、lose"
+    nowhere = en.decide(deal(stage="prospect"), "wn", {"id": "ann", "roles": []}, now=NOW)
+    assert nowhere.violations[0].message.startswith("the policy has no trigger 'wn'")
+
+
 def test_engine_sentences_follow_the_language() -> None:
     zh = Engine(load_policy(POLICY), lang="zh")
     d = deal(stage="negotiation", steps=["customer_development"], discount_pct=30,

@@ -31,7 +31,14 @@ from cycleflow.decide.decision import (
     Violation,
 )
 from cycleflow.decide.phrases import phrase
-from cycleflow.errors import DealError, Location, RuleError, TransitionBlocked, UsageError
+from cycleflow.errors import (
+    DealError,
+    Location,
+    MissingField,
+    RuleError,
+    TransitionBlocked,
+    UsageError,
+)
 from cycleflow.expr import EvalContext, Expression
 from cycleflow.expr.codegen import Kernel, generate_kernel
 from cycleflow.model.build import did_you_mean
@@ -254,7 +261,9 @@ class _Run:
     def _failed(self, rule: _Rule, err: RuleError) -> None:
         """A rule that could not be evaluated: a blocking ``field`` violation naming why."""
         values = rule.expr.read_values(self.ctx)
-        self.violations.append(Violation(rule.id, "field", rule.severity, err.reason, values))
+        reason = (phrase(self.lang, "missing_field", field=err.field)
+                  if type(err) is MissingField and self.lang != "en" else err.reason)
+        self.violations.append(Violation(rule.id, "field", rule.severity, reason, values))
         if self.trace:
             self.checks.append(
                 RuleCheck(
@@ -262,7 +271,7 @@ class _Run:
                     rule.kind,
                     "error",
                     rule.severity,
-                    err.reason,
+                    reason,
                     rule.expr.source,
                     values,
                     rule.effect,
@@ -660,15 +669,17 @@ class Engine:
     ) -> Decision:
         stage = str(deal.get("stage"))
         allowed = self.compiled.triggers_from.get(stage, ())
+        lang = self.lang
         if trigger in self.policy.triggers:
-            message = f"'{trigger}' is not permitted from stage '{stage}'" + (
-                f"; from here: {', '.join(allowed)}"
+            message = (
+                phrase(lang, "not_permitted", trigger=trigger, stage=stage,
+                       allowed=phrase(lang, "list_joiner").join(allowed))
                 if allowed
-                else "; no trigger leaves this stage"
+                else phrase(lang, "not_permitted_final", trigger=trigger, stage=stage)
             )
         else:
             hint = did_you_mean(trigger, self.policy.triggers)
-            message = f"the policy has no trigger '{trigger}'" + (f" ({hint})" if hint else "")
+            message = phrase(lang, "no_trigger", trigger=trigger) + (f" ({hint})" if hint else "")
         return Decision(
             "not_permitted",
             deal_id(deal),
@@ -789,7 +800,7 @@ class Engine:
                     rule,
                     "field",
                     "medium",
-                    "missing field deal.stage_entered_at",
+                    phrase(run.lang, "missing_field", field="deal.stage_entered_at"),
                     {"deal.stage_entered_at": MISSING},
                 )
             )

@@ -32,6 +32,12 @@ _EN: Final = MappingProxyType(
         "checked_gate": "{count} approval(s) from {roles}",
         "checked_time": "at most {limit:g} days in {stage}",
         "checked_field": "deal.{field} is given",
+        "missing_field": "missing field {field}",
+        "not_permitted": "'{trigger}' is not permitted from stage '{stage}'; from here: {allowed}",
+        "not_permitted_final": "'{trigger}' is not permitted from stage '{stage}'; "
+                               "no trigger leaves this stage",
+        "no_trigger": "the policy has no trigger '{trigger}'",
+        "list_joiner": ", ",
     }
 )
 
@@ -56,6 +62,11 @@ _ZH: Final = MappingProxyType(
         "checked_gate": "{count} 个审批（{roles}）",
         "checked_time": "在 {stage} 阶段最多 {limit:g} 天",
         "checked_field": "已填写 deal.{field}",
+        "missing_field": "缺少字段 {field}",
+        "not_permitted": "不能从阶段“{stage}”执行操作“{trigger}”；此处可用：{allowed}",
+        "not_permitted_final": "不能从阶段“{stage}”执行操作“{trigger}”；此阶段没有可用操作",
+        "no_trigger": "策略中没有操作“{trigger}”",
+        "list_joiner": "、",
     }
 )
 
