@@ -317,7 +317,8 @@ def test_missing_fields_and_unpermitted_triggers_follow_the_language() -> None:
         assert messages["max_days.qualified"] == missing.replace("budget", "stage_entered_at")
         assert engine.check(d, now=NOW).to_dict(record=1, source="x") == v
     not_here = zh.decide(deal(stage="prospect"), "win", {"id": "ann", "roles": []}, now=NOW)
-    assert not_here.violations[0].message == "不能从阶段“prospect”执行操作“win”；此处可用：advance、lose"
+    assert not_here.violations[0].message == (
+        "不能从阶段“prospect”执行操作“win”；此处可用：advance、lose")
     nowhere = en.decide(deal(stage="prospect"), "wn", {"id": "ann", "roles": []}, now=NOW)
     assert nowhere.violations[0].message.startswith("the policy has no trigger 'wn'")
 
