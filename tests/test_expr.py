@@ -768,3 +768,19 @@ def test_a_collection_as_the_condition_is_refused(source: str) -> None:
 def test_collections_inside_a_condition_are_fine(source: str) -> None:
     assert not [p for p in check_expression(source, LOC, condition=True)
                 if p.severity == "error"]
+
+
+@pytest.mark.parametrize(("source", "hint"), [
+    ("deal.budget > 0 && has(deal.amount)", "'and' instead of '&&'"),
+    ("deal.a > 0 || deal.b > 0", "'or' instead of '||'"),
+    ("!has(deal.amount)", "'not' instead of '!'"),
+    ("deal.a > 0 AND deal.b > 0", "lower case"),
+    ("deal.stage = 'won'", "'=='"),
+    ("deal.a <> 1", "'!=' instead of '<>'"),
+    ("deal.amount > 0 and\ndeal.budget > 0", "inside ( )"),
+    ("deal.name == 'A && B' and x y", "one expression"),  # '&&' in text is no slip
+])
+def test_a_syntax_error_says_what_to_write(source: str, hint: str) -> None:
+    """Every syntax error got the same 'no statements' hint, even for '&&' or a line break."""
+    [problem] = check_expression(source, LOC, condition=True)
+    assert problem.code == "expr-syntax" and hint in (problem.suggestion or ""), problem

@@ -13,6 +13,7 @@ import builtins
 import difflib
 import io
 import math
+import re
 import tokenize
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -647,6 +648,29 @@ def _not_a_condition(node: ast.expr, pos: _Positions) -> Problem:
         "join conditions with 'and' / 'or', or test membership with 'in [...]'")
 
 
+_QUOTED: Final = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_OTHER_LANGUAGES: Final = (  # what people write from SQL, JavaScript or Excel, and the fix
+    (re.compile(r"&&"), "write 'and' instead of '&&'"),
+    (re.compile(r"\|\|"), "write 'or' instead of '||'"),
+    (re.compile(r"!(?!=)"), "write 'not' instead of '!'"),
+    (re.compile(r"\b(AND|OR|NOT)\b"), "write and, or, not in lower case"),
+    (re.compile(r"(?<![=!<>])=(?!=)"), "compare with '==' (a single '=' assigns)"),
+    (re.compile(r"<>"), "write '!=' instead of '<>'"),
+)
+
+
+def _syntax_hint(text: str) -> str:
+    """What to write instead, for the usual slips; the general rule otherwise."""
+    code = _QUOTED.sub("''", text)  # a '&&' inside a text literal is no slip
+    for pattern, hint in _OTHER_LANGUAGES:
+        if pattern.search(code):
+            return hint
+    if "\n" in text.strip() and not text.lstrip().startswith("("):
+        return ("an expression over several lines must be inside ( ); or write it with "
+                "YAML's folded style, 'when: >-', which joins the lines")
+    return "a rule is one expression: no statements, ';', imports or assignments"
+
+
 def analyze(
     source: str,
     location: Location,
@@ -694,8 +718,7 @@ def analyze(
             offset = len(source.rstrip()) if exc.lineno else 0
         message = exc.msg if exc.offset else f"{exc.msg} (the expression ends too early?)"
         analysis.problems.append(Problem(
-            where(offset), "expr-syntax", f"syntax error: {message}",
-            "a rule is one expression: no statements, ';', imports or assignments"))
+            where(offset), "expr-syntax", f"syntax error: {message}", _syntax_hint(text)))
         return analysis
     except (ValueError, RecursionError, MemoryError) as exc:
         analysis.problems.append(Problem(
