@@ -317,3 +317,14 @@ def test_schema_messages_use_yaml_words(tmp_path: Path) -> None:
                           "transitions: []\n")
     text = " ".join(f"{p.message} {p.suggestion}" for p in problems)
     assert "None" not in text and "nothing (null) is not of type 'object'" in text
+
+
+def test_the_lint_example_in_the_authoring_guide_is_what_lint_prints(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guide showed a warning and counts the shipped policy no longer gave."""
+    guide = (ROOT / "docs" / "authoring.md").read_text("utf-8")
+    block = guide.split("```console\n$ cycleflow lint ", 1)[1].split("```", 1)[0]
+    command, *expected = block.strip("\n").split("\n")
+    monkeypatch.chdir(ROOT)  # the guide's paths are relative to the repository
+    result = CliRunner().invoke(cli, ["lint", *command.split()])
+    assert result.output.strip("\n").split("\n") == expected, result.output
