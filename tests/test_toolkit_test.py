@@ -234,3 +234,23 @@ def test_a_failure_says_what_the_rule_did_instead(tmp_path: Path) -> None:
     assert ("expected a warning from rule deep_discount but it fired, and its effect is to "
             "ask for an approval" in res.output and "'approvals_needed:'" in res.output)
     assert "(outcome: fail)" not in res.output
+
+
+def test_an_expected_error_that_did_not_happen_is_said_plainly(tmp_path: Path) -> None:
+    """'expected a message containing 'x', got None' showed Python's None to an officer."""
+    suite = tmp_path / "error.test.yaml"
+    suite.write_text(
+        f"policy: {ROOT / 'policies' / 'standard-sales-cycle.yaml'}\n"
+        'now: "2026-11-26T12:00:00Z"\n'
+        "cases:\n"
+        "  - name: a good deal\n"
+        "    check: true\n"
+        "    deal: {id: a, stage: prospect, owner: ann, stage_entered_at: '2026-11-20T09:00:00Z',\n"
+        "           steps: [customer_development]}\n"
+        "    expect: {error: schema}\n",
+        encoding="utf-8",
+    )
+    res = CliRunner().invoke(cli, ["test", str(suite)])
+    assert res.exit_code == 1
+    assert "expected a message containing 'schema', but the deal was judged" in res.output
+    assert "None" not in res.output

@@ -396,8 +396,9 @@ def run_case(suite: Suite, case: Case) -> CaseResult:
         fails = _judge(case, checks, violations, warnings, needs, "verdict", verdict.verdict)
         want_error = case.expect.get("error")
         if want_error is not None and str(want_error) not in (verdict.error or ""):
-            fails.append(f"error: expected a message containing {want_error!r}, "
-                         f"got {verdict.error!r}")
+            got = (f"got {verdict.error!r}" if verdict.error
+                   else f"the deal was judged ({verdict.verdict}), with no error")
+            fails.append(f"error: expected a message containing {want_error!r}, but {got}")
         actual = {"verdict": verdict.verdict}
         if verdict.error:
             actual["error"] = verdict.error
