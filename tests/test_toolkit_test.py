@@ -184,21 +184,24 @@ def test_an_empty_suite_speaks_of_a_test_suite(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "the test suite must be a mapping" in res.stderr
 
 
+def _shipped_policy_suite(tmp_path: Path, name: str, body: str) -> Path:
+    """A suite of the shipped policy with a frozen clock; ``body`` is the rest of its YAML."""
+    suite = tmp_path / name
+    suite.write_text(f"policy: {ROOT / 'policies' / 'standard-sales-cycle.yaml'}\n"
+                     'now: "2026-11-26T12:00:00Z"\n' + body, encoding="utf-8")
+    return suite
+
+
 def test_a_misspelt_patch_field_is_a_located_error(tmp_path: Path) -> None:
     """`patch: {discount_pc: 40}` set a field nothing reads, and the case passed without
     testing the boundary it named; a field with no near match (a CRM's own) still passes."""
-    suite = tmp_path / "patch.test.yaml"
-    suite.write_text(
-        f"policy: {ROOT / 'policies' / 'standard-sales-cycle.yaml'}\n"
-        'now: "2026-11-26T12:00:00Z"\n'
+    suite = _shipped_policy_suite(tmp_path, "patch.test.yaml",
         "cases:\n"
         "  - name: boundary\n"
         "    check: true\n"
         "    deal: {id: a, stage: prospect}\n"
         "    patch: {discount_pc: 40, crm_owner_team: emea, customer: {screenin: flagged}}\n"
-        "    expect: {verdict: compliant}\n",
-        encoding="utf-8",
-    )
+        "    expect: {verdict: compliant}\n")
     res = CliRunner().invoke(cli, ["test", str(suite)])
     assert res.exit_code == 2, res.output
     assert f"{suite}:7:13: suite-unknown-field" in res.stderr
@@ -211,10 +214,7 @@ def test_a_misspelt_patch_field_is_a_located_error(tmp_path: Path) -> None:
 def test_a_failure_says_what_the_rule_did_instead(tmp_path: Path) -> None:
     """'expected close_date_past to be violated but it was not (outcome: fail)' read as a
     contradiction: the rule fired, as a warning. The failure now names the right key."""
-    suite = tmp_path / "effects.test.yaml"
-    suite.write_text(
-        f"policy: {ROOT / 'policies' / 'standard-sales-cycle.yaml'}\n"
-        'now: "2026-11-26T12:00:00Z"\n'
+    suite = _shipped_policy_suite(tmp_path, "effects.test.yaml",
         "fixtures:\n  deals:\n    q:\n"
         "      {id: Q, stage: qualified, stage_entered_at: '2026-11-20T09:00:00Z', owner: ann,\n"
         "       customer: {name: A, country: DE, screening: cleared}, budget: 120000,\n"
@@ -224,9 +224,7 @@ def test_a_failure_says_what_the_rule_did_instead(tmp_path: Path) -> None:
         "  - {name: warns, deal: q, patch: {close_date: '2026-01-01'}, check: true,\n"
         "     expect: {violations: [close_date_past]}}\n"
         "  - {name: asks, deal: q, patch: {discount_pct: 28}, decide: advance,\n"
-        "     actor: {id: ann, roles: [sales_rep]}, expect: {warnings: [deep_discount]}}\n",
-        encoding="utf-8",
-    )
+        "     actor: {id: ann, roles: [sales_rep]}, expect: {warnings: [deep_discount]}}\n")
     res = CliRunner().invoke(cli, ["test", str(suite)])
     assert res.exit_code == 1, res.output
     assert ("expected rule close_date_past to be violated but it fired as a warning"
@@ -238,18 +236,13 @@ def test_a_failure_says_what_the_rule_did_instead(tmp_path: Path) -> None:
 
 def test_an_expected_error_that_did_not_happen_is_said_plainly(tmp_path: Path) -> None:
     """'expected a message containing 'x', got None' showed Python's None to an officer."""
-    suite = tmp_path / "error.test.yaml"
-    suite.write_text(
-        f"policy: {ROOT / 'policies' / 'standard-sales-cycle.yaml'}\n"
-        'now: "2026-11-26T12:00:00Z"\n'
+    suite = _shipped_policy_suite(tmp_path, "error.test.yaml",
         "cases:\n"
         "  - name: a good deal\n"
         "    check: true\n"
         "    deal: {id: a, stage: prospect, owner: ann, stage_entered_at: '2026-11-20T09:00:00Z',\n"
         "           steps: [customer_development]}\n"
-        "    expect: {error: schema}\n",
-        encoding="utf-8",
-    )
+        "    expect: {error: schema}\n")
     res = CliRunner().invoke(cli, ["test", str(suite)])
     assert res.exit_code == 1
     assert "expected a message containing 'schema', but the deal was judged" in res.output

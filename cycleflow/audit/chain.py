@@ -134,21 +134,12 @@ def seal_batch(
 ) -> tuple[list[Sealed], int, str]:
     """Chain a batch after (seq, prev); returns the sealed records and the new head.
 
-    The hot path of every chained sink. ``events`` are not modified and not copied:
-    each body is the event's encoding with ``seq`` and ``prev`` spliced in front
-    (format 2), which costs a quarter less than copying and sorting every event.
+    The hot path of the SQLite sink. ``events`` are not modified and not copied.
     """
     sealed: list[Sealed] = []
-    dumps, sha256 = orjson.dumps, hashlib.sha256
+    sha256 = hashlib.sha256
     for event in events:
-        if "seq" in event or "prev" in event or "hash" in event:
-            _refuse_reserved(event)
-        try:
-            fields = dumps(event, default=_default)
-        except TypeError:  # orjson.JSONEncodeError is a TypeError
-            fields = _scrubbed_fields(event)
-        head = b'{"seq":%d,"prev":"%s"' % (seq, prev.encode())
-        body = head + (b"}" if fields == b"{}" else b"," + fields[1:])
+        body = _body(event, seq, prev.encode())
         record_hash = sha256(body).hexdigest()
         sealed.append(Sealed(seq, prev, body, record_hash))
         seq += 1
@@ -166,23 +157,28 @@ def seal_lines(
     together, without a record object or a second copy of each body per event.
     """
     parts: list[bytes] = []
-    dumps, sha256 = orjson.dumps, hashlib.sha256
+    body_of, sha256 = _body, hashlib.sha256
     hexed = prev.encode()
     for event in events:
-        if "seq" in event or "prev" in event or "hash" in event:
-            _refuse_reserved(event)
-        try:
-            fields = dumps(event, default=_default)
-        except TypeError:  # orjson.JSONEncodeError is a TypeError
-            fields = _scrubbed_fields(event)
-        if fields == b"{}":
-            body = b'{"seq":%d,"prev":"%s"}' % (seq, hexed)
-        else:
-            body = b'{"seq":%d,"prev":"%s",%s' % (seq, hexed, fields[1:])
+        body = body_of(event, seq, hexed)
         hexed = sha256(body).hexdigest().encode()
         parts += (body[:-1], _HASH_KEY, hexed, b'"}\n')
         seq += 1
     return b"".join(parts), seq, hexed.decode()
+
+
+def _body(event: Mapping[str, Any], seq: int, prev: bytes) -> bytes:
+    """The format 2 body of ``event`` at (seq, prev): its encoding with seq and prev in
+    front, spliced rather than built from a copied dict (a quarter less per event)."""
+    if "seq" in event or "prev" in event or "hash" in event:
+        _refuse_reserved(event)
+    try:
+        fields = orjson.dumps(event, default=_default)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        fields = _scrubbed_fields(event)
+    if fields == b"{}":
+        return b'{"seq":%d,"prev":"%s"}' % (seq, prev)
+    return b'{"seq":%d,"prev":"%s",%s' % (seq, prev, fields[1:])
 
 
 def _scrubbed_fields(event: Mapping[str, Any]) -> bytes:
