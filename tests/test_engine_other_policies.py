@@ -149,3 +149,18 @@ def test_a_regional_language_code_reads_its_language_everywhere() -> None:
                        "stage_entered_at": "2026-11-01T00:00:00Z", "steps": []}, now=NOW)
     messages = " ".join(x.message for x in v.violations)
     assert "潜在客户" in messages and "尚未完成" in messages  # stage label and phrase in zh
+
+
+def test_a_stage_defined_again_in_a_fragment_points_at_both_stage_keys(tmp_path: Path) -> None:
+    """'first at' named the first line inside the stage, not the stage itself."""
+    (tmp_path / "more.yaml").write_text(
+        "stages:\n  b:\n    final: true\n    outcome: lost\n", encoding="utf-8")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("cycleflow: 1\nid: x\nversion: '1'\ninclude: [more.yaml]\nstages:\n"
+                      "  a: {initial: true}\n  b:\n    final: true\n    outcome: won\n"
+                      "transitions:\n  - {trigger: go, from: a, to: b}\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy)
+    [problem] = [p for p in info.value.problems if p.code == "duplicate-stage"]
+    assert (problem.location.line, problem.location.column) == (2, 3)
+    assert f"(first at {policy}:7:3)" in problem.message

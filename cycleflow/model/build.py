@@ -156,7 +156,7 @@ def _stages(b: _Builder, docs: Sequence[Document]) -> list[Stage]:
                     key=True,
                 )
                 continue
-            seen[sid] = b.loc(doc, path)
+            seen[sid] = doc.source_map.locate_key(path)  # "first at" names the stage key
             raw = raw or {}
             steps: list[Step] = []
             for i, step in enumerate(raw.get("steps") or ()):
