@@ -328,3 +328,18 @@ def test_the_lint_example_in_the_authoring_guide_is_what_lint_prints(
     monkeypatch.chdir(ROOT)  # the guide's paths are relative to the repository
     result = CliRunner().invoke(cli, ["lint", *command.split()])
     assert result.output.strip("\n").split("\n") == expected, result.output
+
+
+def test_a_label_language_typo_is_a_warning(tmp_path: Path) -> None:
+    """`{en: Qualified, ch: 意向客户}` linted clean; with --lang zh the Chinese was never shown."""
+    source = SHIPPED.read_text("utf-8")
+    assert "label: {en: Qualified, zh: 意向客户}" in source
+    text = source.replace("label: {en: Qualified, zh: 意向客户}",
+                          "label: {en: Qualified, ch: 意向客户}")
+    problems = _lint_text(tmp_path, text.replace("../schemas/", str(ROOT / "schemas") + "/"))
+    [p] = problems
+    assert p.code == "label-language" and p.severity == "warning"
+    assert p.suggestion == "did you mean 'zh'?" and "'ch'" in p.message
+    line = text[: text.index("ch: 意向客户")].count("\n") + 1
+    assert p.location.line == line
+    assert not lint_file(str(SHIPPED))  # the shipped policy, all zh, has none

@@ -37,6 +37,7 @@ RULE_HELP: dict[str, str] = {
     "gate-separation-duplicate": "A gate names the same person twice in separate_from.",
     "gate-separation-type": "separate_from names a field that cannot hold a user id.",
     "expr-type-mismatch": "A comparison or operation the deal schema's types cannot satisfy.",
+    "label-language": "A label language code that is probably a typo of a common one.",
 }
 
 

@@ -32,6 +32,7 @@ def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Pro
     out.extend(_constant_rules(policy))
     out.extend(_risk_checkpoints(policy, where))
     out.extend(_gate_problems(policy, where))
+    out.extend(_language_typos(docs))
     if docs and policy.known_fields is not None:
         out.extend(expression_warnings(docs, policy.known_fields))
     out.sort(key=lambda p: (p.location.file != policy.path, p.location.file,
@@ -228,6 +229,48 @@ def _gate_separation(gate: Gate, known: KnownFields | None, at: Location) -> Ite
 
 
 # ---------------------------------------------------------------- expression types
+
+
+# ---------------------------------------------------------------- labels
+
+
+def _text_maps(data: Any, path: Path = ()) -> Iterator[tuple[Path, Mapping[str, Any]]]:
+    """Every label or message written as a language map (a mapping holding ``en``)."""
+    if isinstance(data, Mapping):
+        if "en" in data and all(isinstance(v, str) for v in data.values()):
+            yield path, data
+            return
+        for key, value in data.items():
+            yield from _text_maps(value, (*path, str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _text_maps(value, (*path, i))
+
+
+def _language_typos(docs: Sequence[Document]) -> list[Problem]:
+    """A language code used rarely beside a similar one used often (``ch`` beside ``zh``):
+    the text in it is never shown, since ``--lang zh`` falls back to English there."""
+    import difflib
+
+    uses: dict[str, list[tuple[Document, Path]]] = {}
+    for doc in docs:
+        for path, texts in _text_maps(doc.data):
+            for code in texts:
+                if code != "en" and not str(code).startswith("x-"):
+                    uses.setdefault(str(code), []).append((doc, (*path, code)))
+    out: list[Problem] = []
+    for code, places in uses.items():
+        common = [c for c in uses if len(uses[c]) >= 2 * len(places) and c != code]
+        close = difflib.get_close_matches(code, common, n=1, cutoff=0.5)
+        if not close:
+            continue
+        for doc, path in places:
+            out.append(Problem(
+                doc.source_map.locate_key(path), "label-language",
+                f"language '{code}' is used {len(places)} time(s), '{close[0]}' "
+                f"{len(uses[close[0]])} times: with --lang {close[0]} this text is never "
+                "shown", f"did you mean '{close[0]}'?", "warning"))
+    return out
 
 
 def _expression_paths(data: Any) -> Iterator[Path]:
