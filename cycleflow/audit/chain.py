@@ -169,7 +169,7 @@ def seal_lines(
 
 def _body(event: Mapping[str, Any], seq: int, prev: bytes) -> bytes:
     """The format 2 body of ``event`` at (seq, prev): its encoding with seq and prev in
-    front, spliced rather than built from a copied dict (a quarter less per event)."""
+    front, spliced in rather than encoding a copy of the event that holds them."""
     if "seq" in event or "prev" in event or "hash" in event:
         _refuse_reserved(event)
     try:
