@@ -343,3 +343,14 @@ def test_a_label_language_typo_is_a_warning(tmp_path: Path) -> None:
     line = text[: text.index("ch: 意向客户")].count("\n") + 1
     assert p.location.line == line
     assert not lint_file(str(SHIPPED))  # the shipped policy, all zh, has none
+
+
+def test_a_test_suite_given_to_lint_is_named_as_one() -> None:
+    """`cycleflow lint policies/*.yaml` picked up the suite and printed six schema errors
+    about a policy missing its id, version and stages."""
+    suite = ROOT / "policies" / "standard-sales-cycle.test.yaml"
+    [p] = lint_file(str(suite))
+    assert p.code == "not-a-policy" and (p.location.line, p.location.column) == (1, 1)
+    assert "cycleflow test" in (p.suggestion or "")
+    broken = [str(q) for q in BROKEN.glob("schema-missing-version.yaml")]
+    assert all(x.code != "not-a-policy" for x in lint_file(broken[0]))

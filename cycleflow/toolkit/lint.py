@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from cycleflow.errors import CycleflowError, PolicyError, Problem
+from cycleflow.errors import CycleflowError, Location, PolicyError, Problem
 from cycleflow.load.yaml_reader import Document
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -38,6 +38,7 @@ RULE_HELP: dict[str, str] = {
     "gate-separation-type": "separate_from names a field that cannot hold a user id.",
     "expr-type-mismatch": "A comparison or operation the deal schema's types cannot satisfy.",
     "label-language": "A label language code that is probably a typo of a common one.",
+    "not-a-policy": "A policy test suite given to lint: run cycleflow test on it.",
 }
 
 
@@ -70,6 +71,9 @@ def lint_file(path: str) -> list[Problem]:
     try:
         policy = load_policy(path)
     except PolicyError as err:
+        suite = _looks_like_a_suite(path, err)
+        if suite is not None:
+            return [suite]
         problems = list(err.problems)
         # The policy does not load, but its expressions may still be type-checked.
         try:
@@ -84,6 +88,26 @@ def lint_file(path: str) -> list[Problem]:
     except CycleflowError:
         docs = []
     return _unique(semantic_problems(policy, docs))
+
+
+def _looks_like_a_suite(path: str, err: PolicyError) -> Problem | None:
+    """One problem saying so, for a policy test suite given to lint (it has ``policy:`` and
+    ``cases:`` and no ``stages:``), instead of six schema errors about a missing policy."""
+    if not any(p.code == "schema-required" for p in err.problems):
+        return None
+    try:
+        from cycleflow.load.policy_files import read_main
+
+        data = read_main(path).data
+    except CycleflowError:
+        return None
+    if not (isinstance(data, Mapping) and "policy" in data and "cases" in data
+            and "stages" not in data):
+        return None
+    return Problem(
+        Location(path, 1, 1), "not-a-policy",
+        f"{path} is a policy test suite (it has 'policy:' and 'cases:'), not a policy",
+        f"run 'cycleflow test {path}'; lint its policy, {data['policy']}, instead")
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
