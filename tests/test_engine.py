@@ -217,6 +217,32 @@ def test_bound_objects_refuse_unpermitted_triggers_and_may_asks_without_acting()
         engine.bind(Opportunity(**deal(stage=["qualified"])))
 
 
+def test_a_bound_move_is_audited_as_applied_like_apply() -> None:
+    """A move through bind() logged the decision but never transition.applied, so the log
+    could not show the deal moved, and the report did not count it."""
+    from cycleflow.audit import MemorySink
+
+    sink = MemorySink()
+    engine = Engine(load_policy(POLICY), audit=sink)
+    opp = engine.bind(Opportunity(**deal()))
+    opp.advance(actor=REP, now=NOW)
+    applied = [e for e in sink.events if e["event"] == "transition.applied"]
+    assert len(applied) == 1
+    event = applied[0]
+    assert (event["from"], event["to"], event["trigger"], event["actor"]) == (
+        "qualified", "negotiation", "advance", REP["id"])
+    assert event["decision_id"] == opp.last_decision.decision_id
+    moved = engine.apply(deal(), "advance", REP, now=NOW)  # the same event as apply gives
+    twin = [e for e in sink.events if e["event"] == "transition.applied"][-1]
+    assert moved["stage"] == "negotiation"
+    assert {k: v for k, v in twin.items() if k != "decision_id"} == {
+        k: v for k, v in event.items() if k != "decision_id"}
+    blocked = engine.bind(Opportunity(**deal(amount=0)))
+    with pytest.raises(TransitionBlocked):
+        blocked.advance(actor=REP, now=NOW)
+    assert len([e for e in sink.events if e["event"] == "transition.applied"]) == 2
+
+
 def test_unbind_lets_a_bound_object_go() -> None:
     import gc
     import weakref

@@ -859,18 +859,25 @@ class Engine:
             moved = dict(deal)  # still a new record; its nested values are the caller's
         moved["stage"] = decision.target
         moved["stage_entered_at"] = _iso(moment)
-        if self.audit is not None:
-            base = self._base(
-                decision.decision_id,
-                moment,
-                decision.deal,
-                actor,
-                trigger,
-                decision.source,
-                decision.target,
-            )
-            self.audit.emit([self._event(base, "transition.applied", "applied")])
+        self._emit_applied(decision, actor, moment)
         return moved
+
+    def _emit_applied(
+        self, decision: Decision | None, actor: Actor | None, moment: datetime
+    ) -> None:
+        """The ``transition.applied`` event: the deal did move (apply, or a bound object)."""
+        if self.audit is None or decision is None:
+            return
+        base = self._base(
+            decision.decision_id,
+            moment,
+            decision.deal,
+            actor,
+            decision.trigger,
+            decision.source,
+            decision.target,
+        )
+        self.audit.emit([self._event(base, "transition.applied", "applied")])
 
     # ----------------------------------------------------------------- bind
 
@@ -916,6 +923,12 @@ class Engine:
                     now = event.kwargs.get("now")
                     moment = resolve_now(now)
                     event.model.stage_entered_at = _iso(moment)
+                    # the move happened: the log must say so, as apply() does
+                    self._emit_applied(
+                        event.model.__dict__.get("last_decision"),
+                        event.kwargs.get("actor"),
+                        moment,
+                    )
 
                 machine = LockedMachine(
                     model=None,
