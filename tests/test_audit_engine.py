@@ -186,3 +186,48 @@ def test_a_processor_editing_values_in_place_leaves_the_decision_alone(
         assert all("scribbled" not in v for v in event["values"].values() if isinstance(v, list))
     written = [orjson.loads(x) for x in (tmp_path / "audit.jsonl").read_bytes().splitlines()]
     assert all(e["values"]["scribbled"] is True for e in written)
+
+
+def test_a_sensitive_field_inside_an_object_is_masked_in_the_log(tmp_path: Path) -> None:
+    """A rule reading deal.customer, when the app's customer is a dataclass or a namespace,
+    wrote its contact_email in clear: the masker walked only mappings, and the log's
+    encoder then turned the object into a dict (or its text)."""
+    import dataclasses
+    import types
+
+    from cycleflow import Engine, load_policy
+
+    text = POLICY.read_text("utf-8").replace("../schemas/", str(ROOT / "schemas") + "/")
+    assert "\nrisks:\n" in text
+    policy = tmp_path / "p.yaml"
+    policy.write_text(text.replace("\nrisks:\n", (
+        "\nrisks:\n  - id: no_customer\n    when: not has(deal.customer)\n"
+        "    at: [always]\n    then: warn\n    message: {en: No customer., zh: 无客户。}\n"), 1),
+        "utf-8")
+    deal = json.loads((ROOT / "examples" / "deal-negotiation.json").read_text("utf-8"))
+    email = deal["customer"]["contact_email"]
+
+    @dataclasses.dataclass
+    class Customer:
+        name: str
+        industry: str
+        country: str
+        screening: str
+        contact_name: str
+        contact_email: str
+
+    class Opaque:  # no attributes to read: the whole value is masked
+        __slots__ = ()
+
+        def __str__(self) -> str:
+            return f"customer <{email}>"
+
+    for n, customer in enumerate((Customer(**deal["customer"]),
+                                  types.SimpleNamespace(**deal["customer"]), Opaque())):
+        log = tmp_path / f"audit-{n}.jsonl"
+        with JsonlSink(log) as sink:
+            engine = Engine(load_policy(policy), audit=sink, validate_deals=False)
+            engine.check({**deal, "customer": customer}, now=NOW)
+        data = log.read_text("utf-8")
+        assert '"deal.customer"' in data and email not in data, type(customer).__name__
+        assert verify(log).ok

@@ -6,6 +6,7 @@ sink processor (``processors.mask_sensitive``); both share this one implementati
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, MutableMapping
@@ -49,10 +50,35 @@ def _is_map(value: Any) -> bool:
     )
 
 
+def _plain_object(value: Any) -> Any:
+    """An object that is not JSON (a dataclass, a namespace, a model) as the dict it holds,
+    or its text: what the log would otherwise write of it, unmasked."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        try:
+            return to_dict()
+        except Exception:  # noqa: BLE001 - an app's method; fall back to its attributes
+            pass
+    attributes = getattr(value, "__dict__", None)
+    return dict(attributes) if isinstance(attributes, dict) else str(value)
+
+
 def _mask_nested(container: Any, parts: list[str], salt: bytes | None, clear: list[str]) -> Any:
-    """Mask the value at ``parts`` inside nested dicts; returns a masked copy (or the same)."""
-    if not parts or not _is_map(container):
+    """Mask the value at ``parts`` inside nested dicts; returns a masked copy (or the same).
+
+    An object on the way (a dataclass, a namespace) is read as the dict it holds, so its
+    sensitive attribute is masked too; one that holds no dict is masked whole.
+    """
+    if not parts:
         return container
+    if not _is_map(container):
+        if isinstance(container, _SCALARS):
+            return container
+        container = _plain_object(container)
+        if not _is_map(container):
+            return mask_value(container, salt)
     head, rest = parts[0], parts[1:]
     if head not in container:
         return container
