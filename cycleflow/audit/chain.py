@@ -205,7 +205,7 @@ def check_record(obj: Any, line: bytes | None = None) -> str | None:
     if not isinstance(obj.get("prev"), str):
         return "no prev field"
     if line is not None and line.startswith(_V2):
-        return _check_v2(line.rstrip(b"\r\n"), stored)
+        return _check_v2(line[:-1] if line.endswith(b"\n") else line, stored)
     del obj["hash"]
     try:
         body = orjson.dumps(obj, option=_SORT)
@@ -218,6 +218,9 @@ def check_record(obj: Any, line: bytes | None = None) -> str | None:
 
 def _check_v2(line: bytes, stored: str) -> str | None:
     """A format 2 line: its hash must be the last field and cover every byte before it."""
+    if line.endswith(b"\r"):
+        return ("the line ends in CR LF, not LF: its line endings were converted after it "
+                "was written (an edit)")
     tail = line[-_HASH_TAIL:]
     if not (tail.startswith(_HASH_KEY) and tail.endswith(b'"}')) or tail[9:-2] != stored.encode():
         return "hash field is not where the writer puts it: the record was edited"
