@@ -167,3 +167,40 @@ def test_a_directory_is_called_a_directory(tmp_path: Path, command: list[str]) -
     assert result.exit_code == 2
     assert f"audit log {tmp_path} is a directory" in result.output
     assert "does not exist" not in result.output
+
+
+def test_a_compressed_log_is_verified_and_shown_like_the_plain_one(
+        log: Path, tmp_path: Path) -> None:
+    """report read .jsonl.gz, but verify called it BROKEN at line 1 and show found nothing."""
+    import gzip
+
+    packed = tmp_path / "audit.jsonl.gz"
+    packed.write_bytes(gzip.compress(log.read_bytes()))
+    plain, compressed = run("verify", str(log)), run("verify", str(packed))
+    assert compressed.exit_code == 0, compressed.output
+    assert compressed.output.split(":", 1)[1] == plain.output.split(":", 1)[1]
+    shown = run("show", str(packed), "--deal", "D-7", "--format", "json")
+    assert orjson.loads(shown.output) == orjson.loads(
+        run("show", str(log), "--deal", "D-7", "--format", "json").output)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed.read_bytes()[:-20])
+    damaged = run("verify", str(cut))
+    assert damaged.exit_code == 2 and "compressed" in damaged.output, damaged.output
+    with pytest.raises(Exception, match="gzip-compressed"):
+        JsonlSink(packed)  # appending plain lines to it would ruin it
+
+
+def test_a_plain_path_to_a_sqlite_log_opens_the_sqlite_sink(tmp_path: Path) -> None:
+    """--audit audit.db (no sqlite: prefix) on a SQLite audit database said it was a
+    damaged JSON Lines log; verify and show already sniff the header."""
+    from cycleflow.audit import open_sink, verify
+
+    db = tmp_path / "audit.db"
+    with SqliteSink(db) as sink:
+        sink.emit(decision("D-1", 1, "2026-03-01T09:00:00+00:00"))
+    with open_sink(str(db)) as again:
+        assert isinstance(again, SqliteSink)
+        again.emit(decision("D-1", 2, "2026-03-02T09:00:00+00:00"))
+    assert verify(db).ok and verify(db).records == 6
+    with open_sink(str(tmp_path / "new.db")) as fresh:  # a new file: JSON Lines, as before
+        assert isinstance(fresh, JsonlSink)

@@ -9,12 +9,10 @@ its ``event`` name; the common ``rule.evaluated`` path touches one small list.
 from __future__ import annotations
 
 import csv
-import gzip
 import math
 import os
 import sqlite3
 import statistics
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -22,12 +20,12 @@ from typing import Any
 
 import orjson
 
+from cycleflow.audit.logfile import GZIP_ERRORS, open_log
 from cycleflow.errors import UsageError
 from cycleflow.model.policy import Policy
 
 UNKNOWN_OWNER = "(unknown)"
 _CHUNK = 1 << 22
-_GZIP_MAGIC = b"\x1f\x8b"
 #: How many unreadable line numbers the report names (the count covers them all).
 BAD_LINES_NAMED = 5
 
@@ -63,15 +61,9 @@ def iter_event_lines(spec: str) -> Iterator[bytes | str]:
             conn.close()
         return
     try:
-        with open(path, "rb", buffering=_CHUNK) as fh:
-            gzipped = fh.read(2) == _GZIP_MAGIC
-            fh.seek(0)
-            if gzipped:
-                with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-                    yield from gz
-            else:
-                yield from fh
-    except (OSError, EOFError, zlib.error) as err:
+        with open_log(path, buffering=_CHUNK) as fh:
+            yield from fh
+    except (OSError, *GZIP_ERRORS) as err:
         reason = getattr(err, "strerror", None) or err
         raise UsageError(f"cannot read audit log {path}: {reason}") from None
 

@@ -29,7 +29,7 @@ from cycleflow.audit.masking import Masker, mask_event, mask_value, mask_values
 from cycleflow.audit.memory import MemorySink, StructlogSink, capture_audit
 from cycleflow.audit.processors import add_fields, drop_none, keep_events, mask_sensitive
 from cycleflow.audit.sqlite import SqliteSink
-from cycleflow.audit.verify import VerifyResult, verify
+from cycleflow.audit.verify import VerifyResult, parse_spec, verify
 
 
 def open_sink(
@@ -40,11 +40,11 @@ def open_sink(
 ) -> JsonlSink | SqliteSink:
     """The sink a ``--audit`` value names: ``sqlite:PATH`` → SqliteSink, else JsonlSink.
 
-    ``jsonl:PATH`` and a plain ``PATH`` both name a JSON Lines log.
+    ``jsonl:PATH`` names a JSON Lines log; a plain ``PATH`` too, unless it is an existing
+    SQLite audit database (sniffed by its header, as ``verify`` and ``show`` do).
     """
     text = os.fspath(spec)
-    prefixed = text.startswith(("sqlite:", "jsonl:"))
-    kind, _, rest = text.partition(":") if prefixed else ("", "", text)
+    kind, rest = parse_spec(text)
     if not rest:
         raise AuditError(f"audit log {text!r} names no file: write PATH or sqlite:PATH")
     if kind == "sqlite":

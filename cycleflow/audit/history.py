@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cycleflow.audit.base import AuditError
+from cycleflow.audit.logfile import GZIP_ERRORS, open_log
 from cycleflow.audit.sqlite import TABLE, connect_readonly
 from cycleflow.audit.verify import parse_spec
 
@@ -39,7 +40,7 @@ def _jsonl_history(path: str, deal_id: str) -> list[dict[str, Any]]:
     needle = orjson.dumps(deal_id)
     found: list[dict[str, Any]] = []
     try:
-        with open(path, "rb") as fh:
+        with open_log(path) as fh:
             for number, line in enumerate(fh, start=1):
                 if needle not in line:
                     continue
@@ -54,7 +55,10 @@ def _jsonl_history(path: str, deal_id: str) -> list[dict[str, Any]]:
                 if isinstance(obj, dict) and obj.get("deal") == deal_id:
                     found.append(obj)
     except OSError as exc:
-        raise AuditError(f"cannot read audit log {path}: {exc.strerror}") from exc
+        raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
+    except GZIP_ERRORS as exc:
+        raise AuditError(f"cannot read compressed audit log {path}: the compressed data is "
+                         f"damaged or cut short ({exc or type(exc).__name__})") from exc
     return found
 
 

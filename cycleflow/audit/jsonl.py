@@ -22,6 +22,7 @@ import orjson
 
 from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase
 from cycleflow.audit.chain import check_record, seal_lines
+from cycleflow.audit.logfile import is_compressed
 
 try:  # POSIX only; elsewhere the single-writer rule is documented but not enforced
     import fcntl
@@ -146,6 +147,11 @@ class JsonlSink(SinkBase):
         self._broken: str | None = None
         self._fd = -1
         created = not os.path.exists(self.path)
+        if not created and is_compressed(self.path):
+            raise AuditError(
+                f"audit log {self.path} is gzip-compressed: a sink appends to an uncompressed "
+                "log (verify, show and report read compressed ones)"
+            )
         try:
             fd = os.open(
                 self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644

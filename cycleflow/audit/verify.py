@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import IO, Any, Final, Literal
 
 import orjson
 
 from cycleflow.audit.base import GENESIS, AuditError
 from cycleflow.audit.chain import check_record, digest
+from cycleflow.audit.logfile import GZIP_ERRORS, open_log
 from cycleflow.audit.sqlite import INDEXED, TABLE, column, connect_readonly
 
 LogKind = Literal["jsonl", "sqlite"]
@@ -103,36 +104,41 @@ def _judge(obj: Any, line: bytes, expected: int, prev: str, where: str) -> str |
 
 
 def _verify_jsonl(path: str) -> VerifyResult:
-    expected, prev, number = 0, GENESIS, 0
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed in finally, iterated line by line
+        with open_log(path) as fh:
+            return _walk_lines(fh, path)
     except OSError as exc:
-        raise AuditError(f"cannot read audit log {path}: {exc.strerror}") from exc
+        raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
+    except GZIP_ERRORS as exc:
+        raise AuditError(
+            f"cannot read compressed audit log {path}: the compressed data is damaged or cut "
+            f"short ({exc or type(exc).__name__}); verify an uncompressed copy"
+        ) from exc
 
-    def bad(reason: str, *, torn: bool = False) -> VerifyResult:
+
+def _walk_lines(fh: IO[bytes], path: str) -> VerifyResult:
+    """The chain check of a JSON Lines log, over its lines (plain or decompressed)."""
+    expected, prev = 0, GENESIS
+
+    def bad(reason: str, number: int, *, torn: bool = False) -> VerifyResult:
         return VerifyResult(False, expected, number, reason, prev, torn, path, "jsonl")
 
-    try:
-        for number, line in enumerate(fh, start=1):  # noqa: B007 - read by bad()
-            if not line.endswith(b"\n"):
-                return bad(
-                    f"torn last line ({len(line)} bytes without a newline): "
-                    "the log was cut in the middle of a line, e.g. by a crash during a write",
-                    torn=True,
-                )
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                return bad("not valid JSON" if line.strip() else "empty line")
-            problem = _judge(obj, line, expected, prev, "line")
-            if problem is not None:
-                return bad(problem)
-            expected += 1
-            prev = obj["hash"]
-    except OSError as exc:
-        raise AuditError(f"cannot read audit log {path}: {exc.strerror}") from exc
-    finally:
-        fh.close()
+    for number, line in enumerate(fh, start=1):
+        if not line.endswith(b"\n"):
+            return bad(
+                f"torn last line ({len(line)} bytes without a newline): "
+                "the log was cut in the middle of a line, e.g. by a crash during a write",
+                number, torn=True,
+            )
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return bad("not valid JSON" if line.strip() else "empty line", number)
+        problem = _judge(obj, line, expected, prev, "line")
+        if problem is not None:
+            return bad(problem, number)
+        expected += 1
+        prev = obj["hash"]
     return VerifyResult(True, expected, None, None, prev, False, path, "jsonl")
 
 
