@@ -204,3 +204,23 @@ def test_a_plain_path_to_a_sqlite_log_opens_the_sqlite_sink(tmp_path: Path) -> N
     assert verify(db).ok and verify(db).records == 6
     with open_sink(str(tmp_path / "new.db")) as fresh:  # a new file: JSON Lines, as before
         assert isinstance(fresh, JsonlSink)
+
+
+def test_repair_changes_nothing_it_cannot_repair_and_says_so(log: Path) -> None:
+    """repair printed 'repaired the tail' on an intact or edited log it left unchanged, and
+    exit 2 (an unreadable log) for one with garbage appended."""
+    before = log.read_bytes()
+    intact = run("repair", str(log))
+    assert intact.exit_code == 0 and intact.output.startswith("nothing to repair")
+    lines = before.splitlines(keepends=True)
+    lines[4] = lines[4].replace(b'"fail"', b'"pass"')
+    for damaged in (b"".join(lines), before + b"garbage\n"):
+        log.write_bytes(damaged)
+        result = run("repair", str(log))
+        assert result.exit_code == 1, result.output
+        assert "not repaired" in result.output and "unchanged" in result.output
+        assert log.read_bytes() == damaged
+    log.write_bytes(before[:-10])
+    torn = run("repair", str(log))
+    assert torn.exit_code == 0 and "cut the torn line 9" in torn.output
+    assert (log.parent / "audit.jsonl.torn-line-9").exists()

@@ -7,6 +7,7 @@ Exit codes: 0 intact / done, 1 broken chain, 2 unreadable or missing log.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import click
@@ -123,10 +124,19 @@ def repair(log: str) -> None:
     kind, path = _existing_log(log)
     if kind != "jsonl":
         raise click.UsageError("only JSON Lines logs can be repaired (SQLite never tears)")
+    before = verify_log(path)
+    if before.ok:
+        click.echo(f"nothing to repair: {before.describe()}")
+        return
+    if not before.torn:  # only an interrupted last write can be cut; anything else is evidence
+        click.echo(f"not repaired (only a torn last line can be cut, and the file is "
+                   f"unchanged): {before.describe()}")
+        raise SystemExit(EXIT_BROKEN)
     JsonlSink(path, repair=True).close()
-    result = verify_log(path)
-    click.echo(result.describe() if result.ok else f"repaired the tail, but: {result.describe()}")
-    if not result.ok:
+    after = verify_log(path)
+    click.echo(f"cut the torn line {before.first_bad} (its bytes are kept beside the log as "
+               f"{os.path.basename(path)}.torn-line-{before.first_bad}); {after.describe()}")
+    if not after.ok:
         raise SystemExit(EXIT_BROKEN)
 
 
