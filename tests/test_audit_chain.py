@@ -538,3 +538,17 @@ def test_sqlite_verify_of_a_foreign_database(tmp_path: Path) -> None:
     with pytest.raises(AuditError, match="does not exist"):
         verify(f"sqlite:{tmp_path / 'missing.db'}")
     assert not os.path.exists(tmp_path / "missing.db")  # verify never creates a database
+
+
+def test_a_torn_tail_is_named_by_its_physical_line_after_a_removed_line(
+        tmp_path: Path) -> None:
+    """The sink computed the torn line's number from seq, so with a line removed earlier it
+    named line 20 of a 19-line file (and the side file and repair record carried it)."""
+    log = tmp_path / "audit.jsonl"
+    write_log(log)
+    data = lines(log)
+    del data[9]
+    log.write_bytes(b"".join(data)[:-10])
+    assert len(log.read_bytes().splitlines()) == 19
+    with pytest.raises(AuditError, match=r"damaged at line 19: torn last line"):
+        JsonlSink(log)

@@ -118,8 +118,9 @@ def _scan_tail(fd: int) -> _Tail:
         return _Tail(0, GENESIS, good_end, torn, number, f"last complete line: {problem}")
     seq = int(obj["seq"])
     if torn:
-        return _Tail(
-            seq + 1, str(obj["hash"]), good_end, torn, seq + 2, "torn last line (no newline)"
+        number = _count_lines(fd, good_end) + 1  # the physical line: seq + 2 only if no
+        return _Tail(  # line was removed before it (an error path, so the count is cheap)
+            seq + 1, str(obj["hash"]), good_end, torn, number, "torn last line (no newline)"
         )
     return _Tail(seq + 1, str(obj["hash"]), good_end, b"", None, None)
 
