@@ -390,3 +390,31 @@ def test_write_report_dispatch_to_a_binary_stream(fmt: str) -> None:
 def test_write_report_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown report format"):
         write_report("html", [], io.BytesIO(), POLICY)
+
+
+def test_sarif_declares_every_rule_a_result_names(sarif_validator: Any) -> None:
+    """'transition', 'duplicate_id' and 'require.<field>' results had no rule in
+    tool.driver.rules and no ruleIndex, so code scanning showed no description or level."""
+    engine_found = [
+        {"rule": "transition", "kind": "transition", "severity": "high",
+         "message": "'advance' is not permitted from stage 'won'", "values": {}},
+        {"rule": "require.lost_reason", "kind": "field", "severity": "high",
+         "message": "'lose' requires deal.lost_reason", "values": {}},
+    ]
+    dup = {"rule": "duplicate_id", "kind": "field", "severity": "medium",
+           "message": "duplicate deal id 'D-2'", "values": {"deal.id": "D-2"}}
+    verdicts = [{**violation("D-8", 2), "violations": engine_found},
+                compliant("D-2", 3, warnings=[dup]),
+                {**violation("D-9", 4), "violations": engine_found}]
+    doc = sarif_of(verdicts)
+    assert not list(sarif_validator.iter_errors(doc))
+    [run] = doc["runs"]
+    rules = run["tool"]["driver"]["rules"]
+    for result in run["results"]:
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"], result["ruleId"]
+    ids = [r["id"] for r in rules]
+    assert len(ids) == len(set(ids))
+    assert {"transition", "require.lost_reason", "duplicate_id"} <= set(ids)
+    described = {r["id"]: r["shortDescription"]["text"] for r in rules}
+    assert "not permitted" in described["transition"]
+    assert "deal.lost_reason" in described["require.lost_reason"]

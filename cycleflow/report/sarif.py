@@ -10,7 +10,9 @@ Levels: a violation or a missing approval is ``error`` (``warning`` when its
 severity is ``low``), since it fails the check; a warning is ``warning``
 (``note`` when ``low``); a record error is ``error``. Results are streamed;
 ``rules`` (``{"id", "kind", "severity", "message"}``) become
-``tool.driver.rules`` and give results their ``ruleIndex``.
+``tool.driver.rules`` and give results their ``ruleIndex``; an id only the engine
+knows (``transition``, ``duplicate_id``, ``require.<field>``) is declared when it first
+appears, which is why ``tool`` follows ``results`` in the file.
 """
 
 from __future__ import annotations
@@ -96,34 +98,64 @@ def write_sarif(
         tool_version = version("cycleflow")
     except Exception:  # pragma: no cover - not installed as a distribution
         tool_version = "0"
+    policy_props = {k: policy.get(k) for k in ("id", "version", "sha256", "path")}
+    head = {"$schema": SARIF_SCHEMA, "version": "2.1.0"}
+    # '{"$schema":…,"runs":[{"results":[' + results + '],"tool":…}]}': the results stream
+    # first, so a rule id only the engine knows (transition, duplicate_id, require.f) is
+    # declared in tool.driver.rules when it first appears, with its ruleIndex
+    out.write(_dumps(head)[:-1] + b',"runs":[{"results":[')
+    policy_id = str(policy.get("id") or "")
+    counted = Summary()
+    first = True
+    for v in verdicts:
+        counted.add(v)
+        for result, finding in _results(v, seen, policy_id):
+            if "ruleIndex" not in result:
+                seen[finding.rule] = result["ruleIndex"] = len(unique)
+                unique.append(_engine_rule(finding))
+            out.write((b"\n" if first else b",\n") + _dumps(result))
+            first = False
     driver = {
         "name": "cycleflow",
         "version": tool_version,
         "informationUri": "https://pypi.org/project/cycleflow/",
         "rules": unique,
     }
-    policy_props = {k: policy.get(k) for k in ("id", "version", "sha256", "path")}
-    head = {"$schema": SARIF_SCHEMA, "version": "2.1.0"}
-    run_head = {"tool": {"driver": driver}, "properties": {"policy": policy_props},
-                "columnKind": "unicodeCodePoints"}
-    # '{"$schema":…,"version":"2.1.0","runs":[{…run head…,"results":[' + results + ']}]}'
-    out.write(_dumps(head)[:-1] + b',"runs":[' + _dumps(run_head)[:-1] + b',"results":[')
-    policy_id = str(policy.get("id") or "")
-    counted = Summary()
-    first = True
-    for v in verdicts:
-        counted.add(v)
-        for result in _results(v, seen, policy_id):
-            out.write((b"\n" if first else b",\n") + _dumps(result))
-            first = False
-    out.write(b"\n]," if not first else b"],")
-    out.write(b'"invocations":[{"executionSuccessful":true}]}]}\n')
+    tail = {"tool": {"driver": driver}, "properties": {"policy": policy_props},
+            "columnKind": "unicodeCodePoints",
+            "invocations": [{"executionSuccessful": True}]}
+    out.write((b"\n]," if not first else b"],") + _dumps(tail)[1:] + b"]}\n")
     return counted
+
+
+#: What the engine's own rule ids mean (they are not rules written in the policy).
+_ENGINE_RULES = {
+    "transition": "The trigger is not permitted from the deal's stage.",
+    "duplicate_id": "The deal id was already used by an earlier record.",
+    "deal": "The deal record is malformed for this decision.",
+}
+
+
+def _engine_rule(finding: Finding) -> dict[str, Any]:
+    """A rule descriptor for an id the policy does not declare as a rule."""
+    rid = finding.rule
+    text = _ENGINE_RULES.get(rid) or (
+        f"The transition requires deal.{rid.split('.', 1)[1]}." if rid.startswith("require.")
+        else f"{finding.kind} rule {rid}")
+    severity = finding.severity or ""
+    return {
+        "id": rid,
+        "shortDescription": {"text": text},
+        "defaultConfiguration": {
+            "level": "warning" if severity.lower() in ("low", "info") else "error"
+        },
+        "properties": {"kind": finding.kind, "severity": severity},
+    }
 
 
 def _results(
     v: Mapping[str, Any], index: Mapping[str, int], policy_id: str
-) -> Iterable[dict[str, Any]]:
+) -> Iterable[tuple[dict[str, Any], Finding]]:
     source = str(v.get("source") or "")
     record = v.get("record")
     deal = v.get("deal")
@@ -158,4 +190,4 @@ def _results(
             result["properties"]["values"] = f.values
         if f.rule in index:
             result["ruleIndex"] = index[f.rule]
-        yield result
+        yield result, f
