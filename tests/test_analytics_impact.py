@@ -160,3 +160,22 @@ def test_unreadable_records_are_counted_shown_and_fail_the_gate(tmp_path: Path) 
 def test_help_documents_the_exit_codes() -> None:
     text = CliRunner().invoke(cli, ["impact", "--help"]).output
     assert "2 usage or input error" in text and "could not be read" in text
+
+
+def test_markdown_table_cells_survive_pipes_and_backticks(tmp_path: Path) -> None:
+    """A deal id with '|' split the PR comment's row into extra columns, losing 'what changed'."""
+    from cycleflow.analytics.impact import _md_cell, _md_code
+
+    assert _md_code("OPP|0715") == "`OPP\\|0715`"
+    assert _md_code("a`b") == "``a`b``" and _md_code("`x") == "`` `x ``"
+    assert _md_cell("x | y\nz") == "x \\| y z"
+    lines = [orjson.loads(x) for x in DEALS.read_bytes().splitlines()]
+    moved = [d for d in lines if d.get("id") == "OPP-2026-0715"]
+    assert moved, "the example deal the discount change affects"
+    deals = tmp_path / "pipe.jsonl"
+    deals.write_bytes(orjson.dumps({**moved[0], "id": "OPP|0715"}) + b"\n")
+    md = CliRunner().invoke(cli, ["impact", str(OLD), str(NEW), str(deals), "--now", NOW,
+                                  "--format", "markdown"]).stdout
+    [row] = [x for x in md.splitlines() if "0715" in x and x.startswith("|")]
+    cells = [c for c in row.replace("\\|", "\x00").split("|")[1:-1]]
+    assert len(cells) == 4 and "OPP\x000715" in cells[0], row

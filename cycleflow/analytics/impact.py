@@ -9,6 +9,7 @@ never their text.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -373,6 +374,21 @@ def render_text(result: Impact, limit: int = 50) -> str:
     return "\n".join(out) + "\n"
 
 
+def _md_code(text: Any) -> str:
+    """``text`` as an inline code span that survives a GFM table cell: ``|`` escaped, a
+    fence longer than any run of backticks inside, line breaks as spaces."""
+    body = str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    longest = max((len(m) for m in re.findall("`+", body)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def _md_cell(text: Any) -> str:
+    """Plain text for a GFM table cell: ``|`` escaped, line breaks as spaces."""
+    return str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+
+
 def render_markdown(result: Impact, limit: int = 200) -> str:
     """Markdown for a pull-request comment."""
     s = result.to_dict()["summary"]
@@ -389,14 +405,14 @@ def render_markdown(result: Impact, limit: int = 200) -> str:
     if groups:
         out += ["#### By rule", "", "| rule | deals | new violations | resolved | "
                 "new approvals |", "| --- | ---: | ---: | ---: | ---: |"]
-        out += [f"| `{g['rule']}` | {len(g['deals'])} | {g['new_violations']} | "
+        out += [f"| {_md_code(g['rule'])} | {len(g['deals'])} | {g['new_violations']} | "
                 f"{g['resolved']} | {g['new_approvals']} |" for g in groups]
         out.append("")
     if result.changes:
         out += ["<details><summary>Changed deals</summary>", "",
                 "| deal | before | after | what changed |", "| --- | --- | --- | --- |"]
         for c in result.changes[:limit]:
-            out.append(f"| `{c.deal}` | {c.old} | {c.new} | {_change_text(c)} |")
+            out.append(f"| {_md_code(c.deal)} | {c.old} | {c.new} | {_md_cell(_change_text(c))} |")
         if len(result.changes) > limit:
             out.append(f"| … | | | {len(result.changes) - limit} more |")
         out += ["", "</details>", ""]
