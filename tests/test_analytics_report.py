@@ -314,3 +314,18 @@ def test_a_log_with_no_readable_event_is_exit_2(tmp_path: Path, content: bytes) 
 def test_a_directory_is_not_a_log(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(tmp_path), "-o", str(tmp_path / "r.html")])
     assert result.exit_code == 2 and "is a directory" in result.stderr
+
+
+def test_csv_cells_never_run_as_spreadsheet_formulas(tmp_path: Path) -> None:
+    """An owner named '=HYPERLINK(...)' went into owners.csv as a live formula."""
+    from cycleflow.analytics.report import write_csv
+
+    report = {"owners": [{"owner": '=HYPERLINK("http://x","y")', "deals": 1},
+                         {"owner": "+1 555", "deals": 2}, {"owner": "@sum", "deals": 3},
+                         {"owner": "-x", "deals": -4}, {"owner": "ann", "deals": 5}]}
+    [_, _, _, _, owners, _, _] = write_csv(report, str(tmp_path))
+    with open(owners, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["owner"] for r in rows] == [
+        "'=HYPERLINK(\"http://x\",\"y\")", "'+1 555", "'@sum", "'-x", "ann"]
+    assert [r["deals"] for r in rows] == ["1", "2", "3", "-4", "5"]  # numbers stay numbers

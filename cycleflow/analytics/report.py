@@ -647,6 +647,14 @@ def build_report(log: str, options: ReportOptions) -> dict[str, Any]:
 # --------------------------------------------------------------------------- CSV
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: text starting with = + - @ (or a tab or CR)
+    would run as a formula in Excel or Sheets, so it gets a leading apostrophe (OWASP)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def write_csv(report: Mapping[str, Any], directory: str) -> list[str]:
     """One CSV per table (stages, rules, never_fired, gates, owners, weeks, week_rules)."""
     os.makedirs(directory, exist_ok=True)
@@ -654,7 +662,7 @@ def write_csv(report: Mapping[str, Any], directory: str) -> list[str]:
     for table in ("stages", "rules", "never_fired", "gates", "owners", "weeks", "week_rules"):
         rows = report.get(table) or []
         path = os.path.join(directory, f"{table}.csv")
-        flat = [{k: v for k, v in row.items() if not isinstance(v, (dict, list))}
+        flat = [{k: _cell(v) for k, v in row.items() if not isinstance(v, (dict, list))}
                 for row in rows]
         columns = list(dict.fromkeys(k for row in flat for k in row))
         with open(path, "w", newline="", encoding="utf-8") as fh:
