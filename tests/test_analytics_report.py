@@ -329,3 +329,26 @@ def test_csv_cells_never_run_as_spreadsheet_formulas(tmp_path: Path) -> None:
     assert [r["owner"] for r in rows] == [
         "'=HYPERLINK(\"http://x\",\"y\")", "'+1 555", "'@sum", "'-x", "ann"]
     assert [r["deals"] for r in rows] == ["1", "2", "3", "-4", "5"]  # numbers stay numbers
+
+
+def test_periods_and_weeks_are_in_utc_whatever_offset_the_log_used(tmp_path: Path) -> None:
+    """'at' of 2026-11-30T07:00:00+08:00 is 2026-11-29 23:00 UTC: --to 23:30Z excluded it
+    and its week came out as 2026-11-30 (the ISO week of the local date)."""
+    policy = load_policy(ROOT / "policies" / "standard-sales-cycle.yaml")
+    events = [{"event": "deal.checked", "at": at, "deal": f"D-{n}", "decision_id": f"{n:032x}",
+               "from": "prospect", "to": None, "outcome": "compliant", "values": {}}
+              for n, at in enumerate(["2026-11-30T07:00:00+08:00", "2026-11-29T23:00:00Z",
+                                      "2026-11-29T18:00:00-05:00"])]
+    lines = [orjson.dumps(e) for e in events]
+    from cycleflow.analytics.report import Collector, parse_bound
+
+    for start, end, inside in ((None, "2026-11-29T23:30:00Z", 3),
+                               ("2026-11-29T23:30:00Z", None, 0)):
+        opts = ReportOptions(policy=policy, start=parse_bound(start, "--from"),
+                             end=parse_bound(end, "--to"))
+        collector = Collector(opts)
+        collector.feed(lines)
+        assert collector.in_period == inside, (start, end)
+    collector = Collector(ReportOptions(policy=policy))
+    collector.feed(lines)
+    assert {w["week"] for w in collector.result()["weeks"]} == {"2026-11-23"}

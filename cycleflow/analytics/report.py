@@ -109,6 +109,19 @@ def _r(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _as_utc(at: str) -> str:
+    """``at`` as UTC text (``…Z``), so that slicing out its day and comparing it with the
+    period's bounds mean the same instant; UTC and offset-less times are kept as they are."""
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"audit event has an unreadable time: {at!r}") from None
+    offset = moment.utcoffset()
+    if offset is None or not offset:
+        return at
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def _epoch(at: str) -> float:
     try:
         moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
@@ -266,7 +279,7 @@ class Collector:
         start, end = self.opt.start, self.opt.end
         bounded = start is not None or end is not None
         rules = self.rules
-        checked_at = ""  # the last time found readable: events of one decision share it
+        checked_at = utc_at = ""  # the last time read, and it in UTC: a decision shares it
         for number, line in enumerate(lines, 1):
             try:
                 e = loads(line)
@@ -275,8 +288,9 @@ class Collector:
                 if type(name) is not str or type(at) is not str:
                     raise TypeError
                 if at != checked_at:
-                    _epoch(at)
+                    utc_at = _as_utc(at)
                     checked_at = at
+                at = utc_at  # periods and weeks are in UTC, whatever offset the log used
                 if name == "rule.evaluated" and (
                     type(e["rule"]) is not str or "outcome" not in e or "trigger" not in e
                     or not isinstance(e.get("deal", 0), (str, type(None)))
