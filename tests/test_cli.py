@@ -353,3 +353,30 @@ def test_a_bad_deal_file_is_located_in_the_words_lint_uses(tmp_path: Path) -> No
         assert proc.returncode == 2, (name, proc.stderr)
         assert where in proc.stderr and why in proc.stderr, (name, proc.stderr)
         assert proc.stderr.count(b"\n") == 1, proc.stderr  # one line, no parser dump
+
+
+def test_fail_on_warning_shows_the_failing_records_in_text_and_junit(tmp_path: Path) -> None:
+    """With --fail-on warning the exit code was 1 while the text table showed no row and
+    JUnit counted no failure: a red build with every test green."""
+    import xml.etree.ElementTree as ET
+
+    lines = [x for x in Path(DEALS).read_bytes().splitlines()
+             if any(f'"OPP-2026-{n}"'.encode() in x for n in ("0582", "0694", "0708", "0750"))]
+    deals = tmp_path / "warnings.jsonl"
+    deals.write_bytes(b"\n".join(lines) + b"\n")
+    text = run("check", "-p", POLICY, str(deals), "--now", NOW, "-j", "1", "--fail-on",
+               "warning")
+    assert text.returncode == 1
+    assert text.stdout.count(b"| warning |") >= 4 and b"OPP-2026-0694" in text.stdout
+    quiet = run("check", "-p", POLICY, str(deals), "--now", NOW, "-j", "1")
+    assert quiet.returncode == 0 and b"OPP-2026-0694" not in quiet.stdout
+    report = tmp_path / "junit.xml"
+    junit = run("check", "-p", POLICY, str(deals), "--now", NOW, "-j", "1", "--fail-on",
+                "warning", "--format", "junit", "-o", str(report))
+    assert junit.returncode == 1
+    suite = ET.parse(report).getroot()
+    assert suite.get("tests") == "4" and suite.get("failures") == "4"
+    assert all(case.find("failure") is not None for case in suite.iter("testcase"))
+    run("check", "-p", POLICY, str(deals), "--now", NOW, "-j", "1", "--format", "junit",
+        "-o", str(report))
+    assert ET.parse(report).getroot().get("failures") == "0"  # warnings alone pass

@@ -151,6 +151,7 @@ def check(
                     policy_info(engine.policy),
                     rules=_rules(engine),
                     color=output is None and sys.stdout.isatty(),
+                    fail_on=fail_on,
                 )
     sys.exit(exit_code(summary, fail_on))
 

@@ -48,12 +48,16 @@ def write_report(
     rules: Sequence[Mapping[str, Any]] = (),
     color: bool = False,
     summary: Summary | None = None,
+    fail_on: str = "violation",
 ) -> Summary:
     """Write ``verdicts`` to the binary stream ``out`` in format ``fmt``; the counted summary.
 
     ``rules`` feed SARIF's rule table; ``color`` applies to text only;
-    ``summary``, when known beforehand, is printed by text and json.
+    ``summary``, when known beforehand, is printed by text and json; ``fail_on="warning"``
+    lists records with warnings in the text table and fails them in JUnit, as the exit
+    code does.
     """
+    warnings_fail = fail_on == "warning"
     if fmt == "jsonl":
         counted = Summary()
         write_jsonl(counted.track(verdicts), out)
@@ -61,14 +65,15 @@ def write_report(
     if fmt == "json":
         return write_json(verdicts, out, policy, summary)
     if fmt == "junit":
-        return write_junit(verdicts, out, policy)
+        return write_junit(verdicts, out, policy, warnings_fail=warnings_fail)
     if fmt == "sarif":
         return write_sarif(verdicts, out, policy, rules)
     if fmt == "text":
         text = io.TextIOWrapper(out, encoding="utf-8", errors="replace", newline="\n",
                                 write_through=True)
         try:
-            return write_text(verdicts, text, policy, summary, color=color)
+            return write_text(verdicts, text, policy, summary, color=color,
+                              show_warnings=warnings_fail)
         finally:
             text.flush()
             text.detach()

@@ -40,8 +40,14 @@ def _attr(value: Any) -> str:
     return xml_safe(as_text(value) if not isinstance(value, (int, float)) else str(value))
 
 
-def _testcase(v: Mapping[str, Any], classname: str) -> tuple[ET.Element, str]:
-    """The element for one verdict and its outcome: "pass", "failure" or "error"."""
+def _testcase(
+    v: Mapping[str, Any], classname: str, warnings_fail: bool = False
+) -> tuple[ET.Element, str]:
+    """The element for one verdict and its outcome: "pass", "failure" or "error".
+
+    ``warnings_fail`` (``check --fail-on warning``): warnings fail the case too, so a CI
+    page shows red exactly when the exit code does.
+    """
     source = str(v.get("source") or "")
     record = v.get("record")
     name = deal_name(v) if v.get("deal") not in (None, "") else (
@@ -78,8 +84,16 @@ def _testcase(v: Mapping[str, Any], classname: str) -> tuple[ET.Element, str]:
         summary = f"{len(failures)} violation{'s' if len(failures) != 1 else ''}"
         if rules:
             summary += ": " + ", ".join(rules)
+        if warnings_fail and warnings:
+            summary += f"; {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
+            failures += [f"warning {w}" for w in warnings]
         fail = ET.SubElement(case, "failure", {"type": "violation", "message": xml_safe(summary)})
         fail.text = xml_safe("\n".join(failures) or "violation")
+    elif warnings_fail and warnings:
+        outcome = "failure"
+        summary = f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} (--fail-on warning)"
+        fail = ET.SubElement(case, "failure", {"type": "warning", "message": xml_safe(summary)})
+        fail.text = xml_safe("\n".join(f"warning {w}" for w in warnings))
     if warnings:
         out = ET.SubElement(case, "system-out")
         out.text = xml_safe("\n".join(f"warning {w}" for w in warnings))
@@ -90,15 +104,20 @@ def write_junit(
     verdicts: Iterable[Mapping[str, Any]],
     out: BinaryIO,
     policy: Mapping[str, Any],
+    *,
+    warnings_fail: bool = False,
 ) -> Summary:
-    """Write the JUnit XML report; returns the summary counted on the way."""
+    """Write the JUnit XML report; returns the summary counted on the way.
+
+    ``warnings_fail`` makes a record with warnings a failure (``--fail-on warning``).
+    """
     classname = _attr(policy.get("id") or "cycleflow")
     counted = Summary()
     failures = errors = 0
     with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
         for v in verdicts:
             counted.add(v)
-            case, outcome = _testcase(v, classname)
+            case, outcome = _testcase(v, classname, warnings_fail)
             failures += outcome == "failure"
             errors += outcome == "error"
             spool.write(b"    " + ET.tostring(case, encoding="utf-8", xml_declaration=False)
