@@ -179,3 +179,32 @@ def test_markdown_table_cells_survive_pipes_and_backticks(tmp_path: Path) -> Non
     [row] = [x for x in md.splitlines() if "0715" in x and x.startswith("|")]
     cells = [c for c in row.replace("\\|", "\x00").split("|")[1:-1]]
     assert len(cells) == 4 and "OPP\x000715" in cells[0], row
+
+
+def test_records_the_new_policy_cannot_judge_are_not_resolutions(tmp_path: Path) -> None:
+    """A new deal_schema requiring margin_pct made 25 records errors; impact called them
+    'no longer violates budget_known', dropped them from the violation count, and the policy
+    diff did not mention the schema."""
+    import json
+
+    schema = json.loads((ROOT / "schemas" / "deal.schema.json").read_text("utf-8"))
+    schema["required"] = [*schema["required"], "margin_pct"]
+    (tmp_path / "strict.schema.json").write_text(json.dumps(schema), "utf-8")
+    text = OLD.read_text("utf-8").replace("../schemas/deal.schema.json", "strict.schema.json")
+    new = tmp_path / "v3.yaml"
+    new.write_text(text, "utf-8")
+    result = CliRunner().invoke(cli, ["impact", str(OLD), str(new), str(DEALS), "--now", NOW,
+                                      "--format", "json"])
+    data = orjson.loads(result.stdout)
+    s = data["summary"]
+    assert s["errors"] > 0 and s["resolved"] == 0
+    assert all(c["change"] == "error" and not c["removed"] for c in data["changes"]
+               if c["new"] == "error")
+    # only the schema changed: among records judged under both, nothing moved
+    assert {c["change"] for c in data["changes"]} == {"error"}
+    assert s["violations_after"] == s["violations_before"]
+    [head] = [d for d in data["policy_diff"] if d["kind"] == "policy"]
+    assert "strict.schema.json" in head["fields"]["deal_schema"]["new"]
+    shown = CliRunner().invoke(cli, ["impact", str(OLD), str(new), str(DEALS), "--now", NOW])
+    assert "no longer violates" not in shown.stdout
+    assert "could not be judged under the new policy" in shown.stdout

@@ -8,6 +8,7 @@ never their text.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -78,6 +79,8 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> DealChange | None
         change = "changed"
     else:
         change = "warnings"
+    if change == "error":  # a side that was not judged has no violations to compare
+        nv, ov = {}, {}
     added = sorted(set(nv) - set(ov))
     removed = sorted(set(ov) - set(nv))
     responsible: list[str] = []
@@ -210,9 +213,10 @@ def impact(old: Engine, new: Engine, sources: Sequence[str], now: datetime) -> I
                     diff=policy_diff(old.policy, new.policy))
     for before, after in judge_both(old, new, sources, now):
         result.deals += 1
-        result.old_violations += before["verdict"] == "violation"
-        result.new_violations_total += after["verdict"] == "violation"
-        if "error" in (before["verdict"], after["verdict"]):
+        judged = "error" not in (before["verdict"], after["verdict"])
+        result.old_violations += judged and before["verdict"] == "violation"
+        result.new_violations_total += judged and after["verdict"] == "violation"
+        if not judged:
             result.errors.append(RecordError(
                 after.get("deal") or before.get("deal"), _where(before, after),
                 before.get("error"), after.get("error")))
@@ -281,9 +285,9 @@ def policy_diff(old: Policy, new: Policy) -> list[dict[str, Any]]:
     """What changed in meaning between two policies: one entry per added/removed/changed item."""
     out: list[dict[str, Any]] = []
     head_old = {"id": old.id, "version": old.version, "title": _label(old.title),
-                "sensitive": sorted(old.sensitive)}
+                "sensitive": sorted(old.sensitive), "deal_schema": _schema_text(old)}
     head_new = {"id": new.id, "version": new.version, "title": _label(new.title),
-                "sensitive": sorted(new.sensitive)}
+                "sensitive": sorted(new.sensitive), "deal_schema": _schema_text(new)}
     _diff_maps("policy", {"policy": head_old}, {"policy": head_new}, out)
     _diff_maps("stage", {s.id: _stage(s) for s in old.stages},
                {s.id: _stage(s) for s in new.stages}, out)
@@ -302,6 +306,16 @@ def policy_diff(old: Policy, new: Policy) -> list[dict[str, Any]]:
     _diff_maps("gate", {g.id: _gate(g) for g in old.gates}, {g.id: _gate(g) for g in new.gates},
                out)
     return out
+
+
+def _schema_text(policy: Policy) -> str | None:
+    """The deal schema as a short comparable text: its file and a digest of its content, so
+    a schema that now refuses records shows in the diff that explains their errors."""
+    if policy.deal_schema is None:
+        return None
+    digest = hashlib.sha256(orjson.dumps(policy.deal_schema, option=orjson.OPT_SORT_KEYS))
+    name = os.path.basename(policy.deal_schema_path or "deal schema")
+    return f"{name} (sha256 {digest.hexdigest()[:12]})"
 
 
 def _tkey(t: Transition) -> str:
@@ -333,6 +347,9 @@ def _diff_lines(diff: Sequence[Mapping[str, Any]], code: str = "") -> list[str]:
 
 
 def _change_text(c: DealChange) -> str:
+    if c.change == "error":
+        side = "new" if c.new == "error" else "old"
+        return f"could not be judged under the {side} policy (see the records not judged)"
     bits = []
     if c.added:
         bits.append("now violates " + ", ".join(c.added))
