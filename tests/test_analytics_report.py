@@ -352,3 +352,23 @@ def test_periods_and_weeks_are_in_utc_whatever_offset_the_log_used(tmp_path: Pat
     collector = Collector(ReportOptions(policy=policy))
     collector.feed(lines)
     assert {w["week"] for w in collector.result()["weeks"]} == {"2026-11-23"}
+
+
+def test_a_time_limit_on_an_outcome_stage_that_is_not_final_is_reported(
+        tmp_path: Path) -> None:
+    """'won' (outcome: won, not final: deals leave it for 'closed') always showed 0 over its
+    180-day limit and max_days.won sat among 'never fired': the report skipped outcome
+    stages, and the simulator's weekly review stopped checking deals it had given up on."""
+    policy = ROOT / "policies" / "standard-sales-cycle.yaml"
+    out = tmp_path / "sim"
+    sim = CliRunner().invoke(cli, ["simulate", "-p", str(policy), "--deals", "300", "--days",
+                                   "365", "--seed", "7", "-o", str(out)])
+    assert sim.exit_code == 0, sim.output
+    rep = CliRunner().invoke(cli, ["report", str(out / "audit.jsonl"), "-p", str(policy),
+                                   "--deals", str(out / "deals.jsonl"), "-o",
+                                   str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")])
+    assert rep.exit_code == 0, rep.output
+    report = orjson.loads((tmp_path / "r.json").read_bytes())
+    won = next(s for s in report["stages"] if s["stage"] == "won")
+    assert won["over_max_days"] > 0
+    assert "max_days.won" not in {r["rule"] for r in report["never_fired"]}

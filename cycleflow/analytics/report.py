@@ -184,10 +184,13 @@ class Collector:
         self.stage_order: list[str] = []
         self.outcomes: dict[str, str | None] = {}
         self.max_days: dict[str, float] = {}
+        self.final: set[str] = set()  # stages no deal leaves: no time limit applies there
         if policy is not None:
             for stage in sorted(policy.stages, key=lambda s: s.index):
                 self.stage_order.append(stage.id)
                 self.outcomes[stage.id] = stage.outcome
+                if stage.final:
+                    self.final.add(stage.id)
                 if stage.max_days is not None:
                     self.max_days[stage.id] = stage.max_days.days
                     self.effects[f"max_days.{stage.id}"] = stage.max_days.action
@@ -519,7 +522,7 @@ class Collector:
         converted: dict[str, int] = {}
         for state in self.deals.values():
             if (state.stage is not None and state.entered is not None and end_epoch is not None
-                    and state.stage in self.max_days and self.outcomes.get(state.stage) is None
+                    and state.stage in self.max_days and state.stage not in self.final
                     and (end_epoch - state.entered) / 86400 > self.max_days[state.stage]):
                 open_over[state.stage] = open_over.get(state.stage, 0) + 1
             for stage in state.seen_in:

@@ -539,7 +539,9 @@ class Simulator:
         """The weekly pipeline review: every open deal is checked at rest (audited)."""
         moment = self.at(when)
         for deal in self.deals:
-            if not deal.closed and not self.policy.stage(deal.record["stage"]).final:
+            # a deal the team gave up on (stuck in 'won' without a closing approver, say) is
+            # still open in the CRM: the review keeps checking it, so its time limit fires
+            if not self.policy.stage(deal.record["stage"]).final:
                 self.engine.check(deal.record, now=moment)
 
 
