@@ -372,3 +372,22 @@ def test_a_time_limit_on_an_outcome_stage_that_is_not_final_is_reported(
     won = next(s for s in report["stages"] if s["stage"] == "won")
     assert won["over_max_days"] > 0
     assert "max_days.won" not in {r["rule"] for r in report["never_fired"]}
+
+
+def test_owners_open_excludes_deals_a_check_saw_won_or_lost(tmp_path: Path) -> None:
+    """With a log from check --audit (no moves logged), every deal counted as open, the won
+    and lost ones included."""
+    policy = ROOT / "policies" / "standard-sales-cycle.yaml"
+    log = tmp_path / "a.jsonl"
+    deals = ROOT / "examples" / "deals.jsonl"
+    CliRunner().invoke(cli, ["check", "-p", str(policy), str(deals), "--now",
+                             "2026-11-26T12:00:00Z", "--audit", str(log), "-o",
+                             str(tmp_path / "x.txt")])
+    rep = CliRunner().invoke(cli, ["report", str(log), "-p", str(policy), "--deals", str(deals),
+                                   "-o", str(tmp_path / "r.html"), "--json",
+                                   str(tmp_path / "r.json")])
+    assert rep.exit_code == 0, rep.output
+    owners = orjson.loads((tmp_path / "r.json").read_bytes())["owners"]
+    assert sum(o["won"] + o["lost"] for o in owners) > 0
+    for o in owners:
+        assert o["open"] + o["won"] + o["lost"] == o["deals"], o

@@ -390,6 +390,10 @@ class Collector:
             self.bump(week, "not_permitted")
         elif name == "deal.checked":
             self.bump(week, "checked")
+            if e.get("from") and state.outcome is None:  # a check says where the deal is
+                if state.stage != str(e["from"]):  # moved outside the log: entry unknown
+                    state.stage, state.entered = str(e["from"]), None
+                self._stage_seen(state.stage)
             if e.get("outcome") == "violation":
                 state.checked_bad += 1
                 self.bump(week, "checked_violation")
@@ -601,11 +605,13 @@ class Collector:
                                           "blocked_decisions": 0, "deals_with_violations": 0,
                                           "checks_with_violations": 0})
             row["deals"] += 1
-            won = any(self.outcomes.get(s) == "won" for s in state.seen_in)
-            lost = any(self.outcomes.get(s) == "lost" for s in state.seen_in)
+            # where the deal went, or (a log of checks only) where the last check found it
+            now_in = self.outcomes.get(state.stage) if state.stage is not None else None
+            won = any(self.outcomes.get(s) == "won" for s in state.seen_in) or now_in == "won"
+            lost = any(self.outcomes.get(s) == "lost" for s in state.seen_in) or now_in == "lost"
             row["won"] += won
             row["lost"] += lost and not won
-            row["open"] += state.outcome is None
+            row["open"] += state.outcome is None and not (won or lost)
             row["blocked_decisions"] += state.blocked
             row["checks_with_violations"] += state.checked_bad
             row["deals_with_violations"] += bool(state.blocked or state.checked_bad)
