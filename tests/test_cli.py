@@ -380,3 +380,24 @@ def test_fail_on_warning_shows_the_failing_records_in_text_and_junit(tmp_path: P
     run("check", "-p", POLICY, str(deals), "--now", NOW, "-j", "1", "--format", "junit",
         "-o", str(report))
     assert ET.parse(report).getroot().get("failures") == "0"  # warnings alone pass
+
+
+def test_an_invalid_policy_still_leaves_the_ci_report_file(tmp_path: Path) -> None:
+    """check -o report.sarif exited 3 without writing the file, so the CI step uploading it
+    next failed with 'file not found' instead of showing the policy's problems."""
+    import xml.etree.ElementTree as ET
+
+    broken = ROOT / "tests" / "data" / "policies" / "broken" / "lint-unknown-gate.yaml"
+    sarif, junit = tmp_path / "r.sarif", tmp_path / "r.xml"
+    proc = run("check", "-p", str(broken), DEALS, "--format", "sarif", "-o", str(sarif))
+    assert proc.returncode == 3 and b"unknown-gate" in proc.stderr
+    [result] = orjson.loads(sarif.read_bytes())["runs"][0]["results"]
+    assert result["ruleId"] == "unknown-gate"
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 32
+    proc = run("check", "-p", str(broken), DEALS, "--format", "junit", "-o", str(junit))
+    assert proc.returncode == 3
+    root = ET.parse(junit).getroot()
+    assert root.get("errors") == "1" and "discount_dsk" in (root.find(".//error").text or "")
+    text = tmp_path / "r.txt"
+    assert run("check", "-p", str(broken), DEALS, "-o", str(text)).returncode == 3
+    assert not text.exists()  # the text format has nothing to upload: stderr says it

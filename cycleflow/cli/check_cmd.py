@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from cycleflow.cli.common import (
     parse_actor,
     policy_info,
 )
-from cycleflow.errors import UsageError
+from cycleflow.errors import PolicyError, UsageError
 
 
 @click.command()
@@ -117,9 +119,15 @@ def check(
         raise UsageError(f"--jobs {jobs}: give a number of worker processes (0 = every core)")
     actor = parse_actor(actor_arg)
     moment = resolve_now(now)
-    with load_engine(
-        policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
-    ) as engine:
+    with contextlib.ExitStack() as stack:
+        try:
+            engine = stack.enter_context(load_engine(
+                policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
+            ))
+        except PolicyError as err:  # CI uploads the report next: one naming the problems
+            if fmt in ("sarif", "junit"):
+                _policy_problems_report(fmt, output, deals, policy_path, err)
+            raise
         if trigger is not None:
             _known_trigger(engine, trigger)
         options = BatchOptions(
@@ -154,6 +162,32 @@ def check(
                     fail_on=fail_on,
                 )
     sys.exit(exit_code(summary, fail_on))
+
+
+def _policy_problems_report(
+    fmt: str, output: str | None, deals: tuple[str, ...], policy_path: str, err: PolicyError
+) -> None:
+    """The report a CI step uploads when the policy does not load (exit 3): SARIF with the
+    policy's problems as results, or JUnit with one failing case naming them. Before, no
+    file was written and the upload step failed with "file not found"."""
+    from cycleflow.toolkit.lint import sarif_log
+
+    with open_output(output, deals) as out:
+        if fmt == "sarif":
+            out.write(json.dumps(sarif_log(list(err.problems)), ensure_ascii=False,
+                                 indent=2).encode("utf-8") + b"\n")
+            return
+        from xml.sax.saxutils import escape, quoteattr
+
+        text = "\n".join(p.render() for p in err.problems)
+        case = (f'    <testcase name={quoteattr("policy " + policy_path)} classname="cycleflow" '
+                f'time="0">\n      <error type="invalid-policy" message='
+                f'{quoteattr(f"the policy does not load: {len(err.problems)} problem(s)")}>'
+                f"{escape(text)}</error>\n    </testcase>\n")
+        out.write(('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="cycleflow" '
+                   'tests="1" failures="0" errors="1">\n  <testsuite name="policy" tests="1" '
+                   'failures="0" errors="1" skipped="0" time="0">\n' + case +
+                   "  </testsuite>\n</testsuites>\n").encode("utf-8"))
 
 
 def _known_trigger(engine: Any, trigger: str) -> None:
