@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, BinaryIO
+from types import MappingProxyType
+from typing import Any, BinaryIO, Final
 from urllib.parse import quote
 
 from cycleflow.report._common import INPUT_ERROR_RULE, Finding, as_text, findings
@@ -129,11 +130,11 @@ def write_sarif(
 
 
 #: What the engine's own rule ids mean (they are not rules written in the policy).
-_ENGINE_RULES = {
+_ENGINE_RULES: Final = MappingProxyType({
     "transition": "The trigger is not permitted from the deal's stage.",
     "duplicate_id": "The deal id was already used by an earlier record.",
     "deal": "The deal record is malformed for this decision.",
-}
+})
 
 
 def _engine_rule(finding: Finding) -> dict[str, Any]:
