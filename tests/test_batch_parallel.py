@@ -397,3 +397,19 @@ def test_forked_workers_reuse_the_parents_compiled_engine(
     options = BatchOptions(policy_path=POLICY, now=NOW, jobs=2)
     got = b"".join(parallel.verdict_blocks(engine, [str(src)], options, Summary()))
     assert got == serial
+
+
+def test_a_gzip_file_named_jsonl_is_read_as_gzip_by_workers(tmp_path: Path) -> None:
+    """Workers split a gzip file named .jsonl into byte ranges and judged the compressed
+    bytes as lines ('invalid UTF-8'), where --jobs 1 decompressed it."""
+    import gzip
+
+    src = tmp_path / "deals.jsonl"
+    src.write_bytes(gzip.compress((ROOT / "examples" / "deals.jsonl").read_bytes()))
+    assert plan_chunks([str(src)]) is None
+    engine = Engine(load_policy(POLICY))
+    serial = b"".join(orjson.dumps(v) + b"\n" for v in verdict_stream(
+        engine, [str(src)], BatchOptions(policy_path=POLICY, now=NOW, jobs=1)))
+    got = b"".join(parallel.verdict_blocks(
+        engine, [str(src)], BatchOptions(policy_path=POLICY, now=NOW, jobs=2), Summary()))
+    assert got == serial and b'"verdict":"error"' not in got

@@ -227,6 +227,9 @@ def plan_chunks(sources: Sequence[str]) -> list[Chunk] | None:
     for src in sources:
         if src == "-" or not os.path.isfile(src) or not src.endswith(JSONL_SUFFIXES):
             return None
+        with open(src, "rb") as fh:  # gzip named .jsonl: the reader decompresses, bytes can't
+            if fh.read(2) == b"\x1f\x8b":
+                return None
         files.append(src)
     chunks: list[Chunk] = []
     for path in files:
