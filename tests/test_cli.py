@@ -401,3 +401,10 @@ def test_an_invalid_policy_still_leaves_the_ci_report_file(tmp_path: Path) -> No
     text = tmp_path / "r.txt"
     assert run("check", "-p", str(broken), DEALS, "-o", str(text)).returncode == 3
     assert not text.exists()  # the text format has nothing to upload: stderr says it
+
+
+def test_an_empty_dask_address_is_refused_not_ignored() -> None:
+    """--dask "$DASK_ADDR" with the variable unset ran locally without a word."""
+    for address in ("", "   "):
+        proc = run("check", "-p", POLICY, DEALS, "--now", NOW, "--dask", address)
+        assert proc.returncode == 2 and b"--dask needs an address" in proc.stderr, address

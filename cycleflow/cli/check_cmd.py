@@ -110,6 +110,8 @@ def check(
     from cycleflow.decide.engine import resolve_now
     from cycleflow.report import Summary, exit_code, write_report
 
+    if dask_address is not None and not dask_address.strip():  # e.g. --dask "$UNSET_VAR"
+        raise UsageError("--dask needs an address: tcp://HOST:8786, local or local:N")
     if audit_spec is not None and dask_address:
         raise UsageError(
             "--audit and --dask cannot be combined: audit events are written by "
