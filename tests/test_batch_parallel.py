@@ -413,3 +413,19 @@ def test_a_gzip_file_named_jsonl_is_read_as_gzip_by_workers(tmp_path: Path) -> N
     got = b"".join(parallel.verdict_blocks(
         engine, [str(src)], BatchOptions(policy_path=POLICY, now=NOW, jobs=2), Summary()))
     assert got == serial and b'"verdict":"error"' not in got
+
+
+@pytest.mark.parametrize("first", [b"\xef\xbb\xbf", b"\xef\xbb\xbf  \r"])
+def test_a_byte_order_mark_alone_on_line_1_is_a_blank_line_in_every_mode(
+        tmp_path: Path, first: bytes) -> None:
+    """One process said 'truncated JSON' for it, workers (and Dask) 'blank line'."""
+    src = tmp_path / "deals.jsonl"
+    body = (ROOT / "examples" / "deals.jsonl").read_bytes().splitlines()[:3]
+    src.write_bytes(first + b"\n" + b"\n".join(body) + b"\n")
+    engine = Engine(load_policy(POLICY))
+    serial = [v for v in verdict_stream(
+        engine, [str(src)], BatchOptions(policy_path=POLICY, now=NOW, jobs=1))]
+    assert [v["record"] for v in serial] == [2, 3, 4]
+    got = b"".join(parallel.verdict_blocks(
+        engine, [str(src)], BatchOptions(policy_path=POLICY, now=NOW, jobs=2), Summary()))
+    assert got == b"".join(orjson.dumps(v) + b"\n" for v in serial)

@@ -249,11 +249,11 @@ def _judge_jsonl(bundle: PolicyBundle, settings: _Settings, source: str, first_l
 
     Blank lines are skipped; every other line is one record at its line number.
     """
-    from cycleflow.batch.readers import parse_jsonl_line
+    from cycleflow.batch.readers import is_blank_line, parse_jsonl_line
 
     rows: list[Row] = []
     for n, raw in enumerate(data.split(b"\n"), first_line):
-        if raw.strip():
+        if not is_blank_line(raw, n):
             item = parse_jsonl_line(raw, source, n, max_record_bytes)
             rows.append((item.source, item.position, item.record, item.error))
     verdicts = _judge_rows(bundle, settings, rows)

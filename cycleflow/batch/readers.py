@@ -79,6 +79,7 @@ __all__ = [
     "detect_format",
     "iter_files",
     "iter_records",
+    "is_blank_line",
     "parse_jsonl_line",
 ]
 
@@ -545,6 +546,14 @@ def _read_jsonl(
         yield _read_failed(source, lineno + 1, err)
 
 
+def is_blank_line(line: bytes, position: int) -> bool:
+    """Whether a JSON Lines line holds no record: only whitespace, or on line 1 a byte order
+    mark and whitespace (every reading path, one process or many, skips the same lines)."""
+    if not line.strip():
+        return True
+    return position == 1 and line.startswith(_BOM) and not line[len(_BOM):].strip()
+
+
 def parse_jsonl_line(
     line: bytes, source: str, position: int, max_record_bytes: int = 1_000_000
 ) -> RecordItem:
@@ -585,7 +594,7 @@ def _jsonl_failure(
         _skip_rest_of_line(stream)
         yield _bad(source, lineno, f"record over {limit} bytes")
         return
-    if not line.strip():
+    if is_blank_line(line, lineno):
         return
     if lineno == 1 and line.startswith(_BOM):
         line = line[len(_BOM) :]
