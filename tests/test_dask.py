@@ -303,3 +303,17 @@ def test_cli_address_without_a_port_fails_once_and_quietly() -> None:
     assert proc.stderr.strip().splitlines() == [
         "cycleflow: error: --dask bogus: missing port number in address 'bogus' (give "
         "tcp://HOST:PORT of a running scheduler, or local:N)"]
+
+
+def test_a_lost_scheduler_is_a_cluster_failure_not_an_internal_error() -> None:
+    """Futures cancelled because the scheduler connection was lost raised
+    FutureCancelledError, which was not counted as a cluster failure: exit 70 'internal
+    error ... please report it' instead of exit 2 'the Dask cluster failed'."""
+    from distributed.client import FutureCancelledError
+
+    from cycleflow.batch.dask_runner import _is_cluster_failure
+
+    lost = FutureCancelledError("cycleflow-check-1", reason="scheduler-connection-lost")
+    assert _is_cluster_failure(lost)
+    assert _is_cluster_failure(distributed.KilledWorker("t", None, 3))
+    assert not _is_cluster_failure(ValueError("a bug"))

@@ -382,11 +382,17 @@ def _flagged(pairs: Iterable[tuple[dict[str, Any], tuple[str, int]]],
 
 
 def _is_cluster_failure(err: BaseException) -> bool:
+    """Whether ``err`` is the cluster failing (workers killed, the scheduler lost), which is
+    exit 2 with one line, not an internal error."""
     import asyncio
+    import concurrent.futures
 
     distributed = _dask("distributed")
+    # a future cancelled because the scheduler connection was lost raises
+    # FutureCancelledError, a concurrent.futures.CancelledError
     failures = (distributed.KilledWorker, _dask("distributed.comm.core").CommClosedError,
-                OSError, TimeoutError, asyncio.CancelledError)
+                OSError, TimeoutError, asyncio.CancelledError,
+                concurrent.futures.CancelledError)
     return isinstance(err, failures)
 
 
