@@ -124,6 +124,9 @@ def test_blocks_are_submitted_a_bounded_number_ahead_of_the_reader(
         def __enter__(self) -> Inline:
             return self
 
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            pass
+
         def __exit__(self, *exc: object) -> None:
             return None
 

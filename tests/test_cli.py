@@ -408,3 +408,35 @@ def test_an_empty_dask_address_is_refused_not_ignored() -> None:
     for address in ("", "   "):
         proc = run("check", "-p", POLICY, DEALS, "--now", NOW, "--dask", address)
         assert proc.returncode == 2 and b"--dask needs an address" in proc.stderr, address
+
+
+def test_ctrl_c_during_a_parallel_run_stops_at_once_without_tracebacks(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: workers printed KeyboardInterrupt tracebacks,
+    and one run in four hung for good in the interpreter's exit, joining the worker pool."""
+    import gzip
+    import os
+    import signal
+    import time
+
+    lines = Path(DEALS).read_bytes().splitlines()
+    body = b"\n".join(lines[i % len(lines)].replace(b'"id": "', b'"id": "%d-' % i, 1)
+                      for i in range(150_000))
+    deals = tmp_path / "big.jsonl.gz"  # gzip: read by the parent, batches sent to workers
+    deals.write_bytes(gzip.compress(body + b"\n", compresslevel=1))
+    out = tmp_path / "out.jsonl"
+    for _ in range(2):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cycleflow", "check", "-p", POLICY, str(deals), "--now", NOW,
+             "--format", "jsonl", "--jobs", "2", "-o", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)
+        time.sleep(1.5)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError("check hung after Ctrl-C") from None
+        assert proc.returncode == 130, err
+        assert err == b"cycleflow: interrupted\n", err
+        assert not list(tmp_path.glob("out.jsonl*"))  # no partial report left

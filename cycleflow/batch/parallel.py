@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -171,14 +172,33 @@ def _in_order(
     """
     seen = DuplicateTracker()
     window = 2 * options.jobs
-    with _pool(options, engine) as pool:
-        pending: deque[Future[_Share]] = deque()
+    pool = _pool(options, engine)
+    pending: deque[Future[_Share]] = deque()
+    try:
         for task in tasks:
             pending.append(pool.submit(work, task))
             if len(pending) >= window:
                 yield _merge(pending.popleft().result(), seen, summary)
         while pending:
             yield _merge(pending.popleft().result(), seen, summary)
+    except BaseException:  # Ctrl-C, a closed pipe, a failed batch: stop the workers now
+        _abandon(pool, pending)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _abandon(pool: ProcessPoolExecutor, pending: Iterable[Future[_Share]]) -> None:
+    """Cancel what has not started and end the worker processes, without waiting for the
+    batches they are in (waiting on them after Ctrl-C could hang the whole run)."""
+    for future in pending:
+        future.cancel()
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def _flag_duplicates(
@@ -253,7 +273,12 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(options: BatchOptions, engine: Engine | None = None) -> None:
-    """Per-process setup: the engine inherited from the parent, or the policy compiled once."""
+    """Per-process setup: the engine inherited from the parent, or the policy compiled once.
+
+    Workers ignore Ctrl-C: the terminal sends it to the whole process group, and the
+    parent, which owns the run, stops them itself (no worker tracebacks, no hang).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if engine is None or engine.lang != options.lang:
         from cycleflow.api import load_policy
 

@@ -264,7 +264,12 @@ def guarded(policy_exit: int = EXIT_POLICY, name: str = "cycleflow") -> Callable
                 sys.exit(EXIT_USAGE)
             except KeyboardInterrupt:
                 click.echo(f"{name}: interrupted", err=True)
-                sys.exit(130)
+                # every `with` block (output file, audit sink, worker pool) has unwound by
+                # now; exit at once, since the interpreter's own shutdown would join a worker
+                # pool's manager thread still blocked on its dead workers' pipes (a hang)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
             except Exception as err:  # the last line of defence: report, never a traceback
                 if os.environ.get("CYCLEFLOW_DEBUG"):
                     raise
