@@ -317,3 +317,43 @@ def test_a_lost_scheduler_is_a_cluster_failure_not_an_internal_error() -> None:
     assert _is_cluster_failure(lost)
     assert _is_cluster_failure(distributed.KilledWorker("t", None, 3))
     assert not _is_cluster_failure(ValueError("a bug"))
+
+
+def test_an_address_that_is_no_scheduler_fails_in_seconds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Something that accepts TCP but never answers as a scheduler (the dashboard port, a
+    web server) hung --dask for good: the Client's timeout covers only the connect."""
+    import socket
+    import threading
+
+    from cycleflow.errors import UsageError
+
+    monkeypatch.setattr(dask_runner, "CONNECT_TIMEOUT", 1.0)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(UsageError, match="did not answer as a Dask scheduler"):
+            dask_runner._connect(f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert time.monotonic() - started < 10
+
+
+def test_a_scheduler_without_workers_is_a_clear_error_after_a_bounded_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler with no workers took the batch and waited forever."""
+    from cycleflow.errors import UsageError
+
+    monkeypatch.setattr(dask_runner, "WORKERS_TIMEOUT", 1.0)
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as empty:
+        started = time.monotonic()
+        with pytest.raises(UsageError, match="has no workers"):
+            dask_runner._connect(empty.scheduler_address)
+        assert time.monotonic() - started < 15

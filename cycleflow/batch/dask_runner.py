@@ -81,6 +81,7 @@ BATCH_SIZE = 10_000
 BLOCK_BYTES = 4 * 1024 * 1024
 #: Seconds to wait for a scheduler before ``--dask ADDRESS`` gives up.
 CONNECT_TIMEOUT = 5.0
+WORKERS_TIMEOUT = 60.0  # how long a scheduler with no workers may take to get one
 #: The columns of :func:`check_dataframe`'s result, in order.
 FRAME_COLUMNS = ("record", "deal", "stage", "verdict", "violations", "warnings",
                  "approvals_needed", "error")
@@ -436,12 +437,63 @@ def _connect(address: str) -> tuple[Any, Any]:
             _dask("distributed.comm.addressing").parse_host_port(location)
     except ValueError as err:
         raise UsageError(f"--dask {address}: {_one_line(err)} ({hint})") from None
+    workers = _probe_scheduler(address, hint) if scheme == "tcp" else -1  # -1: unknown
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except Exception as err:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {_one_line(err)} "
                          f"({hint})") from None
+    if workers == 0:  # an adaptive cluster may be starting some: wait, but not forever
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+        except Exception:
+            _close(client, None)
+            raise UsageError(f"the Dask scheduler at {address} has no workers (waited "
+                             f"{WORKERS_TIMEOUT:g} s): start some with 'dask worker "
+                             f"{address}'") from None
     return client, None
+
+
+def _probe_scheduler(address: str, hint: str) -> int:
+    """How many workers the scheduler at ``address`` has, asked in one bounded exchange.
+
+    The Client's own timeout covers only the TCP connect: something that accepts the
+    connection but is no scheduler (the dashboard port, a web server) hung it for good.
+    """
+    import asyncio
+
+    connect = _dask("distributed.comm").connect
+
+    async def identity() -> Any:
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # called from a running event loop (a notebook): the Client's own checks apply
+        return -1
+    try:
+        reply = asyncio.run(asyncio.wait_for(identity(), CONNECT_TIMEOUT))
+    except (TimeoutError, asyncio.TimeoutError):
+        raise UsageError(f"{address} did not answer as a Dask scheduler within "
+                         f"{CONNECT_TIMEOUT:g} s (a dashboard or another service? {hint})") \
+            from None
+    except OSError as err:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {_one_line(err)} "
+                         f"({hint})") from None
+    except Exception:  # it answered, but not in Dask's protocol (a web server, say)
+        raise UsageError(f"{address} is not a Dask scheduler: its answer is not Dask's "
+                         f"protocol ({hint})") from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise UsageError(f"{address} is not a Dask scheduler ({hint})")
+    workers = reply.get("workers")
+    return len(workers) if isinstance(workers, dict) else 1
 
 
 def _close(client: Any, cluster: Any) -> None:
