@@ -26,9 +26,10 @@ import orjson
 from cycleflow.batch.readers import (
     DuplicateTracker,
     RecordItem,
-    _may_nest_deep,
     is_blank_line,
+    is_gzip_header,
     iter_records,
+    may_nest_deep,
     parse_jsonl_line,
 )
 from cycleflow.batch.runner import duplicate_warning, judge, judge_record, run_check
@@ -249,7 +250,7 @@ def plan_chunks(sources: Sequence[str]) -> list[Chunk] | None:
         if src == "-" or not os.path.isfile(src) or not src.endswith(JSONL_SUFFIXES):
             return None
         with open(src, "rb") as fh:  # gzip named .jsonl: the reader decompresses, bytes can't
-            if fh.read(2) == b"\x1f\x8b":
+            if is_gzip_header(fh.read(10)):
                 return None
         files.append(src)
     chunks: list[Chunk] = []
@@ -317,7 +318,7 @@ def _run_chunk(chunk: Chunk) -> _Share:
     ids: list[str | None] = []
     positions: list[int] = []
     summary = Summary()
-    loads, decode_error, deep = orjson.loads, orjson.JSONDecodeError, _may_nest_deep
+    loads, decode_error, deep = orjson.loads, orjson.JSONDecodeError, may_nest_deep
     position = chunk.first_line - 1
     for raw in data.split(b"\n"):
         position += 1

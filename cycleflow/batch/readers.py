@@ -80,6 +80,8 @@ __all__ = [
     "iter_files",
     "iter_records",
     "is_blank_line",
+    "is_gzip_header",
+    "may_nest_deep",
     "parse_jsonl_line",
 ]
 
@@ -367,7 +369,7 @@ def _read_source(
     """Decompress if gzip, sniff if needed, and hand the stream to the format's reader."""
     head, error = _read_head(raw)
     stream: BinaryIO = io.BufferedReader(_Prefixed(head, raw, error), _CHUNK)
-    if _is_gzip_header(head):
+    if is_gzip_header(head):
         gz: Any = gzip.GzipFile(fileobj=stream, mode="rb")
         head, error = _read_head(gz)
         stream = io.BufferedReader(_Prefixed(head, gz, error), _CHUNK)
@@ -384,7 +386,7 @@ def _read_source(
         raise ValueError(f"unknown format {kind!r}")
 
 
-def _is_gzip_header(head: bytes) -> bool:
+def is_gzip_header(head: bytes) -> bool:
     """A real gzip member header: magic, deflate method, no reserved flag bits (RFC 1952)."""
     return len(head) >= 10 and head.startswith(_GZIP_MAGIC) and head[2] == 8 and not head[3] & 0xE0
 
@@ -445,7 +447,7 @@ def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def _may_nest_deep(data: bytes, count: Any = bytes.count) -> bool:
+def may_nest_deep(data: bytes, count: Any = bytes.count) -> bool:
     """Cheap pre-check: fewer brackets than :data:`MAX_DEPTH` cannot nest that deep."""
     return bool(count(data, b"[") + count(data, b"{") > MAX_DEPTH)
 
@@ -521,7 +523,7 @@ def _read_jsonl(
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     item = _fast_item
-    deep = _may_nest_deep
+    deep = may_nest_deep
     cap = limit + 2  # room for "\r\n"
     lineno = 0
     try:
@@ -575,7 +577,7 @@ def parse_jsonl_line(
             return _bad(source, position, "blank line")
         return _bad(source, position, _json_error(err, body))
     if type(value) is dict:
-        if _may_nest_deep(body) and _too_deep(value):
+        if may_nest_deep(body) and _too_deep(value):
             return _bad(source, position, TOO_DEEP)
         return _fast_item(source, position, value)
     return _bad(source, position, _not_object(value))
@@ -711,7 +713,7 @@ class _JsonScanner:
             value = orjson.loads(self.buf[pos:end])
         except orjson.JSONDecodeError:
             return None
-        if type(value) is not dict or (_may_nest_deep(self.buf[pos:end]) and _too_deep(value)):
+        if type(value) is not dict or (may_nest_deep(self.buf[pos:end]) and _too_deep(value)):
             return None
         return value, end
 
@@ -730,7 +732,7 @@ class _JsonScanner:
                 value = orjson.loads(self.buf[pos:end])
             except orjson.JSONDecodeError:
                 continue
-            if type(value) is not dict or (_may_nest_deep(self.buf[pos:end]) and _too_deep(value)):
+            if type(value) is not dict or (may_nest_deep(self.buf[pos:end]) and _too_deep(value)):
                 return None
             return value, end
         return None
@@ -947,7 +949,7 @@ class _JsonScanner:
                 else:
                     if type(value) is not dict:
                         item = _bad(source, line, _not_object(value))
-                    elif _may_nest_deep(data) and _too_deep(value):
+                    elif may_nest_deep(data) and _too_deep(value):
                         item = _bad(source, line, TOO_DEEP)
                     else:
                         item = RecordItem(source, line, value, None)
