@@ -79,10 +79,11 @@ def canonical(record: Mapping[str, Any]) -> bytes:
         return _scrubbed(record)
 
 
-def _scrubbed(record: Mapping[str, Any]) -> bytes:
-    """The canonical bytes of ``record`` after :func:`scrub`; the slow path of odd values."""
+def _scrubbed(record: Mapping[str, Any], option: int = _SORT) -> bytes:
+    """The bytes of ``record`` after :func:`scrub` (sorted for format 1, as given for
+    format 2); the slow path of values orjson refuses."""
     try:
-        return orjson.dumps(scrub(record), default=_default, option=_SORT)
+        return orjson.dumps(scrub(record), default=_default, option=option)
     except (TypeError, RecursionError) as exc:
         raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
 
@@ -175,18 +176,10 @@ def _body(event: Mapping[str, Any], seq: int, prev: bytes) -> bytes:
     try:
         fields = orjson.dumps(event, default=_default)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        fields = _scrubbed_fields(event)
+        fields = _scrubbed(event, 0)
     if fields == b"{}":
         return b'{"seq":%d,"prev":"%s"}' % (seq, prev)
     return b'{"seq":%d,"prev":"%s",%s' % (seq, prev, fields[1:])
-
-
-def _scrubbed_fields(event: Mapping[str, Any]) -> bytes:
-    """The event's JSON after :func:`scrub`: the slow path of values orjson refuses."""
-    try:
-        return orjson.dumps(scrub(event), default=_default)
-    except (TypeError, RecursionError) as exc:
-        raise AuditError(f"audit event cannot be encoded as JSON: {exc}") from exc
 
 
 def check_record(obj: Any, line: bytes | None = None) -> str | None:

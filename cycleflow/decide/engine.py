@@ -261,8 +261,9 @@ class _Run:
     def _failed(self, rule: _Rule, err: RuleError) -> None:
         """A rule that could not be evaluated: a blocking ``field`` violation naming why."""
         values = rule.expr.read_values(self.ctx)
+        # a missing field is the engine's own sentence, in the run's language
         reason = (phrase(self.lang, "missing_field", field=err.field)
-                  if type(err) is MissingField and self.lang != "en" else err.reason)
+                  if type(err) is MissingField else err.reason)
         self.violations.append(Violation(rule.id, "field", rule.severity, reason, values))
         if self.trace:
             self.checks.append(
