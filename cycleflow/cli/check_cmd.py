@@ -20,7 +20,7 @@ from cycleflow.cli.common import (
     parse_actor,
     policy_info,
 )
-from cycleflow.errors import PolicyError, UsageError
+from cycleflow.errors import CycleflowError, PolicyError, UsageError
 
 
 @click.command()
@@ -170,26 +170,29 @@ def _policy_problems_report(
     fmt: str, output: str | None, deals: tuple[str, ...], policy_path: str, err: PolicyError
 ) -> None:
     """The report a CI step uploads when the policy does not load (exit 3): SARIF with the
-    policy's problems as results, or JUnit with one failing case naming them. Before, no
-    file was written and the upload step failed with "file not found"."""
+    policy's problems as results, or JUnit with one error case naming them. Before, no
+    file was written and the upload step failed with "file not found". If even this report
+    cannot be written, the policy's problems (printed by the caller) still stand alone."""
+    from cycleflow.report import write_junit
     from cycleflow.toolkit.lint import sarif_log
 
-    with open_output(output, deals) as out:
-        if fmt == "sarif":
-            out.write(json.dumps(sarif_log(list(err.problems)), ensure_ascii=False,
-                                 indent=2).encode("utf-8") + b"\n")
-            return
-        from xml.sax.saxutils import escape, quoteattr
-
-        text = "\n".join(p.render() for p in err.problems)
-        case = (f'    <testcase name={quoteattr("policy " + policy_path)} classname="cycleflow" '
-                f'time="0">\n      <error type="invalid-policy" message='
-                f'{quoteattr(f"the policy does not load: {len(err.problems)} problem(s)")}>'
-                f"{escape(text)}</error>\n    </testcase>\n")
-        out.write(('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="cycleflow" '
-                   'tests="1" failures="0" errors="1">\n  <testsuite name="policy" tests="1" '
-                   'failures="0" errors="1" skipped="0" time="0">\n' + case +
-                   "  </testsuite>\n</testsuites>\n").encode("utf-8"))
+    try:
+        with open_output(output, deals) as out:
+            if fmt == "sarif":
+                out.write(json.dumps(sarif_log(list(err.problems)), ensure_ascii=False,
+                                     indent=2).encode("utf-8") + b"\n")
+                return
+            first = err.problems[0].location if err.problems else None
+            unloaded: dict[str, Any] = {  # the policy as one record that could not be judged
+                "deal": None, "record": first.line if first else 0, "source": policy_path,
+                "stage": None, "verdict": "error", "violations": [], "warnings": [],
+                "approvals_needed": [],
+                "error": "the policy does not load: "
+                         + "; ".join(p.render() for p in err.problems),
+            }
+            write_junit([unloaded], out, {"id": "policy", "path": policy_path})
+    except (CycleflowError, OSError):
+        pass
 
 
 def _known_trigger(engine: Any, trigger: str) -> None:
