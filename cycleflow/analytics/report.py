@@ -109,27 +109,26 @@ def _r(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _as_utc(at: str) -> str:
-    """``at`` as UTC text (``…Z``), so that slicing out its day and comparing it with the
-    period's bounds mean the same instant; UTC and offset-less times are kept as they are."""
+def _moment(at: str) -> datetime:
+    """An event's ``at`` as an aware datetime (no offset reads as UTC)."""
     try:
         moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"audit event has an unreadable time: {at!r}") from None
-    offset = moment.utcoffset()
-    if offset is None or not offset:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _as_utc(at: str) -> str:
+    """``at`` as UTC text (``…Z``), so that slicing out its day and comparing it with the
+    period's bounds mean the same instant; UTC and offset-less times are kept as they are."""
+    moment = _moment(at)
+    if not moment.utcoffset():
         return at
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _epoch(at: str) -> float:
-    try:
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"audit event has an unreadable time: {at!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    return _moment(at).timestamp()
 
 
 def parse_bound(text: str | None, what: str) -> str | None:
