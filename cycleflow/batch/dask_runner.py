@@ -50,7 +50,13 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, cast
 
-from cycleflow.batch.readers import DuplicateTracker, RecordItem
+from cycleflow.batch.readers import (
+    MAX_RECORD_BYTES,
+    DuplicateTracker,
+    RecordItem,
+    is_blank_line,
+    parse_jsonl_line,
+)
 from cycleflow.batch.runner import flag_duplicate, judge
 from cycleflow.errors import CycleflowError, UsageError
 
@@ -250,8 +256,6 @@ def _judge_jsonl(bundle: PolicyBundle, settings: _Settings, source: str, first_l
 
     Blank lines are skipped; every other line is one record at its line number.
     """
-    from cycleflow.batch.readers import is_blank_line, parse_jsonl_line
-
     rows: list[Row] = []
     for n, raw in enumerate(data.split(b"\n"), first_line):
         if not is_blank_line(raw, n):
@@ -515,8 +519,11 @@ def check_bag(bag: dask.bag.Bag, policy_path: str | os.PathLike[str], *,
 
     An element is a deal record (a dict), or a :class:`RecordItem`, or a
     ``(source, position, record[, error])`` tuple as :func:`iter_records`
-    yields. A plain record is reported at ``source`` and its 1-based position
-    in the whole bag. Each verdict is what ``cycleflow check --format jsonl``
+    yields, or a line of JSON Lines text (``str`` or ``bytes``, as
+    ``db.read_text`` gives), read as ``cycleflow check`` reads a line: a line
+    that is not a deal gets an ``error`` verdict and a blank one none. A plain
+    record or line is reported at ``source`` and its 1-based position in the
+    whole bag. Each verdict is what ``cycleflow check --format jsonl``
     prints for that record; duplicate deal ids are not flagged (that needs
     one pass over the whole input in order; :func:`check_on_dask` does it).
     The policy is loaded here first, so an invalid policy raises PolicyError
@@ -554,6 +561,11 @@ def _check_bag_partition(part: Iterable[Any], offset: int, bundle: PolicyBundle,
         elif isinstance(element, tuple) and len(element) in (3, 4):
             src, pos, rec, *err = element
             rows.append((str(src), int(pos), rec, err[0] if err else None))
+        elif isinstance(element, (str, bytes)):  # a line of text, as db.read_text gives
+            raw = element.encode("utf-8", "surrogatepass") if isinstance(element, str) else element
+            if not is_blank_line(raw, n):  # blank lines are not records, as in `check`
+                item = parse_jsonl_line(raw, source, n, MAX_RECORD_BYTES)
+                rows.append((item.source, item.position, item.record, item.error))
         else:
             rows.append((source, n, element, None))
     return _judge_rows(bundle, settings, rows)

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from cycleflow.batch.readers import (
+    MAX_RECORD_BYTES,
     DuplicateTracker,
     RecordItem,
     is_blank_line,
@@ -53,7 +54,7 @@ class BatchOptions:
     lang: str = "en"
     jobs: int = 1
     dask_address: str | None = None
-    max_record_bytes: int = 1_000_000
+    max_record_bytes: int = MAX_RECORD_BYTES
 
 
 def field_types(engine: Engine) -> dict[str, frozenset[str]] | None:

@@ -104,6 +104,9 @@ MAX_YAML_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 100
 TOO_DEEP = f"record too complex to judge: nested more than {MAX_DEPTH} levels deep"
 
+#: One record's size cap in bytes, unless the caller sets another (over it: an error item).
+MAX_RECORD_BYTES = 1_000_000
+
 STDIN_NAME = "<stdin>"
 _CHUNK = 1 << 20
 _SNIFF = 1 << 16
@@ -211,7 +214,7 @@ def iter_records(
     sources: Sequence[str],
     *,
     field_types: Mapping[str, frozenset[str]] | None = None,
-    max_record_bytes: int = 1_000_000,
+    max_record_bytes: int = MAX_RECORD_BYTES,
     stdin: BinaryIO | None = None,
     fmt: Format | None = None,
 ) -> Iterator[RecordItem]:
@@ -557,7 +560,7 @@ def is_blank_line(line: bytes, position: int) -> bool:
 
 
 def parse_jsonl_line(
-    line: bytes, source: str, position: int, max_record_bytes: int = 1_000_000
+    line: bytes, source: str, position: int, max_record_bytes: int = MAX_RECORD_BYTES
 ) -> RecordItem:
     """The item for one JSON Lines line (for workers that split a file into byte ranges).
 
