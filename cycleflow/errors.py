@@ -8,7 +8,7 @@ without ever showing a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -156,9 +156,18 @@ class PolicyError(CycleflowError):
 class RuleError(CycleflowError):
     """A rule expression could not be evaluated for one deal (fails closed)."""
 
-    def __init__(self, reason: str, *, field: str | None = None) -> None:
-        self.reason = reason
+    def __init__(
+        self,
+        reason: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> None:
+        self.reason = reason  # in English; ``code`` and ``params`` render it in other languages
         self.field = field
+        self.code = code
+        self.params: Mapping[str, str] = params or {}
         super().__init__(reason)
 
 

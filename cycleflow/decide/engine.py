@@ -41,6 +41,7 @@ from cycleflow.errors import (
 )
 from cycleflow.expr import EvalContext, Expression
 from cycleflow.expr.codegen import Kernel, generate_kernel
+from cycleflow.expr.messages import reason_in
 from cycleflow.model.build import did_you_mean
 from cycleflow.model.policy import Criterion, Gate, Policy, Step
 
@@ -263,7 +264,7 @@ class _Run:
         values = rule.expr.read_values(self.ctx)
         # a missing field is the engine's own sentence, in the run's language
         reason = (phrase(self.lang, "missing_field", field=err.field)
-                  if type(err) is MissingField else err.reason)
+                  if type(err) is MissingField else reason_in(err, self.lang))
         self.violations.append(Violation(rule.id, "field", rule.severity, reason, values))
         if self.trace:
             self.checks.append(

@@ -18,6 +18,7 @@ from typing import Any
 
 from cycleflow.errors import RuleError
 from cycleflow.expr.limits import MAX_DATE_TEXT, MAX_MEMBERSHIP_WORK, MAX_ROUND_DIGITS
+from cycleflow.expr.messages import rule_error
 from cycleflow.expr.runtime import check_number, type_name
 
 _DAY = timedelta(days=1)
@@ -26,7 +27,7 @@ _COLLECTIONS = (list, tuple, set, frozenset)
 
 def _need(ok: bool, func: str, what: str, value: Any) -> None:
     if not ok:
-        raise RuleError(f"{func}() needs {what}, got {type_name(value)}")
+        raise rule_error("rt_arg", func=func, what=what, kind=type_name(value))
 
 
 def _is_number(value: Any) -> bool:
@@ -51,7 +52,7 @@ def _extreme(name: str, pick: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         items = args[0]
         _need(isinstance(items, _COLLECTIONS), name, "a list or several values", items)
         if not items:
-            raise RuleError(f"{name}() of an empty list")
+            raise rule_error("rt_empty", func=name)
     return pick(items)
 
 
@@ -156,7 +157,7 @@ def _parse_datetime(text: str) -> _datetime:
     try:
         return _aware(_datetime.fromisoformat(cleaned))
     except ValueError:
-        raise RuleError(f"not an ISO-8601 date-time: {text!r}") from None
+        raise rule_error("rt_not_datetime", text=repr(text)) from None
 
 
 def _instant(func: str, value: Any) -> _date:
@@ -179,7 +180,7 @@ def _instant(func: str, value: Any) -> _date:
         try:
             return _date.fromisoformat(text)
         except ValueError:
-            raise RuleError(f"not an ISO-8601 date: {text!r}") from None
+            raise rule_error("rt_not_date", text=repr(text)) from None
     return _parse_datetime(text)
 
 

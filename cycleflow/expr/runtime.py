@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from cycleflow.errors import MissingField, RuleError
 from cycleflow.expr.limits import MAX_EXPONENT, MAX_INT_BITS, MAX_SEQUENCE
+from cycleflow.expr.messages import from_type_error, rule_error
 
 Step = tuple[str | int, bool]
 """One step of a field path: the key, and whether it was written ``.key`` (True) or ``[key]``."""
@@ -96,13 +97,12 @@ def step(value: Any, key: str | int, is_attr: bool, parent: str) -> Any:
             return getattr(value, str(key))
         if isinstance(value, date) and key in DATE_ATTRS:
             return getattr(value, str(key))
-        kind = type_name(value)
-        raise RuleError(f"cannot read .{key} of {parent}: it is a {kind}, not an object")
+        raise rule_error("rt_not_object", key=str(key), parent=parent, kind=type_name(value))
     if isinstance(key, int) and isinstance(value, Sequence):
         try:
             return value[key]
         except IndexError:
-            raise RuleError(f"index {key} is out of range for {parent}") from None
+            raise rule_error("rt_index", key=str(key), parent=parent) from None
     raise RuleError(f"cannot read [{key!r}] of {parent}: it is a {type_name(value)}")
 
 
@@ -158,7 +158,7 @@ def wrap(exc: BaseException) -> RuleError:
     if isinstance(exc, RuleError):
         return exc
     if isinstance(exc, ZeroDivisionError):
-        return RuleError("division by zero")
+        return rule_error("rt_div_zero")
     if isinstance(exc, OverflowError):
         return RuleError(f"number out of range ({exc})")
     if isinstance(exc, RecursionError):
@@ -166,7 +166,7 @@ def wrap(exc: BaseException) -> RuleError:
     if isinstance(exc, MemoryError):
         return RuleError("result too large")
     if isinstance(exc, TypeError):
-        return RuleError(f"type error: {exc}")
+        return from_type_error(exc)
     if isinstance(exc, IndexError):
         return RuleError(f"index out of range: {exc}")
     if isinstance(exc, ValueError):
@@ -235,7 +235,7 @@ def op_floordiv(a: Any, b: Any) -> Any:
 def op_mod(a: Any, b: Any) -> Any:
     """``a % b`` for numbers only: ``%`` never formats strings."""
     if isinstance(a, (str, bytes)):
-        raise RuleError("'%' string formatting is not allowed")
+        raise rule_error("rt_operands", op="%", left=type_name(a), right=type_name(b))
     return check_number(a % b)
 
 

@@ -1,0 +1,93 @@
+"""Why a rule could not be evaluated, in the policy language's words and in the run's language."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cycleflow import Engine, load_policy
+from cycleflow.errors import Location, RuleError
+from cycleflow.expr import EvalContext, compile_expression
+from cycleflow.expr.messages import reason_in
+
+LOC = Location("policy.yaml", 1, 1)
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+
+#: Python's words that must never reach a policy author.
+PYTHON_WORDS = ("instances of", "'str'", "'int'", "'float'", "NoneType", "'dict'", "'list'",
+                "operand type(s)", "concatenate", "is not iterable", "type error:", "bad operand")
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2),
+                    st.sampled_from(["abc", "", "2026-01-01"]),
+                    st.lists(st.integers(0, 2), max_size=2),
+                    st.fixed_dictionaries({}, optional={"x": st.integers(0, 2)}))
+_OPS = st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "<", "<=", ">", ">=", "in",
+                        "not in"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(op=_OPS, a=_VALUES, b=_VALUES, unary=st.sampled_from(["", "-", "+"]))
+def test_an_operation_on_the_wrong_types_is_explained_without_python_words(
+        op: str, a: Any, b: Any, unary: str) -> None:
+    expr = compile_expression(f"{unary}deal.a {op} deal.b", LOC)
+    ctx = EvalContext({"a": a, "b": b}, {"id": "u"}, "s", NOW, NOW.date())
+    reasons = []
+    for run in (expr.evaluate, expr.evaluate_reference):
+        try:
+            run(ctx)
+        except RuleError as err:
+            reasons.append((err.reason, reason_in(err, "zh")))
+    if not reasons:
+        return
+    assert len(reasons) == 2 and reasons[0] == reasons[1]  # both evaluators, same words
+    english, chinese = reasons[0]
+    assert not any(w in english for w in PYTHON_WORDS), english
+    assert "wrong type" not in english, english  # each of Python's texts here is recognised
+    assert not any(w in chinese for w in PYTHON_WORDS), chinese
+    for word in ("string", "number", "boolean", "object", "list"):  # type names translated
+        assert f" {word} " not in f" {chinese} "
+
+
+@pytest.mark.parametrize(("expression", "deal", "english", "chinese"), [
+    ("deal.budget > 0", {"budget": "abc"},
+     "cannot compare string and number values with >", "无法用 > 比较文本值和数字值"),
+    ("deal.amount / deal.budget < 2", {"amount": 1, "budget": "x"},
+     "cannot apply / to number and string values", "无法对数字值和文本值使用 /"),
+    ("deal.a + deal.b > 1", {"a": "s", "b": 1},
+     "cannot apply + to string and number values", "无法对文本值和数字值使用 +"),
+    ("-deal.a < 0", {"a": "s"}, "cannot apply - to a string value", "无法对文本值使用 -"),
+    ("1 in deal.a", {"a": 5}, "cannot look inside a number value with 'in'",
+     "无法用 in 在数字值中查找"),
+    ("deal.a in 'abc'", {"a": None}, "only text can be looked for in text with 'in', not a null",
+     "in 只能在文本中查找文本，不能查找空（null）值"),
+    ("deal.amount / deal.budget < 2", {"amount": 1, "budget": 0},
+     "division by zero", "除数为零"),
+    ("deal.tags[0] == 'x'", {"tags": []}, "index 0 is out of range for deal.tags",
+     "下标 0 超出 deal.tags 的范围"),
+    ("len(deal.name) > 2", {"name": 5}, "len() needs a string or list, got number",
+     "len() 需要文本或列表，得到的是数字"),
+    ("days_since(deal.at) > 2", {"at": "soon"}, "not an ISO-8601 date-time: 'soon'",
+     "不是 ISO-8601 日期时间：'soon'"),
+])
+def test_reasons_in_a_check_report_in_english_and_chinese(
+        tmp_path: Path, expression: str, deal: dict[str, Any], english: str,
+        chinese: str) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "cycleflow: 1\nid: t\nversion: '1'\ntitle: T\nstages:\n"
+        "  a:\n    label: {en: A, zh: 甲}\n    initial: true\n    entry:\n"
+        f"      - id: rule\n        when: {json.dumps(expression)}\n"
+        "        message: {en: The rule., zh: 规则。}\n"
+        "  b:\n    label: {en: B, zh: 乙}\n    final: true\n"
+        "transitions:\n  - {trigger: go, from: a, to: b}\n", encoding="utf-8")
+    record = {"id": "D-1", "stage": "a", **deal}
+    for lang, words in (("en", english), ("zh", chinese)):
+        verdict = Engine(load_policy(policy), lang=lang).check(record, now=NOW)
+        [violation] = verdict.violations
+        assert violation.kind == "field" and violation.message.startswith(words), violation
