@@ -304,6 +304,31 @@ def test_deep_nesting_gets_the_same_verdict_from_workers(
     assert [v.get("error") == TOO_DEEP for v in verdicts] == [d > MAX_DEPTH for d in depths]
 
 
+
+def test_json_nested_past_the_parsers_own_limit_costs_one_verdict(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 300 KB line nested 150,000 deep (under the 1 MB record cap) made orjson 3.8
+    segfault: one process died with no output, --jobs 2 lost every verdict. orjson 3.10
+    refuses past 1,024 levels; each such record is one 'too deep' error, the batch goes on."""
+    import gzip
+
+    from cycleflow.batch.readers import TOO_DEEP
+
+    depths = [2, 1025, 150_000, 3]
+    base = _deals()
+    lines = [_nested(dict(base[i], id=f"N-{d}"), d) for i, d in enumerate(depths)]
+    jsonl = b"".join(line + b"\n" for line in lines)
+    (tmp_path / "plain.jsonl").write_bytes(jsonl)
+    (tmp_path / "packed.jsonl.gz").write_bytes(gzip.compress(jsonl))
+    (tmp_path / "array.json").write_bytes(b"[\n" + b",\n".join(lines) + b"\n]\n")
+    for group in ([str(tmp_path / "plain.jsonl")],
+                  [str(tmp_path / "packed.jsonl.gz"), str(tmp_path / "array.json")]):
+        verdicts = _verdicts(group)
+        assert [v.get("error") == TOO_DEEP for v in verdicts] == [d > 100 for d in depths] * len(
+            group)
+    verdicts = _verdicts(["-"], stdin=jsonl, monkeypatch=monkeypatch)
+    assert [v.get("error") == TOO_DEEP for v in verdicts] == [d > 100 for d in depths]
+
 @pytest.mark.parametrize("first", [b"oops", b"null", b"garbage here, and more"])
 def test_a_bad_first_line_on_stdin_costs_one_verdict(
         first: bytes, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -465,6 +465,8 @@ def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1, col: in
     """A readable reason for an orjson failure on ``data``, which starts at ``line``, ``col``."""
     msg = err.msg
     pos = err.pos
+    if "depth" in msg or "recursion" in msg:  # orjson stops at 1,024 levels, past our limit
+        return TOO_DEEP
     if "UTF-8" in msg:
         try:
             data.decode("utf-8")
