@@ -389,3 +389,94 @@ def test_space_reserved_ahead_is_invisible_and_given_back(tmp_path: Path) -> Non
     with JsonlSink(log) as again:
         again.emit([{"event": "b"}])
     assert verify(log).ok and verify(log).records == 51
+
+
+def _in_child(work: Any) -> int:
+    """Run ``work()`` in a forked child; its exit status (0 when it returned True)."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            code = 0 if work() else 1
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs fork")
+def test_a_forked_child_cannot_write_the_parents_jsonl_log_nor_cut_it(tmp_path: Path) -> None:
+    """gunicorn --preload, Celery prefork: the sink is built in the parent. Children
+    inherited its file, lock and place in the chain, and each wrote its own copy of the
+    chain (verify: BROKEN). A child's emit is now refused, and its close() leaves the
+    file's length alone (cutting to its stale size destroyed the parent's later records)."""
+    log = tmp_path / "audit.jsonl"
+    sink = JsonlSink(log)
+    sink.emit(batch(0, 0))
+
+    import os
+
+    go_on, parent_wrote = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        refused = False
+        try:
+            sink.emit(batch(1, 0))
+        except AuditError as err:
+            refused = "opened by process" in str(err) and "after the fork" in str(err)
+        os.read(go_on, 1)  # close only after the parent has written more
+        sink.close()
+        os._exit(0 if refused else 1)
+    sink.emit(batch(0, 1))
+    os.write(parent_wrote, b"x")
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    sink.emit(batch(0, 2))
+    sink.close()
+    assert verify(str(log)).ok
+    assert len(log.read_bytes().splitlines()) == 3 * PER
+    assert log.stat().st_size == len(log.read_bytes())  # not cut by the child's close
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs fork")
+def test_a_forked_child_writes_a_sqlite_log_through_its_own_connection(tmp_path: Path) -> None:
+    """SQLite forbids using a connection across fork; a child opens its own, and the chain
+    stays one chain shared by parent and children."""
+    db = tmp_path / "audit.db"
+    sink = SqliteSink(db)
+    sink.emit(batch(0, 0))
+
+    def child() -> bool:
+        for n in range(5):
+            sink.emit(batch(1, n))
+        sink.close()
+        return True
+
+    assert _in_child(child) == 0
+    assert _in_child(child) == 0
+    sink.emit(batch(0, 1))
+    sink.close()
+    result = verify(f"sqlite:{db}")
+    assert result.ok, result
+
+
+def test_a_jsonl_sink_dropped_without_close_releases_its_file_and_warns(
+        tmp_path: Path) -> None:
+    """A sink dropped unclosed kept its descriptor, its writer lock (the log could not be
+    reopened in that process) and 4 MB of reserved disk, silently."""
+    import gc
+    import os
+
+    log = tmp_path / "audit.jsonl"
+    sink = JsonlSink(log)
+    sink.emit(batch(0, 0))
+    fd = sink._fd
+    with pytest.warns(ResourceWarning, match="was not closed"):
+        del sink
+        gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)  # the descriptor is closed
+    assert os.stat(log).st_blocks * 512 < 1024 * 1024  # the reserved space was given back
+    with JsonlSink(log) as again:  # the lock is free
+        again.emit(batch(0, 1))
+    assert verify(str(log)).ok

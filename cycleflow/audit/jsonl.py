@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -147,6 +148,7 @@ class JsonlSink(SinkBase):
         self._lock = threading.Lock()
         self._broken: str | None = None
         self._fd = -1
+        self._pid = os.getpid()  # a forked child shares the file and the lock: it may not write
         created = not os.path.exists(self.path)
         if not created and is_compressed(self.path):
             raise AuditError(
@@ -275,6 +277,8 @@ class JsonlSink(SinkBase):
             return
         with self._lock:
             self._check_open()
+            if self._pid != os.getpid():
+                raise AuditError(self._forked())
             if self._broken is not None:
                 raise AuditError(self._broken)
             data, seq, prev = seal_lines(batch, self._seq, self._prev)
@@ -317,16 +321,37 @@ class JsonlSink(SinkBase):
             ) from exc
         self._size += len(data)
 
+    def _forked(self) -> str:
+        return (
+            f"audit log {self.path} was opened by process {self._pid}, not this one "
+            f"({os.getpid()}): a forked process shares its file and lock but not its place "
+            "in the chain, so two writers would fork the chain. Open the sink after the fork "
+            "(e.g. in gunicorn's post_fork or Celery's worker_process_init), one log per "
+            "process, or use SqliteSink, which many processes can share"
+        )
+
     def close(self) -> None:
         """Close the file (releasing the writer lock); safe to call twice."""
         with self._lock:
             if self._fd >= 0:
-                if self._reserved > self._size:  # give back the blocks reserved ahead
-                    with contextlib.suppress(OSError):  # the reservation is only space
+                # only the opening process owns the file's length: a forked child's view
+                # of it is stale, and cutting the file there would destroy later records
+                if self._reserved > self._size and self._pid == os.getpid():
+                    with contextlib.suppress(OSError):  # give back the blocks reserved ahead
                         os.ftruncate(self._fd, self._size)
                 os.close(self._fd)
                 self._fd = -1
             self._closed = True
+
+    def __del__(self) -> None:
+        """A sink dropped without close() still releases its file, lock and reserved space."""
+        if getattr(self, "_fd", -1) >= 0:
+            warnings.warn(
+                f"audit sink for {self.path} was not closed: close it, or use it in a "
+                "`with` block", ResourceWarning, source=self, stacklevel=2,
+            )
+            with contextlib.suppress(Exception):
+                self.close()
 
     def __enter__(self) -> JsonlSink:
         return self

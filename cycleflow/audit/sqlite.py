@@ -78,15 +78,21 @@ class SqliteSink(SinkBase):
         self.path = os.fspath(path)
         self._processors = tuple(processors)
         self._lock = threading.Lock()
+        self._fsync, self._timeout = fsync, timeout
+        self._conn = self._connect()
+        self._pid = os.getpid()
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection to the database, set up for appending (WAL, schema, head checked)."""
         try:
             conn = sqlite3.connect(
-                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise AuditError(f"cannot open audit database {self.path}: {exc}") from exc
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+            conn.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'NORMAL'}")
             conn.executescript(SCHEMA)
             self._check_head(conn)
         except sqlite3.Error as exc:
@@ -95,7 +101,7 @@ class SqliteSink(SinkBase):
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        return conn
 
     def _check_head(self, conn: sqlite3.Connection) -> None:
         """Refuse to continue a chain whose last row does not match its own hash."""
@@ -113,6 +119,9 @@ class SqliteSink(SinkBase):
             return
         with self._lock:
             self._check_open()
+            if self._pid != os.getpid():  # a forked child: SQLite forbids using the parent's
+                self._conn = self._connect()  # connection there, so it opens its own
+                self._pid = os.getpid()
             conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -135,7 +144,7 @@ class SqliteSink(SinkBase):
     def close(self) -> None:
         """Close the connection; safe to call twice."""
         with self._lock:
-            if not self._closed:
+            if not self._closed and self._pid == os.getpid():  # never the parent's, in a child
                 self._conn.close()
             self._closed = True
 
