@@ -202,8 +202,16 @@ PARTNER = ROOT / "tests" / "data" / "policies" / "partner-channel.yaml"
     ('{"type": "object", "properties": {"a": {"$ref": "https://example.com/x.json"}}}',
      "deal-schema-remote-ref", "not local"),
     ('{"a": ' * 3000 + "1" + "}" * 3000, "deal-schema-too-deep", "nests too deeply"),
+    # a draft-07 schema whose nested "id" moved the base URI: fastjsonschema fetched
+    # http://127.0.0.1:8765/evil.json for "#/definitions/x" (file:///dev/zero ate 2.6 GB)
+    ('{"$schema": "http://json-schema.org/draft-07/schema#", "definitions": {"x": {}},'
+     ' "properties": {"a": {"id": "http://127.0.0.1:8765/evil.json#foo",'
+     ' "properties": {"b": {"$ref": "#/definitions/x"}}}}}', "deal-schema-remote-ref",
+     "changes the base URI"),
+    ('{"properties": {"a": {"$id": "other.json", "$ref": "#/$defs/x"}}, "$defs": {"x": {}}}',
+     "deal-schema-remote-ref", "changes the base URI"),
 ], ids=["bad-ref", "near-miss-ref", "bad-pattern", "bad-type", "ref-loop", "remote-ref",
-        "too-deep"])
+        "too-deep", "nested-id-url", "nested-id-relative"])
 def test_a_deal_schema_no_deal_could_be_checked_against_is_a_located_policy_error(
     tmp_path: Path, schema: str, code: str, words: str
 ) -> None:
@@ -354,3 +362,40 @@ def test_a_test_suite_given_to_lint_is_named_as_one() -> None:
     assert "cycleflow test" in (p.suggestion or "")
     broken = [str(q) for q in BROKEN.glob("schema-missing-version.yaml")]
     assert all(x.code != "not-a-policy" for x in lint_file(broken[0]))
+
+
+def test_an_id_in_data_keywords_is_not_a_base_uri(tmp_path: Path) -> None:
+    """Only schema positions move the base URI: an example record or a default with an
+    "id" URL, beside a 2020-12 anchor, is accepted."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(PARTNER.read_text("utf-8"), "utf-8")
+    (tmp_path / "partner-deal.schema.json").write_text(json.dumps({
+        "$id": "https://example.com/deal.schema.json", "type": "object",
+        "properties": {"link": {"$anchor": "link", "type": "string",
+                                "examples": [{"id": "https://crm.example.com/deal/1"}],
+                                "default": {"id": "http://x"}}}}), "utf-8")
+    assert [p for p in lint_file(str(policy)) if p.code.startswith("deal-schema")] == []
+
+
+def test_no_validator_ever_fetches_a_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below the load-time check, both fallbacks refuse to fetch on their own: fastjsonschema
+    (a handler for every scheme, refusing) and jsonschema (an empty registry)."""
+    import urllib.request
+
+    from cycleflow.validate.compiled import compile_validator
+
+    def fetched(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"fetched {args}")
+
+    monkeypatch.setattr(urllib.request, "urlopen", fetched)
+    nested_id = {"$schema": "http://json-schema.org/draft-07/schema#",
+                 "definitions": {"x": {"type": "string"}},
+                 "properties": {"a": {"id": "http://127.0.0.1:9/evil.json#foo",
+                                      "properties": {"b": {"$ref": "#/definitions/x"}}}}}
+    with pytest.raises(Exception, match="nothing is fetched"):
+        compile_validator(nested_id)
+    remote = {"type": "object", "unevaluatedProperties": True,  # forces the jsonschema path
+              "properties": {"a": {"$ref": "http://127.0.0.1:9/x.json"}}}
+    validate = compile_validator(remote)
+    problem = validate({"a": 1})
+    assert problem is not None and "http://127.0.0.1:9/x.json" in problem

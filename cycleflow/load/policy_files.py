@@ -131,8 +131,15 @@ def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | No
     return schema, str(path)
 
 
+#: Keywords whose values are data, not schemas: an "id" inside them is not a base URI.
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+
+
 def _refuse_remote_refs(node: Any, file: str, where: Location, depth: int = 0) -> None:
-    """Refuse a ``$ref`` outside the schema (nothing is fetched), and runaway nesting."""
+    """Refuse anything that could make a validator fetch a document (nothing is fetched):
+    a ``$ref`` outside the schema, or a nested ``$id``/``id`` that moves the base URI
+    (a ``#/...`` reference under ``"id": "http://host/x.json"`` would resolve there).
+    Also refuses runaway nesting."""
     if depth > 64:
         raise PolicyError.at(
             where, "deal-schema-too-deep", f"deal_schema {file} nests too deeply",
@@ -147,8 +154,20 @@ def _refuse_remote_refs(node: Any, file: str, where: Location, depth: int = 0) -
                 f"deal_schema {file}: $ref '{ref}' is not local",
                 "only '#/...' references are resolved; inline the definition",
             )
-        for value in node.values():
-            _refuse_remote_refs(value, file, where, depth + 1)
+        for key in ("$id", "id"):
+            base = node.get(key)
+            if depth > 0 and isinstance(base, str) and not base.startswith("#"):
+                raise PolicyError.at(
+                    where,
+                    "deal-schema-remote-ref",
+                    f"deal_schema {file}: a nested {key} '{base}' changes the base URI, so "
+                    "'#/...' references under it would point at another document",
+                    f"remove the nested {key} (only the root's $id is allowed) or use an "
+                    f"anchor such as '{key}: \"#name\"'",
+                )
+        for key, value in node.items():
+            if key not in _DATA_KEYWORDS:
+                _refuse_remote_refs(value, file, where, depth + 1)
     elif isinstance(node, list):
         for value in node:
             _refuse_remote_refs(value, file, where, depth + 1)

@@ -32,6 +32,8 @@ from urllib.parse import unquote
 import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 __all__ = ["CompiledValidator", "compile_validator", "MAX_DEPTH"]
 
@@ -926,6 +928,23 @@ def _fastjsonschema_misreads(schema: Any) -> str | None:
     return None
 
 
+class _NoFetching(dict[str, Callable[[str], Any]]):
+    """fastjsonschema's URI handlers: one for every scheme, refusing. Without a handler for a
+    scheme it calls urlopen (http, file, ftp...): a schema must never reach the network."""
+
+    def __contains__(self, scheme: object) -> bool:
+        return True
+
+    def __getitem__(self, scheme: str) -> Callable[[str], Any]:
+        return _refuse_fetch
+
+
+def _refuse_fetch(uri: str) -> Any:
+    raise fastjsonschema.JsonSchemaDefinitionException(
+        f"the deal schema refers to another document ({uri}); nothing is fetched"
+    )
+
+
 def _fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledValidator:
     dialect = schema.get("$schema")
     misread = None
@@ -936,7 +955,7 @@ def _fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledVali
             schema, f"{reason}; checked by jsonschema (fastjsonschema misreads {misread!r})", root
         )
     check = fastjsonschema.compile(
-        copy.deepcopy(dict(schema)), handlers={}, use_formats=True, use_default=False
+        copy.deepcopy(dict(schema)), handlers=_NoFetching(), use_formats=True, use_default=False
     )
 
     def validate(instance: Any, /) -> str | None:
@@ -960,13 +979,17 @@ def _fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledVali
 
 def _jsonschema_fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledValidator:
     """Slow but exact: for schemas neither this generator nor fastjsonschema reads right."""
-    checker = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    checker = Draft202012Validator(  # an empty registry: a remote $ref is never retrieved
+        schema, format_checker=Draft202012Validator.FORMAT_CHECKER, registry=Registry()
+    )
 
     def validate(instance: Any, /) -> str | None:
         try:
             error = best_match(checker.iter_errors(instance))
         except RecursionError:
             return f"{root}: nested too deeply"
+        except Unresolvable as err:
+            return f"{root}: the deal schema refers to another document ({err}); nothing is fetched"
         if error is None:
             return None
         return _fmt(root, tuple(error.absolute_path), error.message)
