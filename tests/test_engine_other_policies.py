@@ -94,7 +94,7 @@ def test_an_included_directory_is_named_as_such(tmp_path: Path) -> None:
         load_policy(policy)
     problem = info.value.problems[0]
     assert "fragments is a directory" in problem.message and problem.location.line == 4
-    assert problem.suggestion == "list each fragment file by name"
+    assert problem.suggestion == "list each file by name"
 
 
 def test_policy_errors_are_all_reported_with_locations(tmp_path: Path) -> None:

@@ -47,6 +47,60 @@ def read_main(path: str | os.PathLike[str]) -> Document:
         ) from None
 
 
+#: What a file a policy names may be: a policy fragment or suite target, or a deal schema.
+YAML_SUFFIXES = (".yaml", ".yml")
+JSON_SUFFIXES = (".json",)
+
+
+def repository_of(file: str | os.PathLike[str]) -> Path | None:
+    """The git repository holding ``file`` (the nearest folder with a ``.git``), if any."""
+    here = Path(os.path.realpath(file)).parent
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def referenced_file(
+    base_file: str, rel: object, where: Location, what: str, code: str, suffixes: tuple[str, ...]
+) -> Path:
+    """The file a policy (or suite) at ``base_file`` names as ``rel``, or a located error.
+
+    A policy comes from many authors (pull requests), so what it may make cycleflow read
+    is bounded: a regular file (not a device, pipe or folder) with the kind's suffix
+    (``/etc/passwd`` or ``/run/secrets/x`` never are), inside the git repository that
+    holds ``base_file`` when there is one. Errors never quote the file's content.
+    """
+    target = Path(base_file).parent / str(rel)
+    base = target.parent
+    if target.is_dir():
+        raise PolicyError.at(where, f"{code}-not-found", f"{what} {rel} is a directory",
+                             "list each file by name")
+    if not target.exists():
+        raise PolicyError.at(
+            where, f"{code}-not-found", f"{what} not found: {rel}",
+            f"the path is relative to the folder of {Path(base_file).name}, {base or '.'}",
+        )
+    if target.suffix.lower() not in suffixes:
+        raise PolicyError.at(
+            where, f"{code}-kind", f"{what} {rel} is not a {' or '.join(suffixes)} file",
+            f"name a {suffixes[0]} file: cycleflow reads no other kind of file here",
+        )
+    if not target.is_file():
+        raise PolicyError.at(where, f"{code}-not-found",
+                             f"{what} {rel} is not a regular file (a device, pipe or socket)",
+                             "name a regular file")
+    repo = repository_of(base_file)
+    if repo is not None and not Path(os.path.realpath(target)).is_relative_to(repo):
+        raise PolicyError.at(
+            where, f"{code}-outside",
+            f"{what} {rel} is outside the repository that holds {Path(base_file).name} ({repo})",
+            "keep policies, fragments, schemas and suites inside one repository: a policy "
+            "from a pull request must not read the machine's other files",
+        )
+    return target
+
+
 def read_includes(main: Document) -> tuple[Document, ...]:
     """Read the fragments named by ``include:``, each relative to the main file."""
     raw = main.data.get("include") if isinstance(main.data, Mapping) else None
@@ -57,27 +111,14 @@ def read_includes(main: Document) -> tuple[Document, ...]:
     seen = {os.path.realpath(main.file)}
     for i, rel in enumerate(raw[:MAX_INCLUDES] if isinstance(raw, list) else ()):
         where = main.source_map.locate(("include", i))
-        target = base / str(rel)
-        real = os.path.realpath(target)
+        real = os.path.realpath(base / str(rel))
         if real in seen:
             raise PolicyError.at(
                 where, "include-cycle", f"'{rel}' is included twice or includes the policy itself"
             )
         seen.add(real)
-        if target.is_dir():
-            raise PolicyError.at(
-                where,
-                "include-not-found",
-                f"included path {rel} is a directory",
-                "list each fragment file by name",
-            )
-        if not target.is_file():
-            raise PolicyError.at(
-                where,
-                "include-not-found",
-                f"included file not found: {rel}",
-                f"paths are relative to {base or '.'}",
-            )
+        target = referenced_file(main.file, rel, where, "included file", "include",
+                                 YAML_SUFFIXES)
         doc = read_yaml_file(str(target))
         if isinstance(doc.data, Mapping) and doc.data.get("include"):
             raise PolicyError.at(
@@ -96,14 +137,7 @@ def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | No
     if not rel:
         return None, None
     where = main.source_map.locate(("deal_schema",))
-    path = Path(main.file).parent / str(rel)
-    if not path.is_file():
-        raise PolicyError.at(
-            where,
-            "deal-schema-not-found",
-            f"deal_schema not found: {rel}",
-            f"the path is relative to the policy file's folder, {path.parent}",
-        )
+    path = referenced_file(main.file, rel, where, "deal_schema", "deal-schema", JSON_SUFFIXES)
     if path.stat().st_size > MAX_SCHEMA_BYTES:
         raise PolicyError.at(
             where, "deal-schema-too-large", f"deal_schema {rel} is over {MAX_SCHEMA_BYTES} bytes"

@@ -195,7 +195,7 @@ def _patch_typos(
 def load_suite(path: str) -> Suite:
     """Read and validate a suite and its policy; PolicyError with every located problem."""
     from cycleflow.api import load_policy
-    from cycleflow.load.policy_files import read_main
+    from cycleflow.load.policy_files import YAML_SUFFIXES, read_main, referenced_file
     from cycleflow.validate.schema import validate_document
 
     doc = read_main(path)
@@ -204,7 +204,8 @@ def load_suite(path: str) -> Suite:
         raise PolicyError(problems)
     sm = doc.source_map
     data: Mapping[str, Any] = doc.data
-    policy_path = os.path.join(os.path.dirname(path), str(data["policy"]))
+    policy_path = str(referenced_file(path, data["policy"], sm.locate(("policy",)),
+                                      "policy under test", "suite-policy", YAML_SUFFIXES))
     try:
         policy = load_policy(policy_path)
     except PolicyError as err:
