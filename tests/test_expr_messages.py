@@ -91,3 +91,46 @@ def test_reasons_in_a_check_report_in_english_and_chinese(
         verdict = Engine(load_policy(policy), lang=lang).check(record, now=NOW)
         [violation] = verdict.violations
         assert violation.kind == "field" and violation.message.startswith(words), violation
+
+
+@pytest.mark.parametrize("expression", [
+    "len({((deal.x,) * 1000000,) * 1000}) > 0",  # hashing: 10^9 items behind 1,000
+    "([deal.x] * 999999 + [deal.y]) in [[deal.x] * 1000000] * 1000",  # comparing
+    "len([deal.s * 1000] * 1001) > 0",  # a million characters a thousand times
+    "len([[deal.x] * 600000] + [[deal.x] * 600000]) > 0",
+])
+def test_nested_repetition_is_bounded_by_what_it_holds_not_its_length(expression: str) -> None:
+    """Each result's own length was under the million-item limit, but what it holds was
+    not: one deal kept a check busy for minutes to hours (a security review)."""
+    expr = compile_expression(expression, LOC)
+    ctx = EvalContext({"x": 1, "y": 2, "s": "a" * 1000}, {"id": "u"}, "s", NOW, NOW.date())
+    for run in (expr.evaluate, expr.evaluate_reference):
+        with pytest.raises(RuleError, match="would be too large"):
+            run(ctx)
+
+
+_NESTED = st.recursive(
+    st.one_of(st.integers(), st.text(max_size=5), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                            st.dictionaries(st.text(max_size=2), inner, max_size=3)),
+    max_leaves=20)
+
+
+def _naive_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return len(value) + sum(_naive_size(v) - (not isinstance(v, (str, list, tuple, dict)))
+                                for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return len(value) + sum(_naive_size(v) - (not isinstance(v, (str, list, tuple, dict)))
+                                for v in value)
+    return 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_NESTED)
+def test_size_of_counts_every_nested_item_and_character(value: Any) -> None:
+    from cycleflow.expr.runtime import size_of
+
+    assert size_of(value, budget=10**9) == _naive_size(value)

@@ -193,9 +193,38 @@ def _seq_len(value: Any) -> int:
     return len(value) if isinstance(value, _SIZED) else -1
 
 
+def size_of(value: Any, budget: int = MAX_SEQUENCE) -> int:
+    """Characters and items in ``value``, nested ones included and a repeated one counted
+    each time (what hashing or comparing it may touch); stops once past ``budget``.
+
+    ``(deal.x,) * 1000000`` is a million items, but ``((deal.x,) * 1000000,) * 1000000``
+    is 10^12 of them behind a length of a million: hashing it ran for hours.
+    """
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, (list, tuple, set, frozenset, dict)):
+        return 1
+    total = len(value)
+    stack = [iter(value.values() if isinstance(value, dict) else value)]
+    while stack and total <= budget:
+        for item in stack[-1]:
+            if isinstance(item, str):
+                total += len(item)
+            elif isinstance(item, (list, tuple, set, frozenset, dict)):
+                total += len(item)
+                stack.append(iter(item.values() if isinstance(item, dict) else item))
+                break
+            if total > budget:
+                break
+        else:
+            stack.pop()
+    return total
+
+
 def op_add(a: Any, b: Any) -> Any:
-    """``a + b`` with strings and lists bounded to MAX_SEQUENCE."""
-    if isinstance(a, _SIZED) and isinstance(b, _SIZED) and len(a) + len(b) > MAX_SEQUENCE:
+    """``a + b`` with strings and lists bounded to MAX_SEQUENCE, nested items included."""
+    sized = isinstance(a, _SIZED) and isinstance(b, _SIZED)
+    if sized and (len(a) + len(b) > MAX_SEQUENCE or size_of(a) + size_of(b) > MAX_SEQUENCE):
         raise _too_large("joined text or list")
     return check_number(a + b)
 
@@ -208,10 +237,10 @@ def op_sub(a: Any, b: Any) -> Any:
 def op_mul(a: Any, b: Any) -> Any:
     """``a * b``: repeated text/lists bounded to MAX_SEQUENCE, integers to MAX_INT_BITS."""
     if isinstance(b, int) and _seq_len(a) >= 0:
-        if _seq_len(a) * b > MAX_SEQUENCE:
+        if _seq_len(a) * b > MAX_SEQUENCE or b > 0 and size_of(a) * b > MAX_SEQUENCE:
             raise _too_large("repeated text or list")
     elif isinstance(a, int) and _seq_len(b) >= 0:
-        if _seq_len(b) * a > MAX_SEQUENCE:
+        if _seq_len(b) * a > MAX_SEQUENCE or a > 0 and size_of(b) * a > MAX_SEQUENCE:
             raise _too_large("repeated text or list")
     elif (
         isinstance(a, int)
