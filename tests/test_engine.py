@@ -421,3 +421,21 @@ def test_apply_keeps_fields_it_cannot_copy(engine: Engine) -> None:
     lock = threading.Lock()
     moved = engine.apply(deal(handle=lock), "advance", REP, now=NOW)
     assert moved["stage"] == "negotiation" and moved["handle"] is lock
+
+
+def test_a_numeric_actor_or_owner_id_is_the_same_person_as_its_text() -> None:
+    """A service passing integer user ids (Django's request.user.id) let every requester
+    approve their own request: approval "by": "42" never equalled requester 42."""
+    approval = {"gate": "discount_desk", "by": "42", "role": "sales_director",
+                "at": "2026-11-20T10:00:00Z", "values": {"discount_pct": 25, "amount": 100000}}
+    unchecked = Engine(load_policy(POLICY), validate_deals=False)  # an owner id may be a number
+    for actor, owner in (({"id": 42, "roles": ["sales_rep"]}, "ann"),
+                         ({"id": "zoe", "roles": ["sales_rep"]}, 42)):
+        d = unchecked.decide(deal(discount_pct=25, approvals=[approval], owner=owner),
+                             "advance", actor, now=NOW)
+        assert d.outcome == "needs_approval", (actor, owner)
+        assert "separation of duties" in d.approvals_needed[0].reasons[0]
+    other = dict(approval, by="43")
+    d = unchecked.decide(deal(discount_pct=25, approvals=(other,)), "advance",
+                         {"id": 42, "roles": frozenset({"sales_rep"})}, now=NOW)
+    assert d.outcome == "allowed", d.to_dict()  # approvals as a tuple, roles as a set

@@ -67,6 +67,14 @@ def fingerprint(gate: Gate, deal: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def _same_person(by: str, party: Any) -> bool:
+    """Whether approver ``by`` is ``party``; a number names the same user as its text (an
+    owner or requester id of 42 is approver "42": separation of duties must not fail open)."""
+    if party is None or isinstance(party, bool):
+        return False
+    return by == (party if isinstance(party, str) else str(party))
+
+
 def _party(name: str, deal: Mapping[str, Any], actor: Mapping[str, Any] | None) -> Any:
     if name == "owner":
         return deal.get("owner")
@@ -90,7 +98,7 @@ def evaluate_gate(
     """
     as_of = valid_at or now
     raw = deal.get("approvals") or []
-    if not isinstance(raw, list):
+    if not isinstance(raw, (list, tuple)):
         raise DealError("approvals must be a list of {gate, by, role, at}")
     approvers: list[str] = []
     reasons: list[str] = []
@@ -109,7 +117,7 @@ def evaluate_gate(
                 phrase(lang, "ap_role", by=by, role=role, gate=gate.id, roles=", ".join(gate.roles))
             )
             continue
-        parties = [p for p in gate.separate_from if by == _party(p, deal, actor)]
+        parties = [p for p in gate.separate_from if _same_person(by, _party(p, deal, actor))]
         if parties:
             reasons.append(phrase(lang, "ap_separation", by=by, party=parties[0]))
             continue

@@ -84,13 +84,19 @@ def resolve_actor(actor: Actor | None) -> Actor | None:
             f"not {type(actor).__name__} {actor!r}"
         )
     roles = actor.get("roles", ())
-    if not isinstance(roles, (list, tuple)) or not all(type(r) is str for r in roles):
+    if not isinstance(roles, (list, tuple, set, frozenset)) or not all(
+        type(r) is str for r in roles
+    ):
         raise UsageError(
             f"actor roles must be a list of role names such as ['sales_rep'], not {roles!r}"
         )
     ident = actor.get("id")
     if ident is not None and (not isinstance(ident, (str, int)) or isinstance(ident, bool)):
         raise UsageError(f"actor id must be text (or a number), not {ident!r}")
+    if isinstance(ident, int) or isinstance(roles, (set, frozenset)):
+        # approvals name their approver as text ("by": "42"): an id of 42 compared unequal,
+        # so a requester approved their own request; judge the actor as text, roles in order
+        actor = {**actor, "id": None if ident is None else str(ident), "roles": sorted(roles)}
     return actor
 
 
