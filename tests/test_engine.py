@@ -231,7 +231,8 @@ def test_a_bound_move_is_audited_as_applied_like_apply() -> None:
     event = applied[0]
     assert (event["from"], event["to"], event["trigger"], event["actor"]) == (
         "qualified", "negotiation", "advance", REP["id"])
-    assert event["decision_id"] == opp.last_decision.decision_id
+    last = engine.last_decision(opp)
+    assert last is not None and event["decision_id"] == last.decision_id
     moved = engine.apply(deal(), "advance", REP, now=NOW)  # the same event as apply gives
     twin = [e for e in sink.events if e["event"] == "transition.applied"][-1]
     assert moved["stage"] == "negotiation"
@@ -439,3 +440,49 @@ def test_a_numeric_actor_or_owner_id_is_the_same_person_as_its_text() -> None:
     d = unchecked.decide(deal(discount_pct=25, approvals=(other,)), "advance",
                          {"id": 42, "roles": frozenset({"sales_rep"})}, now=NOW)
     assert d.outcome == "allowed", d.to_dict()  # approvals as a tuple, roles as a set
+
+
+def test_bound_triggers_refuse_a_positional_or_misspelt_actor() -> None:
+    """opp.win(grace) moved the deal with no requester (the separation from the requester
+    passed) and logged actor null; may_win(grace) answered True."""
+    from cycleflow import UsageError
+
+    engine = Engine(load_policy(POLICY))
+    opp = engine.bind(Opportunity(**deal()))
+    for call in (lambda: opp.advance(REP, now=NOW), lambda: opp.may_advance(REP),
+                 lambda: opp.advance(actr=REP, now=NOW)):
+        with pytest.raises(UsageError, match="takes only actor= and now="):
+            call()
+    assert opp.stage == "qualified" and engine.last_decision(opp) is None
+
+
+def test_bind_refuses_what_it_could_not_enforce_and_unbind_takes_its_methods_back() -> None:
+    """A class with its own win() kept it, so the policy was never asked; binding to a
+    second engine did nothing; unbind() left advance() working; and the engine's
+    last_decision attribute was read back as a deal field."""
+    from cycleflow import UsageError
+
+    class OwnWin(Opportunity):
+        def win(self) -> str:
+            return "the app's own win"
+
+    engine, other = Engine(load_policy(POLICY)), Engine(load_policy(POLICY))
+    with pytest.raises(UsageError, match="already has win"):
+        engine.bind(OwnWin(**deal()))
+    opp = engine.bind(Opportunity(**deal()))
+    for again in (engine, other):
+        with pytest.raises(UsageError, match="already bound"):
+            again.bind(opp)
+    opp.advance(actor=REP, now=NOW)
+    decision = engine.last_decision(opp)
+    assert decision is not None and decision.outcome == "allowed"
+    from cycleflow.decide.engine import _default_record
+
+    record = _default_record(opp)  # what the next trigger judges: deal fields only
+    assert "last_decision" not in record and not any(
+        isinstance(v, type(decision)) for v in record.values())
+    engine.unbind(opp)
+    assert not hasattr(opp, "advance") and not hasattr(opp, "may_win")
+    assert opp.stage == "negotiation"  # its state stays
+    other.bind(opp)  # and it can obey another engine now
+    assert other.last_decision(opp) is None

@@ -903,6 +903,16 @@ class Engine:
                 f"bind needs an object that takes attributes (an instance of your class), "
                 f"not {type(obj).__name__}; for a plain record use decide() or apply()"
             )
+        if "_cycleflow_record" in obj.__dict__:
+            raise UsageError("object is already bound to an engine: unbind it from that one "
+                             "first (an object obeys one policy)")
+        clashes = [name for name in self._bound_names() if getattr(obj, name, None) is not None]
+        if clashes:  # transitions would keep the object's own and skip the policy's, silently
+            raise UsageError(
+                f"cannot bind: the object already has {', '.join(clashes)}, which bind() "
+                "would add for the policy's triggers; rename them in your class, or judge "
+                "plain records with decide() and apply()"
+            )
         current = getattr(obj, "stage", None) or self.policy.initial_stage.id
         if not isinstance(current, str) or current not in self.compiled.rests:
             raise UsageError(f"object is in unknown stage {current!r}")
@@ -911,13 +921,26 @@ class Engine:
         machine.add_model(obj, initial=current)
         return obj
 
+    def last_decision(self, obj: Any) -> Decision | None:
+        """The decision of the last trigger tried on a bound object (allowed or refused)."""
+        found = obj.__dict__.get("_cycleflow_decision") if hasattr(obj, "__dict__") else None
+        return found if isinstance(found, Decision) else None
+
     def unbind(self, obj: Any) -> None:
-        """Detach an object :meth:`bind` attached, so the engine no longer references it."""
+        """Detach an object :meth:`bind` attached: its trigger methods go, and the engine no
+        longer references it. Its ``stage`` and ``stage_entered_at`` stay."""
         machine = self._machine_for_binding()
         if not any(model is obj for model in machine.models):
             raise UsageError("object is not bound to this engine")
         machine.remove_model(obj)
-        obj.__dict__.pop("_cycleflow_record", None)
+        for name in (*self._bound_names(), "_cycleflow_record", "_cycleflow_decision"):
+            obj.__dict__.pop(name, None)
+
+    def _bound_names(self) -> list[str]:
+        """The attributes bind() adds to an object (transitions' trigger and test methods)."""
+        triggers = sorted({t.trigger for t in self.policy.transitions})
+        return ["trigger", "may_trigger", *triggers, *(f"may_{t}" for t in triggers),
+                *(f"is_stage_{s}" for s in self.compiled.stage_ids)]
 
     def _machine_for_binding(self) -> Any:
         with self._bind_lock:
@@ -933,7 +956,7 @@ class Engine:
                     event.model.stage_entered_at = _iso(moment)
                     # the move happened: the log must say so, as apply() does
                     self._emit_applied(
-                        event.model.__dict__.get("last_decision"),
+                        event.model.__dict__.get("_cycleflow_decision"),
                         event.kwargs.get("actor"),
                         moment,
                     )
@@ -963,6 +986,15 @@ class Engine:
 
     def _guard(self, event: Any) -> bool:
         obj = event.model
+        unknown = sorted(set(event.kwargs) - {"actor", "now"})
+        if event.args or unknown:  # a positional or misspelt actor was dropped: no requester
+            name = event.event.name
+            raise UsageError(
+                f"{name}() takes only actor= and now= keywords, not "
+                + (f"{len(event.args)} positional argument(s)" if event.args
+                   else ", ".join(f"{k}=" for k in unknown))
+                + f": write obj.{name}(actor=..., now=...)"
+            )
         reader: Callable[[Any], Mapping[str, Any]] = obj.__dict__.get(
             "_cycleflow_record", _default_record
         )
@@ -980,7 +1012,7 @@ class Engine:
         )
         if probe:
             return decision.allowed
-        obj.__dict__["last_decision"] = decision
+        obj.__dict__["_cycleflow_decision"] = decision
         if not decision.allowed:
             raise TransitionBlocked(decision)
         return True
