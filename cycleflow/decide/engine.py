@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -606,6 +606,8 @@ class Engine:
             needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False)
         except DealError as err:  # a malformed reserved key (approvals, times): fail closed
             run.violations.append(Violation("deal", "field", "high", err.message))
+        if self._masker is not None:
+            self._private(run)
         outcome: Outcome
         if run.violations:
             outcome = "blocked"
@@ -783,7 +785,23 @@ class Engine:
             if run.needs
             else []
         )
+        if self._masker is not None:
+            self._private(run)
         return run, program, needs
+
+    def _private(self, run: _Run) -> None:
+        """Mask the policy's sensitive fields in what a run will show (reports, explain,
+        events): a rule's values, and its message where it quotes one (a rule that could not
+        read deal.ssn as a date said so, SSN included, in every report format)."""
+        masker, clear, sensitive = self._masker, self._clear_keys, self._sensitive
+        assert masker is not None
+        lists: tuple[list[Any], ...] = (run.violations, run.warnings, run.checks)
+        for items in lists:
+            for i, item in enumerate(items):
+                values = item.values
+                if values and any(k not in clear and k.startswith(sensitive) for k in values):
+                    shown = masker({"values": values, "message": item.message})
+                    items[i] = replace(item, values=shown["values"], message=shown["message"])
 
     def _run_rest(
         self, run: _Run, program: _RestProgram, deal: Mapping[str, Any], now: datetime
@@ -1180,9 +1198,9 @@ def _hide_sensitive(problem: str, deal: Any, paths: Sequence[str]) -> str:
         sub = field.removeprefix("deal").removeprefix(".")
         found, value = lookup(deal, sub) if sub else (True, deal)
         if found:
-            text = repr(value)
-            shown = text if len(text) <= 80 else text[:77] + "..."
-            rest = rest.replace(shown, REDACTED, 1)  # a message naming keys only stays
+            text = repr(value)  # validators quote it whole (jsonschema) or cut (ours)
+            for shown in (text, text[:77] + "..."):
+                rest = rest.replace(shown, REDACTED, 1)  # a message naming keys only stays
     for path in paths:
         found, value = lookup(deal, path.removeprefix("deal."))
         if found and isinstance(value, str) and len(value) >= 4:

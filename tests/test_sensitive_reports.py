@@ -1,0 +1,48 @@
+"""Fields a policy marks sensitive never appear in clear in a report, an explanation or an event.
+
+The audit log masked them, but a security review found them in every check report
+format (the values a violation read, and a rule error quoting the value), and in
+`explain`'s "read:" lines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cycleflow.cli.main import cli
+
+POLICY = Path(__file__).parent / "data" / "policies" / "sensitive" / "policy.yaml"
+DEAL = {"id": "D-1", "stage": "won", "ssn": "123-45-6789", "pin": "9876",
+        "salary": 12345678901, "contact": {"email": "alice.secret@corp.example", "name": "Al"}}
+SECRETS = ("123-45-6789", "9876", "12345678901", "alice.secret@corp.example")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "text", "sarif", "junit"])
+def test_check_reports_show_no_sensitive_value(tmp_path: Path, fmt: str) -> None:
+    deals = tmp_path / "deals.jsonl"
+    deals.write_text(json.dumps(DEAL) + "\n", "utf-8")
+    result = CliRunner().invoke(cli, ["check", "-p", str(POLICY), str(deals), "--format", fmt,
+                                      "--now", "2026-02-01T00:00:00Z", "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    assert not [s for s in SECRETS if s in result.output], result.output
+    assert "***" in result.output or fmt == "text"
+    if fmt == "jsonl":
+        [verdict] = [json.loads(line) for line in result.output.splitlines()]
+        assert {v["rule"] for v in verdict["violations"]} == {
+            "ssn_is_a_date", "pin_known", "salary_small", "government_contact"}
+
+
+def test_explain_and_decide_show_no_sensitive_value(tmp_path: Path) -> None:
+    deal = tmp_path / "deal.json"
+    deal.write_text(json.dumps({**DEAL, "stage": "prospect"}), "utf-8")
+    for command in (["explain", "-p", str(POLICY), "--deal", str(deal), "--trigger", "advance"],
+                    ["decide", "-p", str(POLICY), "--deal", str(deal), "--trigger", "advance",
+                     "--actor", '{"id": "ann", "roles": []}']):
+        result = CliRunner().invoke(cli, [*command, "--now", "2026-02-01T00:00:00Z"])
+        assert result.exit_code in (0, 1), result.output
+        assert not [s for s in SECRETS if s in result.output], result.output
+        assert "***" in result.output
