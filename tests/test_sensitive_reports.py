@@ -46,3 +46,15 @@ def test_explain_and_decide_show_no_sensitive_value(tmp_path: Path) -> None:
         assert result.exit_code in (0, 1), result.output
         assert not [s for s in SECRETS if s in result.output], result.output
         assert "***" in result.output
+
+
+def test_a_missing_sensitive_field_is_shown_as_missing_not_masked(tmp_path: Path) -> None:
+    """That a field is absent is no secret, and the author needs to see it (the simulator,
+    which repairs what violations name, stopped winning any deal when it read ***)."""
+    from cycleflow import Engine, load_policy
+
+    verdict = Engine(load_policy(POLICY)).check({"id": "D-2", "stage": "won"},
+                                                now="2026-02-01T00:00:00Z")
+    shown = {v.rule: dict(v.values) for v in verdict.violations}
+    assert shown["ssn_is_a_date"] == {"deal.ssn": "<missing>"}
+    assert shown["salary_small"] == {"deal.salary": "<missing>"}

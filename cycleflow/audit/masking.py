@@ -19,6 +19,8 @@ from cycleflow.jsonsafe import scrub
 E = TypeVar("E", bound=MutableMapping[str, Any])
 
 REDACTED: Final = "***"
+#: How values show a field the deal does not carry (not masked: its absence is no secret).
+ABSENT: Final = "<missing>"
 
 
 def mask_value(value: Any, salt: bytes | None) -> str:
@@ -128,6 +130,8 @@ class Masker:
         for key, val in values.items():
             if not isinstance(key, str):
                 continue
+            if val is None or (type(val) is str and val == ABSENT):  # absence is no secret
+                continue
             masked: Any = val
             if key.startswith(self._prefixes):
                 for path in self._paths:  # rare: confirm a whole-segment match
@@ -178,7 +182,7 @@ def mask_event(event: E, paths: Iterable[str], *, salt: bytes | None = None) -> 
     if values and _is_map(values):
         new: dict[str, Any] | None = None
         for key, val in values.items():
-            if not isinstance(key, str):
+            if not isinstance(key, str) or val is None or (type(val) is str and val == ABSENT):
                 continue
             masked: Any = val
             for path in paths:
