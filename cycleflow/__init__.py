@@ -17,8 +17,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from cycleflow.errors import (
+    AuditError,
     CycleflowError,
     DealError,
+    GraphvizMissing,
     Location,
     MissingField,
     PolicyError,
@@ -73,11 +75,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApprovalNeeded",
+    "AuditError",
     "CompiledPolicy",
     "CycleflowError",
     "DealError",
     "Decision",
     "Engine",
+    "GraphvizMissing",
     "Location",
     "MissingField",
     "Policy",

@@ -124,6 +124,18 @@ class Problem:
 class CycleflowError(Exception):
     """Base of every error cycleflow raises on purpose."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with every attribute (a process pool or Celery re-raises it in the parent):
+        the subclasses' own __init__ signatures cannot rebuild them from ``args``."""
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[CycleflowError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class PolicyError(CycleflowError):
     """A policy cannot be loaded or compiled; carries every problem found, located."""
@@ -198,8 +210,20 @@ class TransitionBlocked(CycleflowError):
 
     def __init__(self, decision: Any) -> None:
         self.decision = decision
-        reasons = "; ".join(v.message for v in getattr(decision, "violations", ())) or ""
-        super().__init__(f"{decision.outcome}: {decision.trigger} {reasons}".strip())
+        reasons = [v.message for v in getattr(decision, "violations", ())] + [
+            f"needs {a.missing} more approval(s) of {a.gate} from {', '.join(a.roles)}"
+            for a in getattr(decision, "approvals_needed", ())
+        ]
+        head = f"{decision.outcome} ({decision.trigger})"
+        super().__init__(f"{head}: {'; '.join(reasons)}" if reasons else head)
+
+
+class AuditError(CycleflowError):
+    """An audit log cannot be opened, written or read as asked; the message says what to do."""
+
+
+class GraphvizMissing(CycleflowError):
+    """SVG was asked for but the Graphviz ``dot`` program is not installed."""
 
 
 class ProblemList:

@@ -486,3 +486,51 @@ def test_bind_refuses_what_it_could_not_enforce_and_unbind_takes_its_methods_bac
     assert opp.stage == "negotiation"  # its state stays
     other.bind(opp)  # and it can obey another engine now
     assert other.last_decision(opp) is None
+
+
+def test_every_cycleflow_error_survives_pickling_with_its_attributes(tmp_path: Path) -> None:
+    """A TransitionBlocked raised in a process pool's worker broke the pool
+    (BrokenProcessPool: 'str' object has no attribute 'outcome'): exceptions must
+    round-trip, as concurrent.futures and Celery re-raise them in the parent."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cycleflow import DealError, MissingField, PolicyError, UsageError
+    from cycleflow.audit import AuditError
+
+    engine = Engine(load_policy(POLICY))
+    with pytest.raises(TransitionBlocked) as blocked:
+        engine.apply(deal(discount_pct=25), "advance", REP, now=NOW)
+    assert "discount_desk" in str(blocked.value)  # the message names what is missing
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cycleflow: 1\nid: x\n", "utf-8")
+    with pytest.raises(PolicyError) as invalid:
+        load_policy(bad)
+    errors = [blocked.value, invalid.value, DealError("bad", source="f.jsonl", position=3),
+              MissingField("deal.x"), UsageError("u"), AuditError("a")]
+    for err in errors:
+        again = pickle.loads(pickle.dumps(err))
+        assert type(again) is type(err) and str(again) == str(err)
+        assert vars(again).keys() == vars(err).keys()
+    assert pickle.loads(pickle.dumps(blocked.value)).decision == blocked.value.decision
+    with ProcessPoolExecutor(1) as pool, pytest.raises(TransitionBlocked) as remote:
+        pool.submit(_apply_in_a_worker, deal(discount_pct=25)).result()
+    assert remote.value.decision.outcome == "needs_approval"
+
+
+def _apply_in_a_worker(record: dict[str, Any]) -> dict[str, Any]:
+    return Engine(load_policy(POLICY)).apply(record, "advance", REP, now=NOW)
+
+
+def test_every_error_class_is_importable_from_the_package() -> None:
+    """AuditError and GraphvizMissing derive from CycleflowError but were importable only
+    from their subpackages; an app catching errors should need one import."""
+    import cycleflow.audit
+    import cycleflow.toolkit.graph
+
+    assert cycleflow.AuditError is cycleflow.audit.AuditError
+    assert cycleflow.GraphvizMissing is cycleflow.toolkit.graph.GraphvizMissing
+    for name in cycleflow.__all__:
+        value = getattr(cycleflow, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, cycleflow.CycleflowError), name

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequenc
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
 
-from cycleflow.errors import CycleflowError
+from cycleflow.errors import AuditError as AuditError  # re-exported: it lived here
 
 #: A structlog-style processor: ``(logger, method_name, event_dict) -> event_dict``.
 Processor = Callable[[Any, str, MutableMapping[str, Any]], Any]
@@ -39,10 +39,6 @@ CHAIN_FIELDS: Final = ("seq", "prev", "hash")
 
 #: ``prev`` of the first record of a chain.
 GENESIS: Final = "0" * 64
-
-
-class AuditError(CycleflowError):
-    """An audit log cannot be opened, written or read as asked; the message says what to do."""
 
 
 @runtime_checkable

@@ -12,13 +12,10 @@ import shutil
 import subprocess
 
 from cycleflow.errors import CycleflowError
+from cycleflow.errors import GraphvizMissing as GraphvizMissing  # re-exported: it lived here
 from cycleflow.model.policy import Policy, Stage, Transition
 
 _MERMAID_RESERVED = frozenset({"end", "state", "note", "direction", "class", "classDef"})
-
-
-class GraphvizMissing(CycleflowError):
-    """SVG was asked for but the Graphviz ``dot`` program is not installed."""
 
 
 def _sid(stage: str) -> str:
