@@ -285,6 +285,12 @@ def test_decide_refuses_unreadable_deals_and_odd_actors_with_exit_2(tmp_path: Pa
         "deep.json": '{"id": "d", "stage": "prospect", "x": ' + "[" * 1000 + "]" * 1000 + "}",
         "huge.json": '{"id": "d", "stage": "prospect", "amount": 1' + "0" * 5000 + "}",
         "huge.yaml": "id: d\nstage: prospect\namount: 1" + "0" * 5000 + "\n",
+        # a 1 KB alias bomb: 2 GB and a segfault in decide, a hang in explain
+        "bomb.yaml": "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n"
+            for i in range(8)) + "id: d\nstage: prospect\ni: *i\n",
+        "flow.yaml": "id: d\nstage: prospect\nx: " + "[" * 5000 + "]" * 5000 + "\n",
+        "two.yaml": "id: d\nstage: prospect\n---\nid: e\nstage: prospect\n",
     }
     for name, text in bad.items():
         (tmp_path / name).write_text(text)

@@ -1356,6 +1356,21 @@ def _flow_too_deep(data: bytes) -> int | None:
     return None
 
 
+def yaml_records(text: str, source: str, limit: int = MAX_RECORD_BYTES) -> list[RecordItem]:
+    """The records of one YAML text with the batch reader's bounds: nesting (block and
+    flow), the record size cap (which an alias bomb exceeds while it is being measured, not
+    after it was expanded), no timestamps. YAML syntax errors propagate."""
+    deep = _flow_too_deep(text.encode("utf-8", "surrogatepass"))
+    if deep:
+        return [_bad(source, deep, f"[ and {{ nest more than {MAX_FLOW_DEPTH} levels deep "
+                     "here; not read")]
+    loader = _DealLoader(text)
+    try:
+        return list(_yaml_items(loader, source, limit))
+    finally:
+        loader.dispose()
+
+
 def _yaml_items(loader: Any, source: str, limit: int) -> Iterator[RecordItem]:
     """An item per top-level list item or document; YAML syntax errors propagate."""
     while loader.check_node():
