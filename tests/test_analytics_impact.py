@@ -208,3 +208,30 @@ def test_records_the_new_policy_cannot_judge_are_not_resolutions(tmp_path: Path)
     shown = CliRunner().invoke(cli, ["impact", str(OLD), str(new), str(DEALS), "--now", NOW])
     assert "no longer violates" not in shown.stdout
     assert "could not be judged under the new policy" in shown.stdout
+
+
+def test_policy_and_deal_text_cannot_hide_or_inject_markup_in_the_pr_comment(
+        tmp_path: Path) -> None:
+    """A new version "2\\n<!--" put the rest of the comment, the newly violating deals
+    included, inside an HTML comment; a backtick in a changed message broke out of its
+    code span so <b>x</b> rendered as HTML; deal ids and errors were written raw."""
+    import re
+
+    from markdown_it import MarkdownIt
+
+    text = NEW.read_text("utf-8").replace('version: "2026.12-discount15"',
+                                          'version: "2\\n<!--"')
+    text = text.replace("deal_schema: ../../../schemas/deal.schema.json",
+                        f"deal_schema: {ROOT / 'schemas' / 'deal.schema.json'}")
+    text = re.sub(r"message: \{en: [^}]*\}", "message: {en: 'a ` <b>x</b> `'}", text, count=1)
+    new = tmp_path / "new.yaml"
+    new.write_text(text, "utf-8")
+    deals = tmp_path / "deals.jsonl"
+    deals.write_bytes(DEALS.read_bytes() + b'{"id": "<!-- x", "stage": "<b>y</b>"}\n')
+    result = CliRunner().invoke(cli, ["impact", str(OLD), str(new), str(deals), "--now", NOW,
+                                      "--format", "markdown"])
+    assert result.exit_code == 2, result.output  # a record could not be judged
+    html = MarkdownIt("commonmark").enable("table").render(result.stdout)
+    assert "<!--" not in html and "<b>" not in html, html
+    assert "<h4>By rule</h4>" in html and "newly violating" in html
+    assert "records not judged" in html

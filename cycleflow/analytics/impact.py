@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -331,16 +331,19 @@ def _v(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _diff_lines(diff: Sequence[Mapping[str, Any]], code: str = "") -> list[str]:
+def _diff_lines(diff: Sequence[Mapping[str, Any]],
+                code: Callable[[Any], str] = str) -> list[str]:
+    """One line per policy change; ``code`` renders each id and value (a code span in
+    Markdown, as it is in text)."""
     lines = []
     for d in diff:
-        head = "policy" if d["kind"] == "policy" else f"{d['kind']} {code}{d['id']}{code}"
+        head = "policy" if d["kind"] == "policy" else f"{d['kind']} {code(d['id'])}"
         if d["change"] == "added":
             lines.append(f"{head} added")
         elif d["change"] == "removed":
             lines.append(f"{head} removed")
         else:
-            parts = [f"{f}: {code}{_v(c['old'])}{code} → {code}{_v(c['new'])}{code}"
+            parts = [f"{f}: {code(_v(c['old']))} → {code(_v(c['new']))}"
                      for f, c in d["fields"].items()]
             lines.append(f"{head} changed: " + "; ".join(parts))
     return lines
@@ -394,24 +397,32 @@ def render_text(result: Impact, limit: int = 50) -> str:
 def _md_code(text: Any) -> str:
     """``text`` as an inline code span that survives a GFM table cell: ``|`` escaped, a
     fence longer than any run of backticks inside, line breaks as spaces."""
-    body = str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    body = " ".join(str(text).splitlines()).replace("|", "\\|")
     longest = max((len(m) for m in re.findall("`+", body)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if body.startswith("`") or body.endswith("`") else ""
     return f"{fence}{pad}{body}{pad}{fence}"
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#!~])")
+
+
 def _md_cell(text: Any) -> str:
-    """Plain text for a GFM table cell: ``|`` escaped, line breaks as spaces."""
-    return str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    """Policy- or deal-supplied text as plain Markdown on one line (a table cell, a
+    heading, a list item): line breaks as spaces, HTML (``<!--`` hid the rest of a
+    comment) and Markdown punctuation escaped."""
+    body = " ".join(str(text).splitlines())
+    body = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", body)
 
 
 def render_markdown(result: Impact, limit: int = 200) -> str:
     """Markdown for a pull-request comment."""
     s = result.to_dict()["summary"]
     icon = "⚠️" if s["new_violations"] else "✅"
-    out = [f"### {icon} Policy impact: `{result.old_policy['id']}` "
-           f"{result.old_policy['version']} → {result.new_policy['version']}", "",
+    out = [f"### {icon} Policy impact: {_md_code(result.old_policy['id'])} "
+           f"{_md_cell(result.old_policy['version'])} → "
+           f"{_md_cell(result.new_policy['version'])}", "",
            f"**{result.deals - s['errors']}** of {result.deals} records judged under both "
            f"versions: **{s['changed']}** change — "
            f"**{s['new_violations']}** newly violating, **{s['resolved']}** resolved, "
@@ -435,12 +446,13 @@ def render_markdown(result: Impact, limit: int = 200) -> str:
         out += ["", "</details>", ""]
     if result.errors:
         out += [f"#### ❌ {len(result.errors)} records not judged", ""]
-        out += [f"- {e.describe()}" for e in result.errors[:limit]]
+        out += [f"- {_md_cell(e.describe())}" for e in result.errors[:limit]]
         if len(result.errors) > limit:
             out.append(f"- … {len(result.errors) - limit} more")
         out.append("")
     out += ["#### Policy changes (semantic)", ""]
-    out += [f"- {line}" for line in _diff_lines(result.diff, "`")] or ["- none in meaning"]
+    out += [f"- {line}" for line in _diff_lines(result.diff, _md_code)] or [
+        "- none in meaning"]
     return "\n".join(out) + "\n"
 
 
