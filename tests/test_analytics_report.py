@@ -221,6 +221,22 @@ def test_cli_writes_html_json_csv(tmp_path: Path) -> None:
     assert rows[1]["conversion"] == "0.6667"
 
 
+
+def test_deal_text_cannot_break_the_pages_script(tmp_path: Path) -> None:
+    """An owner named "<!--<script>" left the page's data script unterminated: no chart
+    rendered (a security review). Only "</" was escaped in the embedded JSON."""
+    deals = tmp_path / "deals.jsonl"
+    lines = [orjson.loads(x) for x in DEALS.read_bytes().splitlines()]
+    evil = "<!--<script>&"
+    deals.write_bytes(b"".join(orjson.dumps({**d, "owner": evil}) + b"\n" for d in lines))
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", str(LOG), "-p", str(POLICY), "--deals",
+                                      str(deals), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert evil not in page  # in the tables it is HTML-escaped, in the data JSON-escaped
+    assert "\\u003c!--\\u003cscript\\u003e\\u0026" in page or "&lt;!--" in page
+
 def test_cli_errors_are_messages(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["report", str(tmp_path / "missing.jsonl"), "-o",

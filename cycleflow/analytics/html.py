@@ -209,7 +209,10 @@ def render_html(report: Mapping[str, Any], *, title: str = "Sales-cycle evaluati
     from plotly.utils import PlotlyJSONEncoder  # type: ignore[import-untyped]
 
     figs = figures(report)
-    data = json.dumps(figs, cls=PlotlyJSONEncoder).replace("</", "<\\/")
+    # in a <script>, "</script" ends it and "<!--" changes how it is parsed: the data's
+    # <, > and & are written as JSON escapes (a deal owner "<!--<script>" broke the page)
+    data = (json.dumps(figs, cls=PlotlyJSONEncoder)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     meta = report["generated_from"]
     period = meta["period"]
     policy = meta.get("policy")

@@ -18,6 +18,7 @@ from cycleflow.audit.base import AuditError
 from cycleflow.audit.logfile import GZIP_ERRORS, open_log
 from cycleflow.audit.sqlite import TABLE, connect_readonly
 from cycleflow.audit.verify import parse_spec
+from cycleflow.textsafe import visible
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -116,7 +117,8 @@ def history_table(events: Sequence[Mapping[str, Any]], *, title: str | None = No
     from rich.table import Table  # imported here: only ``audit show`` renders
     from rich.text import Text
 
-    table = Table(title=title, show_lines=False, expand=False)
+    table = Table(title=Text(visible(title)) if title else None, show_lines=False,
+                  expand=False)
     for name in ("at", "decision", "event", "transition", "actor", "rule", "outcome",
                  "values", "message"):
         table.add_column(name, overflow="fold")
@@ -132,16 +134,13 @@ def history_table(events: Sequence[Mapping[str, Any]], *, title: str | None = No
         outcome = str(e.get("outcome") or "")
         if e.get("severity") and outcome in ("fail", "error", "blocked", "violation"):
             outcome += f" [{e.get('severity')}]"
-        table.add_row(
-            str(e.get("at") or ""),
-            decision[:8] if decision != last_decision else "",
-            str(e.get("event") or ""),
-            move,
-            str(e.get("actor") or ""),
-            rule,
-            Text(outcome, style=_STYLE.get(str(e.get("outcome")), "")),
-            format_values(e.get("values")),
-            str(e.get("message") or ""),
+        cells = (str(e.get("at") or ""), decision[:8] if decision != last_decision else "",
+                 str(e.get("event") or ""), move, str(e.get("actor") or ""), rule)
+        table.add_row(  # Text, not str: a deal's "[bold]" or ESC [2J is shown, not obeyed
+            *(Text(visible(cell)) for cell in cells),
+            Text(visible(outcome), style=_STYLE.get(str(e.get("outcome")), "")),
+            Text(visible(format_values(e.get("values")))),
+            Text(visible(str(e.get("message") or ""))),
             end_section=False,
         )
         last_decision = decision

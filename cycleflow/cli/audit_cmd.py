@@ -90,6 +90,7 @@ def verify(log: str, fmt: str) -> None:
 def show(log: str, deal_id: str, fmt: str) -> None:
     """Print one deal's audit history from LOG, in decision-time order."""
     from cycleflow.audit import history, history_json, history_table
+    from cycleflow.textsafe import visible
 
     _existing_log(log)
     events = history(log, deal_id)
@@ -97,7 +98,7 @@ def show(log: str, deal_id: str, fmt: str) -> None:
         click.echo(history_json(events))
         return
     if not events:
-        click.echo(f"no audit events for deal {deal_id} in {log}")
+        click.echo(visible(f"no audit events for deal {deal_id} in {log}"))
         return
     from rich.console import Console
 

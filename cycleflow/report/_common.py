@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -10,14 +9,12 @@ from typing import Any, Literal
 import orjson
 
 from cycleflow.jsonsafe import scrub
+from cycleflow.textsafe import visible as visible  # re-exported for the report writers
 
 Level = Literal["violation", "approval", "warning", "error"]
 
 #: The rule id of results about records that could not be judged.
 INPUT_ERROR_RULE = "cycleflow/unjudged-record"
-
-# C0/C1 controls (but tab and newline) and the bidirectional overrides that can disguise text.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def dumps(value: Any) -> bytes:
@@ -33,16 +30,6 @@ def _fallback(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return str(value)
-
-
-def visible(text: str) -> str:
-    """``text`` with control and bidi-override characters shown as ``\\xNN``/``\\uNNNN``."""
-    return _UNSAFE.sub(_escape, text)
-
-
-def _escape(m: re.Match[str]) -> str:
-    c = ord(m.group())
-    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def as_text(value: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from cycleflow.decide.decision import ApprovalNeeded, Decision, RuleCheck, Verdict, Violation
 from cycleflow.decide.phrases import lookup
 from cycleflow.model.policy import Label, Policy
+from cycleflow.textsafe import visible
 
 # The fixed words of an explanation; the policy supplies labels and messages.
 PHRASES: dict[str, dict[str, str]] = {
@@ -380,8 +381,8 @@ def render_text(ex: Explanation, out: TextIO, *, color: bool | None = None) -> N
                       force_terminal=color, no_color=color is False or None)
     if color is None:
         console = Console(file=out, highlight=False, soft_wrap=True, emoji=False)
-    for style, text in explanation_lines(ex):
-        console.print(Text(text, style=style or ""))
+    for style, text in explanation_lines(ex):  # deal and policy text shown, not obeyed
+        console.print(Text(visible(text), style=style or ""))
 
 
 def plain_text(ex: Explanation) -> str:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from cycleflow.errors import CycleflowError, Location, PolicyError, Problem
 from cycleflow.load.yaml_reader import Document
+from cycleflow.textsafe import visible
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -142,8 +143,8 @@ def render_lint(problems: Iterable[Problem], fmt: str, out: TextIO) -> None:
         return
     for p in items:
         sev = "" if p.severity == "error" else f"[{p.severity}] "
-        out.write(f"{p.location}: {p.code}: {sev}{p.message}"
-                  + (f" ({p.suggestion})" if p.suggestion else "") + "\n")
+        out.write(visible(f"{p.location}: {p.code}: {sev}{p.message}"  # shown, not obeyed
+                          + (f" ({p.suggestion})" if p.suggestion else "")) + "\n")
     errors = sum(1 for p in items if p.severity == "error")
     warnings = sum(1 for p in items if p.severity == "warning")
     if items:

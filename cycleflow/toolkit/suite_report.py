@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
+from cycleflow.textsafe import visible
 from cycleflow.toolkit.testing import Coverage, RunResult
 
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -21,40 +22,46 @@ def render_text(run: RunResult, out: TextIO, *, coverage: bool = False,
     for c in run.cases:
         if c.passed:
             if verbose:
-                out.write(f"PASS {c.location}: {c.name}\n")
+                _show(out, f"PASS {c.location}: {c.name}\n")
             continue
-        out.write(f"FAIL {c.location}: {c.name}\n")
+        _show(out, f"FAIL {c.location}: {c.name}\n")
         for f in c.failures:
-            out.write(f"  - {f}\n")
+            _show(out, f"  - {f}\n")
         if c.actual:
-            out.write("  actual: " + ", ".join(f"{k}={v}" for k, v in c.actual.items()) + "\n")
+            _show(out, "  actual: " + ", ".join(f"{k}={v}" for k, v in c.actual.items()) + "\n")
         if c.explanation:
-            out.write("  explanation:\n")
-            out.writelines(f"    {line}\n" for line in c.explanation.splitlines())
+            _show(out, "  explanation:\n")
+            for line in c.explanation.splitlines():
+                _show(out, f"    {line}\n")
     if coverage:
         for cov in run.coverage.values():
             render_coverage(cov, out)
     passed = len(run.cases) - len(run.failed)
-    out.write(f"{passed} passed, {len(run.failed)} failed, {len(run.cases)} case(s)\n")
+    _show(out, f"{passed} passed, {len(run.failed)} failed, {len(run.cases)} case(s)\n")
 
 
 def render_coverage(cov: Coverage, out: TextIO) -> None:
     """The coverage table of one policy: per rule, fired and passed counts."""
     rules = cov.evaluable
     covered = sum(1 for r in rules if r.covered)
-    out.write(f"coverage of {cov.policy.path} ({cov.policy.id} {cov.policy.version}): "
+    _show(out, f"coverage of {cov.policy.path} ({cov.policy.id} {cov.policy.version}): "
               f"{covered}/{len(rules)} rules both fired and passed ({cov.percent:.1f}%)\n")
     width = max((len(r.rule) for r in cov.rules.values()), default=4)
-    out.write(f"  {'rule':<{width}}  fired  passed  errors\n")
+    _show(out, f"  {'rule':<{width}}  fired  passed  errors\n")
     for r in cov.rules.values():
         if not r.evaluable:
             continue
         mark = " " if r.covered else "!"
-        out.write(f"{mark} {r.rule:<{width}}  {r.fired:>5}  {r.passed:>6}  {r.errors:>6}\n")
+        _show(out, f"{mark} {r.rule:<{width}}  {r.fired:>5}  {r.passed:>6}  {r.errors:>6}\n")
     never = [r.rule for r in cov.rules.values() if not r.evaluable]
     if never:
-        out.write("  not counted, the engine never evaluates them (see cycleflow lint): "
+        _show(out, "  not counted, the engine never evaluates them (see cycleflow lint): "
                   + ", ".join(never) + "\n")
+
+
+def _show(out: TextIO, text: str) -> None:
+    """Write suite and policy text as shown, never interpreted (escape sequences included)."""
+    out.write(visible(text))
 
 
 def render_junit(run: RunResult, out: TextIO) -> None:

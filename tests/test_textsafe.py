@@ -1,0 +1,82 @@
+"""Text from deals and policies is shown on a terminal, never obeyed.
+
+A security review put ``ESC ] 0;title BEL`` and ``ESC [2J`` (retitle the window, clear
+the screen) in a deal id and a budget, and in a policy message: ``audit show``,
+``explain``, ``lint`` and ``test`` printed them raw (the check text report and JUnit
+already escaped them). ``audit show`` also read rich markup ("[bold]") in cells.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cycleflow.cli.main import cli
+from cycleflow.textsafe import visible
+
+ESC = "\x1b"
+EVIL_ID = f"e{ESC}[31mvil\u202e[bold]x[/bold]"
+POLICY = f"""cycleflow: 1
+id: t
+version: "1"
+title: T
+stages:
+  prospect:
+    label: {{en: Prospect, zh: 甲}}
+    initial: true
+    entry:
+      - id: r1
+        when: deal.budget > 0
+        message: {{en: "budget\\e[2J\\e]0;pwn\\a", zh: 预算}}
+  won:
+    label: {{en: Won, zh: 乙}}
+    final: true
+transitions:
+  - {{trigger: advance, from: prospect, to: won}}
+"""
+
+
+def _clean(output: str) -> None:
+    assert ESC not in output and "\a" not in output and "\u202e" not in output, repr(output)
+
+
+def test_visible_escapes_controls_and_bidi_but_keeps_lines_and_tabs() -> None:
+    assert visible(f"a{ESC}[2Jb\u202ec\td\ne") == "a\\x1b[2Jb\\u202ec\td\ne"
+
+
+def test_explain_audit_show_lint_and_test_show_escapes_instead_of_obeying(
+        tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(POLICY, "utf-8")
+    deal = {"id": EVIL_ID, "stage": "prospect", "budget": f"{ESC}]0;title\a{ESC}[2J"}
+    (tmp_path / "deal.json").write_text(json.dumps(deal), "utf-8")
+    (tmp_path / "deals.jsonl").write_text(json.dumps(deal) + "\n", "utf-8")
+    runner = CliRunner()
+    now = ["--now", "2026-02-01T00:00:00Z"]
+    explained = runner.invoke(cli, ["explain", "-p", str(policy), "--deal",
+                                    str(tmp_path / "deal.json"), *now])
+    _clean(explained.output)
+    assert "\\x1b[2J" in explained.output
+    log = tmp_path / "audit.jsonl"
+    runner.invoke(cli, ["check", "-p", str(policy), str(tmp_path / "deals.jsonl"), *now,
+                        "--audit", str(log), "--jobs", "1"])
+    shown = runner.invoke(cli, ["audit", "show", str(log), "--deal", EVIL_ID])
+    assert shown.exit_code == 0, shown.output
+    _clean(shown.output)
+    assert "[bold]" in shown.output  # markup shown as text, not applied
+    missing = runner.invoke(cli, ["audit", "show", str(log), "--deal", f"x{ESC}[2J"])
+    _clean(missing.output)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(POLICY.replace("when: deal.budget > 0", 'when: "deal.budget >\\e[2J 0"'),
+                      "utf-8")
+    _clean(runner.invoke(cli, ["lint", str(broken)]).output)
+    suite = tmp_path / "p.test.yaml"
+    suite.write_text(f"policy: p.yaml\nnow: 2026-02-01T00:00:00Z\ncases:\n"
+                     "  - name: \"case\\e[2J\"\n"
+                     f"    deal: {{id: D, stage: prospect, budget: 0}}\n"
+                     f"    check: true\n    expect: {{verdict: compliant}}\n", "utf-8")
+    tested = runner.invoke(cli, ["test", str(suite)])
+    assert tested.exit_code == 1
+    _clean(tested.output)
