@@ -210,8 +210,16 @@ PARTNER = ROOT / "tests" / "data" / "policies" / "partner-channel.yaml"
      "changes the base URI"),
     ('{"properties": {"a": {"$id": "other.json", "$ref": "#/$defs/x"}}, "$defs": {"x": {}}}',
      "deal-schema-remote-ref", "changes the base URI"),
+    # a loop through allOf/anyOf never steps into the value: every deal was "nested too
+    # deeply" while lint passed (a security review)
+    ('{"$defs": {"a": {"allOf": [{"$ref": "#/$defs/a"}]}}, "type": "object",'
+     ' "properties": {"budget": {"$ref": "#/$defs/a"}}}', "deal-schema-ref-loop", "loops"),
+    ('{"$defs": {"a": {"anyOf": [{"type": "string"}, {"not": {"$ref": "#/$defs/b"}}]},'
+     ' "b": {"if": {"$ref": "#/$defs/a"}}}, "properties": {"x": {"$ref": "#/$defs/a"}}}',
+     "deal-schema-ref-loop", "#/$defs/a → #/$defs/b → #/$defs/a"),
 ], ids=["bad-ref", "near-miss-ref", "bad-pattern", "bad-type", "ref-loop", "remote-ref",
-        "too-deep", "nested-id-url", "nested-id-relative"])
+        "too-deep", "nested-id-url", "nested-id-relative", "loop-through-allof",
+        "loop-through-anyof-not-if"])
 def test_a_deal_schema_no_deal_could_be_checked_against_is_a_located_policy_error(
     tmp_path: Path, schema: str, code: str, words: str
 ) -> None:
@@ -399,3 +407,18 @@ def test_no_validator_ever_fetches_a_document(monkeypatch: pytest.MonkeyPatch) -
     validate = compile_validator(remote)
     problem = validate({"a": 1})
     assert problem is not None and "http://127.0.0.1:9/x.json" in problem
+
+
+def test_a_number_python_cannot_read_in_the_deal_schema_is_located_there(tmp_path: Path) -> None:
+    """A 5,000-digit minimum was 'internal error: ValueError: Exceeds the limit' (exit 70)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(PARTNER.read_text("utf-8"), "utf-8")
+    schema = tmp_path / "partner-deal.schema.json"
+    schema.write_text('{"type": "object",\n "properties": {"a": {"minimum": 1'
+                      + "0" * 5000 + "}}}", "utf-8")
+    problems = [p for p in lint_file(str(policy)) if p.severity == "error"]
+    assert [(p.code, p.location.file, p.location.line, p.location.column)
+            for p in problems] == [("deal-schema-syntax", str(schema), 2, 34)]
+    assert "more than 4,300 digits" in problems[0].message
+    result = CliRunner().invoke(cli, ["lint", str(policy)])
+    assert result.exit_code == 1 and "internal error" not in result.output

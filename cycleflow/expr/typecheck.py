@@ -52,7 +52,7 @@ class _TypeChecker:
         read = self.a.reads.get(node)
         if read is not None:
             if read.root == "deal" and all(isinstance(k, str) for k, _ in read.steps):
-                return self.known.get(read.field)
+                return self.known.get(read.field) or None  # no declared type: unknown
             return None
         if isinstance(node, ast.Constant):
             value = node.value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,17 @@ def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | No
                 f"deal_schema is not valid JSON: {err}",
             )
         ) from None
+    except ValueError:  # Python's limit on the digits of an integer (4,300)
+        text = path.read_text("utf-8")
+        found = re.search(r"\d{4000,}", text)
+        at = found.start() if found else 0
+        line = text.count("\n", 0, at) + 1
+        raise PolicyError(Problem(
+            Location(str(path), line, at - text.rfind("\n", 0, at)),
+            "deal-schema-syntax",
+            "deal_schema holds a number of more than 4,300 digits, which cannot be read",
+            "no schema keyword needs such a number; write a smaller bound",
+        )) from None
     if not isinstance(schema, Mapping):
         raise PolicyError.at(where, "deal-schema-invalid", "deal_schema must be a JSON object")
     _refuse_remote_refs(schema, str(rel), where)

@@ -133,6 +133,59 @@ def _refs(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[str, tuple[Any, .
     return out
 
 
+#: Keywords that apply a subschema to the same value (no step into the instance).
+_IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas")
+
+
+def _in_place_refs(node: Any) -> list[str]:
+    """The ``$ref``s a subschema applies to the very value it validates."""
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, Mapping):
+            continue
+        if isinstance(item.get("$ref"), str):
+            out.append(item["$ref"])
+        for key in _IN_PLACE:
+            sub = item.get(key)
+            if isinstance(sub, list):
+                stack.extend(sub)
+            elif key == "dependentSchemas" and isinstance(sub, Mapping):
+                stack.extend(sub.values())
+            elif isinstance(sub, Mapping):
+                stack.append(sub)
+    return out
+
+
+def _refuse_in_place_loop(
+    schema: Mapping[str, Any], start: str, at: tuple[Any, ...], where: Location, file: str
+) -> None:
+    """A reference that comes back to itself through allOf/anyOf/oneOf/not/if... without
+    stepping into the value never ends: every deal would be 'nested too deeply'."""
+    path = [start]
+    stack = [(start, iter(_in_place_refs(_follow(schema, start)[1])))]
+    while stack:
+        ref, pending = stack[-1]
+        nxt = next(pending, None)
+        if nxt is None:
+            stack.pop()
+            path.pop()
+            continue
+        if nxt in path:
+            raise PolicyError.at(
+                where, "deal-schema-ref-loop",
+                f"deal_schema {file}: $ref at {_pointer(at)} loops: "
+                + " → ".join([*path[path.index(nxt):], nxt]),
+                "a reference must end at a schema, not lead back to itself (through allOf, "
+                "anyOf, oneOf, not or if/then/else it never steps into the value)",
+            )
+        found, target = _follow(schema, nxt)
+        if found and len(path) < 64:
+            path.append(nxt)
+            stack.append((nxt, iter(_in_place_refs(target))))
+
+
 def check_deal_schema(schema: Mapping[str, Any], where: Location, file: str) -> None:
     """Refuse, at load time, a deal schema no deal could be validated against.
 
@@ -171,6 +224,8 @@ def check_deal_schema(schema: Mapping[str, Any], where: Location, file: str) -> 
                 )
             seen.append(nxt)
             found, node = _follow(schema, nxt)
+        if found and isinstance(node, Mapping):
+            _refuse_in_place_loop(schema, ref, at, where, file)
         if not found:
             defs = [
                 f"#/{key}/{name}"
