@@ -719,3 +719,47 @@ def test_lists_of_text_choices_agree_with_jsonschema(schema: Any, items: list[An
     from cycleflow.validate.compiled import compile_validator
 
     agree(compile_validator(schema), reference(schema), items)
+
+
+@pytest.mark.parametrize(("pattern", "suspect"), [
+    ("^(a+)+$", True), ("(a|aa)*", True), ("(.*a){20}", True), ("(a*)*", True),
+    (r"^(\w+\s?)+$", True), ("^([a-z]+-)*[a-z]+$", True),  # safe, but matched by RE2 anyway
+    ("^[A-Z]{3}$", False), ("^[a-z][a-z0-9_]*$", False), ("(ab)+", False),
+    ("(?:x|y)+", False), (r"[a-z]+@[a-z]+\.[a-z]{2,}", False), (r"^\d{4}-\d{2}$", False),
+])
+def test_patterns_that_could_backtrack_are_recognised(pattern: str, suspect: bool) -> None:
+    from cycleflow.validate.regex_safety import may_backtrack
+
+    assert may_backtrack(pattern) is suspect
+
+
+@pytest.mark.parametrize("where", ["pattern", "patternProperties"])
+def test_a_deal_cannot_make_a_schema_pattern_run_for_minutes(where: str) -> None:
+    """^(a+)+$ on 26 a's and a '!' took 7 s with re, each 2 more characters 4 times as long
+    (a security review): RE2 matches such patterns in linear time, with the same answers."""
+    import re
+
+    pattern = "^(a+)+$"
+    schema: dict[str, Any] = (
+        {"type": "object", "properties": {"sku": {"type": "string", "pattern": pattern}}}
+        if where == "pattern" else
+        {"type": "object", "patternProperties": {pattern: {"type": "integer"}}})
+    validate = compile_validator(schema)
+    hostile = "a" * 5000 + "!"
+    for text in ("aaa", "", "ab", hostile, "a" * 5000):
+        record = {"sku": text} if where == "pattern" else {text: "x"}
+        matched = re.search(pattern, text) is not None if len(text) < 100 else text[-1] == "a"
+        problem = validate(record)
+        # a value must match "pattern"; a key matching a patternProperties pattern needs
+        # an integer value, and "x" is not one
+        assert (problem is None) == (matched if where == "pattern" else not matched), (
+            text[:10], problem)
+
+
+def test_a_suspect_pattern_re2_cannot_take_is_refused_when_the_schema_loads() -> None:
+    with pytest.raises(ValueError, match="exponential time"):
+        compile_validator({"type": "object", "properties": {
+            "x": {"type": "string", "pattern": r"^((a)\2+)+$"}}})
+    with pytest.raises(ValueError, match="exponential time"):  # the fallback path too
+        compile_validator({"type": "object", "unevaluatedProperties": True,
+                           "properties": {"x": {"type": "string", "pattern": "(a|aa)*$"}}})

@@ -35,6 +35,8 @@ from jsonschema.exceptions import best_match
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
+from cycleflow.validate.regex_safety import may_backtrack, safe_compile
+
 __all__ = ["CompiledValidator", "compile_validator", "MAX_DEPTH"]
 
 #: Instance depth beyond which a recursive (``$ref``) check gives up: "nested too deeply".
@@ -622,7 +624,7 @@ class _Gen:
             if properties:
                 conds.append(f"{key} not in {self.const(frozenset(properties))}")
             for pattern, sub in patterns.items():
-                rx = self.const(re.compile(pattern))
+                rx = self.const(safe_compile(pattern))
                 conds.append(f"{rx}.search({key}) is None")
                 self.out(fn, ind + 1, f"if {rx}.search({key}) is not None:")
                 self.out(fn, ind + 2, "pass")
@@ -742,7 +744,7 @@ class _Gen:
             self.fail(fn, ind + 1, path, f"_r({var}) + ' is too long'")
         if "pattern" in schema:
             pattern = schema["pattern"]
-            rx = self.const(re.compile(pattern))
+            rx = self.const(safe_compile(pattern))
             self.out(fn, ind, f"if {rx}.search({var}) is None:")
             self.fail(fn, ind + 1, path, f"_r({var}) + {' does not match ' + repr(pattern)!r}")
         if "format" in schema:
@@ -945,7 +947,28 @@ def _refuse_fetch(uri: str) -> Any:
     )
 
 
+def _refuse_backtracking(node: Any) -> None:
+    """The fallback validators match patterns with ``re``: refuse one that could take
+    exponential time on a deal's value (the generated validator gives those to RE2)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            found = [item["pattern"]] if isinstance(item.get("pattern"), str) else []
+            found += [k for k in item.get("patternProperties") or {} if isinstance(k, str)]
+            for pattern in found:
+                if may_backtrack(pattern):
+                    raise ValueError(
+                        f"pattern {pattern!r} can take exponential time on some values, and "
+                        "this schema is checked by a fallback validator that cannot avoid it"
+                    )
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def _fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledValidator:
+    _refuse_backtracking(schema)
     dialect = schema.get("$schema")
     misread = None
     if dialect is None or dialect in _DIALECTS:
