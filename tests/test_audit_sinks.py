@@ -480,3 +480,37 @@ def test_a_jsonl_sink_dropped_without_close_releases_its_file_and_warns(
     with JsonlSink(log) as again:  # the lock is free
         again.emit(batch(0, 1))
     assert verify(str(log)).ok
+
+
+def test_a_failing_structlog_processor_delivers_no_event_of_the_batch() -> None:
+    """Three events of a decision reached the logger before the fourth's processor
+    failed; docs/audit.md says a failing sink records nothing of that batch."""
+    from structlog import DropEvent
+    from structlog.processors import JSONRenderer
+
+    class Collect:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def info(self, line: str) -> None:
+            self.lines.append(line)
+
+    def fail_fourth(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event["values"].get("i") == 3:
+            raise RuntimeError("log backend down")
+        return event
+
+    def drop_second(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event["values"].get("i") == 1:
+            raise DropEvent
+        return event
+
+    out = Collect()
+    sink = StructlogSink([fail_fourth, JSONRenderer(sort_keys=True)], logger=out)
+    with pytest.raises(AuditError, match="no event of this decision was logged"):
+        sink.emit(batch(0, 0, per=5))
+    assert out.lines == []
+    sink = StructlogSink([drop_second, JSONRenderer(sort_keys=True)], logger=out)
+    sink.emit(batch(0, 1, per=3))
+    assert [orjson.loads(x)["values"]["i"] for x in out.lines] == [0, 2]
+    assert orjson.loads(out.lines[0])["event"] == "rule.evaluated"

@@ -85,21 +85,19 @@ class StructlogSink(SinkBase):
         logger: Any = None,
         method: str = "info",
     ) -> None:
-        import structlog  # imported here: structlog is slow to import
-
         if isinstance(processors_or_logger, Sequence) and not isinstance(
             processors_or_logger, (str, bytes)
         ):
-            self._log: Any = structlog.wrap_logger(
-                logger if logger is not None else structlog.ReturnLogger(),
-                processors=list(processors_or_logger),
-                wrapper_class=structlog.BoundLogger,
-                context_class=dict,
-                cache_logger_on_first_use=False,
-            )
+            import structlog  # imported here: structlog is slow to import
+
+            # run as structlog's BoundLogger would, but in two passes (every event through
+            # the processors, then delivery), so a failing processor delivers nothing
+            self._processors: tuple[Processor, ...] | None = tuple(processors_or_logger)
+            self._log: Any = logger if logger is not None else structlog.ReturnLogger()
         else:
             if logger is not None:
                 raise AuditError("StructlogSink: pass logger= only with a processor list")
+            self._processors = None
             self._log = processors_or_logger
         if not callable(getattr(self._log, method, None)):
             raise AuditError(f"StructlogSink: the logger has no method {method!r}")
@@ -107,17 +105,57 @@ class StructlogSink(SinkBase):
         self._lock = threading.Lock()
 
     def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Log each event as ``logger.<method>(event_name, **fields)``, the batch under a lock."""
+        """Log each event as ``logger.<method>(event_name, **fields)``, the batch under a lock.
+
+        With a processor list, every event goes through the processors before any is
+        delivered: a processor that fails costs the whole batch, never part of it (a
+        logger that fails part-way may have delivered some: it is not transactional).
+        """
         self._check_open()
         log = getattr(self._log, self._method)
         with self._lock:
-            for event in events:
-                fields = dict(event)
-                name = fields.pop("event", "audit")
-                try:
-                    log(name, **fields)
-                except Exception as exc:
-                    raise AuditError(f"StructlogSink: the logger failed: {exc}") from exc
+            if self._processors is None:
+                for event in events:
+                    fields = dict(event)
+                    name = fields.pop("event", "audit")
+                    try:
+                        log(name, **fields)
+                    except Exception as exc:
+                        raise AuditError(f"StructlogSink: the logger failed: {exc}") from exc
+                return
+            ready = self._process(events)
+            try:
+                for out in ready:
+                    if isinstance(out, (str, bytes, bytearray)):
+                        log(out)
+                    elif isinstance(out, tuple):
+                        log(*out[0], **out[1])
+                    else:
+                        log(**out)
+            except Exception as exc:
+                raise AuditError(f"StructlogSink: the logger failed: {exc}") from exc
+
+    def _process(self, events: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Every event through the processors, as structlog would (DropEvent drops one)."""
+        from structlog import DropEvent
+
+        assert self._processors is not None
+        ready: list[Any] = []
+        for event in events:
+            out: Any = dict(event)
+            out.setdefault("event", "audit")
+            try:
+                for proc in self._processors:
+                    out = proc(self._log, self._method, out)
+            except DropEvent:
+                continue
+            except Exception as exc:
+                raise AuditError(
+                    f"StructlogSink: a processor failed, so no event of this decision was "
+                    f"logged: {exc}"
+                ) from exc
+            ready.append(out)
+        return ready
 
     def __enter__(self) -> StructlogSink:
         return self
