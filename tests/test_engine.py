@@ -534,3 +534,23 @@ def test_every_error_class_is_importable_from_the_package() -> None:
         value = getattr(cycleflow, name)
         if isinstance(value, type) and issubclass(value, Exception):
             assert issubclass(value, cycleflow.CycleflowError), name
+
+
+def test_an_apps_str_enums_are_their_text() -> None:
+    """A StrEnum stage was 'stage must be a stage id, got Stage' (a StrEnum trigger was
+    accepted), and StrEnum roles were refused."""
+    import enum
+
+    class Stage(enum.StrEnum):
+        QUALIFIED = "qualified"
+
+    class Role(str, enum.Enum):  # the older spelling: str() of it is 'Role.REP'
+        REP = "sales_rep"
+
+    engine = Engine(load_policy(POLICY))
+    record = deal(stage=Stage.QUALIFIED)
+    assert engine.check(record, now=NOW).to_dict() == engine.check(deal(), now=NOW).to_dict()
+    decided = engine.decide(deal(stage=Stage.QUALIFIED), "advance",
+                            {"id": "ann", "roles": [Role.REP]}, now=NOW)
+    assert decided.outcome == "allowed" and decided.source == "qualified"
+    assert engine.check([1, 2], now=NOW).verdict == "error"  # not a deal: still an error

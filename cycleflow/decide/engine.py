@@ -85,7 +85,7 @@ def resolve_actor(actor: Actor | None) -> Actor | None:
         )
     roles = actor.get("roles", ())
     if not isinstance(roles, (list, tuple, set, frozenset)) or not all(
-        type(r) is str for r in roles
+        isinstance(r, str) for r in roles
     ):
         raise UsageError(
             f"actor roles must be a list of role names such as ['sales_rep'], not {roles!r}"
@@ -93,10 +93,12 @@ def resolve_actor(actor: Actor | None) -> Actor | None:
     ident = actor.get("id")
     if ident is not None and (not isinstance(ident, (str, int)) or isinstance(ident, bool)):
         raise UsageError(f"actor id must be text (or a number), not {ident!r}")
-    if isinstance(ident, int) or isinstance(roles, (set, frozenset)):
+    if (isinstance(ident, int) or isinstance(roles, (set, frozenset))
+            or any(type(r) is not str for r in roles)):
         # approvals name their approver as text ("by": "42"): an id of 42 compared unequal,
         # so a requester approved their own request; judge the actor as text, roles in order
-        actor = {**actor, "id": None if ident is None else str(ident), "roles": sorted(roles)}
+        actor = {**actor, "id": None if ident is None else str(ident),
+                 "roles": sorted(str.__str__(r) for r in roles)}  # a StrEnum role: its text
     return actor
 
 
@@ -578,6 +580,7 @@ class Engine:
         if not isinstance(trigger, str):
             raise UsageError(f"trigger must be a trigger name (text), not {trigger!r}")
         did = uuid.uuid4().hex
+        deal = _plain_stage(deal)
         source = deal.get("stage") if isinstance(deal, Mapping) else None
         try:
             self._validate(deal)
@@ -776,6 +779,8 @@ class Engine:
         self, deal: Mapping[str, Any], moment: datetime, trace: bool
     ) -> tuple[_Run, _RestProgram, list[ApprovalNeeded]]:
         """The work of ``check``: validate, run the stage's checks, judge the gates asked for."""
+        if type(deal) is not dict or type(deal.get("stage")) is not str:
+            deal = _plain_stage(deal)  # an app's StrEnum stage is its text
         self._validate(deal)
         program = self._rests[deal["stage"]]
         run = _Run(self._args(deal, None, moment), self.lang, trace)
@@ -1148,6 +1153,16 @@ class Engine:
         )
         self.audit.emit(events)
         return verdict
+
+
+def _plain_stage(deal: Any) -> Any:
+    """``deal`` with a stage given as a ``str`` subclass (an app's ``StrEnum``) as plain
+    text, which is what the policy's stage ids are compared with (a copy; else as is)."""
+    if isinstance(deal, Mapping):
+        stage = deal.get("stage")
+        if type(stage) is not str and isinstance(stage, str):
+            return {**deal, "stage": str.__str__(stage)}
+    return deal
 
 
 def _s(value: Any) -> str | None:
