@@ -554,3 +554,27 @@ def test_an_apps_str_enums_are_their_text() -> None:
                             {"id": "ann", "roles": [Role.REP]}, now=NOW)
     assert decided.outcome == "allowed" and decided.source == "qualified"
     assert engine.check([1, 2], now=NOW).verdict == "error"  # not a deal: still an error
+
+
+def test_values_read_from_python_objects_are_json_in_to_dict() -> None:
+    """With validate_deals=False an app may pass dates, Decimals and enums; the decision
+    was right but json.dumps(decision.to_dict()) failed (date is not JSON serializable)."""
+    import datetime as dt
+    import enum
+    import json
+    from decimal import Decimal
+
+    class Country(enum.Enum):
+        DE = "DE"
+
+    engine = Engine(load_policy(POLICY), validate_deals=False)
+    record = deal(stage="negotiation", close_date=dt.date(2026, 11, 1), amount=Decimal("0"),
+                  customer={"name": "Acme", "country": Country.DE, "screening": "cleared"},
+                  stage_entered_at=dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc))
+    verdict = engine.check(record, now=NOW)
+    text = json.dumps(verdict.to_dict())  # no TypeError
+    values = {v["rule"]: v["values"] for v in json.loads(text)["violations"]}
+    assert values["amount_positive"] == {"deal.amount": "0"}
+    decided = engine.decide(record, "win", REP, now=NOW)
+    json.dumps(decided.to_dict())
+    assert {w.rule for w in verdict.warnings} >= {"close_date_past"}

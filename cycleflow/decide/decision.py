@@ -8,13 +8,51 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import date, time, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Final, Literal
 
 Outcome = Literal["allowed", "blocked", "needs_approval", "not_permitted"]
 VerdictKind = Literal["compliant", "violation", "error"]
 Kind = Literal["entry", "step", "risk", "approval", "time", "transition", "field"]
 
 MISSING = "<missing>"
+
+
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def json_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as JSON can hold them: what a rule read from a Python caller's deal (a
+    date, a Decimal, an enum, a set) as text or lists; a JSON deal's values as they are."""
+    for value in values.values():
+        if type(value) not in _PLAIN and not (type(value) is list and all(
+                type(v) in _PLAIN for v in value)):
+            return {k: _jsonable(v) for k, v in values.items()}
+    return dict(values)
+
+
+def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
+    if isinstance(value, Enum):
+        return _jsonable(value.value)
+    if isinstance(value, (date, time)):  # datetime too
+        return value.isoformat()
+    if isinstance(value, (Decimal, timedelta)):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_jsonable(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str):  # a subclass: its plain text
+        return str.__str__(value)
+    if isinstance(value, (int, float)):  # a subclass (bool was plain above)
+        return float(value) if isinstance(value, float) else int(value)
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +72,7 @@ class Violation:
             "kind": self.kind,
             "severity": self.severity,
             "message": self.message,
-            "values": dict(self.values),
+            "values": json_values(self.values),
         }
 
 
@@ -89,7 +127,7 @@ class RuleCheck:
             "severity": self.severity,
             "message": self.message,
             "expression": self.expression,
-            "values": dict(self.values),
+            "values": json_values(self.values),
             "effect": self.effect,
         }
 
