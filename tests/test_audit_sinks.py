@@ -514,3 +514,29 @@ def test_a_failing_structlog_processor_delivers_no_event_of_the_batch() -> None:
     sink.emit(batch(0, 1, per=3))
     assert [orjson.loads(x)["values"]["i"] for x in out.lines] == [0, 2]
     assert orjson.loads(out.lines[0])["event"] == "rule.evaluated"
+
+
+def test_a_callers_wrong_arguments_are_audit_or_usage_errors(tmp_path: Path) -> None:
+    """Each was a raw TypeError from deep inside (or, for emit(None) on a JSON Lines
+    sink and fingerprint(None, gate), silent success)."""
+    from cycleflow import Engine, UsageError
+
+    engine = Engine(Path(__file__).resolve().parent.parent / "policies"
+                    / "standard-sales-cycle.yaml")
+    for call, words in ((lambda: engine.fingerprint({}, ["x"]), "unknown gate"),
+                        (lambda: engine.fingerprint(None, "discount_desk"), "needs the deal")):
+        with pytest.raises(UsageError, match=words):
+            call()
+    with pytest.raises(UsageError, match="did you mean 'discount_desk'"):
+        engine.fingerprint({}, "discount_dsk")
+    for make in (lambda: JsonlSink(None), lambda: SqliteSink(3)):
+        with pytest.raises(AuditError, match="needs a file path"):
+            make()
+    with JsonlSink(tmp_path / "a.jsonl") as jsonl, MemorySink() as memory, \
+            SqliteSink(tmp_path / "a.db") as sqlite:
+        for sink in (jsonl, memory, sqlite):
+            for bad in (None, [1], "events", {"event": "x"}):
+                with pytest.raises(AuditError, match="list of event dicts"):
+                    sink.emit(bad)
+        jsonl.emit(({"event": "x"},))  # a tuple of dicts is fine
+    assert verify(str(tmp_path / "a.jsonl")).ok

@@ -86,6 +86,7 @@ class SinkBase:
     ) -> list[dict[str, Any]]:
         """The sink's own copies of ``events`` after ``processors``; empty when nothing is left."""
         self._check_open()
+        check_events(events)
         return run_processors(processors, events) if events else []
 
     def __enter__(self) -> SinkBase:
@@ -98,6 +99,17 @@ class SinkBase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def check_events(events: Any) -> None:
+    """Refuse what is not a list of event dicts (a caller's mistake, not a log failure)."""
+    if (events is None or isinstance(events, (str, bytes, Mapping))
+            or not isinstance(events, Iterable)):
+        raise AuditError(f"emit() takes a list of event dicts, not {type(events).__name__}")
+    for event in events:
+        if not isinstance(event, Mapping):
+            raise AuditError(f"emit() takes a list of event dicts; one is a "
+                             f"{type(event).__name__}")
 
 
 def run_processors(

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase
+from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase, check_events
 from cycleflow.audit.chain import check_record, seal_lines
 from cycleflow.audit.logfile import is_compressed
 
@@ -142,6 +142,8 @@ class JsonlSink(SinkBase):
         processors: Sequence[Processor] = (),
         repair: bool = False,
     ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise AuditError(f"JsonlSink needs a file path, not {type(path).__name__}")
         self.path = os.fspath(path)
         self._fsync = fsync
         self._processors = tuple(processors)
@@ -271,7 +273,13 @@ class JsonlSink(SinkBase):
     def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Chain and append ``events`` with one write (and fsync if asked) before returning."""
         # without processors the events are sealed as given (seal_lines never edits them)
-        batch = self._prepare(self._processors, events) if self._processors else events
+        batch: Sequence[Mapping[str, Any]]
+        if self._processors:
+            batch = self._prepare(self._processors, events)
+        else:
+            if type(events) is not list:  # the engine's own batches skip this check
+                check_events(events)
+            batch = events
         if not batch:
             self._check_open()
             return
@@ -281,7 +289,11 @@ class JsonlSink(SinkBase):
                 raise AuditError(self._forked())
             if self._broken is not None:
                 raise AuditError(self._broken)
-            data, seq, prev = seal_lines(batch, self._seq, self._prev)
+            try:
+                data, seq, prev = seal_lines(batch, self._seq, self._prev)
+            except (TypeError, AttributeError):  # an event that is not a dict (a caller's)
+                check_events(batch)
+                raise
             self._write(data)
             self._seq, self._prev = seq, prev
             if self._fsync:

@@ -12,7 +12,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from cycleflow.audit.base import AuditError, Processor, SinkBase, run_processors
+from cycleflow.audit.base import (
+    AuditError,
+    Processor,
+    SinkBase,
+    check_events,
+    run_processors,
+)
 
 
 class MemorySink(SinkBase):
@@ -26,6 +32,7 @@ class MemorySink(SinkBase):
     def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Store copies of ``events`` as one batch (processors applied)."""
         self._check_open()
+        check_events(events)
         batch = run_processors(self._processors, events)
         with self._lock:
             self.batches.append(batch)

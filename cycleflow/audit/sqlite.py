@@ -75,6 +75,8 @@ class SqliteSink(SinkBase):
         processors: Sequence[Processor] = (),
         timeout: float = 30.0,
     ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise AuditError(f"SqliteSink needs a file path, not {type(path).__name__}")
         self.path = os.fspath(path)
         self._processors = tuple(processors)
         self._lock = threading.Lock()

@@ -542,10 +542,13 @@ class Engine:
 
     def fingerprint(self, deal: Mapping[str, Any], gate: str) -> str:
         """The fingerprint an approval of ``gate`` on this deal should record."""
-        try:
-            return fingerprint(self.compiled.gates[gate], deal)
-        except KeyError:
-            raise UsageError(f"unknown gate {gate!r}") from None
+        if not isinstance(deal, Mapping):
+            raise UsageError(f"fingerprint needs the deal (a mapping), not {type(deal).__name__}")
+        found = self.compiled.gates.get(gate) if isinstance(gate, str) else None
+        if found is None:
+            hint = did_you_mean(str(gate), list(self.compiled.gates))
+            raise UsageError(f"unknown gate {gate!r}" + (f" ({hint})" if hint else ""))
+        return fingerprint(found, deal)
 
     # ----------------------------------------------------------------- decide
 
