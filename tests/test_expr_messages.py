@@ -74,6 +74,7 @@ def test_an_operation_on_the_wrong_types_is_explained_without_python_words(
      "len() 需要文本或列表，得到的是数字"),
     ("days_since(deal.at) > 2", {"at": "soon"}, "not an ISO-8601 date-time: 'soon'",
      "不是 ISO-8601 日期时间：'soon'"),
+    ("days(deal.n) > days(1)", {"n": 12345678901}, "a number out of range", "数值超出范围"),
 ])
 def test_reasons_in_a_check_report_in_english_and_chinese(
         tmp_path: Path, expression: str, deal: dict[str, Any], english: str,

@@ -46,6 +46,11 @@ def test_explain_and_decide_show_no_sensitive_value(tmp_path: Path) -> None:
         assert result.exit_code in (0, 1), result.output
         assert not [s for s in SECRETS if s in result.output], result.output
         assert "***" in result.output
+    # a rule that could not read deal.ssn as a date: "Fix the deal record", not "Fill in"
+    explained = CliRunner().invoke(cli, ["explain", "-p", str(POLICY), "--deal", str(deal),
+                                         "--trigger", "advance", "--now", "2026-02-01T00:00:00Z"])
+    assert "Fix the deal record: not an ISO-8601 date-time: '***'" in explained.output
+    assert "Fill in not" not in explained.output
 
 
 def test_a_missing_sensitive_field_is_shown_as_missing_not_masked(tmp_path: Path) -> None:

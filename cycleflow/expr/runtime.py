@@ -159,8 +159,8 @@ def wrap(exc: BaseException) -> RuleError:
         return exc
     if isinstance(exc, ZeroDivisionError):
         return rule_error("rt_div_zero")
-    if isinstance(exc, OverflowError):
-        return RuleError(f"number out of range ({exc})")
+    if isinstance(exc, OverflowError):  # Python's words ("too large to convert to C int")
+        return rule_error("rt_range")    # mean nothing to a policy author
     if isinstance(exc, RecursionError):
         return RuleError("data nested too deeply")
     if isinstance(exc, MemoryError):

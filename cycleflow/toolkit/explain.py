@@ -201,9 +201,10 @@ def _todo(names: _Names, checks: Sequence[RuleCheck], needs: Sequence[ApprovalNe
     for c in checks:
         if c.outcome not in ("fail", "error") or c.kind == "approval":
             continue
-        if c.outcome == "error":
-            for f in _missing_fields(c.values) or [c.message]:
-                out.append(phrase(lang, "fill", field=f))
+        if c.outcome == "error":  # a missing field is filled in; any other error is fixed
+            missing = _missing_fields(c.values)
+            out.extend(phrase(lang, "fill", field=f) for f in missing) if missing else \
+                out.append(phrase(lang, "fix_record", message=c.message))
             continue
         if c.kind == "step" and c.rule in names.steps:
             st = names.steps[c.rule]
