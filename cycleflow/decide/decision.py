@@ -27,9 +27,10 @@ def json_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` as JSON can hold them: what a rule read from a Python caller's deal (a
     date, a Decimal, an enum, a set) as text or lists; a JSON deal's values as they are."""
     for value in values.values():
-        if type(value) not in _PLAIN and not (type(value) is list and all(
-                type(v) in _PLAIN for v in value)):
-            return {k: _jsonable(v) for k, v in values.items()}
+        kind = type(value)
+        if kind in _PLAIN or (kind is list and _PLAIN.issuperset(map(type, value))):
+            continue
+        return {k: _jsonable(v) for k, v in values.items()}
     return dict(values)
 
 

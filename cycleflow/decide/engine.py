@@ -793,7 +793,7 @@ class Engine:
             if run.needs
             else []
         )
-        if self._masker is not None:
+        if self._masker is not None and (run.violations or run.warnings or run.checks):
             self._private(run)
         return run, program, needs
 
@@ -807,7 +807,9 @@ class Engine:
         for items in lists:
             for i, item in enumerate(items):
                 values = item.values
-                if values and any(k not in clear and k.startswith(sensitive) for k in values):
+                if values.keys() <= clear:  # the common case: keys known to be clear
+                    continue
+                if any(k not in clear and k.startswith(sensitive) for k in values):
                     shown = masker({"values": values, "message": item.message})
                     items[i] = replace(item, values=shown["values"], message=shown["message"])
 
