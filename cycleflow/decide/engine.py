@@ -1096,7 +1096,11 @@ class Engine:
     def _check_events(
         self, base: dict[str, Any], checks: Sequence[RuleCheck]
     ) -> list[dict[str, Any]]:
-        """The ``rule.evaluated`` events of rule checks (the hot path of an audited decision)."""
+        """The ``rule.evaluated`` events of rule checks (the hot path of an audited decision).
+
+        The checks are masked already (:meth:`_private` runs before any Decision or
+        Verdict is built), so the events carry no sensitive value without a second pass.
+        """
         events = []
         copy = base.copy
         for c in checks:
@@ -1109,13 +1113,6 @@ class Engine:
             event["values"] = dict(c.values)
             event["message"] = c.message
             events.append(event)
-        if self._masker is not None:
-            sensitive, clear = self._sensitive, self._clear_keys
-            for i, event in enumerate(events):
-                for key in event["values"]:
-                    if key not in clear and key.startswith(sensitive):
-                        events[i] = self._masker(event)
-                        break
         return events
 
     def _emit_decision(self, decision: Decision, actor: Actor | None, sink: Any) -> Decision:
