@@ -135,3 +135,19 @@ def test_size_of_counts_every_nested_item_and_character(value: Any) -> None:
     from cycleflow.expr.runtime import size_of
 
     assert size_of(value, budget=10**9) == _naive_size(value)
+
+
+def test_membership_work_counts_what_each_comparison_walks() -> None:
+    """any_in counted comparisons, not their cost: 600 references to a deal's 200,000-item
+    list against 600 others ran for a minute per deal (a second security review)."""
+    copies = ", ".join(["deal.a"] * 60)
+    pool = ", ".join(["deal.b"] * 60)
+    expr = compile_expression(f"any_in(({copies}), ({pool}))", LOC)
+    deal = {"a": [0] * 200_000 + [1], "b": [0] * 200_000 + [2]}
+    ctx = EvalContext(deal, {"id": "u"}, "s", NOW, NOW.date())
+    for run in (expr.evaluate, expr.evaluate_reference):
+        with pytest.raises(RuleError, match="inputs are too large"):
+            run(ctx)
+    small = compile_expression("any_in(deal.tags, ['x', 'y'])", LOC)
+    ok = EvalContext({"tags": ["y"]}, {"id": "u"}, "s", NOW, NOW.date())
+    assert small.evaluate(ok) is True and small.evaluate_reference(ok) is True

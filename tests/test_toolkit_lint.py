@@ -217,9 +217,12 @@ PARTNER = ROOT / "tests" / "data" / "policies" / "partner-channel.yaml"
     ('{"$defs": {"a": {"anyOf": [{"type": "string"}, {"not": {"$ref": "#/$defs/b"}}]},'
      ' "b": {"if": {"$ref": "#/$defs/a"}}}, "properties": {"x": {"$ref": "#/$defs/a"}}}',
      "deal-schema-ref-loop", "#/$defs/a → #/$defs/b → #/$defs/a"),
+    # a pattern re could backtrack on and RE2 cannot match (a back-reference): located
+    ('{"properties": {"x": {"type": "string", "pattern": "^((a)\\\\2+)+$"}}}',
+     "deal-schema-pattern-unsafe", "#/properties/x/pattern"),
 ], ids=["bad-ref", "near-miss-ref", "bad-pattern", "bad-type", "ref-loop", "remote-ref",
         "too-deep", "nested-id-url", "nested-id-relative", "loop-through-allof",
-        "loop-through-anyof-not-if"])
+        "loop-through-anyof-not-if", "pattern-re2-cannot-take"])
 def test_a_deal_schema_no_deal_could_be_checked_against_is_a_located_policy_error(
     tmp_path: Path, schema: str, code: str, words: str
 ) -> None:

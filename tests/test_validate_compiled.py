@@ -724,8 +724,12 @@ def test_lists_of_text_choices_agree_with_jsonschema(schema: Any, items: list[An
 @pytest.mark.parametrize(("pattern", "suspect"), [
     ("^(a+)+$", True), ("(a|aa)*", True), ("(.*a){20}", True), ("(a*)*", True),
     (r"^(\w+\s?)+$", True), ("^([a-z]+-)*[a-z]+$", True),  # safe, but matched by RE2 anyway
-    ("^[A-Z]{3}$", False), ("^[a-z][a-z0-9_]*$", False), ("(ab)+", False),
-    ("(?:x|y)+", False), (r"[a-z]+@[a-z]+\.[a-z]{2,}", False), (r"^\d{4}-\d{2}$", False),
+    # a second re-review: a polynomial of high degree is as bad as an exponential
+    ("^(a+){10}$", True), ("(.*a){10}", True), (r"^\d*\d*\d*\d*\d*\d*\d*\d*\d*\d*$", True),
+    # searched for, one unbounded repetition is quadratic (40,000 characters: 2 s)
+    ("a*b", True), (r"[a-z]+@[a-z]+\.[a-z]{2,}", True), ("(ab)+", True), ("(?:x|y)+", True),
+    ("^[A-Z]{3}$", False), ("^[a-z][a-z0-9_]*$", False), ("^a*b", False), ("^(ab)+$", False),
+    (r"^\d{4}-\d{2}$", False), ("^(ab|cd){2}$", False), ("abc", False),
 ])
 def test_patterns_that_could_backtrack_are_recognised(pattern: str, suspect: bool) -> None:
     from cycleflow.validate.regex_safety import may_backtrack

@@ -186,6 +186,35 @@ def _refuse_in_place_loop(
             stack.append((nxt, iter(_in_place_refs(target))))
 
 
+def _refuse_unmatchable_patterns(schema: Mapping[str, Any], where: Location, file: str) -> None:
+    """A pattern that could backtrack is matched by RE2; one RE2 cannot take is refused
+    here, located, rather than when an Engine is built."""
+    from cycleflow.validate.regex_safety import may_backtrack, safe_compile
+
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(schema, ())]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, Mapping):
+            found = [(item["pattern"], (*at, "pattern"))] if isinstance(
+                item.get("pattern"), str) else []
+            found += [(k, (*at, "patternProperties", k))
+                      for k in item.get("patternProperties") or {} if isinstance(k, str)]
+            for pattern, pointer in found:
+                if may_backtrack(pattern):
+                    try:
+                        safe_compile(pattern)
+                    except ValueError as err:
+                        raise PolicyError.at(
+                            where, "deal-schema-pattern-unsafe",
+                            f"deal_schema {file} at {_pointer(pointer)}: {err}",
+                            "rewrite it without a back-reference or look-around, or so that "
+                            "no repetition sits inside another",
+                        ) from None
+            stack.extend((v, (*at, k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, (*at, i)) for i, v in enumerate(item))
+
+
 def check_deal_schema(schema: Mapping[str, Any], where: Location, file: str) -> None:
     """Refuse, at load time, a deal schema no deal could be validated against.
 
@@ -209,6 +238,7 @@ def check_deal_schema(schema: Mapping[str, Any], where: Location, file: str) -> 
     except RecursionError:
         raise PolicyError.at(where, "deal-schema-too-deep", f"deal_schema {file} nests too deeply",
                              "flatten it with $defs and $ref") from None
+    _refuse_unmatchable_patterns(schema, where, file)
     for ref, at in _refs(schema):
         seen = [ref]
         found, node = _follow(schema, ref)
