@@ -578,3 +578,22 @@ def test_values_read_from_python_objects_are_json_in_to_dict() -> None:
     decided = engine.decide(record, "win", REP, now=NOW)
     json.dumps(decided.to_dict())
     assert {w.rule for w in verdict.warnings} >= {"close_date_past"}
+
+
+def test_an_approval_of_a_sensitive_bound_field_says_it_changed_not_to_what(
+        tmp_path: Path) -> None:
+    """Approval reasons quoted both the approved and the current value of a bound field,
+    sensitive or not (a second security review)."""
+    text = POLICY.read_text("utf-8")
+    policy = tmp_path / "p.yaml"
+    policy.write_text(text.replace("deal_schema: ../schemas/deal.schema.json\n", "").replace(
+        "sensitive:\n", "sensitive:\n  - deal.amount\n", 1), "utf-8")
+    engine = Engine(load_policy(policy))
+    approval = {"gate": "discount_desk", "by": "zoe", "role": "sales_director",
+                "at": "2026-11-20T10:00:00Z", "values": {"discount_pct": 25, "amount": 1111111}}
+    d = engine.decide(deal(discount_pct=25, amount=7654321, approvals=[approval]), "advance",
+                      REP, now=NOW)
+    [reason] = d.approvals_needed[0].reasons
+    assert reason.endswith("deal.amount (a sensitive field) changed since it was approved")
+    assert "1111111" not in str(d.to_dict())
+    assert "7654321" not in str(d.to_dict()["approvals_needed"])

@@ -63,3 +63,21 @@ def test_a_missing_sensitive_field_is_shown_as_missing_not_masked(tmp_path: Path
     shown = {v.rule: dict(v.values) for v in verdict.violations}
     assert shown["ssn_is_a_date"] == {"deal.ssn": "<missing>"}
     assert shown["salary_small"] == {"deal.salary": "<missing>"}
+
+
+def test_a_rule_error_on_a_sensitive_field_quotes_nothing_it_read(tmp_path: Path) -> None:
+    """A second security review: masking replaced only the exact text of values of four
+    characters or more, so a short PIN, upper(email), a value with a trailing tab or a
+    backslash were quoted in clear by rule errors; approval reasons quoted sensitive bound
+    values ("it approved deal.salary = 1111111, now 7654321")."""
+    from cycleflow import Engine, load_policy
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text(POLICY.read_text("utf-8").replace(
+        "when: datetime(deal.ssn) < now", "when: datetime(upper(deal.ssn) + deal.pin) < now"),
+        "utf-8")
+    engine = Engine(load_policy(policy))
+    verdict = engine.check({**DEAL, "ssn": "abc-12\\t", "pin": "987"}, now="2026-02-01T00:00:00Z")
+    [error] = [v for v in verdict.violations if v.rule == "ssn_is_a_date"]
+    assert "ABC" not in error.message and "987" not in error.message, error.message
+    assert error.message == "not an ISO-8601 date-time: '***'"

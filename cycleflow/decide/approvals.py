@@ -90,6 +90,7 @@ def evaluate_gate(
     now: datetime,
     valid_at: datetime | None = None,
     lang: str = "en",
+    hidden: tuple[str, ...] = (),
 ) -> GateResult:
     """Which of the deal's approvals count for this gate, and why the others do not.
 
@@ -136,7 +137,7 @@ def evaluate_gate(
             continue
         if gate.binds:
             current = current if current is not None else bound_values(gate, deal)
-            changed = _binding_broken(item, gate, deal, current, lang)
+            changed = _binding_broken(item, gate, deal, current, lang, hidden)
             if changed:
                 reasons.append(phrase(lang, "ap_void", by=by, why=changed))
                 continue
@@ -153,12 +154,17 @@ def _binding_broken(
     deal: Mapping[str, Any],
     current: dict[str, Any],
     lang: str = "en",
+    hidden: tuple[str, ...] = (),
 ) -> str | None:
     values = item.get("values")
     if type(values) is dict or isinstance(values, Mapping):
         for field, now_value in current.items():
             approved = _canonical(values.get(field, values.get(f"deal.{field}")))
             if approved != now_value:
+                path = f"deal.{field}"
+                if any(path == h or path.startswith(h + ".") or h.startswith(path + ".")
+                       for h in hidden):  # a sensitive field: say it changed, not to what
+                    return phrase(lang, "ap_changed_hidden", field=field)
                 return phrase(lang, "ap_changed", field=field, approved=approved, now=now_value)
         return None
     fp = item.get("fingerprint")

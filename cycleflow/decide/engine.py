@@ -208,6 +208,7 @@ class _Run:
         "checks",
         "fresh_now",
         "lang",
+        "hidden",
     )
 
     def __init__(self, args: tuple[Any, Any, Any, Any, Any], lang: str, trace: bool) -> None:
@@ -220,6 +221,7 @@ class _Run:
         self.needs: dict[str, list[str]] = {}
         self.checks: list[RuleCheck] = []
         self.fresh_now: set[str] = set()  # gates whose approvals must be fresh now, not at entry
+        self.hidden: tuple[str, ...] = ()  # sensitive paths: approval reasons name, not quote
 
     @property
     def ctx(self) -> EvalContext:
@@ -337,7 +339,8 @@ class _Run:
         out: list[ApprovalNeeded] = []
         for gid, because in self.needs.items():
             valid_at = entered if entered is not None and gid not in self.fresh_now else None
-            result: GateResult = evaluate_gate(gates[gid], deal, actor, now, valid_at, self.lang)
+            result: GateResult = evaluate_gate(gates[gid], deal, actor, now, valid_at, self.lang,
+                                               self.hidden)
             gate = result.gate
             if self.trace:
                 self.checks.append(
@@ -606,6 +609,7 @@ class Engine:
             )
         plan = program.plan
         run = _Run(self._args(deal, actor, moment), self.lang, explain or sink is not None)
+        run.hidden = self._sensitive_paths
         needs: list[ApprovalNeeded] = []
         try:
             self._run_move(run, program, deal)
@@ -787,6 +791,7 @@ class Engine:
         self._validate(deal)
         program = self._rests[deal["stage"]]
         run = _Run(self._args(deal, None, moment), self.lang, trace)
+        run.hidden = self._sensitive_paths
         entered = self._run_rest(run, program, deal, moment)
         needs = (
             run.gates(self.compiled.gates, deal, None, moment, as_violation=True, entered=entered)
@@ -811,7 +816,12 @@ class Engine:
                     continue
                 if any(k not in clear and k.startswith(sensitive) for k in values):
                     shown = masker({"values": values, "message": item.message})
-                    items[i] = replace(item, values=shown["values"], message=shown["message"])
+                    message = shown["message"]
+                    if getattr(item, "outcome", None) == "error" or item.kind == "field":
+                        # a rule that could not read a sensitive field may quote what it
+                        # read, transformed or short ('987', upper(email)): hide every quote
+                        message = _QUOTED.sub("'***'", message)
+                    items[i] = replace(item, values=shown["values"], message=message)
 
     def _run_rest(
         self, run: _Run, program: _RestProgram, deal: Mapping[str, Any], now: datetime
@@ -1155,6 +1165,10 @@ class Engine:
         )
         self.audit.emit(events)
         return verdict
+
+
+#: A quoted literal in an error message (repr's quotes, with escapes inside).
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
 def _plain_stage(deal: Any) -> Any:
