@@ -18,23 +18,23 @@ from cycleflow.textsafe import visible
 
 ESC = "\x1b"
 EVIL_ID = f"e{ESC}[31mvil\u202e[bold]x[/bold]"
-POLICY = f"""cycleflow: 1
+POLICY = """cycleflow: 1
 id: t
 version: "1"
 title: T
 stages:
   prospect:
-    label: {{en: Prospect, zh: 甲}}
+    label: {en: Prospect, zh: 甲}
     initial: true
     entry:
       - id: r1
         when: deal.budget > 0
-        message: {{en: "budget\\e[2J\\e]0;pwn\\a", zh: 预算}}
+        message: {en: "budget\\e[2J\\e]0;pwn\\a", zh: 预算}
   won:
-    label: {{en: Won, zh: 乙}}
+    label: {en: Won, zh: 乙}
     final: true
 transitions:
-  - {{trigger: advance, from: prospect, to: won}}
+  - {trigger: advance, from: prospect, to: won}
 """
 
 
@@ -73,10 +73,10 @@ def test_explain_audit_show_lint_and_test_show_escapes_instead_of_obeying(
                       "utf-8")
     _clean(runner.invoke(cli, ["lint", str(broken)]).output)
     suite = tmp_path / "p.test.yaml"
-    suite.write_text(f"policy: p.yaml\nnow: 2026-02-01T00:00:00Z\ncases:\n"
+    suite.write_text("policy: p.yaml\nnow: 2026-02-01T00:00:00Z\ncases:\n"
                      "  - name: \"case\\e[2J\"\n"
-                     f"    deal: {{id: D, stage: prospect, budget: 0}}\n"
-                     f"    check: true\n    expect: {{verdict: compliant}}\n", "utf-8")
+                     "    deal: {id: D, stage: prospect, budget: 0}\n"
+                     "    check: true\n    expect: {verdict: compliant}\n", "utf-8")
     tested = runner.invoke(cli, ["test", str(suite)])
     assert tested.exit_code == 1
     _clean(tested.output)
