@@ -540,3 +540,87 @@ def test_a_callers_wrong_arguments_are_audit_or_usage_errors(tmp_path: Path) -> 
                     sink.emit(bad)
         jsonl.emit(({"event": "x"},))  # a tuple of dicts is fine
     assert verify(str(tmp_path / "a.jsonl")).ok
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs fork")
+@pytest.mark.parametrize("kind", ["jsonl", "sqlite"])
+def test_a_child_forked_while_another_thread_writes_does_not_hang(
+        tmp_path: Path, kind: str) -> None:
+    """A threaded service that forks: the child inherited the sink's lock (and SQLite's
+    own mutexes) held by the writing thread and hung for good in emit() or close()."""
+    import os
+    import signal
+
+    sink: Any = (JsonlSink(tmp_path / "a.jsonl", fsync=True) if kind == "jsonl"
+                 else SqliteSink(tmp_path / "a.db", fsync=True))
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            sink.emit(batch(9, n))
+            n += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for n in range(6):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child
+                signal.alarm(10)  # a hang ends the child with SIGALRM, failing the test
+                try:
+                    sink.emit(batch(n, 0))
+                    code = 0 if kind == "sqlite" else 1  # a JSONL child must be refused
+                except AuditError:
+                    code = 0 if kind == "jsonl" else 1
+                sink.close()
+                os._exit(code)
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, n
+    finally:
+        stop.set()
+        writer.join()
+    sink.close()
+    log = str(tmp_path / "a.jsonl") if kind == "jsonl" else f"sqlite:{tmp_path / 'a.db'}"
+    assert verify(log).ok
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs fork")
+def test_forked_children_do_not_keep_the_jsonl_writer_lock(tmp_path: Path) -> None:
+    """Children of a pre-fork server kept a copy of the descriptor, so the log could not be
+    reopened (a restarted writer was refused) while any child lived."""
+    import os
+
+    log = tmp_path / "a.jsonl"
+    sink = JsonlSink(log)
+    sink.emit(batch(0, 0))
+    ready, release = os.pipe()
+    started, up = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: lives on without touching the sink
+        os.write(up, b"x")  # (the fork hook has run by the time child code runs)
+        os.read(ready, 1)
+        os._exit(0)
+    try:
+        os.read(started, 1)
+        sink.close()
+        with JsonlSink(log) as again:  # while the child is alive
+            again.emit(batch(0, 1))
+    finally:
+        os.write(release, b"x")
+        os.waitpid(pid, 0)
+    assert verify(str(log)).ok
+
+
+def test_an_unclosed_jsonl_sink_is_released_even_when_warnings_are_errors(
+        tmp_path: Path) -> None:
+    import gc
+    import warnings
+
+    log = tmp_path / "a.jsonl"
+    sink = JsonlSink(log)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        del sink
+        gc.collect()  # the warning is raised (and reported as unraisable) after the release
+    with JsonlSink(log) as again:
+        again.emit(batch(0, 0))

@@ -8,12 +8,14 @@ on a torn last line unless asked to repair it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -177,6 +179,8 @@ class JsonlSink(SinkBase):
         self._size = os.fstat(fd).st_size
         self._fallocate = _space_reserver()
         self._reserved = self._size  # the file has blocks reserved up to here
+        if hasattr(os, "register_at_fork"):  # a child lets go of the file at once (see _forget)
+            os.register_at_fork(after_in_child=functools.partial(_forget, weakref.ref(self)))
         if saved is not None:
             self._record_repair(tail, saved)
 
@@ -283,10 +287,10 @@ class JsonlSink(SinkBase):
         if not batch:
             self._check_open()
             return
+        if self._pid != os.getpid():  # before the lock: another thread may have held it
+            raise AuditError(self._forked())  # when the process forked
         with self._lock:
             self._check_open()
-            if self._pid != os.getpid():
-                raise AuditError(self._forked())
             if self._broken is not None:
                 raise AuditError(self._broken)
             try:
@@ -344,6 +348,9 @@ class JsonlSink(SinkBase):
 
     def close(self) -> None:
         """Close the file (releasing the writer lock); safe to call twice."""
+        if self._pid != os.getpid():  # a forked child: its copy went at the fork
+            self._closed = True
+            return
         with self._lock:
             if self._fd >= 0:
                 # only the opening process owns the file's length: a forked child's view
@@ -356,17 +363,32 @@ class JsonlSink(SinkBase):
             self._closed = True
 
     def __del__(self) -> None:
-        """A sink dropped without close() still releases its file, lock and reserved space."""
+        """A sink dropped without close() still releases its file, lock and reserved space
+        (first: with warnings as errors, the warning would otherwise stop the release)."""
         if getattr(self, "_fd", -1) >= 0:
+            with contextlib.suppress(Exception):
+                self.close()
             warnings.warn(
                 f"audit sink for {self.path} was not closed: close it, or use it in a "
                 "`with` block", ResourceWarning, source=self, stacklevel=2,
             )
-            with contextlib.suppress(Exception):
-                self.close()
 
     def __enter__(self) -> JsonlSink:
         return self
+
+
+def _forget(ref: weakref.ref[JsonlSink]) -> None:
+    """In a forked child, right after the fork: drop the child's copy of the descriptor, so
+    the writer lock goes with the parent's (children kept the log locked against a
+    restarted writer), and take a fresh lock (one held by another thread at the fork
+    would never be released here). The child's emit() is refused; its close() is a no-op."""
+    sink = ref()
+    if sink is None or sink._fd < 0:
+        return
+    sink._lock = threading.Lock()
+    with contextlib.suppress(OSError):
+        os.close(sink._fd)  # no truncation: the file's length is the parent's
+    sink._fd = -1
 
 
 __all__ = ["JsonlSink"]

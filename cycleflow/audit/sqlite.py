@@ -8,9 +8,11 @@ share one database without forking the chain.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
@@ -83,6 +85,13 @@ class SqliteSink(SinkBase):
         self._fsync, self._timeout = fsync, timeout
         self._conn = self._connect()
         self._pid = os.getpid()
+        self._left: list[sqlite3.Connection] = []  # parents' connections, never used here
+        self._held = False  # the lock is held across a fork (see _hold)
+        if hasattr(os, "register_at_fork"):  # no thread may be inside SQLite at a fork
+            ref = weakref.ref(self)
+            os.register_at_fork(before=functools.partial(_hold, ref),
+                                after_in_parent=functools.partial(_release, ref),
+                                after_in_child=functools.partial(_fresh_lock, ref))
 
     def _connect(self) -> sqlite3.Connection:
         """A connection to the database, set up for appending (WAL, schema, head checked)."""
@@ -121,8 +130,9 @@ class SqliteSink(SinkBase):
             return
         with self._lock:
             self._check_open()
-            if self._pid != os.getpid():  # a forked child: SQLite forbids using the parent's
-                self._conn = self._connect()  # connection there, so it opens its own
+            if self._pid != os.getpid():  # a forked child: SQLite forbids using (or closing)
+                self._left.append(self._conn)  # the parent's connection, so it opens its own
+                self._conn = self._connect()
                 self._pid = os.getpid()
             conn = self._conn
             try:
@@ -145,6 +155,10 @@ class SqliteSink(SinkBase):
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
+        if self._pid != os.getpid():  # a forked child that never wrote: nothing of its own
+            self._left.append(self._conn)
+            self._closed = True
+            return
         with self._lock:
             if not self._closed and self._pid == os.getpid():  # never the parent's, in a child
                 self._conn.close()
@@ -152,6 +166,30 @@ class SqliteSink(SinkBase):
 
     def __enter__(self) -> SqliteSink:
         return self
+
+
+def _hold(ref: weakref.ref[SqliteSink]) -> None:
+    """Before a fork: wait for a thread writing through this sink to finish. A child
+    forked while another thread was inside SQLite inherits SQLite's mutexes held, and
+    hangs in its first call (a threaded service that forks workers)."""
+    sink = ref()
+    if sink is not None:
+        sink._held = sink._lock.acquire(timeout=30)
+
+
+def _release(ref: weakref.ref[SqliteSink]) -> None:
+    sink = ref()
+    if sink is not None and sink._held:
+        sink._held = False
+        sink._lock.release()
+
+
+def _fresh_lock(ref: weakref.ref[SqliteSink]) -> None:
+    """In a forked child: the parent's lock (held across the fork) is not the child's."""
+    sink = ref()
+    if sink is not None:
+        sink._lock = threading.Lock()
+        sink._held = False
 
 
 def _row(event: Mapping[str, Any], sealed: Sealed) -> tuple[Any, ...]:
