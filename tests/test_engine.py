@@ -578,6 +578,11 @@ def test_values_read_from_python_objects_are_json_in_to_dict() -> None:
     decided = engine.decide(record, "win", REP, now=NOW)
     json.dumps(decided.to_dict())
     assert {w.rule for w in verdict.warnings} >= {"close_date_past"}
+    from cycleflow.audit import MemorySink  # with a sink the events carry the values too
+
+    audited = Engine(load_policy(POLICY), validate_deals=False, audit=MemorySink())
+    events = audited.decide(record, "win", REP, now=NOW).to_dict()["events"]
+    assert events and json.loads(json.dumps(events))
 
 
 def test_an_approval_of_a_sensitive_bound_field_says_it_changed_not_to_what(
@@ -597,3 +602,46 @@ def test_an_approval_of_a_sensitive_bound_field_says_it_changed_not_to_what(
     assert reason.endswith("deal.amount (a sensitive field) changed since it was approved")
     assert "1111111" not in str(d.to_dict())
     assert "7654321" not in str(d.to_dict()["approvals_needed"])
+
+
+def test_a_bind_that_cannot_finish_leaves_nothing_behind() -> None:
+    """An object that refuses new attributes (a pydantic model) failed inside transitions
+    with a raw ValueError and stayed half-bound: neither bind() nor unbind() accepted it,
+    yet its triggers worked. A None attribute named like a trigger was overwritten, and a
+    StrEnum stage whose member name differs from its value was 'not a registered state'."""
+    import enum
+
+    from cycleflow import UsageError
+
+    class Refuses(Opportunity):
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name not in self.__dict__:
+                raise ValueError(f'"Refuses" object has no field "{name}"')
+            super().__setattr__(name, value)
+
+    engine = Engine(load_policy(POLICY))
+    refusing = Refuses(**deal())
+    before = dict(vars(refusing))
+    with pytest.raises(UsageError, match="cannot bind Refuses: it refused"):
+        engine.bind(refusing)
+    assert vars(refusing) == before and engine._machine_for_binding().models == []
+    with pytest.raises(UsageError, match="already has trigger, advance"):
+        engine.bind(Opportunity(**deal(advance=None, trigger=None)))
+
+    class Stage(enum.StrEnum):
+        QUALIFIED = "qualified"
+
+    opp = engine.bind(Opportunity(**deal(stage=Stage.QUALIFIED)))
+    opp.advance(actor=REP, now=NOW)
+    assert opp.stage == "negotiation"
+
+
+def test_a_bound_move_without_now_stamps_one_time_on_all_its_events() -> None:
+    """transition.applied and stage_entered_at read the clock again after the decision."""
+    from cycleflow.audit import MemorySink
+
+    sink = MemorySink()
+    opp = Engine(load_policy(POLICY), audit=sink).bind(Opportunity(**deal()))
+    opp.advance(actor=REP)
+    assert len({e["at"] for e in sink.events}) == 1
+    assert opp.stage_entered_at == sink.events[0]["at"]

@@ -166,7 +166,7 @@ class Decision:
             "violations": [v.to_dict() for v in self.violations],
             "warnings": [v.to_dict() for v in self.warnings],
             "approvals_needed": [a.to_dict() for a in self.approvals_needed],
-            "events": [dict(e) for e in self.events],
+            "events": [{**e, "values": json_values(e.get("values") or {})} for e in self.events],
             "decision_id": self.decision_id,
             "at": self.at,
         }

@@ -8,6 +8,7 @@ own writes. The deal record is the state; the engine never mutates it.
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import re
 import threading
@@ -944,7 +945,10 @@ class Engine:
         if "_cycleflow_record" in obj.__dict__:
             raise UsageError("object is already bound to an engine: unbind it from that one "
                              "first (an object obeys one policy)")
-        clashes = [name for name in self._bound_names() if getattr(obj, name, None) is not None]
+        names = self._bound_names()
+        # getattr_static: a property is a clash without running its getter, and so is an
+        # attribute that holds None (advance=None, an advance payment not yet made)
+        clashes = [n for n in names if inspect.getattr_static(obj, n, _ABSENT) is not _ABSENT]
         if clashes:  # transitions would keep the object's own and skip the policy's, silently
             raise UsageError(
                 f"cannot bind: the object already has {', '.join(clashes)}, which bind() "
@@ -952,11 +956,24 @@ class Engine:
                 "plain records with decide() and apply()"
             )
         current = getattr(obj, "stage", None) or self.policy.initial_stage.id
+        if isinstance(current, str) and type(current) is not str:
+            current = str.__str__(current)  # an app's StrEnum stage is its text
         if not isinstance(current, str) or current not in self.compiled.rests:
             raise UsageError(f"object is in unknown stage {current!r}")
         machine = self._machine_for_binding()
+        try:
+            machine.add_model(obj, initial=current)
+        except Exception as err:  # a pydantic model, a frozen dataclass, __slots__...
+            if any(model is obj for model in machine.models):
+                machine.remove_model(obj)
+            for name in names:  # nothing of a half-done bind stays on the object
+                obj.__dict__.pop(name, None)
+            raise UsageError(
+                f"cannot bind {type(obj).__name__}: it refused the methods bind() adds "
+                f"({type(err).__name__}: {err}); bind a plain object, or judge its fields "
+                "with decide() and apply()"
+            ) from None
         obj.__dict__["_cycleflow_record"] = record or _default_record
-        machine.add_model(obj, initial=current)
         return obj
 
     def last_decision(self, obj: Any) -> Decision | None:
@@ -1040,11 +1057,13 @@ class Engine:
         deal["stage"] = event.state.name
         # may_<trigger>() asks through a fresh Event, a real trigger through the machine's
         probe = event.event is not event.machine.events.get(event.event.name)
+        # one clock for the decision and the move: the callback after it reads this too
+        event.kwargs["now"] = moment = resolve_now(event.kwargs.get("now"))
         decision = self._decide(
             deal,
             event.event.name,
             event.kwargs.get("actor"),
-            event.kwargs.get("now"),
+            moment,
             True,
             None if probe else self.audit,
         )
@@ -1169,6 +1188,9 @@ class Engine:
 
 #: A quoted literal in an error message (repr's quotes, with escapes inside).
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+_ABSENT = object()  # what getattr_static returns for a name the object does not have
 
 
 def _plain_stage(deal: Any) -> Any:
