@@ -75,6 +75,11 @@ def test_an_operation_on_the_wrong_types_is_explained_without_python_words(
     ("days_since(deal.at) > 2", {"at": "soon"}, "not an ISO-8601 date-time: 'soon'",
      "不是 ISO-8601 日期时间：'soon'"),
     ("days(deal.n) > days(1)", {"n": 12345678901}, "a number out of range", "数值超出范围"),
+    ("deal.n ** 0.5 > 1", {"n": -4}, "power has no real result", "乘方没有实数结果"),
+    ("deal.lst['b'] == 1", {"lst": [1]}, "cannot read ['b'] of deal.lst: it is a list",
+     "无法读取 deal.lst 的 ['b']：它是列表"),
+    ("len(deal.s * 2000000) > 0", {"s": "ab"}, "repeated text or list would be too large",
+     "重复后的文本或列表将会过大"),
 ])
 def test_reasons_in_a_check_report_in_english_and_chinese(
         tmp_path: Path, expression: str, deal: dict[str, Any], english: str,

@@ -28,7 +28,7 @@ stages:
 transitions:
   - {{trigger: go, from: a, to: b}}
 """
-SECRET = "S3cr3t-DB-Passw0rd!"
+SECRET = "S3cr3t-DB-Passw0rd!"  # never in an error
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -104,3 +104,12 @@ def test_a_suite_cannot_name_a_policy_outside_its_repository(tmp_path: Path) -> 
         load_suite(str(suite))
     assert "is outside the repository" in str(info.value.problems[0].message)
     assert SECRET not in str(info.value)
+
+
+def test_an_included_file_is_never_quoted_even_outside_a_repository(tmp_path: Path) -> None:
+    """Outside a git checkout (an archive, a Docker build context) includes are not
+    confined to a repository, so an error about one must not print what it holds."""
+    (tmp_path / "token.yaml").write_text("ghp_SECRETTOKEN1234567890abcdef\n", "utf-8")
+    policy = tmp_path / "p.yaml"
+    text = _load_error(policy, 'include: ["token.yaml"]')
+    assert "ghp_" not in text and "a single value of 31 characters" in text

@@ -80,3 +80,28 @@ def test_explain_audit_show_lint_and_test_show_escapes_instead_of_obeying(
     tested = runner.invoke(cli, ["test", str(suite)])
     assert tested.exit_code == 1
     _clean(tested.output)
+
+
+def test_impact_and_graph_show_escapes_instead_of_obeying(tmp_path: Path) -> None:
+    """A second security review: impact (text, Markdown and its stderr line) and graph
+    (Mermaid, DOT) still printed ESC from deal ids, a policy's version and stage labels."""
+    old = tmp_path / "old.yaml"
+    old.write_text(POLICY, "utf-8")
+    new = tmp_path / "new.yaml"
+    new.write_text(POLICY.replace('version: "1"', 'version: "2\\e]0;PWN\\a"').replace(
+        "deal.budget > 0", "deal.budget > 10").replace(
+        "label: {en: Prospect", 'label: {en: "Pro\\e[2Jspect"'), "utf-8")
+    deals = tmp_path / "deals.jsonl"
+    deals.write_text(json.dumps({"id": EVIL_ID, "stage": "prospect", "budget": 5}) + "\n"
+                     + json.dumps({"id": f"x{ESC}[2J", "stage": f"no{ESC}[2J"}) + "\n", "utf-8")
+    runner = CliRunner()
+    for fmt in ("text", "markdown"):
+        result = runner.invoke(cli, ["impact", str(old), str(new), str(deals), "--now",
+                                     "2026-02-01T00:00:00Z", "--format", fmt])
+        _clean(result.output)
+        assert "\\x1b" in result.output
+    for fmt in ("mermaid", "dot"):
+        result = runner.invoke(cli, ["graph", "-p", str(new), "--format", fmt])
+        assert result.exit_code == 0, result.output
+        _clean(result.output)
+        assert "Pro\\x1b[2Jspect" in result.output

@@ -10,6 +10,7 @@ import click
 
 from cycleflow.cli.common import EXIT_POLICY, EXIT_USAGE, guarded, open_output
 from cycleflow.errors import UsageError
+from cycleflow.textsafe import visible
 
 
 @click.command()
@@ -255,7 +256,8 @@ def impact(
             result.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
         )
     else:
-        data = (render_markdown(result) if fmt == "markdown" else render_text(result)).encode()
+        text = render_markdown(result) if fmt == "markdown" else render_text(result)
+        data = visible(text).encode()  # deal ids and versions are shown, never obeyed
     if output:
         _write_atomic(output, data)
     else:
@@ -264,8 +266,8 @@ def impact(
     if result.errors:
         first = result.errors[0]
         click.echo(
-            f"impact: {len(result.errors)} record(s) could not be judged, first "
-            f"{first.describe()}",
+            visible(f"impact: {len(result.errors)} record(s) could not be judged, first "
+                    f"{first.describe()}"),
             err=True,
         )
     if fail_on_new_violations and result.newly_violating:

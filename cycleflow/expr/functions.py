@@ -74,7 +74,7 @@ def fn_round(value: Any, ndigits: Any = None) -> Any:
     whole = isinstance(ndigits, int) and not isinstance(ndigits, bool)
     _need(whole, "round", "whole digits", ndigits)
     if abs(ndigits) > MAX_ROUND_DIGITS:
-        raise RuleError(f"round() digits must be within ±{MAX_ROUND_DIGITS}")
+        raise rule_error("rt_round_digits", limit=str(MAX_ROUND_DIGITS))
     return check_number(builtins.round(value, ndigits))
 
 
@@ -128,7 +128,7 @@ def _membership(name: str, items: Any, pool: Any) -> tuple[Any, Any]:
     # what they hold: 600 copies of a 200,000-item list took minutes at 360,000 comparisons
     budget = MAX_MEMBERSHIP_WORK // max(len(pool), 1)  # size_of stops once past it
     if len(items) > budget or size_of(items, budget) > budget:
-        raise RuleError(f"{name}() inputs are too large")
+        raise rule_error("rt_inputs_large", func=name)
     if isinstance(pool, str):
         for item in items:
             _need(isinstance(item, str), name, "strings to look for in a string", item)
@@ -153,7 +153,7 @@ def _aware(value: _datetime) -> _datetime:
 
 def _parse_datetime(text: str) -> _datetime:
     if len(text) > MAX_DATE_TEXT:
-        raise RuleError("date text is too long")
+        raise rule_error("rt_date_long")
     cleaned = text.strip()
     if cleaned[-1:] in ("Z", "z"):
         cleaned = cleaned[:-1] + "+00:00"

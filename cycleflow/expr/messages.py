@@ -27,6 +27,14 @@ _EN: Final = MappingProxyType({
     "rt_compare_kinds": "cannot compare {left} and {right} values",
     "rt_div_zero": "division by zero",
     "rt_range": "a number out of range",
+    "rt_read_index": "cannot read [{key}] of {parent}: it is a {kind}",
+    "rt_deep": "data nested too deeply",
+    "rt_too_large": "{what} would be too large",
+    "rt_exponent": "exponent {exponent} is too large (limit {limit})",
+    "rt_power_real": "power has no real result",
+    "rt_round_digits": "round() digits must be within ±{limit}",
+    "rt_inputs_large": "{func}() inputs are too large",
+    "rt_date_long": "date text is too long",
     "rt_index": "index {key} is out of range for {parent}",
     "rt_not_object": "cannot read .{key} of {parent}: it is a {kind}, not an object",
     "rt_type": "a value of the wrong type ({detail})",
@@ -46,6 +54,14 @@ _ZH: Final = MappingProxyType({
     "rt_compare_kinds": "无法比较{left}值和{right}值",
     "rt_div_zero": "除数为零",
     "rt_range": "数值超出范围",
+    "rt_read_index": "无法读取 {parent} 的 [{key}]：它是{kind}",
+    "rt_deep": "数据嵌套过深",
+    "rt_too_large": "{what}将会过大",
+    "rt_exponent": "指数 {exponent} 过大（上限 {limit}）",
+    "rt_power_real": "乘方没有实数结果",
+    "rt_round_digits": "round() 的位数须在 ±{limit} 以内",
+    "rt_inputs_large": "{func}() 的输入过大",
+    "rt_date_long": "日期文本过长",
     "rt_index": "下标 {key} 超出 {parent} 的范围",
     "rt_not_object": "无法读取 {parent} 的 .{key}：它是{kind}，不是对象",
     "rt_type": "值的类型不对（{detail}）",
@@ -64,6 +80,9 @@ _WHAT_ZH: Final = MappingProxyType({
     "a list as first argument": "列表作为第一个参数",
     "a list as second argument": "列表作为第二个参数",
     "an ISO-8601 date text, date or datetime": "ISO-8601 日期文本、日期或日期时间",
+    "number": "数字", "result": "结果", "power": "乘方结果",
+    "joined text or list": "连接后的文本或列表", "repeated text or list": "重复后的文本或列表",
+    "other": "其他类型",
 })
 _TYPES_ZH: Final = MappingProxyType({
     "string": "文本", "number": "数字", "boolean": "布尔", "null": "空（null）",
@@ -75,6 +94,8 @@ _BOOKS: Final = MappingProxyType({
     "zh": (_ZH, MappingProxyType({**_TYPES_ZH, **_WHAT_ZH})),
 })
 _WORD_PARAMS: Final = frozenset({"left", "right", "operand", "kind", "what"})
+_TYPE_PARAMS: Final = frozenset({"left", "right", "operand", "kind"})
+_TYPE_WORDS: Final = frozenset(_TYPES_ZH) | {"other"}
 
 #: Python's type names, as its TypeError texts spell them, in the language's words.
 _PY_TYPES: Final = MappingProxyType({
@@ -105,6 +126,8 @@ def rule_error(code: str, **params: str) -> RuleError:
 def render(lang: str, code: str, params: Mapping[str, str]) -> str:
     """The sentence ``code`` with ``params`` in ``lang`` (English for a language without one)."""
     book, types = _BOOKS.get(lang) or _BOOKS.get(lang.split("-")[0]) or _BOOKS["en"]
+    params = {k: (v if v in _TYPE_WORDS else "other") if k in _TYPE_PARAMS else v
+              for k, v in params.items()}  # an app's class name (UUID, Tier) is 'other'
     if types is not None:
         params = {k: types.get(v, v) if k in _WORD_PARAMS else v for k, v in params.items()}
     return book[code].format(**params)
@@ -118,7 +141,8 @@ def reason_in(err: RuleError, lang: str) -> str:
 
 
 def _kind(py_name: str) -> str:
-    return _PY_TYPES.get(py_name, py_name)
+    """A Python type name in the language's words; an app's own class is just 'other'."""
+    return _PY_TYPES.get(py_name, "other")
 
 
 def from_type_error(exc: TypeError) -> RuleError:

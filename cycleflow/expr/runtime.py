@@ -103,7 +103,7 @@ def step(value: Any, key: str | int, is_attr: bool, parent: str) -> Any:
             return value[key]
         except IndexError:
             raise rule_error("rt_index", key=str(key), parent=parent) from None
-    raise RuleError(f"cannot read [{key!r}] of {parent}: it is a {type_name(value)}")
+    raise rule_error("rt_read_index", key=repr(key), parent=parent, kind=type_name(value))
 
 
 def walk(root: Any, root_name: str, steps: tuple[Step, ...]) -> Any:
@@ -162,9 +162,9 @@ def wrap(exc: BaseException) -> RuleError:
     if isinstance(exc, OverflowError):  # Python's words ("too large to convert to C int")
         return rule_error("rt_range")    # mean nothing to a policy author
     if isinstance(exc, RecursionError):
-        return RuleError("data nested too deeply")
+        return rule_error("rt_deep")
     if isinstance(exc, MemoryError):
-        return RuleError("result too large")
+        return rule_error("rt_too_large", what="result")
     if isinstance(exc, TypeError):
         return from_type_error(exc)
     if isinstance(exc, IndexError):
@@ -175,7 +175,7 @@ def wrap(exc: BaseException) -> RuleError:
 
 
 def _too_large(what: str) -> RuleError:
-    return RuleError(f"{what} would be too large")
+    return rule_error("rt_too_large", what=what)
 
 
 def check_number(result: Any) -> Any:
@@ -185,7 +185,7 @@ def check_number(result: Any) -> Any:
         if result.bit_length() > MAX_INT_BITS:
             raise _too_large("number")
     elif kind is float and not math.isfinite(result):
-        raise RuleError("number out of range")
+        raise rule_error("rt_range")
     return result
 
 
@@ -272,11 +272,11 @@ def op_pow(a: Any, b: Any) -> Any:
     """``a ** b`` with |b| ≤ MAX_EXPONENT and a result of at most MAX_INT_BITS."""
     if isinstance(b, (int, float)):
         if not abs(b) <= MAX_EXPONENT:
-            raise RuleError(f"exponent {b!r} is too large (limit {MAX_EXPONENT})")
+            raise rule_error("rt_exponent", exponent=repr(b), limit=str(MAX_EXPONENT))
         whole = isinstance(a, int) and isinstance(b, int)
         if whole and b > 0 and a.bit_length() * b > MAX_INT_BITS:
             raise _too_large("power")
     result = a**b
     if isinstance(result, complex):
-        raise RuleError("power has no real result")
+        raise rule_error("rt_power_real")
     return check_number(result)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cycleflow.errors import Location, PolicyError, Problem
-from cycleflow.load.yaml_reader import Document, read_yaml_file
+from cycleflow.load.yaml_reader import Document, Limits, read_yaml_file
 
 MAX_INCLUDES = 32
 MAX_SCHEMA_BYTES = 2_000_000
@@ -48,6 +48,9 @@ def read_main(path: str | os.PathLike[str]) -> Document:
         ) from None
 
 
+#: Reading a file a policy names: its content is never quoted in an error.
+_NAMED = Limits(quote_content=False)
+
 #: What a file a policy names may be: a policy fragment or suite target, or a deal schema.
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
@@ -60,6 +63,7 @@ def repository_of(file: str | os.PathLike[str]) -> Path | None:
         if (folder / ".git").exists():
             return folder
     return None
+
 
 
 def referenced_file(
@@ -120,7 +124,7 @@ def read_includes(main: Document) -> tuple[Document, ...]:
         seen.add(real)
         target = referenced_file(main.file, rel, where, "included file", "include",
                                  YAML_SUFFIXES)
-        doc = read_yaml_file(str(target))
+        doc = read_yaml_file(str(target), limits=_NAMED)
         if isinstance(doc.data, Mapping) and doc.data.get("include"):
             raise PolicyError.at(
                 doc.source_map.locate(("include",)),

@@ -53,6 +53,9 @@ class Limits:
     max_depth: int = 64
     max_aliases: int = 100
     max_nodes: int = 200_000
+    #: Whether errors may quote the document (False for a file a policy names: an include
+    #: of a secret file must not print it in lint's output)
+    quote_content: bool = True
 
 
 @dataclass(frozen=True)
@@ -405,7 +408,9 @@ class _Composer:
             ))
         elif root.kind != "map":
             raw = _shorten(root.entry.raw or "")
-            what = _KIND_NAMES.get(root.kind) or f"the single value '{raw}'"
+            what = _KIND_NAMES.get(root.kind) or (
+                f"the single value '{raw}'" if self.limits.quote_content
+                else f"a single value of {len(root.entry.raw or '')} characters")
             self.problems.append(Problem(
                 self._where(root.entry.line, root.entry.column), "yaml-not-mapping",
                 f"the policy must be a mapping of keys to values, but the document is {what}",

@@ -14,6 +14,7 @@ import subprocess
 from cycleflow.errors import CycleflowError
 from cycleflow.errors import GraphvizMissing as GraphvizMissing  # re-exported: it lived here
 from cycleflow.model.policy import Policy, Stage, Transition
+from cycleflow.textsafe import visible
 
 _MERMAID_RESERVED = frozenset({"end", "state", "note", "direction", "class", "classDef"})
 
@@ -59,8 +60,9 @@ def stage_notes(stage: Stage, lang: str = "en") -> list[str]:
 
 
 def _mermaid_text(text: str) -> str:
-    # ';' ends a statement and ':' starts a label in Mermaid; keep the text readable
-    return text.replace(";", ",").replace("\n", " ")
+    # ';' ends a statement and ':' starts a label in Mermaid; keep the text readable;
+    # control characters (ESC in a label) are shown, never sent to a terminal
+    return visible(text.replace(";", ",").replace("\n", " "))
 
 
 def to_mermaid(policy: Policy, lang: str = "en") -> str:
@@ -87,7 +89,7 @@ def to_mermaid(policy: Policy, lang: str = "en") -> str:
 
 
 def _dot(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return visible(text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n"))
 
 
 def to_dot(policy: Policy, lang: str = "en") -> str:
