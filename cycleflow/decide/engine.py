@@ -500,6 +500,18 @@ class Engine:
                 + tuple(_Rule.risk(u, lang) for u in plan.risks)
             ]
         }
+        # the programs whose rules can read a sensitive field: only their runs are masked
+        # (the rest cost nothing; the shipped policy's rules read none)
+        clear = self._clear_keys
+        self._private_moves = frozenset(
+            key for key, m in self._moves.items()
+            if any(not r.expr.value_keys <= clear for r in m.rules)
+            or any(f"deal.{name}" not in clear for name in m.plan.transition.require)
+        )
+        self._private_rests = frozenset(
+            sid for sid, r in self._rests.items()
+            if any(not rule.expr.value_keys <= clear for rule in r.rules)
+        )
 
     # ----------------------------------------------------------------- helpers
 
@@ -617,7 +629,7 @@ class Engine:
             needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False)
         except DealError as err:  # a malformed reserved key (approvals, times): fail closed
             run.violations.append(Violation("deal", "field", "high", err.message))
-        if self._masker is not None:
+        if self._masker is not None and (str(source), trigger) in self._private_moves:
             self._private(run)
         outcome: Outcome
         if run.violations:
@@ -799,7 +811,8 @@ class Engine:
             if run.needs
             else []
         )
-        if self._masker is not None and (run.violations or run.warnings or run.checks):
+        if self._masker is not None and program.plan.stage.id in self._private_rests and (
+                run.violations or run.warnings or run.checks):
             self._private(run)
         return run, program, needs
 
