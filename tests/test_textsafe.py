@@ -105,3 +105,14 @@ def test_impact_and_graph_show_escapes_instead_of_obeying(tmp_path: Path) -> Non
         assert result.exit_code == 0, result.output
         _clean(result.output)
         assert "Pro\\x1b[2Jspect" in result.output
+
+
+def test_lint_warns_of_control_characters_in_policy_text(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(POLICY.replace('version: "1"', 'version: "1\\e]0;x\\a"'), "utf-8")
+    result = CliRunner().invoke(cli, ["lint", str(policy)])
+    _clean(result.output)
+    lines = [x for x in result.output.splitlines() if "control-character" in x]
+    assert len(lines) == 2  # the version and the message
+    assert all("[warning] this text holds U+001B" in x for x in lines)
+    assert result.exit_code == 0  # a warning, not an error

@@ -39,6 +39,7 @@ RULE_HELP: dict[str, str] = {
     "gate-separation-type": "separate_from names a field that cannot hold a user id.",
     "expr-type-mismatch": "A comparison or operation the deal schema's types cannot satisfy.",
     "label-language": "A label language code that is probably a typo of a common one.",
+    "control-character": "A control or bidi-override character in a policy's text.",
     "not-a-policy": "A policy test suite given to lint: run cycleflow test on it.",
 }
 

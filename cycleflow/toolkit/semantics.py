@@ -11,6 +11,7 @@ What these checks can decide from the policy alone is listed in
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Pro
     out.extend(_risk_checkpoints(policy, where))
     out.extend(_gate_problems(policy, where))
     out.extend(_language_typos(docs))
+    out.extend(_control_characters(docs))
     if docs and policy.known_fields is not None:
         out.extend(expression_warnings(docs, policy.known_fields))
     out.sort(key=lambda p: (p.location.file != policy.path, p.location.file,
@@ -245,6 +247,37 @@ def _text_maps(data: Any, path: Path = ()) -> Iterator[tuple[Path, Mapping[str, 
     elif isinstance(data, list):
         for i, value in enumerate(data):
             yield from _text_maps(value, (*path, i))
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _strings(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Every text value of a raw policy document, with its path."""
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _strings(value, (*path, str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _strings(value, (*path, i))
+
+
+def _control_characters(docs: Sequence[Document]) -> list[Problem]:
+    """A control or bidi-override character in a policy's text (written with a YAML
+    escape such as "\\e"): outputs show it escaped, but it has no place in a label,
+    message or version, and in a terminal it could retitle or clear the screen."""
+    out: list[Problem] = []
+    for doc in docs:
+        for path, text in _strings(doc.data):
+            found = _CONTROL.search(text)
+            if found:
+                out.append(Problem(
+                    doc.source_map.locate(path), "control-character",
+                    f"this text holds U+{ord(found.group()):04X}, a control character",
+                    "remove it: a YAML escape such as \\e or \\x1b writes one", "warning"))
+    return out
 
 
 def _language_typos(docs: Sequence[Document]) -> list[Problem]:
