@@ -611,6 +611,7 @@ def test_forked_children_do_not_keep_the_jsonl_writer_lock(tmp_path: Path) -> No
     assert verify(str(log)).ok
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # on purpose
 def test_an_unclosed_jsonl_sink_is_released_even_when_warnings_are_errors(
         tmp_path: Path) -> None:
     import gc
