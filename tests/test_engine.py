@@ -583,6 +583,8 @@ def test_values_read_from_python_objects_are_json_in_to_dict() -> None:
     audited = Engine(load_policy(POLICY), validate_deals=False, audit=MemorySink())
     events = audited.decide(record, "win", REP, now=NOW).to_dict()["events"]
     assert events and json.loads(json.dumps(events))
+    odd = engine.check(deal(discount_pct=float("inf"), amount=float("nan")), now=NOW).to_dict()
+    json.loads(json.dumps(odd, allow_nan=False))  # strict JSON: no NaN or Infinity
 
 
 def test_an_approval_of_a_sensitive_bound_field_says_it_changed_not_to_what(

@@ -425,3 +425,23 @@ def test_a_number_python_cannot_read_in_the_deal_schema_is_located_there(tmp_pat
     assert "more than 4,300 digits" in problems[0].message
     result = CliRunner().invoke(cli, ["lint", str(policy)])
     assert result.exit_code == 1 and "internal error" not in result.output
+
+
+def test_a_draft_07_schema_keeps_linear_patterns_and_refuses_nested_ones_located(
+        tmp_path: Path) -> None:
+    """Only a fallback validator reads a draft-07 schema, and it cannot hand patterns to
+    RE2: an ordinary '^[A-Z]+-\\d+$' was refused there (unlocated, exit 3, lint silent),
+    while '^(a{1,10}){1,10}$' went unnoticed. Now the first is fine and the second is a
+    located lint error."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(PARTNER.read_text("utf-8"), "utf-8")
+    schema = tmp_path / "partner-deal.schema.json"
+    for pattern, codes in ((r"^[A-Z]+-\d+$", []),
+                           ("^(a{1,10}){1,10}$", ["deal-schema-pattern-unsafe"])):
+        schema.write_text(json.dumps({"$schema": "http://json-schema.org/draft-07/schema#",
+                                      "type": "object",
+                                      "properties": {"sku": {"type": "string",
+                                                             "pattern": pattern}}}), "utf-8")
+        found = [p for p in lint_file(str(policy)) if p.code.startswith("deal-schema")]
+        assert [p.code for p in found] == codes
+        assert all(p.location.file == str(policy) and p.location.line > 0 for p in found)

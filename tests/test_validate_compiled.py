@@ -728,6 +728,10 @@ def test_lists_of_text_choices_agree_with_jsonschema(schema: Any, items: list[An
     ("^(a+){10}$", True), ("(.*a){10}", True), (r"^\d*\d*\d*\d*\d*\d*\d*\d*\d*\d*$", True),
     # searched for, one unbounded repetition is quadratic (40,000 characters: 2 s)
     ("a*b", True), (r"[a-z]+@[a-z]+\.[a-z]{2,}", True), ("(ab)+", True), ("(?:x|y)+", True),
+    # a third look: bounded repetitions nest too, an atomic group hides one, and (?m)^
+    # anchors every line, not the text
+    ("^(a{1,10}){1,10}$", True), (r"^\d{0,9}\d{0,9}\d{0,9}x", True), (r"(?m)^[\s\S]*b", True),
+    ("^(?>(a+)+$)", True),
     ("^[A-Z]{3}$", False), ("^[a-z][a-z0-9_]*$", False), ("^a*b", False), ("^(ab)+$", False),
     (r"^\d{4}-\d{2}$", False), ("^(ab|cd){2}$", False), ("abc", False),
 ])

@@ -28,6 +28,8 @@ def json_values(values: Mapping[str, Any]) -> dict[str, Any]:
     date, a Decimal, an enum, a set) as text or lists; a JSON deal's values as they are."""
     for value in values.values():
         kind = type(value)
+        if kind is float and value - value != 0.0:  # NaN, Infinity: no JSON number holds them
+            return {k: _jsonable(v) for k, v in values.items()}
         if kind in _PLAIN or (kind is list and _PLAIN.issuperset(map(type, value))):
             continue
         return {k: _jsonable(v) for k, v in values.items()}
@@ -35,6 +37,8 @@ def json_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    if type(value) is float and value - value != 0.0:
+        return str(value)  # 'nan', 'inf': what a report can write
     if type(value) in _PLAIN:
         return value
     if isinstance(value, Enum):

@@ -35,7 +35,7 @@ from jsonschema.exceptions import best_match
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
-from cycleflow.validate.regex_safety import may_backtrack, safe_compile
+from cycleflow.validate.regex_safety import UnsafePattern, exponential, safe_compile
 
 __all__ = ["CompiledValidator", "compile_validator", "MAX_DEPTH"]
 
@@ -957,10 +957,11 @@ def _refuse_backtracking(node: Any) -> None:
             found = [item["pattern"]] if isinstance(item.get("pattern"), str) else []
             found += [k for k in item.get("patternProperties") or {} if isinstance(k, str)]
             for pattern in found:
-                if may_backtrack(pattern):
-                    raise ValueError(
-                        f"pattern {pattern!r} can take exponential time on some values, and "
-                        "this schema is checked by a fallback validator that cannot avoid it"
+                if exponential(pattern):
+                    raise UnsafePattern(
+                        f"pattern {pattern!r} nests repetitions, which can take exponential "
+                        "time on some values, and this schema is checked by a fallback "
+                        "validator that cannot hand it to RE2"
                     )
             stack.extend(item.values())
         elif isinstance(item, list):

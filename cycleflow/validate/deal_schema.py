@@ -189,9 +189,16 @@ def _refuse_in_place_loop(
 def _refuse_unmatchable_patterns(schema: Mapping[str, Any], where: Location, file: str) -> None:
     """A pattern that could backtrack is matched by RE2; one RE2 cannot take is refused
     here, located, rather than when an Engine is built."""
-    from cycleflow.validate.regex_safety import may_backtrack, safe_compile
+    from cycleflow.validate.compiled import compile_validator
+    from cycleflow.validate.regex_safety import (
+        UnsafePattern,
+        exponential,
+        may_backtrack,
+        safe_compile,
+    )
 
     stack: list[tuple[Any, tuple[Any, ...]]] = [(schema, ())]
+    risky = False
     while stack:
         item, at = stack.pop()
         if isinstance(item, Mapping):
@@ -200,6 +207,7 @@ def _refuse_unmatchable_patterns(schema: Mapping[str, Any], where: Location, fil
             found += [(k, (*at, "patternProperties", k))
                       for k in item.get("patternProperties") or {} if isinstance(k, str)]
             for pattern, pointer in found:
+                risky = risky or exponential(pattern)
                 if may_backtrack(pattern):
                     try:
                         safe_compile(pattern)
@@ -213,6 +221,16 @@ def _refuse_unmatchable_patterns(schema: Mapping[str, Any], where: Location, fil
             stack.extend((v, (*at, k)) for k, v in item.items())
         elif isinstance(item, list):
             stack.extend((v, (*at, i)) for i, v in enumerate(item))
+    if not risky:
+        return
+    try:  # a schema only a fallback validator reads cannot hand such a pattern to RE2
+        compile_validator(schema, finite=True)
+    except UnsafePattern as err:
+        raise PolicyError.at(where, "deal-schema-pattern-unsafe", f"deal_schema {file}: {err}",
+                             "rewrite the pattern so that no repetition sits inside another"
+                             ) from None
+    except Exception:  # noqa: S110 - any other failure is reported where the engine is built
+        pass
 
 
 def check_deal_schema(schema: Mapping[str, Any], where: Location, file: str) -> None:

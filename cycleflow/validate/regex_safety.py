@@ -23,7 +23,6 @@ _sre_parse: Any = importlib.import_module("re._parser" if sys.version_info >= (3
 
 _REPEATS: Final = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
 _MAXREPEAT: Final = getattr(_sre_parse, "MAXREPEAT", 4294967295)
-_WIDE: Final = 10  # a repetition of more than this many is treated like * or +
 
 
 def may_backtrack(pattern: str) -> bool:
@@ -31,48 +30,46 @@ def may_backtrack(pattern: str) -> bool:
     module docstring). Conservative: some safe patterns are suspect too, and are merely
     matched by RE2."""
     try:
-        tree = _sre_parse.parse(pattern)
+        parsed = _sre_parse.parse(pattern)
     except (re.error, RecursionError, OverflowError):
         return False  # not a valid pattern: the schema check reports it
-    wide = _count_wide(tree)
-    if wide == 0:
+    tree = list(parsed)
+    varying = _count_varying(tree)
+    if varying == 0:
         return False
-    return wide > 1 or _nested(tree, inside=False) or not _anchored(tree)
+    multiline = bool(parsed.state.flags & re.MULTILINE)  # (?m)^ matches at every line
+    return varying > 1 or nested(tree) or multiline or not _anchored(tree)
 
 
-def _is_wide(high: int) -> bool:
-    return bool(high == _MAXREPEAT or high > _WIDE)
-
-
-def _count_wide(items: Any) -> int:
-    """How many unbounded (or wide) repetitions the parsed pattern holds."""
-    count = 0
-    for op, av in items:
-        name = str(op)
-        if name in _REPEATS:
-            count += _is_wide(av[1]) + _count_wide(av[2])
-        else:
-            count += sum(_count_wide(child) for child in _children(name, av))
-    return count
-
-
-def _nested(items: Any, inside: bool) -> bool:
-    """Whether a repetition or alternation sits inside a repetition that can repeat it
-    (``inside``: within a repetition of more than one)."""
-    for op, av in items:
+def nested(tree: Any, inside: bool = False) -> bool:
+    """Whether a repetition or an alternation sits inside a repetition of more than one:
+    the shapes whose time grows exponentially, or as a high power, with the text."""
+    for op, av in tree:
         name = str(op)
         if name in _REPEATS:
             _low, high, body = av
-            if inside and (high > 1 or _count_wide(body)):
+            if inside and (high > 1 or _count_varying(body)):
                 return True
-            if _nested(body, inside or high > 1):
+            if nested(body, inside or high > 1):
                 return True
             continue
         if name == "BRANCH" and inside:
             return True
-        if any(_nested(child, inside) for child in _children(name, av)):
+        if any(nested(child, inside) for child in _children(name, av)):
             return True
     return False
+
+
+def _count_varying(items: Any) -> int:
+    """How many repetitions of varying count (``*``, ``+``, ``?``, ``{0,9}``) it holds."""
+    count = 0
+    for op, av in items:
+        name = str(op)
+        if name in _REPEATS:
+            count += (av[0] != av[1]) + _count_varying(av[2])
+        else:
+            count += sum(_count_varying(child) for child in _children(name, av))
+    return count
 
 
 def _anchored(items: Any) -> bool:
@@ -93,11 +90,26 @@ def _children(name: str, av: Any) -> list[Any]:
         return list(av[1])
     if name == "SUBPATTERN":
         return [av[-1]]
+    if name == "ATOMIC_GROUP":
+        return [av]
     if name in ("ASSERT", "ASSERT_NOT"):
         return [av[1]]
     if name == "GROUPREF_EXISTS":
         return [b for b in av[1:] if b is not None]
     return []
+
+
+def exponential(pattern: str) -> bool:
+    """Whether ``pattern`` nests repetitions (time exponential, or a high power, in the
+    text's length), as opposed to a few repetitions in a row (a low power at worst)."""
+    try:
+        return nested(list(_sre_parse.parse(pattern)))
+    except (re.error, RecursionError, OverflowError):
+        return False
+
+
+class UnsafePattern(ValueError):
+    """A pattern that could take exponential time, where RE2 cannot stand in for ``re``."""
 
 
 class LinearPattern:
@@ -127,10 +139,11 @@ def safe_compile(pattern: str) -> Any:
     try:
         return LinearPattern(pattern)
     except Exception as err:  # re2.error, and anything its binding raises
-        raise ValueError(
+        raise UnsafePattern(
             f"pattern {pattern!r} can take exponential time with Python's regular "
             f"expressions, and RE2 cannot match it in linear time ({err})"
         ) from None
 
 
-__all__ = ["LinearPattern", "may_backtrack", "safe_compile"]
+__all__ = ["LinearPattern", "UnsafePattern", "exponential", "may_backtrack", "nested",
+           "safe_compile"]
