@@ -156,3 +156,16 @@ def test_membership_work_counts_what_each_comparison_walks() -> None:
     small = compile_expression("any_in(deal.tags, ['x', 'y'])", LOC)
     ok = EvalContext({"tags": ["y"]}, {"id": "u"}, "s", NOW, NOW.date())
     assert small.evaluate(ok) is True and small.evaluate_reference(ok) is True
+
+
+def test_min_and_max_are_bounded_by_what_their_inputs_hold() -> None:
+    """max() over a thousand references to a 200,000-item list cost a second per rule."""
+    args = ", ".join(["deal.a"] * 60)
+    deal = {"a": [0] * 200_000, "n": [3, 1, 2]}
+    ctx = EvalContext(deal, {"id": "u"}, "s", NOW, NOW.date())
+    for source in (f"max({args}) == 1", f"min({args}) == 1"):
+        expr = compile_expression(source, LOC)
+        for run in (expr.evaluate, expr.evaluate_reference):
+            with pytest.raises(RuleError, match="inputs are too large"):
+                run(ctx)
+    assert compile_expression("max(deal.n) == 3 and min(1, 2) == 1", LOC).evaluate(ctx)
