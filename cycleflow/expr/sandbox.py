@@ -342,9 +342,9 @@ class _Checker:
 
     def name(self, node: ast.Name) -> None:
         ident = node.id
-        where = self.pos.node(node)
         if ident in NAMES:
             return
+        where = self.pos.node(node)  # only for a problem: locating costs the text before it
         if ident.startswith("_"):
             self.problem(where, "expr-private-name", f"the name {ident!r} is not allowed",
                          "names starting with '_' are never available")
@@ -368,16 +368,16 @@ class _Checker:
 
     def constant(self, node: ast.Constant) -> None:
         value = node.value
-        where = self.pos.node(node)
         if not isinstance(value, _CONSTANT_TYPES):
-            self.problem(where, "expr-bad-constant",
+            self.problem(self.pos.node(node), "expr-bad-constant",
                          f"{type(value).__name__} literals are not allowed")
         elif isinstance(value, float) and not math.isfinite(value):
-            self.problem(where, "expr-bad-constant", "this number is out of range")
+            self.problem(self.pos.node(node), "expr-bad-constant", "this number is out of range")
         else:
             reason = constant_too_large(value)
             if reason:
-                self.problem(where, "expr-constant-too-large", f"literal too large: {reason}")
+                self.problem(self.pos.node(node), "expr-constant-too-large",
+                             f"literal too large: {reason}")
 
     def literal(self, node: ast.List | ast.Tuple | ast.Set) -> None:
         if len(node.elts) > MAX_LITERAL_ITEMS:
@@ -438,8 +438,8 @@ class _Checker:
 
     def attribute(self, link: ast.Attribute, root_name: str | None, is_clock_call: bool) -> bool:
         attr = link.attr
-        where = self.pos.attr(link)
         if attr.startswith("_") or attr.startswith("func_"):
+            where = self.pos.attr(link)
             suggestion = None
             if root_name in RECORD_NAMES:
                 suggestion = f'to read a field with this name write {root_name}["{attr}"]'
@@ -455,6 +455,7 @@ class _Checker:
             allowed = DATETIME_ATTRS
         if allowed is not None and attr in allowed:
             return True
+        where = self.pos.attr(link)
         if allowed is not None:
             self.problem(where, "expr-forbidden-attribute",
                          f"{attr!r} cannot be read here; allowed: {', '.join(sorted(allowed))}",
