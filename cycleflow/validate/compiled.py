@@ -35,7 +35,12 @@ from jsonschema.exceptions import best_match
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
-from cycleflow.validate.regex_safety import UnsafePattern, exponential, safe_compile
+from cycleflow.validate.regex_safety import (
+    UnsafePattern,
+    exponential,
+    safe_compile,
+    schema_patterns,
+)
 
 __all__ = ["CompiledValidator", "compile_validator", "MAX_DEPTH"]
 
@@ -947,25 +952,16 @@ def _refuse_fetch(uri: str) -> Any:
     )
 
 
-def _refuse_backtracking(node: Any) -> None:
+def _refuse_backtracking(schema: Any) -> None:
     """The fallback validators match patterns with ``re``: refuse one that could take
     exponential time on a deal's value (the generated validator gives those to RE2)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Mapping):
-            found = [item["pattern"]] if isinstance(item.get("pattern"), str) else []
-            found += [k for k in item.get("patternProperties") or {} if isinstance(k, str)]
-            for pattern in found:
-                if exponential(pattern):
-                    raise UnsafePattern(
-                        f"pattern {pattern!r} nests repetitions, which can take exponential "
-                        "time on some values, and this schema is checked by a fallback "
-                        "validator that cannot hand it to RE2"
-                    )
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+    for pattern, _ in schema_patterns(schema):
+        if exponential(pattern):
+            raise UnsafePattern(
+                f"pattern {pattern!r} nests repetitions, which can take exponential "
+                "time on some values, and this schema is checked by a fallback "
+                "validator that cannot hand it to RE2"
+            )
 
 
 def _fallback(schema: Mapping[str, Any], reason: str, root: str) -> CompiledValidator:

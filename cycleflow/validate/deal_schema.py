@@ -195,32 +195,22 @@ def _refuse_unmatchable_patterns(schema: Mapping[str, Any], where: Location, fil
         exponential,
         may_backtrack,
         safe_compile,
+        schema_patterns,
     )
 
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(schema, ())]
     risky = False
-    while stack:
-        item, at = stack.pop()
-        if isinstance(item, Mapping):
-            found = [(item["pattern"], (*at, "pattern"))] if isinstance(
-                item.get("pattern"), str) else []
-            found += [(k, (*at, "patternProperties", k))
-                      for k in item.get("patternProperties") or {} if isinstance(k, str)]
-            for pattern, pointer in found:
-                risky = risky or exponential(pattern)
-                if may_backtrack(pattern):
-                    try:
-                        safe_compile(pattern)
-                    except ValueError as err:
-                        raise PolicyError.at(
-                            where, "deal-schema-pattern-unsafe",
-                            f"deal_schema {file} at {_pointer(pointer)}: {err}",
-                            "rewrite it without a back-reference or look-around, or so that "
-                            "no repetition sits inside another",
-                        ) from None
-            stack.extend((v, (*at, k)) for k, v in item.items())
-        elif isinstance(item, list):
-            stack.extend((v, (*at, i)) for i, v in enumerate(item))
+    for pattern, pointer in schema_patterns(schema):
+        risky = risky or exponential(pattern)
+        if may_backtrack(pattern):
+            try:
+                safe_compile(pattern)
+            except ValueError as err:
+                raise PolicyError.at(
+                    where, "deal-schema-pattern-unsafe",
+                    f"deal_schema {file} at {_pointer(pointer)}: {err}",
+                    "rewrite it without a back-reference or look-around, or so that "
+                    "no repetition sits inside another",
+                ) from None
     if not risky:
         return
     try:  # a schema only a fallback validator reads cannot hand such a pattern to RE2

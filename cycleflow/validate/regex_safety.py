@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import re
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 # the parser re itself uses (re._parser from 3.11, sre_parse before)
@@ -108,6 +109,27 @@ def exponential(pattern: str) -> bool:
         return False
 
 
+#: Keywords whose values are data, not schemas: a "pattern" key inside them is a value.
+_DATA_KEYWORDS: Final = frozenset({"enum", "const", "default", "examples"})
+
+
+def schema_patterns(schema: Any) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Every regular expression a JSON Schema matches text with (``pattern`` values and
+    ``patternProperties`` keys), with the path to it."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(schema, ())]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, Mapping):
+            if isinstance(item.get("pattern"), str):
+                yield item["pattern"], (*at, "pattern")
+            for key in item.get("patternProperties") or {}:
+                if isinstance(key, str):
+                    yield key, (*at, "patternProperties", key)
+            stack.extend((v, (*at, k)) for k, v in item.items() if k not in _DATA_KEYWORDS)
+        elif isinstance(item, list):
+            stack.extend((v, (*at, i)) for i, v in enumerate(item))
+
+
 class UnsafePattern(ValueError):
     """A pattern that could take exponential time, where RE2 cannot stand in for ``re``."""
 
@@ -146,4 +168,4 @@ def safe_compile(pattern: str) -> Any:
 
 
 __all__ = ["LinearPattern", "UnsafePattern", "exponential", "may_backtrack", "nested",
-           "safe_compile"]
+           "safe_compile", "schema_patterns"]
