@@ -212,7 +212,8 @@ class _Run:
         "hidden",
     )
 
-    def __init__(self, args: tuple[Any, Any, Any, Any, Any], lang: str, trace: bool) -> None:
+    def __init__(self, args: tuple[Any, Any, Any, Any, Any], lang: str, trace: bool,
+                 hidden: tuple[str, ...] = ()) -> None:
         self.args = args  # (deal, actor, stage, now, today): positional, for the hot path
         self._ctx: EvalContext | None = None
         self.lang = lang
@@ -222,7 +223,7 @@ class _Run:
         self.needs: dict[str, list[str]] = {}
         self.checks: list[RuleCheck] = []
         self.fresh_now: set[str] = set()  # gates whose approvals must be fresh now, not at entry
-        self.hidden: tuple[str, ...] = ()  # sensitive paths: approval reasons name, not quote
+        self.hidden = hidden  # sensitive paths: approval reasons name them, never quote
 
     @property
     def ctx(self) -> EvalContext:
@@ -621,15 +622,15 @@ class Engine:
                 self._not_permitted(deal, trigger, did, moment), actor, sink
             )
         plan = program.plan
-        run = _Run(self._args(deal, actor, moment), self.lang, explain or sink is not None)
-        run.hidden = self._sensitive_paths
+        run = _Run(self._args(deal, actor, moment), self.lang, explain or sink is not None,
+                   self._sensitive_paths)
         needs: list[ApprovalNeeded] = []
         try:
             self._run_move(run, program, deal)
             needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False)
         except DealError as err:  # a malformed reserved key (approvals, times): fail closed
             run.violations.append(Violation("deal", "field", "high", err.message))
-        if self._masker is not None and (str(source), trigger) in self._private_moves:
+        if (str(source), trigger) in self._private_moves:  # (empty without sensitive fields)
             self._private(run)
         outcome: Outcome
         if run.violations:
@@ -803,15 +804,14 @@ class Engine:
             deal = _plain_stage(deal)  # an app's StrEnum stage is its text
         self._validate(deal)
         program = self._rests[deal["stage"]]
-        run = _Run(self._args(deal, None, moment), self.lang, trace)
-        run.hidden = self._sensitive_paths
+        run = _Run(self._args(deal, None, moment), self.lang, trace, self._sensitive_paths)
         entered = self._run_rest(run, program, deal, moment)
         needs = (
             run.gates(self.compiled.gates, deal, None, moment, as_violation=True, entered=entered)
             if run.needs
             else []
         )
-        if self._masker is not None and program.plan.stage.id in self._private_rests and (
+        if program.plan.stage.id in self._private_rests and (
                 run.violations or run.warnings or run.checks):
             self._private(run)
         return run, program, needs
