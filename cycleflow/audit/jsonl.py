@@ -348,14 +348,12 @@ class JsonlSink(SinkBase):
 
     def close(self) -> None:
         """Close the file (releasing the writer lock); safe to call twice."""
-        if self._pid != os.getpid():  # a forked child: its copy went at the fork
-            self._closed = True
-            return
+        if self._pid != os.getpid():  # a forked child: its copy went at the fork, and only
+            self._closed = True  # the opening process owns the file's length (cutting it
+            return  # to a child's stale view would destroy the parent's later records)
         with self._lock:
             if self._fd >= 0:
-                # only the opening process owns the file's length: a forked child's view
-                # of it is stale, and cutting the file there would destroy later records
-                if self._reserved > self._size and self._pid == os.getpid():
+                if self._reserved > self._size:
                     with contextlib.suppress(OSError):  # give back the blocks reserved ahead
                         os.ftruncate(self._fd, self._size)
                 os.close(self._fd)

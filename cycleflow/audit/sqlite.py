@@ -160,7 +160,7 @@ class SqliteSink(SinkBase):
             self._closed = True
             return
         with self._lock:
-            if not self._closed and self._pid == os.getpid():  # never the parent's, in a child
+            if not self._closed:
                 self._conn.close()
             self._closed = True
 
