@@ -14,13 +14,17 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
+from cycleflow.expr.runtime import MISSING_TEXT
 from cycleflow.jsonsafe import scrub
 
 E = TypeVar("E", bound=MutableMapping[str, Any])
 
 REDACTED: Final = "***"
-#: How values show a field the deal does not carry (not masked: its absence is no secret).
-ABSENT: Final = "<missing>"
+
+
+def _absent(value: Any) -> bool:
+    """A field the deal does not carry (or null): shown as it is, its absence is no secret."""
+    return value is None or (type(value) is str and value == MISSING_TEXT)
 
 
 def mask_value(value: Any, salt: bytes | None) -> str:
@@ -130,7 +134,7 @@ class Masker:
         for key, val in values.items():
             if not isinstance(key, str):
                 continue
-            if val is None or (type(val) is str and val == ABSENT):  # absence is no secret
+            if _absent(val):
                 continue
             masked: Any = val
             if key.startswith(self._prefixes):
@@ -182,7 +186,7 @@ def mask_event(event: E, paths: Iterable[str], *, salt: bytes | None = None) -> 
     if values and _is_map(values):
         new: dict[str, Any] | None = None
         for key, val in values.items():
-            if not isinstance(key, str) or val is None or (type(val) is str and val == ABSENT):
+            if not isinstance(key, str) or _absent(val):
                 continue
             masked: Any = val
             for path in paths:
