@@ -442,6 +442,37 @@ def test_a_numeric_actor_or_owner_id_is_the_same_person_as_its_text() -> None:
     assert d.outcome == "allowed", d.to_dict()  # approvals as a tuple, roles as a set
 
 
+@pytest.mark.parametrize("actor", [None, {"roles": ["sales_rep"]}, {"id": "", "roles": []}])
+def test_a_move_without_an_actor_id_counts_no_approval_kept_from_the_requester(
+        engine: Engine, actor: Any) -> None:
+    """discount_desk is separate from the requester: a move that names nobody let any
+    director's approval count, so the requester could have approved their own request."""
+    approval = {"gate": "discount_desk", "by": "zoe", "role": "sales_director",
+                "at": "2026-11-20T10:00:00Z", "values": {"discount_pct": 25, "amount": 100000}}
+    d = engine.decide(deal(discount_pct=25, approvals=[approval]), "advance", actor, now=NOW)
+    assert d.outcome == "needs_approval"
+    assert d.approvals_needed[0].reasons == (
+        "approval by zoe cannot count: the request names no acting user (actor id), so "
+        "separation from the requester cannot be checked",)
+    named = engine.decide(deal(discount_pct=25, approvals=[approval]), "advance", REP, now=NOW)
+    assert named.outcome == "allowed"
+    zh = Engine(load_policy(POLICY), lang="zh").decide(
+        deal(discount_pct=25, approvals=[approval]), "advance", actor, now=NOW)
+    assert "无法核对与请求人的职责分离" in zh.approvals_needed[0].reasons[0]
+
+
+def test_at_rest_the_unknown_requester_of_a_past_move_is_not_judged(engine: Engine) -> None:
+    """check has no actor: the requester of the move into the stage is not recorded, so
+    the approval that let the deal in still counts (only the owner is checked)."""
+    approval = {"gate": "discount_desk", "by": "zoe", "role": "sales_director",
+                "at": "2026-11-20T10:00:00Z", "values": {"discount_pct": 25, "amount": 100000}}
+    v = engine.check(deal(stage="negotiation", discount_pct=25, approvals=[approval],
+                          stage_entered_at="2026-11-21T09:00:00Z",
+                          steps=["customer_development", "customer_visit",
+                                 "product_introduction", "needs_analysis"]), now=NOW)
+    assert "discount_desk" not in rules(v.violations), v.to_dict()
+
+
 def test_bound_triggers_refuse_a_positional_or_misspelt_actor() -> None:
     """opp.win(grace) moved the deal with no requester (the separation from the requester
     passed) and logged actor null; may_win(grace) answered True."""

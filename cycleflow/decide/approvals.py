@@ -91,13 +91,18 @@ def evaluate_gate(
     valid_at: datetime | None = None,
     lang: str = "en",
     hidden: tuple[str, ...] = (),
+    moving: bool = False,
 ) -> GateResult:
     """Which of the deal's approvals count for this gate, and why the others do not.
 
     ``valid_at`` is the moment an approval had to be fresh (default ``now``): for a
     deal at rest whose gate was needed to *enter* its stage, that is when it entered.
+    ``moving``: judged for a move, whose requester is the actor; a gate kept separate
+    from the requester then counts no approval when the move names no actor (at rest
+    the requester of the past move is not known, and is not judged).
     """
     as_of = valid_at or now
+    blind = moving and "requester" in gate.separate_from and not (actor and actor.get("id"))
     raw = deal.get("approvals") or []
     if not isinstance(raw, (list, tuple)):
         raise DealError("approvals must be a list of {gate, by, role, at}")
@@ -117,6 +122,9 @@ def evaluate_gate(
             reasons.append(
                 phrase(lang, "ap_role", by=by, role=role, gate=gate.id, roles=", ".join(gate.roles))
             )
+            continue
+        if blind:  # fail closed: anyone could be the requester
+            reasons.append(phrase(lang, "ap_no_requester", by=by))
             continue
         parties = [p for p in gate.separate_from if _same_person(by, _party(p, deal, actor))]
         if parties:

@@ -342,7 +342,7 @@ class _Run:
         for gid, because in self.needs.items():
             valid_at = entered if entered is not None and gid not in self.fresh_now else None
             result: GateResult = evaluate_gate(gates[gid], deal, actor, now, valid_at, self.lang,
-                                               self.hidden)
+                                               self.hidden, moving=not as_violation)
             gate = result.gate
             if self.trace:
                 self.checks.append(
