@@ -54,7 +54,8 @@ _ZH: Final = MappingProxyType(
         "ap_no_by": "第 {n} 条审批未写明审批人（by）",
         "ap_role": "{by} 以 {role!r} 身份审批；{gate} 需要以下角色之一：{roles}",
         "ap_separation": "{by} 不能审批：其为该交易的 {party}（职责分离）",
-        "ap_no_requester": "{by} 的审批不能计入：本次请求未指明操作人（actor id），无法核对与请求人的职责分离",
+        "ap_no_requester": "{by} 的审批不能计入：本次请求未指明操作人（actor id），"
+                           "无法核对与请求人的职责分离",
         "ap_future": "{by} 的审批日期在未来（{at}）",
         "ap_expired": "{by} 于 {at} 的审批已超过 {days:g} 天有效期",
         "ap_void": "{by} 的审批已失效：{why}",
