@@ -96,6 +96,29 @@ def test_a_format1_log_still_verifies_continues_and_catches_edits(tmp_path: Path
     assert not result.ok and result.first_bad == 3 and "edited" in (result.reason or "")
 
 
+#: A format 1 record exactly as orjson 3.9 wrote it: 1e16, where orjson 3.10 writes 1e+16
+#: (and a string holding "1e+16", which must stay as it is when re-encoding).
+_ORJSON_39_RECORD = (
+    b'{"deal":"D-1","event":"rule.evaluated","prev":"' + b"0" * 64 + b'","seq":0,'
+    b'"values":{"deal.amount":1e16,"note":"1e+16 in text"},'
+    b'"hash":"d477c19e4a166dee495292b5e40cd29e5ae0d76c2a4e3b168bae51cfef8770e7"}\n'
+)
+
+
+def test_a_format1_record_with_a_large_float_written_by_an_older_orjson_verifies(
+        tmp_path: Path) -> None:
+    """Re-encoding with orjson >= 3.10 gave 1e+16, so an intact old log was called edited."""
+    log = tmp_path / "old.jsonl"
+    log.write_bytes(_ORJSON_39_RECORD)
+    result = verify(log)
+    assert result.ok and result.records == 1, result.reason
+    log.write_bytes(_ORJSON_39_RECORD.replace(b":1e16,", b":2e16,"))
+    result = verify(log)
+    assert not result.ok and result.first_bad == 1 and "edited" in (result.reason or "")
+    log.write_bytes(_ORJSON_39_RECORD.replace(b'"1e+16 in', b'"1e16 in'))
+    assert not verify(log).ok  # the exponent inside a string is text, never rewritten
+
+
 def test_format2_line_edited_after_its_hash_or_reformatted_is_caught(tmp_path: Path) -> None:
     """The hash covers the bytes before it; bytes after it, or a re-encoding that keeps
     the same JSON value, are edits too."""

@@ -24,6 +24,7 @@ import dataclasses
 import enum
 import hashlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -204,9 +205,22 @@ def check_record(obj: Any, line: bytes | None = None) -> str | None:
         body = orjson.dumps(obj, option=_SORT)
     finally:
         obj["hash"] = stored
-    if digest(body) != stored:
+    if digest(body) != stored and (
+        b"e+" not in body or digest(_LEGACY_EXPONENT.sub(_unsigned, body)) != stored
+    ):
         return "hash mismatch: the record was edited after it was written"
     return None
+
+
+#: A JSON string (kept as it is) or the ``e+`` of a number's exponent.
+_LEGACY_EXPONENT: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|e\+')
+
+
+def _unsigned(match: re.Match[bytes]) -> bytes:
+    """Format 1 was written by orjson < 3.10, which wrote 1e16 where 3.10 writes 1e+16:
+    a record holding such a float is re-encoded both ways before it is called edited."""
+    found = match.group()
+    return found if found.startswith(b'"') else b"e"
 
 
 def _check_v2(line: bytes, stored: str) -> str | None:
