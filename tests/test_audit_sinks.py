@@ -611,6 +611,21 @@ def test_forked_children_do_not_keep_the_jsonl_writer_lock(tmp_path: Path) -> No
     assert verify(str(log)).ok
 
 
+def test_opening_sinks_adds_no_fork_handler_for_the_life_of_the_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each sink registered its own at-fork hooks, which os can never remove: a service
+    opening a sink per job grew its fork handlers, and every fork ran them all."""
+    import os
+
+    added: list[Any] = []
+    monkeypatch.setattr(os, "register_at_fork", lambda **hooks: added.append(hooks),
+                        raising=False)
+    for n in range(20):
+        JsonlSink(tmp_path / f"{n}.jsonl").close()
+        SqliteSink(tmp_path / f"{n}.db").close()
+    assert added == []
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # on purpose
 def test_an_unclosed_jsonl_sink_is_released_even_when_warnings_are_errors(
         tmp_path: Path) -> None:

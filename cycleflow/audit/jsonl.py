@@ -8,14 +8,12 @@ on a torn last line unless asked to repair it.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import os
 import re
 import sys
 import threading
 import warnings
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +23,7 @@ import orjson
 
 from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase, check_events
 from cycleflow.audit.chain import check_record, seal_lines
+from cycleflow.audit.forking import watch
 from cycleflow.audit.logfile import is_compressed
 
 try:  # POSIX only; elsewhere the single-writer rule is documented but not enforced
@@ -179,8 +178,7 @@ class JsonlSink(SinkBase):
         self._size = os.fstat(fd).st_size
         self._fallocate = _space_reserver()
         self._reserved = self._size  # the file has blocks reserved up to here
-        if hasattr(os, "register_at_fork"):  # a child lets go of the file at once (see _forget)
-            os.register_at_fork(after_in_child=functools.partial(_forget, weakref.ref(self)))
+        watch(self)  # a child lets go of the file at once (see _after_fork_in_child)
         if saved is not None:
             self._record_repair(tail, saved)
 
@@ -374,19 +372,23 @@ class JsonlSink(SinkBase):
     def __enter__(self) -> JsonlSink:
         return self
 
+    def _before_fork(self) -> None:
+        """Nothing to wait for: a child never writes (its emit is refused)."""
 
-def _forget(ref: weakref.ref[JsonlSink]) -> None:
-    """In a forked child, right after the fork: drop the child's copy of the descriptor, so
-    the writer lock goes with the parent's (children kept the log locked against a
-    restarted writer), and take a fresh lock (one held by another thread at the fork
-    would never be released here). The child's emit() is refused; its close() is a no-op."""
-    sink = ref()
-    if sink is None or sink._fd < 0:
-        return
-    sink._lock = threading.Lock()
-    with contextlib.suppress(OSError):
-        os.close(sink._fd)  # no truncation: the file's length is the parent's
-    sink._fd = -1
+    def _after_fork_in_parent(self) -> None:
+        """The parent keeps the file and its place in the chain."""
+
+    def _after_fork_in_child(self) -> None:
+        """Right after the fork, in the child: drop the child's copy of the descriptor, so
+        the writer lock goes with the parent's (children kept the log locked against a
+        restarted writer), and take a fresh lock (one held by another thread at the fork
+        would never be released here). The child's emit() is refused; close() a no-op."""
+        if self._fd < 0:
+            return
+        self._lock = threading.Lock()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)  # no truncation: the file's length is the parent's
+        self._fd = -1
 
 
 __all__ = ["JsonlSink"]

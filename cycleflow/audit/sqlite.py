@@ -8,17 +8,16 @@ share one database without forking the chain.
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
 from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase
 from cycleflow.audit.chain import Sealed, digest, seal_batch
+from cycleflow.audit.forking import watch
 
 TABLE: Final = "audit_log"
 SCHEMA: Final = f"""
@@ -87,11 +86,7 @@ class SqliteSink(SinkBase):
         self._pid = os.getpid()
         self._left: list[sqlite3.Connection] = []  # parents' connections, never used here
         self._held = False  # the lock is held across a fork (see _hold)
-        if hasattr(os, "register_at_fork"):  # no thread may be inside SQLite at a fork
-            ref = weakref.ref(self)
-            os.register_at_fork(before=functools.partial(_hold, ref),
-                                after_in_parent=functools.partial(_release, ref),
-                                after_in_child=functools.partial(_fresh_lock, ref))
+        watch(self)  # no thread may be inside SQLite at a fork (see _before_fork)
 
     def _connect(self) -> sqlite3.Connection:
         """A connection to the database, set up for appending (WAL, schema, head checked)."""
@@ -167,29 +162,21 @@ class SqliteSink(SinkBase):
     def __enter__(self) -> SqliteSink:
         return self
 
+    def _before_fork(self) -> None:
+        """Wait for a thread writing through this sink to finish. A child forked while
+        another thread was inside SQLite inherits SQLite's mutexes held, and hangs in its
+        first call (a threaded service that forks workers)."""
+        self._held = self._lock.acquire(timeout=30)
 
-def _hold(ref: weakref.ref[SqliteSink]) -> None:
-    """Before a fork: wait for a thread writing through this sink to finish. A child
-    forked while another thread was inside SQLite inherits SQLite's mutexes held, and
-    hangs in its first call (a threaded service that forks workers)."""
-    sink = ref()
-    if sink is not None:
-        sink._held = sink._lock.acquire(timeout=30)
+    def _after_fork_in_parent(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
 
-
-def _release(ref: weakref.ref[SqliteSink]) -> None:
-    sink = ref()
-    if sink is not None and sink._held:
-        sink._held = False
-        sink._lock.release()
-
-
-def _fresh_lock(ref: weakref.ref[SqliteSink]) -> None:
-    """In a forked child: the parent's lock (held across the fork) is not the child's."""
-    sink = ref()
-    if sink is not None:
-        sink._lock = threading.Lock()
-        sink._held = False
+    def _after_fork_in_child(self) -> None:
+        """The parent's lock (held across the fork) is not the child's."""
+        self._lock = threading.Lock()
+        self._held = False
 
 
 def _row(event: Mapping[str, Any], sealed: Sealed) -> tuple[Any, ...]:
