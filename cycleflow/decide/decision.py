@@ -13,11 +13,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Final, Literal
 
+from cycleflow.expr.runtime import MISSING_TEXT
+
 Outcome = Literal["allowed", "blocked", "needs_approval", "not_permitted"]
 VerdictKind = Literal["compliant", "violation", "error"]
 Kind = Literal["entry", "step", "risk", "approval", "time", "transition", "field"]
 
-MISSING = "<missing>"
+MISSING: Final = MISSING_TEXT  # what a check shows for a field the deal lacks: one marker
 
 
 _PLAIN: Final = frozenset({str, int, float, bool, type(None)})
