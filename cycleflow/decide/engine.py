@@ -670,7 +670,7 @@ class Engine:
             run.rules(program.hot)
         for name in plan.transition.require:
             found, value = lookup(deal, name)
-            ok = found and value not in (None, "", [], {})
+            ok = found and _given(value)
             if run.trace:
                 run.checks.append(
                     RuleCheck(
@@ -1204,6 +1204,14 @@ _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
 _ABSENT = object()  # what getattr_static returns for a name the object does not have
+
+
+def _given(value: Any) -> bool:
+    """What ``require:`` accepts: a value that is present and not empty (text of only
+    spaces is empty to an officer: "   " as a lost reason records no reason)."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return value is not None and value != [] and value != {}
 
 
 def _plain_stage(deal: Any) -> Any:
