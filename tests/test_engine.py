@@ -481,6 +481,41 @@ def test_at_rest_the_unknown_requester_of_a_past_move_is_not_judged(engine: Engi
     assert "discount_desk" not in rules(v.violations), v.to_dict()
 
 
+@pytest.mark.parametrize("by", ["Ann", "ANN", " ann ", "ａｎｎ"])
+def test_an_approver_id_differing_only_in_case_width_or_spaces_is_the_same_person(
+        engine: Engine, by: str) -> None:
+    """The owner "ann" approved her own discount as "Ann" (allowed); one finance director
+    counted twice as "fred" and "Fred" for a gate needing two people."""
+    own = {"gate": "discount_desk", "by": by, "role": "sales_director",
+           "at": "2026-11-20T10:00:00Z", "values": {"discount_pct": 25, "amount": 100000}}
+    d = engine.decide(deal(discount_pct=25, approvals=[own]), "advance",
+                      {"id": "zoe", "roles": ["sales_rep"]}, now=NOW)
+    assert d.outcome == "needs_approval"
+    assert "separation of duties" in d.approvals_needed[0].reasons[0]
+    d = engine.decide(deal(discount_pct=25, approvals=[own], owner="bob"), "advance",
+                      REP, now=NOW)  # the requester "ann", too
+    assert d.outcome == "needs_approval"
+    assert "separation of duties" in d.approvals_needed[0].reasons[0]
+
+
+def test_two_approvals_by_one_person_spelt_two_ways_count_once(engine: Engine) -> None:
+    def review(by: str) -> dict[str, Any]:
+        return {"gate": "deal_review", "by": by, "role": "finance_director",
+                "at": "2026-11-25T10:00:00Z", "values": {"amount": 600000}}
+
+    won = deal(stage="negotiation", amount=600000, contract_signed=True,
+               stage_entered_at="2026-11-20T09:00:00Z",
+               steps=["customer_development", "customer_visit", "product_introduction",
+                      "needs_analysis", "solution_design", "quotation_negotiation",
+                      "contract_signing"])
+    two = engine.decide(dict(won, approvals=[review("fred"), review("Fred ")]), "win", REP,
+                        now=NOW)
+    assert [n.gate for n in two.approvals_needed] == ["deal_review"], two.to_dict()
+    assert two.approvals_needed[0].missing == 1
+    assert engine.decide(dict(won, approvals=[review("fred"), review("gina")]), "win", REP,
+                         now=NOW).allowed
+
+
 def test_bound_triggers_refuse_a_positional_or_misspelt_actor() -> None:
     """opp.win(grace) moved the deal with no requester (the separation from the requester
     passed) and logged actor null; may_win(grace) answered True."""

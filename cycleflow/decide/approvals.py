@@ -8,6 +8,7 @@ values the gate binds. Every approval that does not count says why.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,12 +68,20 @@ def fingerprint(gate: Gate, deal: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def who(user: str) -> str:
+    """The person a user id names, for separation of duties and distinct approvers: ids
+    compared as CRMs and single sign-on compare them (case, width and surrounding spaces
+    aside), so "Ann" cannot approve the deal "ann" owns, nor count as a second approver."""
+    return unicodedata.normalize("NFKC", user).strip().casefold()
+
+
 def _same_person(by: str, party: Any) -> bool:
-    """Whether approver ``by`` is ``party``; a number names the same user as its text (an
-    owner or requester id of 42 is approver "42": separation of duties must not fail open)."""
+    """Whether approver ``by`` (already :func:`who`) is ``party``; a number names the same
+    user as its text (an owner or requester id of 42 is approver "42": separation of duties
+    must not fail open)."""
     if party is None or isinstance(party, bool):
         return False
-    return by == (party if isinstance(party, str) else str(party))
+    return by == who(party if isinstance(party, str) else str(party))
 
 
 def _party(name: str, deal: Mapping[str, Any], actor: Mapping[str, Any] | None) -> Any:
@@ -102,11 +111,13 @@ def evaluate_gate(
     the requester of the past move is not known, and is not judged).
     """
     as_of = valid_at or now
-    blind = moving and "requester" in gate.separate_from and not (actor and actor.get("id"))
+    blind = moving and "requester" in gate.separate_from and not (
+        actor and actor.get("id") and who(str(actor["id"])))
     raw = deal.get("approvals") or []
     if not isinstance(raw, (list, tuple)):
         raise DealError("approvals must be a list of {gate, by, role, at}")
     approvers: list[str] = []
+    people: set[str] = set()  # who the approvers are (see who())
     reasons: list[str] = []
     current: dict[str, Any] | None = None
     for n, item in enumerate(raw, start=1):
@@ -115,7 +126,7 @@ def evaluate_gate(
         ) != gate.id:
             continue
         by, role = item.get("by"), item.get("role")
-        if not by or not isinstance(by, str):
+        if not by or not isinstance(by, str) or not (person := who(by)):
             reasons.append(phrase(lang, "ap_no_by", n=n))
             continue
         if role not in gate.roles:
@@ -126,7 +137,7 @@ def evaluate_gate(
         if blind:  # fail closed: anyone could be the requester
             reasons.append(phrase(lang, "ap_no_requester", by=by))
             continue
-        parties = [p for p in gate.separate_from if _same_person(by, _party(p, deal, actor))]
+        parties = [p for p in gate.separate_from if _same_person(person, _party(p, deal, actor))]
         if parties:
             reasons.append(phrase(lang, "ap_separation", by=by, party=parties[0]))
             continue
@@ -149,7 +160,8 @@ def evaluate_gate(
             if changed:
                 reasons.append(phrase(lang, "ap_void", by=by, why=changed))
                 continue
-        if by not in approvers:
+        if person not in people:
+            people.add(person)
             approvers.append(by)
     if not approvers and not reasons:
         reasons.append(phrase(lang, "ap_none", gate=gate.id))
