@@ -372,6 +372,17 @@ def test_engine_sentences_follow_the_language() -> None:
     assert "separation of duties" in {x.rule: x.message for x in en.violations}["discount_desk"]
 
 
+def test_a_step_not_done_is_checked_with_the_failure_message(engine: Engine) -> None:
+    """explain and the audit log showed a missing step as 'failed: step ... done'."""
+    d = engine.decide(deal(steps=["product_introduction"]), "advance", REP, now=NOW)
+    visit = next(c for c in d.checks if c.rule == "needs_analysis")
+    assert visit.outcome == "fail"
+    assert visit.message == next(v.message for v in d.violations if v.rule == "needs_analysis")
+    assert "is not done" in visit.message
+    done = next(c for c in d.checks if c.rule == "product_introduction")
+    assert done.outcome == "pass" and done.message.endswith("done")
+
+
 def test_each_rule_evaluation_is_one_audit_event() -> None:
     from cycleflow.audit import capture_audit
 

@@ -318,7 +318,7 @@ class _Run:
                         "step",
                         "pass" if ok else "fail",
                         "high",
-                        passed,
+                        passed if ok else message,
                         None,
                         {"deal.steps": list(listed)},
                     )
