@@ -383,6 +383,31 @@ def test_a_step_not_done_is_checked_with_the_failure_message(engine: Engine) -> 
     assert done.outcome == "pass" and done.message.endswith("done")
 
 
+def test_a_standing_control_never_blocks_losing_a_deal_nor_keeps_a_lost_deal_in_violation(
+        engine: Engine) -> None:
+    """extreme_discount is 'always': losing a deal with a 45% discount was blocked, and
+    explain told the rep to fix the discount in order to lose the deal."""
+    d = engine.decide(deal(discount_pct=45, lost_reason="budget cut"), "lose", REP, now=NOW)
+    assert d.allowed, d.to_dict()
+    assert "extreme_discount" not in {c.rule for c in d.checks}
+    lost = deal(stage="lost", discount_pct=45, lost_reason="budget cut", steps=[])
+    assert engine.check(lost, now=NOW).verdict == "compliant"
+    # everywhere else the control still stands
+    assert "extreme_discount" in rules(
+        engine.decide(deal(discount_pct=45), "advance", REP, now=NOW).violations)
+
+
+def test_a_control_naming_the_lost_stage_or_the_trigger_still_applies(tmp_path: Path) -> None:
+    text = POLICY.read_text(encoding="utf-8").replace(
+        "at: [enter negotiation, enter won, always]", "at: [enter negotiation, on lose]"
+    ).replace("deal_schema: ../schemas/deal.schema.json\n", "")
+    assert "on lose" in text and "deal_schema" not in text
+    (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
+    named = Engine(load_policy(tmp_path / "p.yaml"))
+    d = named.decide(deal(discount_pct=45, lost_reason="budget cut"), "lose", REP, now=NOW)
+    assert d.outcome == "blocked" and "extreme_discount" in rules(d.violations)
+
+
 def test_each_rule_evaluation_is_one_audit_event() -> None:
     from cycleflow.audit import capture_audit
 
