@@ -408,6 +408,20 @@ def test_a_control_naming_the_lost_stage_or_the_trigger_still_applies(tmp_path: 
     assert d.outcome == "blocked" and "extreme_discount" in rules(d.violations)
 
 
+def test_a_record_breaking_the_deal_schema_is_blocked_not_refused_as_a_move(
+        engine: Engine) -> None:
+    """A lost_reason of 0 made 'lose' not_permitted ('lead → ?'), as if the stage had no
+    such trigger; the move exists and the record fails closed, as a missing field does."""
+    d = engine.decide(deal(lost_reason=0), "lose", REP, now=NOW)
+    assert (d.outcome, d.source, d.target) == ("blocked", "qualified", "lost")
+    assert [(v.rule, v.kind) for v in d.violations] == [("deal", "field")]
+    assert "lost_reason" in d.violations[0].message
+    unknown = engine.decide(deal(stage="qualifed"), "advance", REP, now=NOW)
+    assert (unknown.outcome, unknown.target) == ("not_permitted", None)
+    wrong = engine.decide(deal(lost_reason=0), "win", REP, now=NOW)  # no 'win' from here
+    assert wrong.outcome == "not_permitted"
+
+
 def test_each_rule_evaluation_is_one_audit_event() -> None:
     from cycleflow.audit import capture_audit
 

@@ -75,7 +75,7 @@ def test_nan_or_infinity_in_a_number_field_is_an_error_not_a_pass() -> None:
     assert engine.decide({**deal, "discount_pct": 50}, "win", actor, now=NOW).outcome != "allowed"
     for bad in (float("nan"), float("inf"), float("-inf")):
         decision = engine.decide({**deal, "discount_pct": bad}, "win", actor, now=NOW)
-        assert decision.outcome == "not_permitted"
+        assert decision.outcome == "blocked" and decision.target == "won"
         assert "discount_pct" in decision.violations[0].message
         assert "not a finite number" in decision.violations[0].message
         verdict = engine.check({**deal, "amount": bad}, now=NOW)

@@ -605,12 +605,16 @@ class Engine:
         try:
             self._validate(deal)
         except DealError as err:
+            # a record that breaks the deal schema, on a move its stage permits, is blocked
+            # (it fails closed, like a field a rule cannot read); without a known stage,
+            # or with a trigger the stage does not permit, the move is not permitted
+            known = self._moves.get((source, trigger)) if type(source) is str else None
             decision = Decision(
-                "not_permitted",
+                "blocked" if known else "not_permitted",
                 deal_id(deal),
                 trigger,
                 _s(source),
-                None,
+                known.plan.target.id if known else None,
                 violations=(Violation("deal", "field", "high", err.message),),
                 decision_id=did,
                 at=_iso(moment),
