@@ -247,3 +247,34 @@ def test_an_expected_error_that_did_not_happen_is_said_plainly(tmp_path: Path) -
     assert res.exit_code == 1
     assert "expected a message containing 'schema', but the deal was judged" in res.output
     assert "None" not in res.output
+
+
+def test_a_case_whose_deal_the_engine_cannot_judge_fails_instead_of_passing(
+        tmp_path: Path) -> None:
+    """A stage typo passed 'expect: {outcome: not_permitted}', and a deal breaking the deal
+    schema passed too: no rule of the policy ran, yet the suite was green (officer review)."""
+    good = ("{id: a, stage: qualified, stage_entered_at: '2026-11-20T09:00:00Z', owner: ann, "
+            "lost_reason: %s}")
+    suite = _shipped_policy_suite(tmp_path, "invalid.test.yaml",
+        "fixtures: {actors: {rep: {id: ann, roles: [sales_rep]}}}\n"
+        "cases:\n"
+        "  - {name: typo, decide: lose, actor: rep, deal: {id: a, stage: qualifed},"
+        " expect: {outcome: not_permitted}}\n"
+        f"  - {{name: schema, decide: lose, actor: rep, deal: {good % 0},"
+        " expect: {outcome: blocked}}\n"
+        f"  - {{name: meant, decide: lose, actor: rep, deal: {good % 0},"
+        " expect: {outcome: blocked, violations: [deal]}}\n"
+        "  - {name: at rest, check: true, deal: {id: a, stage: qualifed},"
+        " expect: {not_warnings: []}}\n"
+        "  - {name: error meant, check: true, deal: {id: a, stage: qualifed},"
+        " expect: {verdict: error}}\n"
+        f"  - {{name: valid, decide: lose, actor: rep, deal: {good % 'budget cut'},"
+        " expect: {outcome: allowed}}\n")
+    run = run_suites([load_suite(str(suite))])
+    by_name = {c.name: c for c in run.cases}
+    assert {n for n, c in by_name.items() if not c.passed} == {"typo", "schema", "at rest"}
+    assert "not a valid record" in by_name["typo"].failures[-1]
+    assert "unknown stage 'qualifed'" in by_name["typo"].failures[-1]
+    assert "lost_reason" in by_name["schema"].failures[-1]
+    assert "expect violations: [deal]" in by_name["schema"].failures[-1]
+    assert "expect verdict: error" in by_name["at rest"].failures[-1]

@@ -374,6 +374,12 @@ def _judge(case: Case, checks: Sequence[RuleCheck], violations: list[str], warni
     return fails
 
 
+#: A case whose deal the engine could not judge: no rule of the policy ran, so an
+#: expectation such as ``outcome: not_permitted`` would pass without testing anything.
+_INVALID = ("the case's deal is not a valid record, so no rule of the policy was judged: "
+            "{problem}; fix the deal (or, to test a malformed record, expect {expect})")
+
+
 def run_case(suite: Suite, case: Case) -> CaseResult:
     """Run one case on the engine and compare the answer with the expectation."""
     started = time.perf_counter()
@@ -386,6 +392,11 @@ def run_case(suite: Suite, case: Case) -> CaseResult:
         warnings = _ids(decision.warnings, "rule")
         needs = _ids(decision.approvals_needed, "gate")
         fails = _judge(case, checks, violations, warnings, needs, "outcome", decision.outcome)
+        invalid = next((v.message for v in decision.violations if v.rule == "deal"), None)
+        expected = {*(case.expect.get("violations") or ()),
+                    *(case.expect.get("only_violations") or ())}
+        if invalid is not None and "deal" not in expected:
+            fails.append(_INVALID.format(problem=invalid, expect="violations: [deal]"))
         actual: dict[str, Any] = {"outcome": decision.outcome}
         explanation = explain_decision(suite.policy, decision, case.deal, case.actor, suite.lang)
     else:
@@ -395,6 +406,8 @@ def run_case(suite: Suite, case: Case) -> CaseResult:
         warnings = _ids(verdict.warnings, "rule")
         needs = _ids(verdict.approvals_needed, "gate")
         fails = _judge(case, checks, violations, warnings, needs, "verdict", verdict.verdict)
+        if verdict.verdict == "error" and not {"verdict", "error"} & case.expect.keys():
+            fails.append(_INVALID.format(problem=verdict.error, expect="verdict: error"))
         want_error = case.expect.get("error")
         if want_error is not None and str(want_error) not in (verdict.error or ""):
             got = (f"got {verdict.error!r}" if verdict.error
