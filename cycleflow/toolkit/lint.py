@@ -37,6 +37,10 @@ RULE_HELP: dict[str, str] = {
     "gate-count-exceeds-roles": "A gate needs more approvers than it names roles.",
     "gate-separation-duplicate": "A gate names the same person twice in separate_from.",
     "gate-separation-type": "separate_from names a field that cannot hold a user id.",
+    "stage-not-in-deal-schema": "A stage the deal schema's stage enum lacks: every deal "
+                                "in it fails the deal schema.",
+    "deal-schema-unknown-stage": "A value of the deal schema's stage enum that is no stage "
+                                 "of the policy.",
     "expr-type-mismatch": "A comparison or operation the deal schema's types cannot satisfy.",
     "label-language": "A label language code that is probably a typo of a common one.",
     "control-character": "A control or bidi-override character in a policy's text.",

@@ -11,6 +11,7 @@ What these checks can decide from the policy alone is listed in
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Pro
     out.extend(_constant_rules(policy))
     out.extend(_risk_checkpoints(policy, where))
     out.extend(_gate_problems(policy, where))
+    out.extend(_stage_enum_problems(policy, where))
     out.extend(_language_typos(docs))
     out.extend(_control_characters(docs))
     if docs and policy.known_fields is not None:
@@ -230,6 +232,71 @@ def _gate_separation(gate: Gate, known: KnownFields | None, at: Location) -> Ite
                 "name a field holding a user id (a string)", "warning")
 
 
+# ---------------------------------------------------------------- deal schema's stages
+
+
+def _stage_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
+    """The policy's stages against the deal schema's ``stage`` enum: a stage it lacks makes
+    every deal in that stage fail the schema (error); a value no stage has is a leftover
+    or a typo (warning)."""
+    from cycleflow.validate.deal_schema import enum_value_position, stage_enum
+
+    if policy.deal_schema is None:
+        return []
+    allowed = stage_enum(policy.deal_schema)
+    if allowed is None:
+        return []
+    main = where.docs.get(policy.path)
+    named = main.data.get("deal_schema") if main is not None and isinstance(
+        main.data, Mapping) else None
+    shown = str(named or policy.deal_schema_path or "deal_schema")
+    out: list[Problem] = []
+    ids = [s.id for s in policy.stages]
+    for stage in policy.stages:
+        if stage.id not in allowed:
+            out.append(Problem(
+                where.key(stage.location, ("stages", stage.id)), "stage-not-in-deal-schema",
+                f"stage '{stage.id}' is not in the stage enum of deal_schema {shown}: every "
+                "deal in this stage fails the deal schema",
+                f"add '{stage.id}' to the schema's stage enum (properties.stage.enum)"))
+    fallback = (main.source_map.locate(("deal_schema",)) if main is not None
+                else Location(policy.path, 1, 1))
+    text = _read_text(policy.deal_schema_path)
+    for value in allowed:
+        if value in ids:
+            continue
+        at = fallback
+        found = enum_value_position(text, value) if text is not None else None
+        if found is not None and policy.deal_schema_path is not None:
+            at = Location(policy.deal_schema_path, *found)
+        hint = did_you_mean(value, ids)
+        out.append(Problem(
+            at, "deal-schema-unknown-stage",
+            f"the stage enum of deal_schema {shown} lists '{value}', which is no stage of "
+            "the policy: a deal in it is refused by the engine as an unknown stage",
+            f"{hint} (rename it in the schema's stage enum)" if hint
+            else "remove it from the schema's stage enum, or add the stage to the policy",
+            "warning"))
+    return out
+
+
+def _read_text(path: str | None) -> str | None:
+    """The text of a file already read once (the deal schema), or None if it cannot be read."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def did_you_mean(word: str, options: Sequence[str]) -> str | None:
+    """``did you mean 'x'?`` for the closest of ``options``, or None."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
 # ---------------------------------------------------------------- expression types
 
 
@@ -283,8 +350,6 @@ def _control_characters(docs: Sequence[Document]) -> list[Problem]:
 def _language_typos(docs: Sequence[Document]) -> list[Problem]:
     """A language code used rarely beside a similar one used often (``ch`` beside ``zh``):
     the text in it is never shown, since ``--lang zh`` falls back to English there."""
-    import difflib
-
     uses: dict[str, list[tuple[Document, Path]]] = {}
     for doc in docs:
         for path, texts in _text_maps(doc.data):

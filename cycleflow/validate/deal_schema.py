@@ -8,6 +8,8 @@ validator generated once from the schema (see the costs in DESIGN.md and
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -95,6 +97,42 @@ def known_fields(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     for name in RESERVED:
         out.setdefault(name, frozenset())
     return out
+
+
+def stage_enum(schema: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The stage ids the schema allows (``properties.stage.enum`` or ``const``), or None.
+
+    Lint compares them with the policy's stages: a stage the schema refuses makes every
+    deal in it fail the deal schema.
+    """
+    root = _resolve(schema, schema)
+    props = root.get("properties")
+    stage = props.get("stage") if isinstance(props, Mapping) else None
+    if not isinstance(stage, Mapping):
+        return None
+    stage = _resolve(stage, schema)
+    if isinstance(stage.get("enum"), list):
+        return tuple(v for v in stage["enum"] if isinstance(v, str))
+    if isinstance(stage.get("const"), str):
+        return (stage["const"],)
+    return None
+
+
+def enum_value_position(text: str, value: str) -> tuple[int, int] | None:
+    """Best-effort 1-based (line, column) of ``value`` in the ``enum`` of the ``stage``
+    property of a deal schema's JSON text, or None when it cannot be found plainly."""
+    key = re.search(r'"stage"\s*:\s*\{', text)
+    if key is None:
+        return None
+    enum = re.compile(r'"enum"\s*:\s*\[').search(text, key.end())
+    if enum is None:
+        return None
+    end = text.find("]", enum.end())
+    at = text.find(json.dumps(value), enum.end(), end if end >= 0 else len(text))
+    if at < 0:
+        return None
+    line = text.count("\n", 0, at) + 1
+    return line, at - text.rfind("\n", 0, at)
 
 
 _SPEC_HINT = "see https://json-schema.org/draft/2020-12/json-schema-core for the keywords"
