@@ -122,6 +122,264 @@ def _get(record: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
+class _Skip:
+    """The marker for "no valid value": the field is left out rather than set wrongly."""
+
+    __slots__ = ()
+
+
+_SKIP = _Skip()
+#: Strings tried, after the schema's own examples, for a field with a ``pattern``.
+_PROBES = ("A", "AB", "ABC", "US", "CN", "a", "ab", "abc", "x1", "A1", "AB-123", "ABC-123",
+           "0", "1", "12", "123", "1234", "12345", "123456", "2026-01-05", "ok", "yes")
+_MAX_DEPTH = 8
+#: Deal keys the simulator owns: the engine's state and the owner's id, never replaced.
+_RESERVED = frozenset({"id", "stage", "stage_entered_at", "owner", "steps", "approvals"})
+
+
+def _resolve(node: Any, root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow local ``#/...`` references (remote ones were refused when the policy loaded)."""
+    for _ in range(32):
+        if not isinstance(node, Mapping) or not isinstance(node.get("$ref"), str):
+            break
+        target: Any = root
+        ref = str(node["$ref"])
+        for part in ref.removeprefix("#").removeprefix("/").split("/") if ref != "#" else []:
+            key = part.replace("~1", "/").replace("~0", "~")
+            target = target.get(key, {}) if isinstance(target, Mapping) else {}
+        node = target
+    return node if isinstance(node, Mapping) else {}
+
+
+def _parts(node: Any, root: Mapping[str, Any], depth: int = 0) -> list[Mapping[str, Any]]:
+    """A subschema and the ``allOf`` branches it applies in place, references followed."""
+    found = _resolve(node, root)
+    out = [found]
+    if depth < _MAX_DEPTH:
+        for sub in found.get("allOf", ()) or ():
+            out.extend(_parts(sub, root, depth + 1))
+    return out
+
+
+def _type_names(parts: list[Mapping[str, Any]]) -> list[str]:
+    """The JSON types the schema parts allow, in a stable order (guessed from keywords if
+    the schema names none)."""
+    named: list[str] = []
+    for part in parts:
+        t = part.get("type")
+        for name in ([t] if isinstance(t, str) else t if isinstance(t, list) else []):
+            if name not in named:
+                named.append(str(name))
+    if named:
+        return named
+    keys = {k for part in parts for k in part}
+    if keys & {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}:
+        return ["number"]
+    if keys & {"minLength", "maxLength", "pattern", "format"}:
+        return ["string"]
+    if keys & {"properties", "required"}:
+        return ["object"]
+    return []
+
+
+class _Fields:
+    """The deal schema's view of a field: is a value valid there, and which valid value to
+    put there instead, so that a simulated deal never breaks the policy's deal schema."""
+
+    def __init__(self, schema: Mapping[str, Any] | None, rng: random.Random) -> None:
+        self.root: Mapping[str, Any] = schema or {}
+        self.rng = rng
+        self.validator: Any = None
+        if schema is not None:
+            from jsonschema import Draft202012Validator
+
+            self.validator = Draft202012Validator(
+                schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    def schemas(self, dotted: str) -> list[Mapping[str, Any]]:
+        """Every subschema that applies to the field ``dotted`` (none: anything goes)."""
+        if self.validator is None:
+            return []
+        current: list[Mapping[str, Any]] = _parts(self.root, self.root)
+        for part in dotted.split("."):
+            found: list[Mapping[str, Any]] = []
+            for node in current:
+                props = node.get("properties")
+                if isinstance(props, Mapping) and part in props:
+                    found.extend(_parts(props[part], self.root))
+                elif isinstance(node.get("additionalProperties"), Mapping):
+                    found.extend(_parts(node["additionalProperties"], self.root))
+            current = found
+        return current
+
+    def required(self) -> list[str]:
+        """The top-level fields the schema requires."""
+        return [str(k) for part in _parts(self.root, self.root)
+                for k in part.get("required", ()) or ()]
+
+    def valid(self, schemas: list[Mapping[str, Any]], value: Any) -> bool:
+        """Whether ``value`` satisfies every one of ``schemas``."""
+        return all(self.validator.evolve(schema=s).is_valid(value) for s in schemas)
+
+    def conform(self, dotted: str, value: Any, moment: datetime) -> Any:
+        """``value`` when the schema accepts it at ``dotted``, else a valid value near it,
+        else ``_SKIP``."""
+        schemas = self.schemas(dotted)
+        if not schemas or self.valid(schemas, value):
+            return value
+        if isinstance(value, Mapping):
+            repaired: dict[str, Any] = {}
+            for key, sub in value.items():
+                fixed = self.conform(f"{dotted}.{key}", sub, moment)
+                if fixed is not _SKIP:
+                    repaired[key] = fixed
+            value = repaired
+        return self.make(dotted, moment, value, near=True)
+
+    def make(self, dotted: str, moment: datetime, prefer: Any = _SKIP, *,
+             near: bool = False) -> Any:
+        """A value the schema accepts at ``dotted`` (``prefer`` if it does, else with ``near``
+        a number moved inside the bounds), else ``_SKIP``."""
+        schemas = self.schemas(dotted)
+        if not schemas or (prefer is not _SKIP and self.valid(schemas, prefer)):
+            return prefer
+        leaf = dotted.rsplit(".", 1)[-1]
+        for candidate in self._candidates(schemas, leaf, moment, prefer, 0, near):
+            if candidate is not _SKIP and self.valid(schemas, candidate):
+                return candidate
+        return _SKIP
+
+    def _candidates(self, parts: list[Mapping[str, Any]], leaf: str, moment: datetime,
+                    prefer: Any, depth: int, near: bool = False) -> list[Any]:
+        """Values to try, best first: the preferred one, the schema's own, then generated."""
+        out: list[Any] = [prefer]
+        if near and isinstance(prefer, (int, float)) and not isinstance(prefer, bool):
+            out.append(self._clamp(parts, prefer, isinstance(prefer, int)))
+        for part in parts:
+            if "const" in part:
+                out.append(part["const"])
+            enum = part.get("enum")
+            if isinstance(enum, list) and enum:
+                first = self.rng.randrange(len(enum))
+                out.extend(enum[first:] + enum[:first])
+            for key in ("examples", "default"):
+                given = part.get(key)
+                out.extend(given if key == "examples" and isinstance(given, list) else
+                           [given] if key == "default" and given is not None else [])
+        if depth < _MAX_DEPTH:
+            for part in parts:
+                for key in ("anyOf", "oneOf"):
+                    for branch in part.get(key, ()) or ():
+                        out.extend(self._candidates(_parts(branch, self.root), leaf, moment,
+                                                    _SKIP, depth + 1)[1:])
+        names = _type_names(parts)
+        for name in names or ["string"]:
+            out.extend(self._typed(name, parts, leaf, moment, depth, prefer))
+        return out
+
+    def _clamp(self, parts: list[Mapping[str, Any]], value: float, integer: bool) -> float:
+        """``value`` moved inside the schema's bounds (an exclusive bound nudged inwards)."""
+        low: float | None = None
+        high: float | None = None
+        for part in parts:
+            for key, lower in (("minimum", True), ("exclusiveMinimum", True),
+                               ("maximum", False), ("exclusiveMaximum", False)):
+                given = part.get(key)
+                if not isinstance(given, (int, float)) or isinstance(given, bool):
+                    continue
+                bound: float = given
+                if key.startswith("exclusive"):
+                    step = 1 if integer else max(abs(bound) * 1e-6, 1e-3)
+                    bound = (math.floor(bound) + 1 if lower else math.ceil(bound) - 1
+                             ) if integer else bound + step if lower else bound - step
+                elif integer:
+                    bound = math.ceil(bound) if lower else math.floor(bound)
+                if lower:
+                    low = bound if low is None else max(low, bound)
+                else:
+                    high = bound if high is None else min(high, bound)
+        if low is not None and value < low:
+            value = low
+        if high is not None and value > high:
+            value = high
+        for part in parts:
+            multiple = part.get("multipleOf")
+            if (isinstance(multiple, (int, float)) and not isinstance(multiple, bool)
+                    and multiple > 0 and math.isfinite(value)):
+                value = math.ceil(value / multiple) * multiple
+                if high is not None and value > high:
+                    value -= multiple
+        return int(value) if integer and float(value).is_integer() else value
+
+    def _typed(self, name: str, parts: list[Mapping[str, Any]], leaf: str, moment: datetime,
+               depth: int, prefer: Any = _SKIP) -> list[Any]:
+        """Generated values of one JSON type that respect the schema's simple keywords."""
+        rng = self.rng
+        if name == "boolean":
+            return [True, False]
+        if name == "null":
+            return [None]
+        if name in ("integer", "number"):
+            integer = name == "integer"
+            low, high = self._clamp(parts, -math.inf, integer), self._clamp(parts, math.inf,
+                                                                             integer)
+            if math.isfinite(low) and math.isfinite(high) and low <= high:
+                guess: float = (rng.randint(int(low), int(high)) if integer
+                                else round(rng.uniform(low, high), 2))
+            else:
+                guess = (rng.randint(5, 30) if leaf.endswith(("_pct", "percent", "_rate"))
+                         else rng.randint(10, 500) * 1000)
+            return [self._clamp(parts, guess, integer), self._clamp(parts, 0, integer),
+                    self._clamp(parts, 1, integer)]
+        if name == "string":
+            return self._strings(parts, leaf, moment)
+        if name == "array":
+            least = max([int(p.get("minItems", 0)) for p in parts] or [0])
+            items = [p["items"] for p in parts if isinstance(p.get("items"), Mapping)]
+            if not least:
+                return [[]]
+            if not items or depth >= _MAX_DEPTH:
+                return []
+            one = [c for c in self._candidates(_parts(items[0], self.root), leaf, moment,
+                                               _SKIP, depth + 1) if c is not _SKIP]
+            return [[one[0]] * least] if one else []
+        if name == "object":
+            made: dict[str, Any] = dict(prefer) if isinstance(prefer, Mapping) else {}
+            for part in parts:
+                given = part.get("properties")
+                props: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+                for key in part.get("required", ()) or ():
+                    if key in made or depth >= _MAX_DEPTH:
+                        continue
+                    sub = _parts(props.get(key, {}), self.root)
+                    value = next((c for c in self._candidates(sub, key, moment, _SKIP, depth + 1)
+                                  if c is not _SKIP and self.valid(sub, c)), _SKIP)
+                    if value is _SKIP:
+                        return []
+                    made[key] = value
+            return [made]
+        return []
+
+    def _strings(self, parts: list[Mapping[str, Any]], leaf: str, moment: datetime) -> list[Any]:
+        """Strings of the right format and length; for a pattern, a few probes that may match."""
+        formats = {str(p["format"]) for p in parts if "format" in p}
+        if "date" in formats:
+            return [moment.date().isoformat()]
+        if "date-time" in formats:
+            return [_iso(moment)]
+        if "email" in formats:
+            return [f"{leaf.replace('_', '.')}@example.com"]
+        named: list[Any] = ([_iso(moment)] if leaf.endswith("_at") else
+                            [moment.date().isoformat()] if leaf.endswith("date") else [])
+        least = max([int(p.get("minLength", 0)) for p in parts] or [0])
+        most = min([int(p["maxLength"]) for p in parts if "maxLength" in p] or [10_000])
+        text = f"{leaf.replace('_', ' ')} {self.rng.randint(100, 999)}"
+        text = (text + "x" * least)[:max(least, len(text))][:most]
+        if any("pattern" in p for p in parts):
+            return [*named, text, *_PROBES]
+        return [*named, text]
+
+
 class _Ids:
     """Audit processor: replaces the engine's random decision ids with ids derived from the seed."""
 
@@ -150,6 +408,7 @@ class Simulator:
         self.rng = random.Random(options.seed)
         self.sink = sink
         self.engine = Engine(policy, audit=sink)
+        self.fields = _Fields(policy.deal_schema, self.rng)
         self.end = options.days * DAY
         self.queue: list[tuple[float, int, int, str, str]] = []
         self.counter = 0
@@ -285,12 +544,59 @@ class Simulator:
                 "flagged" if rng.random() < 0.015 else "cleared",
             "contract_signed": True, "payment_terms_days": rng.choice((30, 45, 60)),
         }
+        self._conform_new(record, hidden, created)
         deal = _Deal(record, owner, hidden)
         self.deals.append(deal)
         self.emit("deal.created", when, deal, owner["id"], outcome="created",
                   to=record["stage"], values={"owner": owner["id"],
                                               "source": record["source"]})
         self.enter(n, deal, when)
+
+    def _conform_new(self, record: dict[str, Any], hidden: dict[str, Any],
+                     created: datetime) -> None:
+        """Make a new deal's fields, and the facts the rep will fill in later, fit the deal
+        schema: a value it refuses is replaced or dropped, a field it requires is added."""
+        fields = self.fields
+        if fields.validator is None:
+            return
+        for key in [k for k in record if k not in _RESERVED]:
+            value = fields.conform(key, record[key], created)
+            if value is _SKIP:
+                del record[key]
+            else:
+                record[key] = value
+        for key in fields.required():
+            if key not in record and key not in _RESERVED:
+                made = fields.make(key, created)
+                if made is not _SKIP:
+                    record[key] = made
+        for key in list(hidden):
+            value = fields.conform(key, hidden[key], created)
+            if value is _SKIP:
+                del hidden[key]
+            else:
+                hidden[key] = value
+
+    def _put(self, record: MutableMapping[str, Any], dotted: str, value: Any,
+             when: float) -> bool:
+        """Set a field as a CRM that validates its input would: a value the deal schema
+        refuses is replaced by one it accepts, or the field is left alone (False)."""
+        moment = self.at(when)
+        value = self.fields.conform(dotted, value, moment)
+        if value is _SKIP:
+            return False
+        parts = dotted.split(".")
+        node: MutableMapping[str, Any] = record
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if not isinstance(nxt, MutableMapping):
+                nxt = self.fields.make(".".join(parts[:i + 1]), moment, {})
+                if not isinstance(nxt, MutableMapping):
+                    return False
+                node[part] = nxt
+            node = nxt
+        node[parts[-1]] = value
+        return True
 
     def _reveal_groups(self, position: int) -> tuple[str, ...]:
         """The facts a rep fills in before the move to the ``position``-th stage of the path."""
@@ -355,9 +661,10 @@ class Simulator:
                     continue                    # forgotten: the engine will say so
                 if name == "customer.screening" and self.rng.random() < 0.08:
                     continue                    # screening still pending
-                _set(deal.record, name, deal.hidden[name])
+                if name in deal.hidden:
+                    self._put(deal.record, name, deal.hidden[name], when)
             if transition.target == self.path[-1].id and "contract_signed" in deal.hidden:
-                deal.record["signed_at"] = self.at(when).date().isoformat()
+                self._put(deal.record, "signed_at", self.at(when).date().isoformat(), when)
         self.move(n, deal, when, transition.trigger)
 
     def do_lose(self, n: int, deal: _Deal, when: float, _: str) -> None:
@@ -371,7 +678,7 @@ class Simulator:
         else:
             for name in transition.require or ("lost_reason",):
                 if not _get(deal.record, name):
-                    _set(deal.record, name, self._reason(deal))
+                    self._put(deal.record, name, self._reason(deal), when)
         deal.loses_in = deal.record["stage"]
         self.move(n, deal, when, transition.trigger)
 
@@ -425,8 +732,7 @@ class Simulator:
                 steps.append(rule)
             return True
         if rule.startswith("require."):
-            _set(deal.record, rule.removeprefix("require."), self._reason(deal))
-            return True
+            return self._put(deal.record, rule.removeprefix("require."), self._reason(deal), when)
         changed = False
         for key, value in values.items():
             if not key.startswith("deal."):
@@ -439,17 +745,17 @@ class Simulator:
             if "reason" in name and kind != "risk":
                 truth = self._reason(deal)
             if truth is not None and value != truth:
-                _set(deal.record, name, truth)
-                changed = True
+                changed = self._put(deal.record, name, truth, when) or changed
             elif kind == "risk" and isinstance(value, (int, float)) and "discount" in name:
-                _set(deal.record, name, round(value * 0.8))   # a smaller concession
-                deal.hidden[name] = round(value * 0.8)
-                changed = True
+                smaller = self.fields.conform(name, round(value * 0.8), self.at(when))
+                if smaller is not _SKIP and smaller != value:   # a smaller concession
+                    _set(deal.record, name, smaller)
+                    deal.hidden[name] = smaller
+                    changed = True
             elif kind != "risk" and truth is None and value in (MISSING, None, False, 0, ""):
                 invented = self._invent(name, when)
-                if invented is not None:
+                if invented is not None and self._put(deal.record, name, invented, when):
                     deal.hidden[name] = invented
-                    _set(deal.record, name, invented)
                     changed = True
         return changed
 
@@ -458,7 +764,15 @@ class Simulator:
         return str(reason)
 
     def _invent(self, name: str, when: float) -> Any:
-        """A plausible value for a field the CRM never had, from the deal schema's type."""
+        """A plausible value for a field the CRM never had, one the deal schema accepts (its
+        enum, const, bounds, length, pattern, format; required keys of an object); None if
+        there is none to be found."""
+        guess = self._guess(name, when)
+        made = self.fields.make(name, self.at(when), _SKIP if guess is None else guess)
+        return None if made is _SKIP else made
+
+    def _guess(self, name: str, when: float) -> Any:
+        """A plausible value from the field's type and name alone."""
         types = (self.policy.known_fields or {}).get(name, frozenset())
         leaf = name.rsplit(".", 1)[-1]
         if "boolean" in types:
@@ -524,9 +838,11 @@ class Simulator:
                    and isinstance(_get(deal.record, b), (int, float))]
         if concede and self.rng.random() < 0.6:
             for b in concede:
-                lower = max(0, round(float(_get(deal.record, b)) * 0.6))
-                _set(deal.record, b, lower)
-                deal.hidden[b] = lower
+                lower = self.fields.conform(
+                    b, max(0, round(float(_get(deal.record, b)) * 0.6)), self.at(when))
+                if lower is not _SKIP:
+                    _set(deal.record, b, lower)
+                    deal.hidden[b] = lower
             deal.tries = 0
             self.schedule(when + self.days(3), n, "advance")
             return
