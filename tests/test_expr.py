@@ -448,14 +448,17 @@ def test_type_warnings() -> None:
         compile_expression(source, LOC, known_fields=known)  # warnings never refuse
         return [p.code for p in problems]
 
-    assert warnings("deal.amount > 'x'") == ["expr-type-mismatch"]
-    assert warnings("deal.close_date < today") == ["expr-type-mismatch"]
     assert warnings("deal.name == 5") == ["expr-type-mismatch"]
     assert warnings("deal.name - 1 > 0") == ["expr-type-mismatch"]
     assert warnings("'x' in deal.amount") == ["expr-type-mismatch"]
     assert warnings("deal.amount > 5 and 'a' in deal.tags and deal.note == None") == []
     assert warnings("date(deal.close_date) < today and len(deal.name) > 2") == []
     assert check_expression("deal.amount >", LOC)[0].code == "expr-syntax"
+    # an ordering that every evaluation fails is a load error, not a warning
+    for source in ("deal.amount > 'x'", "deal.close_date < today"):
+        [problem] = check_expression(source, LOC, known_fields=known)
+        assert (problem.code, problem.severity) == ("expr-type-always-fails", "error")
+        assert refused(source, known_fields=known).problems == (problem,)
 
 
 # -- hostile input --

@@ -1,11 +1,14 @@
-"""Load-time type warnings: comparisons and arithmetic that cannot work for the declared types.
+"""Load-time type checks: comparisons and arithmetic that cannot work for the declared types.
 
-Only used when the policy has a deal schema; unknown types never warn.
+Only used when the policy has a deal schema; unknown types never warn. An ordering
+comparison between types that can never be ordered is an error (``expr-type-always-fails``),
+the rest are warnings (``expr-type-mismatch``).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -24,6 +27,11 @@ _NAME_TYPES: Mapping[str, str] = MappingProxyType(
     {"stage": "string", "now": "datetime", "today": "date"}
 )
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_NUMBER = re.compile(r"[-+]?(?:\d[\d_]*)?\.?\d+(?:[eE][-+]?\d+)?")
+_CMP_WORD: Mapping[type[ast.cmpop], str] = MappingProxyType({
+    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+    ast.In: "in", ast.NotIn: "not in",
+})
 
 
 def _kinds(types: Types) -> frozenset[str]:
@@ -42,10 +50,10 @@ class _TypeChecker:
         self.a = analysis
         self.known = known
         self.where = where
-        self.warnings: list[Problem] = []
+        self.problems: list[Problem] = []
 
     def warn(self, node: ast.AST, message: str, suggestion: str | None = None) -> None:
-        self.warnings.append(Problem(self.where(node), "expr-type-mismatch", message,
+        self.problems.append(Problem(self.where(node), "expr-type-mismatch", message,
                                      suggestion, severity="warning"))
 
     def infer(self, node: ast.AST) -> Types | None:
@@ -103,7 +111,33 @@ class _TypeChecker:
             right = self.infer(comparator)
             if left is not None and right is not None:
                 self.pair(node, op, left, right)
+                if isinstance(op, (ast.In, ast.NotIn)):
+                    self.membership(node, op, left, comparator)
             left = right
+
+    def membership(self, node: ast.Compare, op: ast.cmpop, left: Types,
+                   container: ast.expr) -> None:
+        """``x in [...]`` where no item of the literal list can equal x's declared type:
+        never true (``not in``: always true), e.g. an integer field in ``['60', '90']``."""
+        if not isinstance(container, (ast.List, ast.Tuple, ast.Set)) or not container.elts:
+            return
+        items = [self.infer(item) for item in container.elts]
+        known = [t for t in items if t is not None]
+        if len(known) != len(items):
+            return  # an item of unknown type might match
+        lk = _kinds(left)
+        if any(lk & _kinds(t) for t in known):
+            return
+        kinds = sorted({k for t in known for k in _kinds(t)})
+        result = "never true" if isinstance(op, ast.In) else "always true"
+        hint = None
+        if lk - {"null"} == {"number"} and kinds == ["string"]:
+            hint = "write the numbers without quotes, as in [60, 90]"
+        elif lk - {"null"} == {"string"} and kinds == ["number"]:
+            hint = "write the values in quotes, as in ['60', '90']"
+        self.warn(node, f"a {_show(left)} value never equals an item of this list "
+                        f"(all {' or '.join(kinds)}): '{_CMP_WORD[type(op)]}' is {result}",
+                  hint or "compare values of the same type (the deal schema says which)")
 
     def pair(self, node: ast.Compare, op: ast.cmpop, left: Types, right: Types) -> None:
         lk, rk = _kinds(left), _kinds(right)
@@ -118,21 +152,41 @@ class _TypeChecker:
         if lk & rk:
             return
         if isinstance(op, _ORDERING):
-            hint = None
-            if lk == {"string"} and rk & {"date", "datetime"} or rk == {"string"} and lk & {
-                "date", "datetime"
-            }:
-                hint = "convert the text with date(...) or datetime(...)"
-            self.warn(node, f"comparing {_show(left)} with {_show(right)} always fails", hint)
+            self.never_ordered(node, op, left, right)
         elif "null" not in lk and "null" not in rk:
             self.warn(node, f"{_show(left)} is never equal to {_show(right)}")
 
 
+    def never_ordered(self, node: ast.Compare, op: ast.cmpop, left: Types,
+                      right: Types) -> None:
+        """An error: ``<``, ``<=``, ``>``, ``>=`` between types that no value pair can order;
+        every evaluation fails closed, so the rule blocks (or fires for) every deal."""
+        lk, rk = _kinds(left) - {"null"}, _kinds(right) - {"null"}
+        hint = "compare values of the same type (the deal schema says which)"
+        if {frozenset(lk), frozenset(rk)} == {frozenset({"string"}), frozenset({"number"})}:
+            text = next((n for n in (node.left, *node.comparators)
+                         if isinstance(n, ast.Constant) and isinstance(n.value, str)), None)
+            if isinstance(text, ast.Constant) and _NUMBER.fullmatch(str(text.value).strip()):
+                number = str(text.value).strip()
+                hint = f"write the number without quotes: {number}, not {text.value!r}"
+            else:
+                hint = "compare a number with a number: the deal schema says which fields are"
+        elif "string" in lk | rk and (lk | rk) & {"date", "datetime"}:
+            hint = "convert the text with date(...) or datetime(...)"
+        word = _CMP_WORD[type(op)]
+        self.problems.append(Problem(
+            self.where(node), "expr-type-always-fails",
+            f"{_show(left)} and {_show(right)} can never be compared with {word}: every "
+            "evaluation of this rule fails (fails closed, whatever the deal)", hint,
+            severity="error"))
+
+
 def type_warnings(analysis: Analysis, known: Mapping[str, frozenset[str]],
                   where: Callable[[ast.AST], Location]) -> list[Problem]:
-    """Warnings (code ``expr-type-mismatch``) for a checked expression under a deal schema."""
+    """Type problems of a checked expression under a deal schema: ``expr-type-mismatch``
+    warnings and ``expr-type-always-fails`` errors."""
     if analysis.tree is None:
         return []
     checker = _TypeChecker(analysis, known, where)
     checker.infer(analysis.tree.body)
-    return checker.warnings
+    return checker.problems

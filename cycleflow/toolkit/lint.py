@@ -42,6 +42,8 @@ RULE_HELP: dict[str, str] = {
     "deal-schema-unknown-stage": "A value of the deal schema's stage enum that is no stage "
                                  "of the policy.",
     "expr-type-mismatch": "A comparison or operation the deal schema's types cannot satisfy.",
+    "expr-type-always-fails": "An ordering between declared types that can never be "
+                              "ordered: every evaluation fails closed.",
     "label-language": "A label language code that is probably a typo of a common one.",
     "control-character": "A control or bidi-override character in a policy's text.",
     "not-a-policy": "A policy test suite given to lint: run cycleflow test on it.",

@@ -404,7 +404,8 @@ def _value_at(data: Any, path: Path) -> Any:
 
 
 def expression_warnings(docs: Sequence[Document], known: KnownFields) -> list[Problem]:
-    """Type-mismatch warnings (``expr-type-mismatch``) of every expression, located precisely."""
+    """Type problems of every expression, located precisely: ``expr-type-mismatch``
+    warnings and ``expr-type-always-fails`` errors."""
     out: list[Problem] = []
     for doc in docs:
         sm = doc.source_map
@@ -414,7 +415,9 @@ def expression_warnings(docs: Sequence[Document], known: KnownFields) -> list[Pr
                 continue
             locate: Callable[[int], Location] = _locator(sm.locate_in_scalar, path)
             problems = check_expression(source, sm.locate(path), known_fields=known, locate=locate)
-            out.extend(p for p in problems if p.severity != "error")
+            # a type error is a load error too, but loading may stop before expressions
+            out.extend(p for p in problems
+                       if p.severity != "error" or p.code == "expr-type-always-fails")
     return out
 
 
