@@ -22,6 +22,7 @@ SHIPPED = ROOT / "policies" / "standard-sales-cycle.yaml"
 # The code each broken policy must report at its "# <- defect" line.
 EXPECTED = {
     "include-fragment-with-forbidden-key.yaml": "schema-unknown-key",
+    "lint-binds-field-typo.yaml": "unknown-field",
     "lint-bad-expression.yaml": "expr-syntax",
     "lint-duplicate-rule-id.yaml": "duplicate-id",
     "lint-duplicate-transition.yaml": "duplicate-transition",
@@ -88,6 +89,9 @@ def test_near_miss_has_did_you_mean() -> None:
     assert problems[0].suggestion == "did you mean 'qualified'?"
     gate = lint_file(str(BROKEN / "lint-unknown-gate.yaml"))
     assert gate[0].suggestion == "did you mean 'discount_desk'?"
+    # binds takes deal.<field>: the suggestion is what to write there
+    binds = lint_file(str(BROKEN / "lint-binds-field-typo.yaml"))
+    assert binds[0].suggestion == "did you mean 'deal.discount_pct'?"
 
 
 def _markers(path: Path, kind: str) -> set[tuple[int, str]]:

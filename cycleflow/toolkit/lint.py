@@ -8,9 +8,12 @@ running (warnings and notes) and renders everything as text, JSON or SARIF 2.1.0
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TextIO
 from urllib.parse import quote
 
@@ -86,6 +89,7 @@ def lint_file(path: str) -> list[Problem]:
         # The policy does not load, but its expressions may still be type-checked.
         try:
             docs, known = _documents(path)
+            problems = _field_suggestions(problems, docs, known)
             if known is not None:
                 problems.extend(expression_warnings(docs, known))
         except Exception:  # noqa: BLE001 - best effort on a broken policy; errors already given
@@ -96,6 +100,65 @@ def lint_file(path: str) -> list[Problem]:
     except CycleflowError:
         docs = []
     return _unique(semantic_problems(policy, docs))
+
+
+def _field_items(docs: Sequence[Document]) -> dict[Location, tuple[str, str]]:
+    """Where each field named outside expressions is written: its key and its text."""
+    out: dict[Location, tuple[str, str]] = {}
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, Mapping):
+            continue
+        lists: list[tuple[tuple[str | int, ...], Any]] = [(("sensitive",), data.get("sensitive"))]
+        gates = data.get("approvals")
+        if isinstance(gates, Mapping):
+            for gid, gate in gates.items():
+                if isinstance(gate, Mapping):
+                    for key in ("binds", "separate_from"):
+                        lists.append((("approvals", gid, key), gate.get(key)))
+        transitions = data.get("transitions")
+        if isinstance(transitions, list):
+            for i, t in enumerate(transitions):
+                if isinstance(t, Mapping):
+                    lists.append((("transitions", i, "require"), t.get("require")))
+        for path, items in lists:
+            if isinstance(items, list):
+                for i, item in enumerate(items):
+                    if isinstance(item, str):
+                        out[doc.source_map.locate((*path, i))] = (str(path[-1]), item)
+    return out
+
+
+_DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?")
+
+
+def _field_suggestions(problems: Sequence[Problem], docs: Sequence[Document],
+                       known: Mapping[str, frozenset[str]] | None) -> list[Problem]:
+    """Suggest a field the way its key takes it: ``deal.amount`` in binds, sensitive and
+    separate_from, plain ``lost_reason`` in require (the loader suggests the bare name),
+    and ``deal.legal_owner`` for a bare declared field written in separate_from."""
+    written = _field_items(docs)
+    out: list[Problem] = []
+    for p in problems:
+        key, text = written.get(p.location, ("", ""))
+        match = _DID_YOU_MEAN.fullmatch(p.suggestion or "")
+        if p.code == "unknown-field" and match and text.startswith("deal."):
+            bare = match.group(1).removeprefix("deal.")
+            p = replace(p, suggestion=f"did you mean 'deal.{bare}'?")
+        elif p.code == "schema-pattern" and key == "separate_from" and known is not None:
+            fields = [f for f in known if f != "owner"]
+            if text in known:
+                name = f"deal.{text}"
+            else:
+                close = difflib.get_close_matches(
+                    text, ["owner", "requester", *fields], n=1, cutoff=0.6)
+                name = (close[0] if close[0] in ("owner", "requester") else
+                        f"deal.{close[0]}") if close else ""
+            if name:
+                p = replace(p, suggestion=f"did you mean '{name}'? separate_from takes "
+                                          "owner, requester or deal.<field>")
+        out.append(p)
+    return out
 
 
 def _looks_like_a_suite(path: str, err: PolicyError) -> Problem | None:
