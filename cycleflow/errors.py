@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
@@ -82,6 +83,39 @@ ADVICE: dict[str, str] = {
     "expr-function-value": "call the function: len(deal.steps), not len",
     "expr-type-mismatch": "compare values of the same type (the deal schema says which)",
 }
+
+
+#: Full-width (CJK input mode) punctuation and what to write instead: its name and the
+#: half-width character. A policy or rule typed with a Chinese input method often holds one.
+FULL_WIDTH: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "\uff1a": ("full-width colon", ":"), "\uff0c": ("full-width comma", ","),
+    "\u3001": ("ideographic comma", ","), "\uff1b": ("full-width semicolon", ";"),
+    "\u201c": ("full-width opening quote", '"'), "\u201d": ("full-width closing quote", '"'),
+    "\u2018": ("full-width opening quote", "'"), "\u2019": ("full-width closing quote", "'"),
+    "\uff02": ("full-width quote", '"'), "\uff07": ("full-width quote", "'"),
+    "\uff08": ("full-width bracket", "("), "\uff09": ("full-width bracket", ")"),
+    "\u3010": ("full-width square bracket", "["), "\u3011": ("full-width square bracket", "]"),
+    "\uff3b": ("full-width square bracket", "["), "\uff3d": ("full-width square bracket", "]"),
+    "\uff5b": ("full-width brace", "{"), "\uff5d": ("full-width brace", "}"),
+    "\uff01": ("full-width exclamation mark", "!"), "\uff1f": ("full-width question mark", "?"),
+    "\uff03": ("full-width number sign", "#"), "\uff0d": ("full-width hyphen", "-"),
+    "\uff1d": ("full-width equals sign", "="), "\uff1c": ("full-width less-than sign", "<"),
+    "\uff1e": ("full-width greater-than sign", ">"), "\uff05": ("full-width percent sign", "%"),
+    "\uff0e": ("full-width full stop", "."), "\u3002": ("ideographic full stop", "."),
+    "\uff5c": ("full-width vertical bar", "|"), "\uff06": ("full-width ampersand", "&"),
+    "\uff0a": ("full-width asterisk", "*"), "\uff0b": ("full-width plus sign", "+"),
+    "\uff0f": ("full-width slash", "/"),
+})
+
+
+def full_width_message(char: str) -> str:
+    """``full-width colon '：' (U+FF1A): write ':'`` for a character of :data:`FULL_WIDTH`."""
+    name, ascii_char = FULL_WIDTH[char]
+    return f"{name} '{char}' (U+{ord(char):04X}): write '{ascii_char}'"
+
+
+#: What to do about a full-width character, whatever the code that found it.
+FULL_WIDTH_ADVICE = "type punctuation with the input method in half-width (English) mode"
 
 
 @dataclass(frozen=True, slots=True)

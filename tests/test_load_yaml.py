@@ -907,3 +907,41 @@ def test_python_parser_never_raises_anything_else(text: str) -> None:
         read_or_refuse(text)
     finally:
         yaml_reader._USE_LIBYAML = saved
+
+
+# ---------------------------------------------------------------------------------------
+# full-width (Chinese input mode) punctuation: located at the character, named
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        # reported as "a key here is missing its ':'" on the next line, never naming '：'
+        ("stages:\n  qualified:\n    label: Q\n    max_days： 20\n\n  won:\n    final: true\n",
+         (4, 13),
+         "full-width colon '：' (U+FF1A): write ':'"),
+        # reported as "a ': ' is not allowed here" on the next line
+        ("steps:\n  - id：first_call\n    label: x\n", (2, 7),
+         "full-width colon '：' (U+FF1A): write ':'"),
+        ("label: {en: Qualified， zh: 意向客户}\n", (1, 22),
+         "full-width comma '，' (U+FF0C): write ','"),
+        ("message: “Discount: ask”\nb: 1\n", (1, 10), "full-width opening quote '“'"),
+    ],
+    ids=["colon-value", "colon-list-item", "comma-in-flow", "quote"],
+)
+def test_full_width_punctuation_is_named_where_it_is(
+    text: str, where: tuple[int, int], words: str, parser: str
+) -> None:
+    problem = only(refuse_text(text), "yaml-syntax")
+    assert pos(problem.location) == where, problem.render()
+    assert words in problem.message
+    assert "half-width" in (problem.suggestion or "")
+
+
+def test_full_width_text_that_is_not_the_cause_is_not_blamed(parser: str) -> None:
+    """Chinese quotes in a label on the line before an unclosed list: the list is the fault."""
+    text = "label: {en: Qualified, zh: “意向客户”}\nbad: [1, 2\n"
+    problem = only(refuse_text(text), "yaml-syntax")
+    assert "full-width" not in problem.message
+    assert "missing a ','" in problem.message or "ends before" in problem.message
+    assert read("zh: “意向客户”，须确认\n") == {"zh": "“意向客户”，须确认"}

@@ -21,7 +21,14 @@ from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final
 
-from cycleflow.errors import CycleflowError, Location, Problem
+from cycleflow.errors import (
+    FULL_WIDTH,
+    FULL_WIDTH_ADVICE,
+    CycleflowError,
+    Location,
+    Problem,
+    full_width_message,
+)
 from cycleflow.expr.functions import FUNCTIONS
 from cycleflow.expr.limits import (
     MAX_CONSTANT_CHARS,
@@ -672,6 +679,30 @@ def _syntax_hint(text: str) -> str:
     return "a rule is one expression: no statements, ';', imports or assignments"
 
 
+_PERCENT: Final = re.compile(
+    r"(?<![\w.])(\d+(?:\.\d+)?)\s*[%\uff05]"
+    r"(?=\s*(?:$|[)\],<>=!]|(?:and|or|if|else)\b))")
+
+
+def _typing_slip(text: str) -> tuple[int, str, str] | None:
+    """Where a syntax error comes from a typing slip, and what to say: a full-width
+    character typed in Chinese input mode (``“IR”``, ``（``, ``，``), or a percent sign
+    after a number (``> 20%``). Characters inside quoted text are never blamed."""
+    code = _QUOTED.sub(lambda m: "'" + " " * (len(m.group()) - 2) + "'", text)
+    percent = _PERCENT.search(code)
+    wide = next((i for i, c in enumerate(code) if c in FULL_WIDTH), None)
+    if percent is not None and (wide is None or percent.start() <= wide
+                                or code[wide] == "\uff05"):
+        number = percent.group(1)
+        return (percent.end() - 1,
+                f"write {number}, not {number}{code[percent.end() - 1]} "
+                "(percent fields hold the number)",
+                f"a percentage field holds the number: {number} for {number}%")
+    if wide is not None:
+        return wide, full_width_message(code[wide]), FULL_WIDTH_ADVICE
+    return None
+
+
 def analyze(
     source: str,
     location: Location,
@@ -718,8 +749,13 @@ def analyze(
         else:
             offset = len(source.rstrip()) if exc.lineno else 0
         message = exc.msg if exc.offset else f"{exc.msg} (the expression ends too early?)"
+        hint = _syntax_hint(text)
+        typed = _typing_slip(text)
+        if typed is not None:
+            at, message, hint = typed
+            offset = lead + at
         analysis.problems.append(Problem(
-            where(offset), "expr-syntax", f"syntax error: {message}", _syntax_hint(text)))
+            where(offset), "expr-syntax", f"syntax error: {message}", hint))
         return analysis
     except (ValueError, RecursionError, MemoryError) as exc:
         analysis.problems.append(Problem(

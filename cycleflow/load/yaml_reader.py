@@ -33,7 +33,14 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-from cycleflow.errors import Location, PolicyError, Problem
+from cycleflow.errors import (
+    FULL_WIDTH,
+    FULL_WIDTH_ADVICE,
+    Location,
+    PolicyError,
+    Problem,
+    full_width_message,
+)
 from cycleflow.load.source_map import Entry, SourceMap
 
 _CParser: Any
@@ -391,7 +398,8 @@ class _Composer:
         except _Fatal:
             raise PolicyError(self.problems) from None
         except yaml.MarkedYAMLError as err:
-            self.problems.append(_syntax_problem(err, self.text, self.file))
+            self.problems.append(_full_width_problem(err, self.text, self.file)
+                                 or _syntax_problem(err, self.text, self.file))
             raise PolicyError(self.problems) from None
         except yaml.YAMLError as err:  # ReaderError: not expected after the checks above
             self.problems.append(Problem(
@@ -734,6 +742,68 @@ def _syntax_problem(err: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
                                                 "{...} mapping") and context_mark is not None:
                 suggestion = f"close the {noun} opened on line {context_mark.line + 1}"
     return Problem(Location(file, line + 1, column + 1), "yaml-syntax", message, suggestion)
+
+
+def _first_error(text: str) -> int | None:
+    """The character index of the first syntax error of ``text``, or None if it parses
+    (events only: no tree is built and no alias expanded)."""
+    parser: _EventSource = (
+        _CParser(text) if _USE_LIBYAML and _CParser is not None else yaml.SafeLoader(text)
+    )
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None or isinstance(event, StreamEndEvent):
+                return None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        return int(mark.index) if mark is not None else 0
+    except yaml.YAMLError:
+        return 0
+    finally:
+        parser.dispose()
+
+
+def _full_width_problem(err: yaml.MarkedYAMLError, text: str, file: str) -> Problem | None:
+    """A syntax error caused by full-width punctuation (``max_days： 20``), located at that
+    character: the parsers report it a line later, as a missing ':' or a misplaced ': '.
+
+    The candidates are the full-width characters on the error's line, the non-blank line
+    before it and the line where the failing construct starts; one counts as the cause when
+    writing its half-width form instead moves the first error past it (or removes it).
+    """
+    mark = err.problem_mark or err.context_mark
+    if mark is None:
+        return None
+    index = min(int(mark.index), len(text))
+    starts = [index]
+    before = text.rfind("\n", 0, index)
+    while before > 0:  # the previous line that holds something
+        start = text.rfind("\n", 0, before) + 1
+        line = text[start:before].strip()
+        if line and not line.startswith("#"):
+            starts.append(start)
+            break
+        before = start - 1
+    if err.context_mark is not None:
+        starts.append(int(err.context_mark.index))
+    lines: set[tuple[int, int]] = set()
+    for at in starts:
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        lines.add((start, len(text) if end < 0 else end))
+    candidates = sorted(i for start, end in lines for i in range(start, end)
+                        if text[i] in FULL_WIDTH)
+    for i in candidates[:20]:
+        half = FULL_WIDTH[text[i]][1]
+        if half == ":" and i + 1 < len(text) and text[i + 1] not in " \t\r\n":
+            half = ": "
+        fixed = text[:i] + half + text[i + 1:]
+        after = _first_error(fixed)
+        if after is None or after > max(index, i) + len(half):
+            return Problem(_location_of_index(text, i, file), "yaml-syntax",
+                           full_width_message(text[i]), FULL_WIDTH_ADVICE)
+    return None
 
 
 def _explain(problem: str, here: str, tab: bool) -> tuple[str, str | None]:
