@@ -80,7 +80,7 @@ def test_explain_zh_uses_policy_labels(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["explain", "-p", str(POLICY), "--deal", deal, "--trigger",
                                    "advance", "--now", NOW, "--lang", "zh"])
     out = res.output
-    assert "决策: 阻止" in out
+    assert "决策：阻止" in out
     assert "进入谈判前必须填写交易金额。" in out  # the policy's zh message
     assert "如何使其获准" in out
 

@@ -21,6 +21,9 @@ _EN: Final = MappingProxyType(
         "ap_no_by": "approval #{n} names no approver ('by')",
         "ap_role": "{by} approved as {role!r}; {gate} needs one of {roles}",
         "ap_separation": "{by} cannot approve: they are the deal's {party} (separation of duties)",
+        "party_owner": "owner",
+        "party_requester": "requester",
+        "party_other": "{party}",
         "ap_no_requester": "approval by {by} cannot count: the request names no acting user "
                            "(actor id), so separation from the requester cannot be checked",
         "ap_future": "approval by {by} is dated in the future ({at})",
@@ -53,7 +56,10 @@ _ZH: Final = MappingProxyType(
         "field_required": "操作“{trigger}”要求填写 deal.{field}",
         "ap_no_by": "第 {n} 条审批未写明审批人（by）",
         "ap_role": "{by} 以 {role!r} 身份审批；{gate} 需要以下角色之一：{roles}",
-        "ap_separation": "{by} 不能审批：其为该交易的 {party}（职责分离）",
+        "ap_separation": "{by} 不能审批：其为该交易的{party}（职责分离）",
+        "party_owner": "负责人",
+        "party_requester": "申请人",
+        "party_other": " {party} ",
         "ap_no_requester": "{by} 的审批不能计入：本次请求未指明操作人（actor id），"
                            "无法核对与请求人的职责分离",
         "ap_future": "{by} 的审批日期在未来（{at}）",
@@ -95,5 +101,14 @@ def lookup(books: Books, lang: str, key: str, **values: object) -> str:
 
 
 def phrase(lang: str, key: str, **values: object) -> str:
-    """The engine sentence ``key`` in ``lang``."""
+    """The engine sentence ``key`` in ``lang``.
+
+    A ``party`` of separation of duties is named in ``lang``: the built-in ``owner`` and
+    ``requester`` are translated, a ``deal.<field>`` is shown as it is written.
+    """
+    party = values.get("party")
+    if isinstance(party, str):
+        known = party in ("owner", "requester")
+        values = {**values, "party": lookup(_BOOKS, lang, f"party_{party}") if known
+                  else lookup(_BOOKS, lang, "party_other", party=party)}
     return lookup(_BOOKS, lang, key, **values)
