@@ -148,3 +148,15 @@ def test_a_field_no_valid_value_is_found_for_is_left_out(tmp_path: Path) -> None
     assert not [d for d in deals if "po_number" in d]
     reasons = {str(d.get("lost_reason")) for d in deals if d["stage"] == "lost"}
     assert reasons <= {"price", "competitor", "timing", "other"}
+
+
+def test_keys_a_strict_schema_does_not_declare_are_not_written(tmp_path: Path) -> None:
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["additionalProperties"] = False
+    schema["properties"]["customer"]["additionalProperties"] = False
+    summary, deals, events = _simulate(tmp_path, schema)
+    assert not _schema_failures(events), _schema_failures(events)[:1]
+    assert summary.won > 0
+    declared = set(schema["properties"])
+    assert all(set(d) <= declared for d in deals)
+    assert all(set(d.get("customer", {})) <= {"country"} for d in deals)

@@ -17,9 +17,11 @@ import heapq
 import math
 import os
 import random
+import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -133,8 +135,19 @@ _SKIP = _Skip()
 _PROBES = ("A", "AB", "ABC", "US", "CN", "a", "ab", "abc", "x1", "A1", "AB-123", "ABC-123",
            "0", "1", "12", "123", "1234", "12345", "123456", "2026-01-05", "ok", "yes")
 _MAX_DEPTH = 8
+#: A schema no value satisfies: the place of a key that ``additionalProperties: false`` forbids.
+_NOTHING: Mapping[str, Any] = MappingProxyType({"not": {}})
 #: Deal keys the simulator owns: the engine's state and the owner's id, never replaced.
 _RESERVED = frozenset({"id", "stage", "stage_entered_at", "owner", "steps", "approvals"})
+
+
+def _matches(pattern: str, key: str) -> bool:
+    """Whether a ``patternProperties`` pattern matches ``key`` (False if Python cannot
+    read the pattern)."""
+    try:
+        return re.search(pattern, key) is not None
+    except re.error:
+        return False
 
 
 def _resolve(node: Any, root: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -207,8 +220,19 @@ class _Fields:
                 props = node.get("properties")
                 if isinstance(props, Mapping) and part in props:
                     found.extend(_parts(props[part], self.root))
-                elif isinstance(node.get("additionalProperties"), Mapping):
-                    found.extend(_parts(node["additionalProperties"], self.root))
+                    continue
+                patterns = node.get("patternProperties")
+                matched = [sub for pattern, sub in (
+                    patterns.items() if isinstance(patterns, Mapping) else ())
+                    if _matches(str(pattern), part)]
+                if matched:
+                    found.extend(p for sub in matched for p in _parts(sub, self.root))
+                    continue
+                extra = node.get("additionalProperties", node.get("unevaluatedProperties"))
+                if extra is False:
+                    found.append(_NOTHING)      # the schema admits no such key
+                elif isinstance(extra, Mapping):
+                    found.extend(_parts(extra, self.root))
             current = found
         return current
 
@@ -548,8 +572,8 @@ class Simulator:
         deal = _Deal(record, owner, hidden)
         self.deals.append(deal)
         self.emit("deal.created", when, deal, owner["id"], outcome="created",
-                  to=record["stage"], values={"owner": owner["id"],
-                                              "source": record["source"]})
+                  to=record["stage"], values={"owner": owner["id"], **(
+                      {"source": record["source"]} if "source" in record else {})})
         self.enter(n, deal, when)
 
     def _conform_new(self, record: dict[str, Any], hidden: dict[str, Any],
