@@ -47,6 +47,11 @@ RULE_HELP: dict[str, str] = {
     "expr-type-mismatch": "A comparison or operation the deal schema's types cannot satisfy.",
     "expr-type-always-fails": "An ordering between declared types that can never be "
                               "ordered: every evaluation fails closed.",
+    "expr-and-or-without-brackets": "and and or mixed without brackets: and binds tighter "
+                                    "than or.",
+    "expr-in-bracketed-text": "'in' a text in brackets, which is no tuple: a substring test.",
+    "expr-value-as-condition": "A number or text (a field or arithmetic) used as the "
+                               "condition instead of a comparison.",
     "label-language": "A label language code that is probably a typo of a common one.",
     "control-character": "A control or bidi-override character in a policy's text.",
     "not-a-policy": "A policy test suite given to lint: run cycleflow test on it.",

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cycleflow.errors import Location, Problem
-from cycleflow.expr import check_expression
+from cycleflow.expr import Expression, check_expression
+from cycleflow.expr.sandbox import Analysis
 from cycleflow.load.yaml_reader import Document
 from cycleflow.model.policy import Gate, Policy, Stage
 
@@ -32,6 +33,7 @@ def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Pro
     out.extend(_graph_problems(policy, where))
     out.extend(_stage_problems(policy))
     out.extend(_constant_rules(policy))
+    out.extend(_logic_traps(policy))
     out.extend(_risk_checkpoints(policy, where))
     out.extend(_gate_problems(policy, where))
     out.extend(_stage_enum_problems(policy, where))
@@ -173,6 +175,114 @@ def _constant_rules(policy: Policy) -> list[Problem]:
                 r.when.location, "risk-never-fires",
                 f"risk '{r.id}' never fires", "remove it, or write its condition", "warning"))
     return out
+
+
+def _rule_expressions(policy: Policy) -> list[Expression]:
+    """Every ``when:`` of the policy: entry criteria, transition criteria, risks."""
+    out = [c.when for s in policy.stages for c in s.entry]
+    out += [c.when for t in policy.transitions for c in t.when]
+    out += [r.when for r in policy.risks]
+    return out
+
+
+def _logic_traps(policy: Policy) -> list[Problem]:
+    """Rules that run but rarely say what was meant: ``a or b and c`` without brackets,
+    ``x in ('IRAN')`` (a substring test), a number or text used as the condition."""
+    out: list[Problem] = []
+    for expr in _rule_expressions(policy):
+        analysis = expr.analysis
+        if analysis is None or analysis.tree is None or analysis.where is None:
+            continue
+        traps = _Traps(analysis, analysis.where, policy.known_fields)
+        traps.walk(analysis.tree.body)
+        traps.condition(analysis.tree.body)
+        out.extend(traps.problems)
+    return out
+
+
+class _Traps:
+    """Finds the logic traps of one checked expression, located by its own positions."""
+
+    def __init__(self, analysis: Analysis, where: Callable[[ast.AST], Location],
+                 known: KnownFields | None) -> None:
+        self.analysis = analysis
+        self.where = where
+        self.known = known
+        self.text = analysis.source.lstrip()
+        self.starts = [0]
+        for line in self.text.split("\n")[:-1]:
+            self.starts.append(self.starts[-1] + len(line) + 1)
+        self.problems: list[Problem] = []
+
+    def _index(self, lineno: int | None, col: int | None) -> int:
+        """The character index in the parsed text of an AST (line, UTF-8 byte column)."""
+        row = min(max((lineno or 1) - 1, 0), len(self.starts) - 1)
+        line = self.text[self.starts[row]:].split("\n", 1)[0]
+        return self.starts[row] + len(line.encode()[: col or 0].decode("utf-8", "ignore"))
+
+    def bracketed(self, node: ast.expr) -> bool:
+        """Whether ``node`` is written inside its own brackets: ``(b and c)``."""
+        start = self._index(node.lineno, node.col_offset)
+        end = self._index(node.end_lineno, node.end_col_offset)
+        return (self.text[:start].rstrip().endswith("(")
+                and self.text[end:].lstrip().startswith(")"))
+
+    def walk(self, node: ast.AST) -> None:
+        for child in ast.walk(node):
+            if isinstance(child, ast.BoolOp):
+                self.mixed(child)
+            elif isinstance(child, ast.Compare):
+                self.in_text(child)
+
+    def mixed(self, node: ast.BoolOp) -> None:
+        if any(isinstance(v, ast.BoolOp) and type(v.op) is not type(node.op)
+               and not self.bracketed(v) for v in node.values):
+            self.problems.append(Problem(
+                self.where(node), "expr-and-or-without-brackets",
+                "and binds tighter than or: add brackets to say which you mean",
+                "write (a or b) and c, or a or (b and c)", "warning"))
+
+    def in_text(self, node: ast.Compare) -> None:
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if (isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, ast.Constant)
+                    and isinstance(right.value, str) and self.bracketed(right)):
+                shown = repr(right.value)
+                self.problems.append(Problem(
+                    self.where(right), "expr-in-bracketed-text",
+                    f"({shown}) is one text in brackets, not a list: 'in' tests whether the "
+                    f"value is part of the text {shown} (a substring), not whether it equals it",
+                    f"write a list: [{shown}]", "warning"))
+
+    def condition(self, node: ast.expr) -> None:
+        """A number or text as the condition (or as an operand of and/or)."""
+        if isinstance(node, ast.BoolOp):
+            for value in node.values:
+                self.condition(value)
+            return
+        if isinstance(node, ast.BinOp):
+            self.problems.append(Problem(
+                self.where(node), "expr-value-as-condition",
+                "the condition is arithmetic, a number used as true/false: any result but 0 "
+                "counts as true", "compare the result, as in deal.amount * 2 > 1000",
+                "warning"))
+            return
+        read = self.analysis.reads.get(node)
+        if read is None or read.root != "deal" or self.known is None:
+            return
+        declared = set(self.known.get(read.field) or ()) - {"null"}
+        name = f"deal.{read.field}"
+        if declared and declared <= {"integer", "number"}:
+            self.problems.append(Problem(
+                self.where(node), "expr-value-as-condition",
+                f"the condition is {name}, a number used as true/false: any number but 0 "
+                "counts as true", f"compare it, as in {name} > 0, or test presence with "
+                f"has({name})", "warning"))
+        elif declared == {"string"}:
+            self.problems.append(Problem(
+                self.where(node), "expr-value-as-condition",
+                f"the condition is {name}, a text used as true/false: any text but '' "
+                "counts as true", f"compare it, as in {name} == '...', or test presence "
+                f"with has({name})", "warning"))
 
 
 def _risk_checkpoints(policy: Policy, where: _Where) -> list[Problem]:
