@@ -11,11 +11,13 @@ in order; the parent writes blocks in input order and flags duplicate ids.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import signal
+import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +57,8 @@ class BatchOptions:
     jobs: int = 1
     dask_address: str | None = None
     max_record_bytes: int = MAX_RECORD_BYTES
+    #: the process that starts the workers; they die with it (see _die_with_parent)
+    parent_pid: int | None = dataclasses.field(default_factory=os.getpid)
 
 
 def field_types(engine: Engine) -> dict[str, frozenset[str]] | None:
@@ -67,7 +71,7 @@ def field_types(engine: Engine) -> dict[str, frozenset[str]] | None:
 
 def verdict_stream(
     engine: Engine, sources: Sequence[str], options: BatchOptions
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Every record's verdict dict, in input order."""
     if options.dask_address:
         from cycleflow.batch.dask_runner import check_on_dask
@@ -83,14 +87,18 @@ def verdict_stream(
             actor=options.actor,
         )
         return
-    for block in verdict_blocks(engine, sources, options, Summary()):
-        for line in block.splitlines():
-            yield orjson.loads(line)
+    blocks = verdict_blocks(engine, sources, options, Summary())
+    try:
+        for block in blocks:
+            for line in block.splitlines():
+                yield orjson.loads(line)
+    finally:
+        blocks.close()  # closing this stream stops the workers now, not when collected
 
 
 def verdict_blocks(
     engine: Engine, sources: Sequence[str], options: BatchOptions, summary: Summary
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Blocks of encoded verdict lines from ``options.jobs`` worker processes, in input order.
 
     Plain JSON Lines files are split into byte ranges each worker reads itself; any other
@@ -281,12 +289,36 @@ def _init_worker(options: BatchOptions, engine: Engine | None = None) -> None:
     parent, which owns the run, stops them itself (no worker tracebacks, no hang).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the CLI's handler
+    _die_with_parent(options.parent_pid)
     if engine is None or engine.lang != options.lang:
         from cycleflow.api import load_policy
 
         engine = Engine(load_policy(options.policy_path), lang=options.lang)
     _WORKER["engine"] = engine
     _WORKER["options"] = options
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: the kernel kills this worker when the process that started it dies, however
+    it dies (SIGKILL, SIGTERM, a crash). Orphaned workers otherwise blocked for ever on a
+    result pipe nobody reads, holding the run's stdout open, so whoever waited for its
+    end (a CI step, a wrapper reading the pipe) hung."""
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no libc: the parent stops them
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _run_rows(rows: list[tuple[Any, ...]]) -> _Share:

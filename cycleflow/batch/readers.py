@@ -78,6 +78,7 @@ __all__ = [
     "RecordItem",
     "detect_format",
     "iter_files",
+    "skipped_files",
     "iter_records",
     "is_blank_line",
     "is_gzip_header",
@@ -200,6 +201,21 @@ def iter_files(directory: str) -> Iterator[str]:
                     found.append(path)
     found.sort(key=lambda p: os.path.relpath(p, directory).replace(os.sep, "/"))
     yield from found
+
+
+def skipped_files(directory: str) -> list[str]:
+    """The regular files under ``directory`` that :func:`iter_files` leaves out because
+    their names carry no deal suffix (``export.txt``, ``deals``): a run names them, so a
+    folder of them is not silently read as holding no records."""
+    skipped: list[str] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for f in files:
+            if not f.startswith(".") and detect_format(f) is None:
+                path = os.path.join(root, f)
+                if os.path.isfile(path):
+                    skipped.append(path)
+    return sorted(skipped)
 
 
 def _regular_or_broken(path: str) -> bool:

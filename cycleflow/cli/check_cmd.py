@@ -121,6 +121,7 @@ def check(
         raise UsageError(f"--jobs {jobs}: give a number of worker processes (0 = every core)")
     actor = parse_actor(actor_arg)
     moment = resolve_now(now)
+    _check_inputs(deals)
     with contextlib.ExitStack() as stack:
         try:
             engine = stack.enter_context(load_engine(
@@ -146,12 +147,16 @@ def check(
         )
         blocks = fmt == "jsonl" and options.jobs > 1 and not dask_address and not show
         with open_output(output, deals) as out:
+            # closed on the way out, whatever ends the run (Ctrl-C, SIGTERM, a closed
+            # pipe): closing them stops the worker processes, which would outlive the run
             if blocks:  # the fast path: workers encode, the parent only writes bytes in order
                 summary = Summary()
-                for block in verdict_blocks(engine, deals, options, summary):
+                for block in stack.enter_context(contextlib.closing(
+                        verdict_blocks(engine, deals, options, summary))):
                     out.write(block)
             else:
-                verdicts = verdict_stream(engine, deals, options)
+                verdicts: Iterator[dict[str, Any]] = stack.enter_context(contextlib.closing(
+                    verdict_stream(engine, deals, options)))
                 if show:
                     verdicts = _with_progress(verdicts)
                 summary = write_report(
@@ -164,6 +169,26 @@ def check(
                     fail_on=fail_on,
                 )
     sys.exit(exit_code(summary, fail_on))
+
+
+def _check_inputs(deals: tuple[str, ...]) -> None:
+    """Refuse an input that does not exist (a typo in a CI step is a usage error, exit 2,
+    not one error record that violations elsewhere outrank), and name on stderr the files
+    of an input folder that are not read because their names carry no deal suffix."""
+    from cycleflow.batch.readers import SUFFIXES, skipped_files
+
+    missing = [d for d in deals if d != "-" and not os.path.exists(d)]
+    if missing:
+        raise UsageError("no such file or folder: " + ", ".join(missing))
+    suffixes = ", ".join(sorted(SUFFIXES))
+    for folder in (d for d in deals if d != "-" and os.path.isdir(d)):
+        skipped = skipped_files(folder)
+        for path in skipped[:10]:
+            click.echo(f"cycleflow: note: not read: {path} (a deal file's name ends in one of "
+                       f"{suffixes}, optionally .gz)", err=True)
+        if len(skipped) > 10:
+            click.echo(f"cycleflow: note: and {len(skipped) - 10} more files in {folder} "
+                       "not read", err=True)
 
 
 def _policy_problems_report(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, NoReturn, TypeVar
 
 import click
 import orjson
@@ -46,39 +49,98 @@ def write_json_stdout(obj: Any) -> None:
 
 @contextlib.contextmanager
 def open_output(path: str | None, inputs: Iterable[str] = ()) -> Iterator[BinaryIO]:
-    """Where a report goes: stdout, or ``path`` replaced in one step once it is complete.
+    """Where a report goes: stdout (no path, or ``-``), or ``path`` replaced in one step
+    once it is complete.
 
     A path that is not a regular file (``/dev/null``, a FIFO) is written through, never
     renamed over; a symlink is followed, so its target gets the report. A run that
-    fails leaves no half-written report behind. ``inputs`` are refused as the output.
+    fails leaves no half-written report behind. A report that would overwrite an input,
+    or land where the next run reads deals, is refused (see :func:`_refuse_inputs`).
     """
-    if path is None:
+    if path is None or path == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
     if not path:
         raise UsageError("-o/--output needs a file name")
     real = os.path.realpath(path)
-    for source in inputs:
-        if source != "-" and os.path.exists(source) and os.path.exists(real) and (
-            os.path.samefile(source, real)
-        ):
-            raise UsageError(f"-o {path} is also an input: the report would overwrite it")
+    _refuse_inputs(path, real, list(inputs))
     if os.path.exists(real) and not os.path.isfile(real):
         if os.path.isdir(real):
             raise UsageError(f"-o {path} is a directory; name a file")
-        with open(real, "wb") as fh:  # a device or a pipe: write through it
+        with _report_errors(path), open(real, "wb") as fh:  # a device or a pipe: write through
             yield fh
         return
     tmp = f"{real}.partial"
     try:
-        with open(tmp, "wb") as fh:
+        with _report_errors(path), open(tmp, "wb") as fh:
             yield fh
         os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _report_errors(path: str) -> Iterator[None]:
+    """An OSError opening or writing the report, as an error naming the file the user gave
+    (not its ``.partial`` twin) and what to do; a full disk keeps the previous report."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, BrokenPipeError) or (
+                err.filename is not None and not str(err.filename).startswith(
+                    os.path.realpath(path))):
+            raise  # not the report's own file: an input's, reported as such
+        folder = os.path.dirname(path) or "."
+        if isinstance(err, FileNotFoundError) and not os.path.isdir(folder):
+            why = f"the folder {folder} does not exist"
+        elif err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            why = f"{err.strerror} (an earlier report at {path}, if any, is kept)"
+        else:
+            why = err.strerror or str(err)
+        raise UsageError(f"cannot write report {path}: {why}") from err
+
+
+def _refuse_inputs(path: str, real: str, inputs: list[str]) -> None:
+    """Refuse a report that would overwrite an input (a file named, a file inside an input
+    folder, the file behind standard input), or be read as deals by the next run over
+    the same folder (``check crm -o crm/verdicts.jsonl`` judged its last report)."""
+    from cycleflow.batch.readers import detect_format, iter_files
+
+    exists = os.path.exists(real)
+    for source in inputs:
+        if source == "-":
+            if exists and _same_as_stdin(real):
+                raise UsageError(f"-o {path} is standard input: the report would overwrite "
+                                 "the records being read")
+            continue
+        if not os.path.exists(source):
+            continue
+        if os.path.isdir(source):
+            folder = os.path.realpath(source)
+            name = os.path.basename(real)
+            if (os.path.commonpath([folder, real]) == folder and not name.startswith(".")
+                    and detect_format(name) is not None):
+                raise UsageError(
+                    f"-o {path} is inside the input folder {source}: the next run over it "
+                    f"would read the report as deal records; write the report outside {source}")
+            files = iter_files(source) if exists else ()
+            if any(os.path.samefile(f, real) for f in files if os.path.exists(f)):
+                raise UsageError(f"-o {path} is also an input (in {source}): the report "
+                                 "would overwrite it")
+        elif exists and os.path.samefile(source, real):
+            raise UsageError(f"-o {path} is also an input: the report would overwrite it")
+
+
+def _same_as_stdin(real: str) -> bool:
+    """Whether ``real`` is the very file standard input reads (``- < deals.jsonl``)."""
+    try:
+        here, there = os.fstat(sys.stdin.fileno()), os.stat(real)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def parse_actor(arg: str | None) -> dict[str, Any] | None:
@@ -245,18 +307,54 @@ def lang_option(what: str) -> Callable[[F], F]:
     return option
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread: a CI runner's cancel or a timeout then unwinds
+    every ``with`` block (worker pool, half-written report) as Ctrl-C does."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only, and
+    only where nobody else handles it: an embedding program keeps its own handler)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_now(code: int) -> NoReturn:
+    """Exit at once, every ``with`` block having unwound: the interpreter's own shutdown
+    would join a worker pool's manager thread still blocked on its dead workers' pipes."""
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def guarded(policy_exit: int = EXIT_POLICY, name: str = "cycleflow") -> Callable[[F], F]:
     """Run a command so that every error becomes a message and an exit code, never a traceback.
 
     A policy that does not load exits ``policy_exit``; bad input and unreadable or
-    unwritable files exit 2; anything unexpected exits 70. ``name`` starts each message.
+    unwritable files exit 2; anything unexpected exits 70; Ctrl-C 130, SIGTERM 143, and a
+    reader that closed the pipe early (``| head``) 141, as a shell reports SIGPIPE: the
+    report was cut short, so the exit code must not say "all compliant". ``name`` starts
+    each message.
     """
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> Any:
             try:
-                return fn(*args, **kwargs)
+                with _sigterm_unwinds():
+                    return fn(*args, **kwargs)
             except PolicyError as err:
                 echo_problems(err.problems)
                 sys.exit(policy_exit)
@@ -266,18 +364,22 @@ def guarded(policy_exit: int = EXIT_POLICY, name: str = "cycleflow") -> Callable
             except (click.exceptions.Exit, click.ClickException, SystemExit):
                 raise
             except BrokenPipeError:
-                sys.exit(0)
+                with contextlib.suppress(OSError):  # nothing more reaches the closed pipe
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                _stop_now(141)
             except OSError as err:
                 click.echo(f"{name}: error: {err}", err=True)
                 sys.exit(EXIT_USAGE)
             except KeyboardInterrupt:
                 click.echo(f"{name}: interrupted", err=True)
-                # every `with` block (output file, audit sink, worker pool) has unwound by
-                # now; exit at once, since the interpreter's own shutdown would join a worker
-                # pool's manager thread still blocked on its dead workers' pipes (a hang)
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(130)
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                _stop_now(130)
+            except Terminated:
+                click.echo(f"{name}: terminated", err=True)
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                _stop_now(143)
             except Exception as err:  # the last line of defence: report, never a traceback
                 if os.environ.get("CYCLEFLOW_DEBUG"):
                     raise

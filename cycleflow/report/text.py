@@ -27,13 +27,22 @@ _BLOCK = 200
 _STYLE = {"violation": "bold red", "approval": "yellow", "warning": "yellow", "error": "magenta"}
 
 
+class _ReportConsole(Console):
+    """A rich console whose closed pipe is an error the command handles: rich's own
+    answer exits 1 at once, which read as "violations" to a CI step and skipped the
+    shutdown of a parallel run's workers (the run then hung)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(32, "the reader of the report closed the pipe")
+
+
 def _console(out: TextIO, color: bool, width: int | None) -> Console:
     if color:
-        return Console(
+        return _ReportConsole(
             file=out, force_terminal=True, color_system="auto", highlight=False, emoji=False,
             width=width, soft_wrap=False,
         )
-    return Console(
+    return _ReportConsole(
         file=out, force_terminal=False, color_system=None, no_color=True, highlight=False,
         emoji=False, width=width or 160, soft_wrap=False, legacy_windows=False,
     )
