@@ -723,6 +723,34 @@ def test_yaml_value_that_cannot_be_constructed_costs_one_record(tmp_path: Path) 
         (1, "ERR invalid YAML: integer out of range: more than 4300 digits (line 2)"), (4, "b")]
 
 
+def test_yaml_deal_scalars_are_typed_as_yaml_1_2_and_json_type_them(tmp_path: Path) -> None:
+    """PyYAML's YAML 1.1 read country NO (Norway) and owner no as false, id 0030 as the
+    octal number 24 (reported as deal "24"), and 1_000 or 1:20 as numbers."""
+    p = tmp_path / "y11.yaml"
+    p.write_bytes(b"- {id: 0030, owner: no, country: NO, opt: yes, on: on, n: 1_000, t: 1:20,"
+                  b" ok: true, no_: False, i: 12, f: -3.5, e: 1e3, h: .5, z: 0, nil: ~,"
+                  b" at: 2026-11-01T15:00:00Z}\n")
+    [item] = read(p)
+    assert item.record == {
+        "id": "0030", "owner": "no", "country": "NO", "opt": "yes", "on": "on", "n": "1_000",
+        "t": "1:20", "ok": True, "no_": False, "i": 12, "f": -3.5, "e": 1000.0, "h": 0.5,
+        "z": 0, "nil": None, "at": "2026-11-01T15:00:00Z"}
+
+
+def test_a_yaml_deal_key_given_twice_is_that_records_error(tmp_path: Path) -> None:
+    """A second 'owner:' silently replaced the first, and the deal was judged compliant."""
+    p = tmp_path / "dup.yaml"
+    p.write_bytes(b"- id: A\n  owner: dana\n  owner: eve\n- {id: B, c: {x: 1, x: 2}}\n"
+                  b"- base: &b {x: 1, y: 2}\n  id: C\n  merged: {<<: *b, x: 3}\n")
+    items = read(p)
+    assert [i.position for i in items] == [1, 4, 5]
+    assert items[0].error == ("invalid YAML: the key 'owner' is given twice (first on line 2); "
+                              "keep one (line 3)")
+    assert items[1].error == ("invalid YAML: the key 'x' is given twice (first on line 4); "
+                              "keep one")
+    assert items[2].record is not None and items[2].record["merged"] == {"x": 3, "y": 2}
+
+
 def test_yaml_alias_bomb_is_one_bounded_error(tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 9):

@@ -1222,6 +1222,22 @@ class _DealLoader(_YamlBase):  # type: ignore[misc]
             self.depth -= 1
         return node
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping whose keys are written once: a key given twice kept its last value
+        without a word (a second ``owner:`` silently replaced the first), as JSON readers
+        do but a deal file's author never means."""
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = key_node.value
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice (first on line "
+                        f"{seen[key].line + 1}); keep one", key_node.start_mark)
+                seen[key] = key_node.start_mark
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
     def construct_too_deep(self, node: yaml.Node) -> None:
         """The stand-in of a collection nested too deep: this record is an error."""
         raise _TooDeep(TOO_DEEP)
@@ -1245,10 +1261,33 @@ _TOO_DEEP_TAG = "tag:cycleflow,2026:too-deep"
 _DealLoader.add_constructor("tag:yaml.org,2002:int", _DealLoader.construct_yaml_int)
 _DealLoader.add_constructor(_TOO_DEEP_TAG, _DealLoader.construct_too_deep)
 
-_DealLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in _YamlBase.yaml_implicit_resolvers.items()
-}
+def _deal_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    """How plain scalars of a deal file are typed: as YAML 1.2 and JSON type them, not as
+    PyYAML's YAML 1.1. There ``country: NO`` (Norway) was ``false``, ``owner: no`` too,
+    ``id: 0030`` the octal number 24, and ``1_000``, ``1:20`` numbers; now these are text,
+    which is what a CRM export means. Timestamps stay text, as in JSON."""
+    typed = {
+        "tag:yaml.org,2002:bool": (_BOOL_12, "tTfF"),
+        "tag:yaml.org,2002:int": (_INT_12, "-+0123456789"),
+        "tag:yaml.org,2002:float": (_FLOAT_12, "-+0123456789."),
+    }
+    out: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    for first, resolvers in _YamlBase.yaml_implicit_resolvers.items():
+        kept = [(tag, rx) for tag, rx in resolvers
+                if tag not in typed and tag != "tag:yaml.org,2002:timestamp"]
+        if kept:
+            out[first] = kept
+    for tag, (rx, firsts) in typed.items():
+        for first in firsts:
+            out.setdefault(first, []).append((tag, rx))
+    return out
+
+
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT_12 = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_FLOAT_12 = re.compile(r"^(?:[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_DealLoader.yaml_implicit_resolvers = _deal_resolvers()
 
 
 def _json_problem(value: Any, limit: int) -> str | None:
