@@ -71,7 +71,7 @@ def test_blocked_lists_every_violation_not_just_the_first(engine: Engine) -> Non
 def test_not_permitted_from_stage_and_unknown_trigger(engine: Engine) -> None:
     d = engine.decide(deal(stage="prospect"), "win", REP, now=NOW)
     assert d.outcome == "not_permitted"
-    assert "not permitted from stage 'prospect'" in d.violations[0].message
+    assert "not permitted from stage 'Prospect'" in d.violations[0].message
     d = engine.decide(deal(), "advanse", REP, now=NOW)
     assert d.outcome == "not_permitted"
     assert "did you mean 'advance'" in d.violations[0].message
@@ -353,7 +353,7 @@ def test_missing_fields_and_unpermitted_triggers_follow_the_language() -> None:
         assert engine.check(d, now=NOW).to_dict(record=1, source="x") == v
     not_here = zh.decide(deal(stage="prospect"), "win", {"id": "ann", "roles": []}, now=NOW)
     assert not_here.violations[0].message == (
-        "不能从阶段“prospect”执行操作“win”；此处可用：advance、lose")
+        "不能从阶段“潜在客户”执行操作“win”；此处可用：advance、lose")
     nowhere = en.decide(deal(stage="prospect"), "wn", {"id": "ann", "roles": []}, now=NOW)
     assert nowhere.violations[0].message.startswith("the policy has no trigger 'wn'")
 

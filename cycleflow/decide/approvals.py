@@ -36,6 +36,18 @@ class GateResult:
         return len(self.approvers) >= self.gate.count
 
 
+def gate_name(gate: Gate, lang: str = "en", with_id: bool = False) -> str:
+    """How engine sentences name a gate: its label in ``lang`` (the id when it has none).
+
+    ``with_id`` adds the id in brackets, for sentences after which a user writes an
+    approval record (``gate: discount_desk``) and so needs the id as well.
+    """
+    label = gate.label.get(lang) if gate.label else ""
+    if not label or label == gate.id:
+        return phrase(lang, "gate_id", id=gate.id)
+    return phrase(lang, "gate_label_id" if with_id else "gate_label", label=label, id=gate.id)
+
+
 def _canonical(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:  # most values: as they are
@@ -131,7 +143,8 @@ def evaluate_gate(
             continue
         if role not in gate.roles:
             reasons.append(
-                phrase(lang, "ap_role", by=by, role=role, gate=gate.id, roles=", ".join(gate.roles))
+                phrase(lang, "ap_role", by=by, role=role, gate=gate_name(gate, lang),
+                       roles=", ".join(gate.roles))
             )
             continue
         if blind:  # fail closed: anyone could be the requester
@@ -164,7 +177,7 @@ def evaluate_gate(
             people.add(person)
             approvers.append(by)
     if not approvers and not reasons:
-        reasons.append(phrase(lang, "ap_none", gate=gate.id))
+        reasons.append(phrase(lang, "ap_none", gate=gate_name(gate, lang, with_id=True)))
     return GateResult(gate, tuple(approvers), tuple(reasons))
 
 

@@ -709,11 +709,13 @@ class Engine:
         allowed = self.compiled.triggers_from.get(stage, ())
         lang = self.lang
         if trigger in self.policy.triggers:
+            # the stage as the reader knows it (its label); triggers stay ids: a user types them
+            shown = self._stage_label(stage)
             message = (
-                phrase(lang, "not_permitted", trigger=trigger, stage=stage,
+                phrase(lang, "not_permitted", trigger=trigger, stage=shown,
                        allowed=phrase(lang, "list_joiner").join(allowed))
                 if allowed
-                else phrase(lang, "not_permitted_final", trigger=trigger, stage=stage)
+                else phrase(lang, "not_permitted_final", trigger=trigger, stage=shown)
             )
         else:
             hint = did_you_mean(trigger, self.policy.triggers)
@@ -736,6 +738,13 @@ class Engine:
             decision_id=did,
             at=_iso(moment),
         )
+
+    def _stage_label(self, stage: str) -> str:
+        """A stage's label in the engine's language (its id when the policy has no such stage)."""
+        try:
+            return self.policy.stage(stage).label.get(self.lang) or stage
+        except KeyError:
+            return stage
 
     # ----------------------------------------------------------------- check
 

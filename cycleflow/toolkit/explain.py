@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from cycleflow.decide.approvals import gate_name
 from cycleflow.decide.decision import ApprovalNeeded, Decision, RuleCheck, Verdict, Violation
 from cycleflow.decide.phrases import LANGUAGES, lookup
 from cycleflow.decide.phrases import phrase as engine_phrase
@@ -370,7 +371,8 @@ def _todo(names: _Names, checks: Sequence[RuleCheck], needs: Sequence[ApprovalNe
                 names.because(b, stage) for b in need.because))
         out.append(line)
         # the engine's "no approval for <gate> yet" is not a void approval: there is none
-        none = {engine_phrase(code, "ap_none", gate=need.gate) for code in (*LANGUAGES, lang)}
+        none = {engine_phrase(code, "ap_none", gate=gate_name(gate, code, with_id=True)
+                              if gate else need.gate) for code in (*LANGUAGES, lang)}
         real = [r for r in need.reasons if r not in none]
         if real:
             out.append("  " + phrase(lang, "void", reasons="; ".join(real)))
