@@ -197,15 +197,21 @@ def _policy_problems_report(
     """The report a CI step uploads when the policy does not load (exit 3): SARIF with the
     policy's problems as results, or JUnit with one error case naming them. Before, no
     file was written and the upload step failed with "file not found". If even this report
-    cannot be written, the policy's problems (printed by the caller) still stand alone."""
+    cannot be written, the policy's problems (printed by the caller) still stand alone.
+
+    The SARIF tool is check's own (code scanning tracks alerts per tool: under lint's name
+    the next good run never closed them), and ``executionSuccessful`` is false: no record
+    was judged."""
     from cycleflow.report import write_junit
+    from cycleflow.report.sarif import TOOL_NAME
     from cycleflow.toolkit.lint import sarif_log
 
     try:
         with open_output(output, deals) as out:
             if fmt == "sarif":
-                out.write(json.dumps(sarif_log(list(err.problems)), ensure_ascii=False,
-                                     indent=2).encode("utf-8") + b"\n")
+                log = sarif_log(list(err.problems), tool_name=TOOL_NAME,
+                                execution_successful=False)
+                out.write(json.dumps(log, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
                 return
             first = err.problems[0].location if err.problems else None
             unloaded: dict[str, Any] = {  # the policy as one record that could not be judged

@@ -13,6 +13,13 @@ severity is ``low``), since it fails the check; a warning is ``warning``
 ``tool.driver.rules`` and give results their ``ruleIndex``; an id only the engine
 knows (``transition``, ``duplicate_id``, ``require.<field>``) is declared when it first
 appears, which is why ``tool`` follows ``results`` in the file.
+
+The tool is :data:`TOOL_NAME` in every log ``cycleflow check`` writes, including the
+one naming a policy's problems when the policy does not load, so code scanning
+closes that run's alerts on the next good upload. ``invocations[0].executionSuccessful``
+is true when every record got its verdict: records that could not be judged are findings
+of a complete analysis (results of :data:`INPUT_ERROR_RULE`, exit 2), not a failed run;
+only a policy that does not load (exit 3) makes it false.
 """
 
 from __future__ import annotations
@@ -28,9 +35,23 @@ from cycleflow.report._common import INPUT_ERROR_RULE, Finding, as_text, finding
 from cycleflow.report._common import dumps as _dumps
 from cycleflow.report.summary import Summary
 
-__all__ = ["INPUT_ERROR_RULE", "SARIF_SCHEMA", "level_of", "source_uri", "write_sarif"]
+__all__ = [
+    "INPUT_ERROR_RULE",
+    "SARIF_SCHEMA",
+    "TOOL_NAME",
+    "TOOL_URI",
+    "level_of",
+    "source_uri",
+    "tool_version",
+    "write_sarif",
+]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+#: ``tool.driver.name`` of every SARIF log ``cycleflow check`` writes (code scanning
+#: tracks alerts per tool: a second name would leave a broken run's alerts open forever).
+TOOL_NAME: Final = "cycleflow"
+TOOL_URI: Final = "https://pypi.org/project/cycleflow/"
 
 
 def level_of(finding: Finding) -> str:
@@ -41,6 +62,16 @@ def level_of(finding: Finding) -> str:
     if finding.level == "error":
         return "error"
     return "warning" if low else "error"
+
+
+def tool_version() -> str:
+    """The installed cycleflow version (``0`` when not installed as a distribution)."""
+    try:
+        from importlib.metadata import version
+
+        return version("cycleflow")
+    except Exception:  # pragma: no cover - not installed as a distribution
+        return "0"
 
 
 def source_uri(source: str) -> str:
@@ -93,12 +124,6 @@ def write_sarif(
             "defaultConfiguration": {"level": "error"},
             "properties": {"kind": "input", "severity": "error"},
         })
-    try:
-        from importlib.metadata import version
-
-        tool_version = version("cycleflow")
-    except Exception:  # pragma: no cover - not installed as a distribution
-        tool_version = "0"
     policy_props = {k: policy.get(k) for k in ("id", "version", "sha256", "path")}
     head = {"$schema": SARIF_SCHEMA, "version": "2.1.0"}
     # '{"$schema":…,"runs":[{"results":[' + results + '],"tool":…}]}': the results stream
@@ -117,11 +142,12 @@ def write_sarif(
             out.write((b"\n" if first else b",\n") + _dumps(result))
             first = False
     driver = {
-        "name": "cycleflow",
-        "version": tool_version,
-        "informationUri": "https://pypi.org/project/cycleflow/",
+        "name": TOOL_NAME,
+        "version": tool_version(),
+        "informationUri": TOOL_URI,
         "rules": unique,
     }
+    # every record has its verdict: a record error is a finding, not a failed analysis
     tail = {"tool": {"driver": driver}, "properties": {"policy": policy_props},
             "columnKind": "unicodeCodePoints",
             "invocations": [{"executionSuccessful": True}]}

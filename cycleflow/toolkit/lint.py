@@ -245,8 +245,17 @@ def _version() -> str:
         return "0"
 
 
-def sarif_log(items: Sequence[Problem]) -> dict[str, Any]:
-    """A SARIF 2.1.0 log: one run, one rule per code (with its default level), one result each."""
+def sarif_log(
+    items: Sequence[Problem], *, tool_name: str = "cycleflow-lint",
+    execution_successful: bool = True,
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log: one run, one rule per code (with its default level), one result each.
+
+    ``tool_name`` is ``cycleflow-lint`` for lint (an analysis of its own); ``check`` writes
+    its policy problems as its own tool with ``execution_successful=False`` (nothing judged).
+    """
+    from cycleflow.report.sarif import TOOL_NAME, TOOL_URI
+
     codes: dict[str, str] = {}
     for p in items:
         # the most severe level a code is reported at becomes its default
@@ -288,11 +297,12 @@ def sarif_log(items: Sequence[Problem]) -> dict[str, Any]:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
-                "name": "cycleflow-lint",
+                "name": tool_name,
                 "version": _version(),
-                "informationUri": "https://cycleflow.dev",
+                "informationUri": TOOL_URI if tool_name == TOOL_NAME else "https://cycleflow.dev",
                 "rules": rules,
             }},
+            "invocations": [{"executionSuccessful": execution_successful}],
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],
