@@ -519,7 +519,8 @@ class Engine:
     def _known_value_keys(self) -> set[str]:
         """The ``values`` keys rule checks can carry: every field a rule reads, and the
         engine's own (steps, approvers, time in stage, required fields)."""
-        keys = {"deal.steps", "approvers", "deal.stage_entered_at", "days_in_stage", "max_days"}
+        keys = {"deal.steps", "approvers", "deal.stage_entered_at", "days_in_stage", "max_days",
+                "now"}
         keys.update(f"deal.{name}" for t in self.policy.transitions for name in t.require)
         for plan in self.compiled.rests.values():
             for expr in [c.when for c in plan.entry] + [u.risk.when for u in plan.risks]:
@@ -864,6 +865,11 @@ class Engine:
         entered = parse_time(raw, "stage_entered_at") if raw is not None else None
         stage = program.plan.stage
         limit = stage.max_days
+        if entered is not None and entered > now:
+            # a deal cannot have entered its stage after the check: left alone, max_days
+            # could never fire for it (as an approval dated in the future does not count)
+            self._entered_later(run, program, raw, now)
+            return None
         if limit is None:
             return entered
         rule = f"max_days.{stage.id}"
@@ -910,6 +916,27 @@ class Engine:
                 )
                 (run.warnings if limit.action == "warn" else run.violations).append(v)
         return entered
+
+    def _entered_later(
+        self, run: _Run, program: _RestProgram, raw: Any, now: datetime
+    ) -> None:
+        """A ``stage_entered_at`` later than the check: a blocking ``field`` violation.
+
+        Named ``max_days.<stage>`` when the stage has a time limit (the rule it defeats),
+        else ``stage_entered_at``; severity medium, as for a missing entry time.
+        """
+        stage = program.plan.stage
+        rule = f"max_days.{stage.id}" if stage.max_days is not None else "stage_entered_at"
+        values: dict[str, Any] = {"deal.stage_entered_at": raw, "now": _iso(now)}
+        if stage.max_days is not None:
+            values["max_days"] = stage.max_days.days
+        message = phrase(run.lang, "entered_later", stage=program.overrun, at=raw, now=_iso(now))
+        run.violations.append(Violation(rule, "field", "medium", message, values))
+        if run.trace:
+            run.checks.append(
+                RuleCheck(rule, "time" if stage.max_days is not None else "field", "error",
+                          "medium", message, None, dict(values))
+            )
 
     # ----------------------------------------------------------------- apply
 

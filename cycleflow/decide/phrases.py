@@ -18,6 +18,9 @@ _EN: Final = MappingProxyType(
         "roles_joiner": " or ",
         "over_limit": "{days:.0f} days in stage '{stage}', over the limit of {limit:g}",
         "field_required": "'{trigger}' requires deal.{field}",
+        "entered_later": "deal.stage_entered_at ({at}) is later than the time of the check "
+                         "({now}): a deal cannot have entered stage '{stage}' in the future; "
+                         "correct the entry time",
         "ap_no_by": "approval #{n} names no approver ('by')",
         "ap_role": "{by} approved as {role!r}; {gate} needs one of {roles}",
         "ap_separation": "{by} cannot approve: they are the deal's {party} (separation of duties)",
@@ -57,6 +60,8 @@ _ZH: Final = MappingProxyType(
         "roles_joiner": " 或 ",
         "over_limit": "已在“{stage}”阶段停留 {days:.0f} 天，超过 {limit:g} 天的上限",
         "field_required": "操作“{trigger}”要求填写 deal.{field}",
+        "entered_later": "deal.stage_entered_at（{at}）晚于本次检查的时间（{now}）："
+                         "交易不可能在未来进入“{stage}”阶段，请更正进入时间",
         "ap_no_by": "第 {n} 条审批未写明审批人（by）",
         "ap_role": "{by} 以 {role!r} 身份审批；{gate}需要以下角色之一：{roles}",
         "ap_separation": "{by} 不能审批：其为该交易的{party}（职责分离）",
