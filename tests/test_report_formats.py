@@ -359,11 +359,13 @@ def test_sarif_empty_run(sarif_validator: Any) -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.text(max_size=30), st.text(max_size=30), st.integers(min_value=0, max_value=10**9))
-def test_sarif_any_text_validates(deal: str, message: str, line: int) -> None:
+@given(st.text(max_size=30), st.text(max_size=30), st.integers(min_value=0, max_value=10**9),
+       st.sampled_from(["<stdin>", "d.jsonl.gz", "../up.csv", "/abs/d.json", "", "./a/../b"]))
+def test_sarif_any_text_validates(deal: str, message: str, line: int, where: str) -> None:
     schema_validator = jsonschema.Draft4Validator(orjson.loads(SCHEMA_PATH.read_bytes()))
     doc = sarif_of([violation(deal or None, line, message=message, source=deal or "x"),
-                    error(line, message)])
+                    error(line, message), error(line, message, source=where),
+                    violation(deal or None, line, source=where)])
     assert not list(schema_validator.iter_errors(doc))
 
 

@@ -253,8 +253,14 @@ def sarif_log(
 
     ``tool_name`` is ``cycleflow-lint`` for lint (an analysis of its own); ``check`` writes
     its policy problems as its own tool with ``execution_successful=False`` (nothing judged).
+    Relative paths carry ``uriBaseId`` ``%SRCROOT%``, as ``check``'s results do.
     """
-    from cycleflow.report.sarif import TOOL_NAME, TOOL_URI
+    from cycleflow.report.sarif import (
+        TOOL_NAME,
+        TOOL_URI,
+        artifact_location,
+        original_uri_base_ids,
+    )
 
     codes: dict[str, str] = {}
     for p in items:
@@ -273,12 +279,14 @@ def sarif_log(
         "helpUri": "https://cycleflow.dev/docs/authoring#what-lint-detects-and-what-it-cannot",
     } for code in rule_ids]
     results: list[dict[str, Any]] = []
+    cwd = os.getcwd()
     for p in items:
         region: dict[str, Any] = {}
         if p.location.line > 0:
             region = {"startLine": p.location.line,
                       "startColumn": max(p.location.column, 1)}
-        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(p.location.file)}}
+        artifact = artifact_location(p.location.file, cwd) or {"uri": _uri(p.location.file)}
+        physical: dict[str, Any] = {"artifactLocation": artifact}
         if region:
             physical["region"] = region
         text = p.message + (f" ({p.suggestion})" if p.suggestion else "")
@@ -302,6 +310,7 @@ def sarif_log(
                 "informationUri": TOOL_URI if tool_name == TOOL_NAME else "https://cycleflow.dev",
                 "rules": rules,
             }},
+            "originalUriBaseIds": original_uri_base_ids(cwd),
             "invocations": [{"executionSuccessful": execution_successful}],
             "columnKind": "unicodeCodePoints",
             "results": results,
