@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cycleflow import PolicyError, load_policy
 from cycleflow.toolkit.lint import lint_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,3 +58,25 @@ def test_a_bare_name_that_is_no_field_keeps_the_schema_hint(tmp_path: Path) -> N
     [(_, code, suggestion)] = _lint(tmp_path, "    separate_from: [owner]\n",
                                     "    separate_from: [owner, zzzzzz]\n")
     assert code == "schema-pattern" and "did you mean" not in suggestion
+
+
+@pytest.mark.parametrize(("old", "new", "want"), [
+    ("binds: [deal.discount_pct, deal.amount]", "binds: [deal.discount_pct, deal.amout]",
+     "did you mean 'deal.amount'?"),
+    ("  - deal.customer.contact_phone", "  - deal.customer.contact_phon",
+     "did you mean 'deal.customer.contact_phone'?"),
+    ("require: [lost_reason]", "require: [lost_reasn]", "did you mean 'lost_reason'?"),
+], ids=["binds", "sensitive", "require"])
+def test_load_policy_itself_suggests_what_the_key_takes(tmp_path: Path, old: str, new: str,
+                                                        want: str) -> None:
+    """The loader (which the API, check and test use, not only lint) said 'amount' for binds."""
+    schema = (ROOT / "schemas" / "deal.schema.json").read_text("utf-8")
+    (tmp_path / "deal.schema.json").write_text(schema, "utf-8")
+    text = SHIPPED.read_text("utf-8").replace("../schemas/deal.schema.json", "deal.schema.json")
+    assert old in text
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace(old, new, 1), "utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    [problem] = err.value.problems
+    assert (problem.code, problem.suggestion) == ("unknown-field", want)

@@ -253,7 +253,7 @@ def _transitions(
                         "remove 'final: true' from the stage or drop this source",
                     )
             require = tuple(str(f) for f in raw.get("require") or ())
-            _check_fields(b, doc, (*path, "require"), [f"deal.{f}" for f in require])
+            _check_fields(b, doc, (*path, "require"), require)
             out.append(
                 Transition(
                     trigger=str(raw["trigger"]),
@@ -461,7 +461,9 @@ def _check_gate_refs(
 
 
 def _check_fields(b: _Builder, doc: Document, path: Path, fields: Iterable[str]) -> None:
-    """Fields named outside expressions (binds, require, sensitive) must exist in deal_schema."""
+    """Fields named outside expressions (binds, require, sensitive, separate_from) must exist
+    in deal_schema; "did you mean" is written as the key takes it (``deal.amount`` where the
+    name was written with ``deal.``, plain ``lost_reason`` in require)."""
     if b.known_fields is None:
         return
     for i, name in enumerate(fields):
@@ -469,11 +471,13 @@ def _check_fields(b: _Builder, doc: Document, path: Path, fields: Iterable[str])
             continue
         bare = name.removeprefix("deal.")
         if bare not in b.known_fields:
+            close = difflib.get_close_matches(bare, list(b.known_fields), n=1, cutoff=0.6)
+            shown = (f"deal.{close[0]}" if name.startswith("deal.") else close[0]) if close else ""
             b.problems.add(
                 Problem(
                     doc.source_map.locate((*path, i)),
                     "unknown-field",
                     f"field 'deal.{bare}' is not declared in deal_schema",
-                    did_you_mean(bare, b.known_fields),
+                    f"did you mean '{shown}'?" if shown else None,
                 )
             )

@@ -11,7 +11,6 @@ import contextlib
 import difflib
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TextIO
@@ -134,23 +133,16 @@ def _field_items(docs: Sequence[Document]) -> dict[Location, tuple[str, str]]:
     return out
 
 
-_DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?")
-
-
 def _field_suggestions(problems: Sequence[Problem], docs: Sequence[Document],
                        known: Mapping[str, frozenset[str]] | None) -> list[Problem]:
-    """Suggest a field the way its key takes it: ``deal.amount`` in binds, sensitive and
-    separate_from, plain ``lost_reason`` in require (the loader suggests the bare name),
-    and ``deal.legal_owner`` for a bare declared field written in separate_from."""
+    """Suggest ``deal.legal_owner`` for a bare declared field written in separate_from (the
+    schema refuses it before the loader, which words other field suggestions as the key
+    takes them, sees it)."""
     written = _field_items(docs)
     out: list[Problem] = []
     for p in problems:
         key, text = written.get(p.location, ("", ""))
-        match = _DID_YOU_MEAN.fullmatch(p.suggestion or "")
-        if p.code == "unknown-field" and match and text.startswith("deal."):
-            bare = match.group(1).removeprefix("deal.")
-            p = replace(p, suggestion=f"did you mean 'deal.{bare}'?")
-        elif p.code == "schema-pattern" and key == "separate_from" and known is not None:
+        if p.code == "schema-pattern" and key == "separate_from" and known is not None:
             fields = [f for f in known if f != "owner"]
             if text in known:
                 name = f"deal.{text}"
