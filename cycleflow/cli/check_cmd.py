@@ -23,7 +23,8 @@ from cycleflow.cli.common import (
 from cycleflow.errors import CycleflowError, PolicyError, UsageError
 
 
-@click.command()
+@click.command(epilog="Limits (record size, nesting depth, YAML file size, rows of the text "
+               "table): README.md, 'A tour for CI pipelines', Limits.")
 @click.option(
     "-p", "--policy", "policy_path", required=True, type=click.Path(), help="The policy file."
 )
@@ -66,6 +67,14 @@ from cycleflow.errors import CycleflowError, PolicyError, UsageError
     "files are split among them, each reading its own share; other inputs are read here "
     "and sent to them in batches.",
 )
+@click.option(
+    "--max-record-bytes",
+    "max_record_bytes",
+    default=None,
+    metavar="N",
+    help="Judge records of up to N bytes (default 1000000); a larger record gets an error "
+    "verdict naming the limit.",
+)
 @lang_option("messages")
 @click.option(
     "--audit",
@@ -101,10 +110,12 @@ def check(
     audit_fsync: bool,
     dask_address: str | None,
     progress: bool | None,
+    max_record_bytes: str | None,
 ) -> None:
     """Judge every deal record in DEALS (files, directories, '-' for stdin).
 
-    Exit 0 all compliant, 1 any violation, 2 usage or input error, 3 invalid policy.
+    Exit 0 all compliant, 1 any violation (even when some records could not be judged:
+    1 outranks 2), 2 usage or input error, 3 invalid policy.
     """
     from cycleflow.batch.parallel import BatchOptions, verdict_blocks, verdict_stream
     from cycleflow.decide.engine import resolve_now
@@ -119,6 +130,7 @@ def check(
         )
     if jobs < 0:
         raise UsageError(f"--jobs {jobs}: give a number of worker processes (0 = every core)")
+    record_cap = _record_cap(max_record_bytes)
     actor = parse_actor(actor_arg)
     moment = resolve_now(now)
     _check_inputs(deals)
@@ -141,6 +153,7 @@ def check(
             lang=lang,
             jobs=1 if audit_spec is not None else (jobs or os.cpu_count() or 1),
             dask_address=dask_address,
+            max_record_bytes=record_cap,
         )
         show = (
             progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
@@ -169,6 +182,24 @@ def check(
                     fail_on=fail_on,
                 )
     sys.exit(exit_code(summary, fail_on))
+
+
+#: The largest --max-record-bytes (2 GiB): the CSV reader's field limit is a C long.
+_MAX_RECORD_CAP = 2**31 - 1
+
+
+def _record_cap(arg: str | None) -> int:
+    """``--max-record-bytes`` as a number of bytes: a positive integer, or a usage error
+    (``0`` or ``-1`` would refuse every record, ``1e6`` or ``1MB`` would be guessed at)."""
+    from cycleflow.batch.readers import MAX_RECORD_BYTES
+
+    if arg is None:
+        return MAX_RECORD_BYTES
+    text = arg.strip().replace("_", "")
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= _MAX_RECORD_CAP:
+        raise UsageError(f"--max-record-bytes {arg!r}: give a whole number of bytes from 1 "
+                         f"to {_MAX_RECORD_CAP} (the default is {MAX_RECORD_BYTES})")
+    return int(text)
 
 
 def _check_inputs(deals: tuple[str, ...]) -> None:
