@@ -101,6 +101,8 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
         suggestion = f"did you mean '{close[0]}'?" if close else "one of: " + ", ".join(options)
     if err.validator == "pattern" and isinstance(err.instance, str):
         suggestion = _pattern_hint(path, err.instance)
+    if _constant_condition(err, path):
+        return _constant_problem(err, path, source_map)
     message = f"{_where(path)}: {_yaml_words(err)}" if path else _yaml_words(err)
     named = err.instance if "propertyNames" in err.relative_schema_path else None
     where = source_map.locate_key([*path, named]) if isinstance(named, str) else None
@@ -109,6 +111,28 @@ def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
         f"schema-{err.validator}",
         message,
         suggestion or _value_hint(err),
+    )
+
+
+def _constant_condition(err: ValidationError, path: Sequence[str | int]) -> bool:
+    """Whether YAML read a ``when:`` expression as a boolean (``when: True`` unquoted)."""
+    return (err.validator == "type" and err.validator_value == "string"
+            and bool(path) and path[-1] == "when" and isinstance(err.instance, bool))
+
+
+def _constant_problem(err: ValidationError, path: Sequence[str | int],
+                      source_map: SourceMap) -> Problem:
+    """``when: True``: the rule is a constant, not an expression. "write text" did not say
+    that a condition was wanted, nor that a constant is taken only quoted (and warned about)."""
+    spelled = "True" if err.instance else "False"
+    return Problem(
+        source_map.locate(path),
+        "schema-type",
+        f"{_where(path)}: {_yaml(err.instance)} is a constant (YAML read it as a yes/no "
+        "value): a rule's condition must be an expression",
+        f"write the condition the rule stands for, e.g. deal.budget > 0; a rule that is "
+        f'always {spelled.lower()} is taken only quoted, when: "{spelled}", and lint warns '
+        "about it",
     )
 
 
