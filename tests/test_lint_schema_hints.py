@@ -1,8 +1,9 @@
-"""Schema errors that did not say what to write.
+"""Two schema errors that did not say what to write.
 
 ``when: True`` unquoted said "true is not of type 'string' (write text)": YAML read
 the condition as a yes/no value; the rule is a constant and must be an expression (a
-constant is taken only quoted, and lint warns about it).
+constant is taken only quoted, and lint warns about it). ``at: [enter Legal_review]``
+showed the schema's raw regex and no "did you mean" for the checkpoint meant.
 """
 
 from __future__ import annotations
@@ -78,3 +79,30 @@ def test_the_quoted_constant_the_hint_offers_loads_with_a_warning(tmp_path: Path
     path.write_text(POLICY.format(when='"True"', risk="deal.amount > 10", at="always"), "utf-8")
     load_policy(path)
     assert [p.code for p in lint_file(str(path))] == ["criterion-always-true"]
+
+
+@pytest.mark.parametrize(("written", "meant"), [
+    ("enter Legal_review", "enter legal_review"),
+    ("Always", "always"),
+    ("entr won", "enter won"),
+    ("on Review", "on review"),
+])
+def test_a_checkpoint_typo_suggests_the_nearest_valid_one(tmp_path: Path, written: str,
+                                                          meant: str) -> None:
+    [p] = _problems(tmp_path, at=written)
+    assert (p.code, p.location.line) == ("schema-pattern", 18)
+    assert p.message == f"risks[0].at[0]: {written!r} is not a checkpoint"
+    assert "^(" not in p.message  # no raw regex
+    assert p.suggestion is not None and p.suggestion.startswith(f"did you mean '{meant}'?")
+    assert "'enter <stage>'" in p.suggestion
+
+
+def test_a_well_formed_checkpoint_typo_is_the_loaders_unknown_stage(tmp_path: Path) -> None:
+    [p] = _problems(tmp_path, at="enter legal_reveiw")
+    assert p.code == "unknown-stage" and "did you mean 'legal_review'?" in (p.suggestion or "")
+
+
+def test_a_checkpoint_of_no_known_form_keeps_the_forms_hint(tmp_path: Path) -> None:
+    [p] = _problems(tmp_path, at="whenever")
+    assert p.suggestion is not None and "did you mean" not in p.suggestion
+    assert p.suggestion.startswith("at: takes 'always', 'enter <stage>'")

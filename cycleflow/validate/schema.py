@@ -40,7 +40,8 @@ def validate_document(
     data: Any, source_map: SourceMap, *, schema: str = SCHEMA_FILE
 ) -> list[Problem]:
     """Every schema violation in ``data`` as a located problem, in document order."""
-    problems = [_to_problem(err, source_map) for err in _leaf_errors(_validator(schema), data)]
+    problems = [_to_problem(err, source_map, data)
+                for err in _leaf_errors(_validator(schema), data)]
     problems.sort(key=lambda p: (p.location.line, p.location.column))
     unique: dict[tuple[int, int, str], Problem] = {}
     for p in problems:
@@ -63,9 +64,11 @@ def _deepest(err: ValidationError) -> ValidationError:
     return err
 
 
-def _to_problem(err: ValidationError, source_map: SourceMap) -> Problem:
+def _to_problem(err: ValidationError, source_map: SourceMap, data: Any = None) -> Problem:
     path: Sequence[str | int] = list(err.absolute_path)
     suggestion: str | None = None
+    if _is_checkpoint(path) and err.validator == "pattern" and isinstance(err.instance, str):
+        return _checkpoint_problem(err.instance, path, source_map, data)
     if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
         schema = err.schema if isinstance(err.schema, Mapping) else {}
         allowed = sorted(_allowed_keys(schema))
@@ -133,6 +136,51 @@ def _constant_problem(err: ValidationError, path: Sequence[str | int],
         f"write the condition the rule stands for, e.g. deal.budget > 0; a rule that is "
         f'always {spelled.lower()} is taken only quoted, when: "{spelled}", and lint warns '
         "about it",
+    )
+
+
+_CHECKPOINT = re.compile(r"always|(?:enter|leave|on) [a-z][a-z0-9_]*")
+_CHECKPOINT_FORMS = "at: takes 'always', 'enter <stage>', 'leave <stage>' or 'on <trigger>'"
+
+
+def _is_checkpoint(path: Sequence[str | int]) -> bool:
+    """Whether ``path`` is one item of a risk's ``at:`` list (``risks[1].at[0]``)."""
+    return len(path) >= 2 and path[-2] == "at" and isinstance(path[-1], int)
+
+
+def _checkpoints(data: Any) -> list[str]:
+    """Every checkpoint the document's own stages and triggers make (stages or triggers of
+    other fragments are not known here)."""
+    out = ["always"]
+    if isinstance(data, Mapping):
+        stages = data.get("stages")
+        for sid in stages if isinstance(stages, Mapping) else ():
+            out += [f"enter {sid}", f"leave {sid}"]
+        transitions = data.get("transitions")
+        for t in transitions if isinstance(transitions, list) else ():
+            if isinstance(t, Mapping) and isinstance(t.get("trigger"), str):
+                out.append(f"on {t['trigger']}")
+    return list(dict.fromkeys(out))
+
+
+def _checkpoint_problem(value: str, path: Sequence[str | int], source_map: SourceMap,
+                        data: Any) -> Problem:
+    """``at: [enter Legal_review]``: named as no checkpoint, with the nearest valid one
+    (a stage id in the wrong case or misspelt), rather than the schema's raw pattern."""
+    written = " ".join(value.split()).lower()
+    options = _checkpoints(data)
+    close = difflib.get_close_matches(written, options, n=1, cutoff=0.6)
+    if written in options:
+        near = written
+    elif close:
+        near = close[0]
+    else:  # a stage or trigger of another fragment, in the wrong case: its lower case
+        near = written if _CHECKPOINT.fullmatch(written) else ""
+    return Problem(
+        source_map.locate(path),
+        "schema-pattern",
+        f"{_where(path)}: {value!r} is not a checkpoint",
+        (f"did you mean '{near}'? " if near else "") + _CHECKPOINT_FORMS,
     )
 
 
@@ -252,8 +300,6 @@ def _pattern_hint(path: Sequence[str | int], value: str) -> str | None:
     last = path[-1] if path else ""
     if last == "then" or (len(path) >= 2 and path[-2] == "then"):
         return "write 'block', 'warn' or 'approve <gate>'"
-    if last == "at" or (len(path) >= 2 and path[-2] == "at"):
-        return "write 'always', 'enter <stage>', 'leave <stage>' or 'on <trigger>'"
     if value and (value[0].isupper() or "-" in value or " " in value):
         return "ids are lower_snake_case: letters, digits and '_'"
     return None
