@@ -3,6 +3,8 @@
 Control characters (but tab and newline) and bidirectional overrides are written as
 ``\\xNN``/``\\uNNNN``: a deal id holding ``ESC [2J`` or ``ESC ] 0;title BEL`` must not
 clear the screen or retitle the window of whoever reads a report or a log.
+:func:`visible` keeps tab and newline (a multi-line message stays readable);
+:func:`one_line` escapes them too, for a table cell whose row they would break.
 """
 
 from __future__ import annotations
@@ -24,4 +26,19 @@ def _escape(m: re.Match[str]) -> str:
     return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
-__all__ = ["visible"]
+# What still breaks a line after visible(): tab, newline, and the Unicode line separators.
+_BREAKS: Final = re.compile("[\t\n\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """:func:`visible`, and on one line: tab and newline are written ``\\t`` and ``\\n``
+    (U+2028/U+2029 as ``\\uNNNN``), for a table cell or a log line a value must not split."""
+    return _BREAKS.sub(_escape_break, visible(text))
+
+
+def _escape_break(m: re.Match[str]) -> str:
+    c = m.group()
+    return "\\t" if c == "\t" else "\\n" if c == "\n" else f"\\u{ord(c):04x}"
+
+
+__all__ = ["one_line", "visible"]

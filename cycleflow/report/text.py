@@ -3,7 +3,9 @@
 Readable in a terminal (``color=True``) and in a CI log or a file
 (``color=False``: no ANSI codes, ASCII table lines). Text from deal records
 and policies is shown, never interpreted: control characters and
-bidirectional overrides are escaped and rich markup is not parsed. The table
+bidirectional overrides are escaped and rich markup is not parsed; every cell
+and summary line is one line (a newline or tab in a deal id, a file name or a
+message is written ``\\n``/``\\t``: raw, it split a row or shifted its columns). The table
 is printed in blocks as records stream past, so memory stays flat; it stops
 after ``max_rows`` findings and says how many more there were.
 """
@@ -18,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cycleflow.report._common import deal_name, findings, location, visible
+from cycleflow.report._common import deal_name, findings, location
 from cycleflow.report.summary import Summary
+from cycleflow.textsafe import one_line
 
 __all__ = ["write_text"]
 
@@ -62,7 +65,8 @@ def _table(color: bool, header: bool) -> Table:
 
 
 def _cell(text: str, style: str | None, color: bool) -> Text:
-    return Text(visible(text), style=(style or "") if color else "")
+    """A table cell: ``text`` shown on one line, never interpreted (see the module docstring)."""
+    return Text(one_line(text), style=(style or "") if color else "")
 
 
 def write_text(
@@ -127,15 +131,15 @@ def write_text(
 def _print_summary(
     console: Console, policy: Mapping[str, Any], s: Summary, color: bool
 ) -> None:
-    pid = visible(str(policy.get("id", "?")))
+    pid = one_line(str(policy.get("id", "?")))
     version = policy.get("version")
     sha = str(policy.get("sha256") or "")
     head = Text("Policy ", style="bold" if color else "")
-    head.append(pid + (f" {visible(str(version))}" if version else ""))
+    head.append(pid + (f" {one_line(str(version))}" if version else ""))
     if sha:
         head.append(f" (sha256 {sha[:12]})")
     if policy.get("path"):
-        head.append(f" from {visible(str(policy['path']))}")
+        head.append(f" from {one_line(str(policy['path']))}")
     console.print()
     console.print(head)
     line = Text(f"Records: {s.total:,}  ")
@@ -152,9 +156,9 @@ def _print_summary(
     if top:
         console.print(Text("Rules most often violated:"))
         for rule, count in top:
-            console.print(Text(f"  {count:>9,}  {visible(rule)}"))
+            console.print(Text(f"  {count:>9,}  {one_line(rule)}"))
     wtop = s.top_warning_rules(5)
     if wtop:
         console.print(Text("Rules most often warning:"))
         for rule, count in wtop:
-            console.print(Text(f"  {count:>9,}  {visible(rule)}"))
+            console.print(Text(f"  {count:>9,}  {one_line(rule)}"))
