@@ -235,3 +235,30 @@ def test_policy_and_deal_text_cannot_hide_or_inject_markup_in_the_pr_comment(
     assert "<!--" not in html and "<b>" not in html, html
     assert "<h4>By rule</h4>" in html and "newly violating" in html
     assert "records not judged" in html
+
+
+def test_a_changed_policy_with_the_same_version_gets_a_note_to_bump_it(tmp_path: Path) -> None:
+    """'2026.11 → 2026.11' while the rules changed: audit events record the version, so the
+    report suggests a new one (text and markdown); equal policies and bumped versions not."""
+    text = NEW.read_text("utf-8").replace('version: "2026.12-discount15"', 'version: "2026.11"')
+    text = text.replace("../../../schemas/", str(ROOT / "schemas") + "/")
+    same_version = tmp_path / "discount-15.yaml"
+    same_version.write_text(text, "utf-8")
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["impact", str(OLD), str(same_version), str(DEALS), "--now", NOW])
+    assert plain.exit_code == 0, plain.output
+    lines = plain.output.splitlines()
+    assert "(2026.11) over" in lines[0]
+    assert lines[1] == (
+        "note: the policy changed in meaning but its version is still 2026.11: bump 'version:' "
+        f"in '{same_version}' so that audit events and reports tell the two policies apart")
+    md = runner.invoke(cli, ["impact", str(OLD), str(same_version), str(DEALS), "--now", NOW,
+                             "--format", "markdown"])
+    assert md.exit_code == 0, md.output
+    assert "> **Note:** the policy changed in meaning but its version is still 2026.11: bump " \
+           "`version:` in" in md.output
+    for old, new in ((OLD, OLD), (OLD, NEW)):
+        for fmt in ("text", "markdown"):
+            out = runner.invoke(cli, ["impact", str(old), str(new), str(DEALS), "--now", NOW,
+                                      "--format", fmt])
+            assert out.exit_code == 0 and "bump" not in out.output

@@ -367,11 +367,33 @@ def _change_text(c: DealChange) -> str:
     return "; ".join(bits) or f"{c.old} → {c.new}"
 
 
+def unbumped_version(result: Impact) -> bool:
+    """Whether the policy changed in meaning while keeping its id and ``version:``: audit
+    events and reports record the version, so the two policies would read as one."""
+    old, new = result.old_policy, result.new_policy
+    return bool(result.diff) and old.get("id") == new.get("id") and (
+        old.get("version") == new.get("version"))
+
+
+def _version_note(result: Impact, code: Callable[[Any], str] = str,
+                  cell: Callable[[Any], str] = str) -> str:
+    """The note suggesting a new ``version:`` (``code``/``cell`` render for Markdown)."""
+    return (f"the policy changed in meaning but its version is still "
+            f"{cell(result.new_policy['version'])}: bump {code('version:')} in "
+            f"{code(result.new_policy['path'])} so that audit events and reports tell the two "
+            "policies apart")
+
+
+def _quoted(text: Any) -> str:
+    return f"'{text}'"
+
+
 def render_text(result: Impact, limit: int = 50) -> str:
     """A plain-text report for a terminal (at most ``limit`` unjudged records listed)."""
     s = result.to_dict()["summary"]
     out = [f"impact of {result.new_policy['path']} ({result.new_policy['version']}) "
            f"over {result.old_policy['path']} ({result.old_policy['version']})",
+           *([f"note: {_version_note(result, _quoted)}"] if unbumped_version(result) else []),
            f"{result.deals} records ({result.deals - s['errors']} judged): {s['changed']} change, "
            f"{s['new_violations']} newly violating, {s['resolved']} resolved, "
            f"{s['changed_rules']} with other rules, {s['warnings_only']} warnings only, "
@@ -423,6 +445,8 @@ def render_markdown(result: Impact, limit: int = 200) -> str:
     out = [f"### {icon} Policy impact: {_md_code(result.old_policy['id'])} "
            f"{_md_cell(result.old_policy['version'])} → "
            f"{_md_cell(result.new_policy['version'])}", "",
+           *([f"> **Note:** {_version_note(result, _md_code, _md_cell)}", ""]
+             if unbumped_version(result) else []),
            f"**{result.deals - s['errors']}** of {result.deals} records judged under both "
            f"versions: **{s['changed']}** change — "
            f"**{s['new_violations']}** newly violating, **{s['resolved']}** resolved, "
@@ -457,4 +481,4 @@ def render_markdown(result: Impact, limit: int = 200) -> str:
 
 
 __all__ = ["DealChange", "Impact", "RecordError", "check_sources", "compare", "impact",
-           "judge_both", "policy_diff", "render_markdown", "render_text"]
+           "judge_both", "policy_diff", "render_markdown", "render_text", "unbumped_version"]
