@@ -8,19 +8,13 @@ for a stage without a limit); ``decide`` does not judge the time in a stage.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
+from shipped import NOW, POLICY, REP, deal
 
 from cycleflow import Engine, load_policy
 from cycleflow.toolkit.explain import explain_verdict, plain_text
 
-ROOT = Path(__file__).resolve().parent.parent
-POLICY = ROOT / "policies" / "standard-sales-cycle.yaml"
-NOW = "2026-11-26T12:00:00Z"
 LATER = "2026-12-01T09:00:00Z"
-REP = {"id": "ann", "roles": ["sales_rep"]}
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +25,6 @@ def en() -> Engine:
 @pytest.fixture(scope="module")
 def zh() -> Engine:
     return Engine(load_policy(POLICY), lang="zh")
-
-
-def deal(**over: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "id": "D-1", "stage": "qualified", "stage_entered_at": "2026-11-10T09:00:00Z",
-        "owner": "ann",
-        "customer": {"name": "Acme GmbH", "industry": "manufacturing", "country": "DE",
-                     "screening": "cleared"},
-        "budget": 120000, "decision_maker": "Dr. Vogel", "amount": 100000, "currency": "EUR",
-        "discount_pct": 5, "close_date": "2026-12-20",
-        "steps": ["customer_development", "customer_visit", "product_introduction",
-                  "needs_analysis"],
-        "approvals": [],
-    }
-    base.update(over)
-    return base
 
 
 def test_future_entry_in_a_stage_with_max_days_is_a_blocking_field_violation(

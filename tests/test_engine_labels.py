@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shipped
+from shipped import NOW, POLICY, REP
 
 from cycleflow import Engine, load_policy
 from cycleflow.toolkit.explain import explain_decision, plain_text
-
-ROOT = Path(__file__).resolve().parent.parent
-POLICY = ROOT / "policies" / "standard-sales-cycle.yaml"
-NOW = "2026-11-26T12:00:00Z"
-REP = {"id": "ann", "roles": ["sales_rep"]}
 
 
 @pytest.fixture(scope="module")
@@ -33,19 +30,8 @@ def zh() -> Engine:
 
 
 def deal(**over: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "id": "D-1", "stage": "qualified", "stage_entered_at": "2026-11-10T09:00:00Z",
-        "owner": "ann",
-        "customer": {"name": "Acme GmbH", "industry": "manufacturing", "country": "DE",
-                     "screening": "cleared"},
-        "budget": 120000, "decision_maker": "Dr. Vogel", "amount": 100000, "currency": "EUR",
-        "discount_pct": 25, "close_date": "2026-12-20",
-        "steps": ["customer_development", "customer_visit", "product_introduction",
-                  "needs_analysis"],
-        "approvals": [],
-    }
-    base.update(over)
-    return base
+    """The shared deal with a discount the discount desk must approve."""
+    return shipped.deal(**{"discount_pct": 25, **over})
 
 
 def test_not_permitted_names_the_stage_label_and_keeps_trigger_ids(
