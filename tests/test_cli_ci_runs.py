@@ -183,3 +183,27 @@ def test_a_report_that_cannot_be_written_names_the_file_the_user_gave(tmp_path: 
         proc = check(str(DEALS), "-o", "/dev/full", "--format", "junit")
         assert proc.returncode == 2
         assert b"cannot write report /dev/full: No space left on device" in proc.stderr
+
+
+def test_audit_show_and_explain_cut_short_by_their_reader_exit_141(tmp_path: Path) -> None:
+    """rich exits 1 by itself on a closed pipe: `audit show ... | head` read as a failure
+    of another kind than the cut-short report it was."""
+    import json
+
+    from cycleflow import Engine, load_policy
+    from cycleflow.audit import JsonlSink
+
+    log = tmp_path / "audit.jsonl"
+    deal = json.loads((ROOT / "examples" / "deal-discount.json").read_text("utf-8"))
+    with JsonlSink(log) as sink:
+        engine = Engine(load_policy(POLICY), audit=sink)
+        for _ in range(400):
+            engine.decide(deal, "win", {"id": "ann", "roles": ["sales_rep"]}, now=NOW)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cycleflow", "audit", "show", str(log), "--deal", deal["id"]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None
+    proc.stdout.close()  # gone before the history is printed
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 141, err
+    assert b"Traceback" not in err

@@ -100,10 +100,10 @@ def show(log: str, deal_id: str, fmt: str) -> None:
     if not events:
         click.echo(visible(f"no audit events for deal {deal_id} in {log}"))
         return
-    from rich.console import Console
+    from cycleflow.report.text import ReportConsole
 
     out = click.get_text_stream("stdout")
-    console = Console(file=out, width=None if out.isatty() else 200, highlight=False)
+    console = ReportConsole(file=out, width=None if out.isatty() else 200, highlight=False)
     decisions = len({e.get("decision_id") for e in events})
     first = events[0]
     title = (

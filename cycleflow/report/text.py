@@ -24,16 +24,16 @@ from cycleflow.report._common import deal_name, findings, location
 from cycleflow.report.summary import Summary
 from cycleflow.textsafe import one_line
 
-__all__ = ["write_text"]
+__all__ = ["ReportConsole", "write_text"]
 
 _BLOCK = 200
 _STYLE = {"violation": "bold red", "approval": "yellow", "warning": "yellow", "error": "magenta"}
 
 
-class _ReportConsole(Console):
-    """A rich console whose closed pipe is an error the command handles: rich's own
-    answer exits 1 at once, which read as "violations" to a CI step and skipped the
-    shutdown of a parallel run's workers (the run then hung)."""
+class ReportConsole(Console):
+    """A rich console whose closed pipe is an error the command handles (exit 141, as a
+    shell reports SIGPIPE): rich's own answer exits 1 at once, which read as "violations"
+    to a CI step and skipped the shutdown of a parallel run's workers (the run hung)."""
 
     def on_broken_pipe(self) -> None:
         raise BrokenPipeError(32, "the reader of the report closed the pipe")
@@ -41,11 +41,11 @@ class _ReportConsole(Console):
 
 def _console(out: TextIO, color: bool, width: int | None) -> Console:
     if color:
-        return _ReportConsole(
+        return ReportConsole(
             file=out, force_terminal=True, color_system="auto", highlight=False, emoji=False,
             width=width, soft_wrap=False,
         )
-    return _ReportConsole(
+    return ReportConsole(
         file=out, force_terminal=False, color_system=None, no_color=True, highlight=False,
         emoji=False, width=width or 160, soft_wrap=False, legacy_windows=False,
     )

@@ -523,13 +523,14 @@ def _numbered(items: Sequence[str]) -> list[tuple[int, str]]:
 
 def render_text(ex: Explanation, out: TextIO, *, color: bool | None = None) -> None:
     """Print the explanation with rich; colour only on a terminal (or when ``color`` says so)."""
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console(file=out, highlight=False, soft_wrap=True, emoji=False,
-                      force_terminal=color, no_color=color is False or None)
+    from cycleflow.report.text import ReportConsole
+
+    console = ReportConsole(file=out, highlight=False, soft_wrap=True, emoji=False,
+                            force_terminal=color, no_color=color is False or None)
     if color is None:
-        console = Console(file=out, highlight=False, soft_wrap=True, emoji=False)
+        console = ReportConsole(file=out, highlight=False, soft_wrap=True, emoji=False)
     for style, text in explanation_lines(ex):  # deal and policy text shown, not obeyed
         console.print(Text(visible(text), style=style or ""))
 
