@@ -150,7 +150,7 @@ def test_lose_requires_reason(engine: Engine) -> None:
     assert engine.decide(deal(lost_reason="budget cut"), "lose", REP, now=NOW).allowed
 
 
-@pytest.mark.parametrize("reason", ["", "   ", "\t\n", "\u3000"])
+@pytest.mark.parametrize("reason", ["", "   ", "\t\n", "\u3000", "\u200b", "\ufeff "])
 def test_lose_refuses_an_empty_or_blank_reason(engine: Engine, reason: Any) -> None:
     """require: means present and non-empty; a reason of only spaces (or a full-width
     space) recorded nothing, yet the deal was allowed to be lost."""
@@ -505,7 +505,8 @@ def test_at_rest_the_unknown_requester_of_a_past_move_is_not_judged(engine: Engi
     assert "discount_desk" not in rules(v.violations), v.to_dict()
 
 
-@pytest.mark.parametrize("by", ["Ann", "ANN", " ann ", "ａｎｎ"])
+@pytest.mark.parametrize("by", ["Ann", "ANN", " ann ", "ａｎｎ", "ann\u200b", "\ufeffann",
+                                "an\u00adn", "ann\u2028"])
 def test_an_approver_id_differing_only_in_case_width_or_spaces_is_the_same_person(
         engine: Engine, by: str) -> None:
     """The owner "ann" approved her own discount as "Ann" (allowed); one finance director

@@ -82,9 +82,17 @@ def fingerprint(gate: Gate, deal: Mapping[str, Any]) -> str:
 
 def who(user: str) -> str:
     """The person a user id names, for separation of duties and distinct approvers: ids
-    compared as CRMs and single sign-on compare them (case, width and surrounding spaces
-    aside), so "Ann" cannot approve the deal "ann" owns, nor count as a second approver."""
-    return unicodedata.normalize("NFKC", user).strip().casefold()
+    compared as CRMs and single sign-on compare them (case, width, spacing and invisible
+    characters aside), so "Ann" or "ann\u200b" cannot approve the deal "ann" owns, nor
+    count as a second approver."""
+    shown = "".join(ch for ch in unicodedata.normalize("NFKC", user)
+                    if unicodedata.category(ch) not in _INVISIBLE)
+    return " ".join(shown.split()).casefold()
+
+
+#: Unicode categories that print nothing: format characters (zero-width space U+200B, BOM,
+#: soft hyphen) and line/paragraph separators. "ann\u200b" is "ann" to every reader.
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})
 
 
 def _same_person(by: str, party: Any) -> bool:

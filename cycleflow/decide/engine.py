@@ -20,7 +20,7 @@ from typing import Any
 
 from cycleflow.audit.masking import REDACTED
 from cycleflow.compile.compiled import CompiledPolicy, MovePlan, RestPlan, RiskUse, compile_policy
-from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint
+from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint, who
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
 from cycleflow.decide.decision import (
     MISSING,
@@ -1250,7 +1250,7 @@ def _given(value: Any) -> bool:
     """What ``require:`` accepts: a value that is present and not empty (text of only
     spaces is empty to an officer: "   " as a lost reason records no reason)."""
     if isinstance(value, str):
-        return bool(value.strip())
+        return bool(who(value))  # "\u200b" or a BOM alone shows nothing either
     return value is not None and value != [] and value != {}
 
 
