@@ -177,3 +177,20 @@ def test_templates_are_package_data() -> None:
 
     names = {p.name for p in resources.files("cycleflow").joinpath("templates").iterdir()}
     assert {"policy.yaml", "policy.test.yaml", "deal.schema.json"} <= names
+
+
+def test_graph_shows_no_standing_control_on_a_move_into_a_lost_stage(tmp_path: Path) -> None:
+    """The engine stopped applying 'at: always' risks to lost outcomes, but the graph still
+    drew 'may need discount_desk if deep_discount' on every 'lose' edge."""
+    tail = "\n    severity: high\n    then: approve discount_desk"
+    text = POLICY.read_text("utf-8").replace(
+        "    at: [enter negotiation, enter won]" + tail, "    at: [always]" + tail)
+    assert "at: [always]\n    severity: high\n    then: approve discount_desk" in text
+    text = text.replace("deal_schema: ../schemas/deal.schema.json\n", "")
+    (tmp_path / "p.yaml").write_text(text, "utf-8")
+    policy = load_policy(tmp_path / "p.yaml")
+    edges = [line for line in to_mermaid(policy).splitlines() if "-->" in line]
+    lose = [e for e in edges if ": lose" in e]
+    win = [e for e in edges if ": win" in e]
+    assert lose and all("discount_desk" not in e for e in lose), lose
+    assert win and all("may need discount_desk if deep_discount" in e for e in win), win

@@ -93,7 +93,7 @@ def _is_forward(source: Stage, target: Stage) -> bool:
     return target.index > source.index and target.outcome != "lost"
 
 
-def _standing(stage: Stage) -> set[str]:
+def standing(stage: Stage) -> set[str]:
     """``{"always"}``, unless ``stage`` is a lost outcome: losing a deal is always a compliant
     exit, so a standing control (a sanctioned customer, a discount awaiting approval) never
     blocks it nor keeps a lost deal in violation. A risk naming the lost stage (``enter
@@ -127,7 +127,7 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         source, target = stages[src], stages[dest]
         check = t.check_steps if t.check_steps is not None else _is_forward(source, target)
         crit = tuple(("entry", c) for c in target.entry) + tuple(("transition", c) for c in t.when)
-        wanted = {f"enter {dest}", f"leave {src}", f"on {trigger}"} | _standing(target)
+        wanted = {f"enter {dest}", f"leave {src}", f"on {trigger}"} | standing(target)
         moves[(src, trigger)] = MovePlan(
             transition=t,
             source=source,
@@ -152,7 +152,7 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
             stage=stage,
             entry=stage.entry,
             steps=earlier,
-            risks=_risk_uses(policy, {f"enter {stage.id}"} | _standing(stage)),
+            risks=_risk_uses(policy, {f"enter {stage.id}"} | standing(stage)),
         )
 
     triggers_from: dict[str, list[str]] = {s.id: [] for s in policy.stages}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from cycleflow.compile.compiled import standing
 from cycleflow.errors import CycleflowError
 from cycleflow.errors import GraphvizMissing as GraphvizMissing  # re-exported: it lived here
 from cycleflow.model.policy import Policy, Stage, Transition
@@ -25,7 +26,8 @@ def _sid(stage: str) -> str:
 
 def _risk_gates(policy: Policy, t: Transition, source: str) -> list[str]:
     """Gates that risks checked on this move may ask for (``risk → gate``)."""
-    wanted = {"always", f"enter {t.target}", f"leave {source}", f"on {t.trigger}"}
+    wanted = {f"enter {t.target}", f"leave {source}", f"on {t.trigger}"} | standing(
+        policy.stage(t.target))
     out: list[str] = []
     for r in policy.risks:
         if r.gate and any(str(cp) in wanted for cp in r.at):
