@@ -128,14 +128,12 @@ class PolicyBundle:
     policy_sha256: str
     """The loaded policy's ``sha256`` on the client; a worker's load must agree."""
     sha256: str = field(default="")
-    """Digest over every file's relative path and content."""
+    """The bundle's digest: ``policy_sha256``, the policy's combined hash over every
+    file's relative name and bytes (``policy_bundle`` checks the bytes match it)."""
 
     def __post_init__(self) -> None:
         if not self.sha256:
-            h = hashlib.sha256()
-            for rel, data in self.files:
-                h.update(rel.encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
-            object.__setattr__(self, "sha256", h.hexdigest())
+            object.__setattr__(self, "sha256", self.policy_sha256)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PolicyBundle) and other.sha256 == self.sha256
@@ -177,21 +175,22 @@ def policy_bundle(policy_path: str | os.PathLike[str],
         from cycleflow.api import load_policy
 
         policy = load_policy(policy_path)
-    paths = [os.path.abspath(s.path) for s in policy.sources]
+    hashes = {os.path.abspath(s.path): s.sha256 for s in policy.sources if s.path}
+    paths = list(hashes)
     main = os.path.abspath(policy.path)
     if main not in paths:
         paths.insert(0, main)
-    if policy.deal_schema_path:
-        paths.append(os.path.abspath(policy.deal_schema_path))
-    paths = list(dict.fromkeys(paths))
     root = os.path.commonpath([os.path.dirname(p) for p in paths])
     files: list[tuple[str, bytes]] = []
     for p in paths:
         try:
             with open(p, "rb") as fh:
-                files.append((os.path.relpath(p, root), fh.read()))
+                data = fh.read()
         except OSError as err:
             raise UsageError(f"cannot read policy file {p}: {err.strerror}") from None
+        if p in hashes and hashlib.sha256(data).hexdigest() != hashes[p]:
+            raise UsageError(f"policy file {p} changed after the policy was loaded; run again")
+        files.append((os.path.relpath(p, root), data))
     return PolicyBundle(path=main, main=os.path.relpath(main, root), files=tuple(files),
                         originals=tuple(paths), policy_sha256=policy.sha256)
 

@@ -1,4 +1,4 @@
-"""Commands of the policy author's toolkit: test, explain, graph, init."""
+"""Commands of the policy author's toolkit: test, explain, graph, init, hash."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(explain_cmd)
     cli.add_command(graph_cmd)
     cli.add_command(init_cmd)
+    cli.add_command(hash_cmd)
 
 
 @click.command("test")
@@ -287,6 +288,30 @@ def graph_cmd(policy_path: str, fmt: str, lang: str, output: str | None) -> None
             fh.write(text)
     else:
         sys.stdout.write(text)
+
+
+@click.command("hash")
+@click.argument("policy_path", metavar="POLICY", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@guarded(3)
+def hash_cmd(policy_path: str, fmt: str) -> None:
+    """Print the policy's SHA-256 (the policy_sha256 of its audit events) and each file's.
+
+    An auditor compares the first line with the hash an audit event recorded: equal
+    means the same main file, includes and deal schema, byte for byte.
+    """
+    from cycleflow.api import load_policy
+
+    policy = load_policy(policy_path)
+    if fmt == "json":
+        files = [{"role": s.role, "path": s.name, "sha256": s.sha256} for s in policy.sources]
+        click.echo(json.dumps({"policy": policy.id, "version": policy.version,
+                               "sha256": policy.sha256, "files": files}, ensure_ascii=False))
+        return
+    click.echo(f"{policy.sha256}  {policy_path}")
+    for s in policy.sources:
+        click.echo(f"  {s.role:<11} {s.sha256}  {s.name}")
 
 
 @click.command("init")

@@ -6,6 +6,7 @@ are read: no URL, no remote ``$ref``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -221,6 +222,30 @@ def _refuse_remote_refs(node: Any, file: str, where: Location, depth: int = 0) -
     elif isinstance(node, list):
         for value in node:
             _refuse_remote_refs(value, file, where, depth + 1)
+
+
+def deal_schema_sha256(path: str, schema: Mapping[str, Any], where: Location) -> str:
+    """The SHA-256 of the deal schema file's bytes, checked to still hold ``schema``.
+
+    The schema is parsed before the policy is built; hashing the file again must not
+    record the hash of other rules than those in force, so a file changed in between
+    is an error (load the policy again).
+    """
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SCHEMA_BYTES + 1)
+    except OSError as err:
+        raise PolicyError.at(where, "deal-schema-unreadable",
+                             f"cannot read deal_schema {path}: {err.strerror or err}") from None
+    try:
+        same = json.loads(raw) == schema
+    except (ValueError, RecursionError):
+        same = False
+    if not same:
+        raise PolicyError.at(where, "deal-schema-changed",
+                             f"deal_schema {path} changed while the policy was loading",
+                             "load the policy again")
+    return hashlib.sha256(raw).hexdigest()
 
 
 def read_policy_files(path: str | os.PathLike[str]) -> PolicyFiles:

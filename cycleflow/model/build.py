@@ -8,12 +8,16 @@ every problem it finds, located, before raising them together.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from cycleflow.errors import Location, PolicyError, Problem, ProblemList
 from cycleflow.expr import Expression, compile_expression
+from cycleflow.load.policy_files import deal_schema_sha256
 from cycleflow.load.yaml_reader import Document
 from cycleflow.model.policy import (
     Checkpoint,
@@ -28,6 +32,7 @@ from cycleflow.model.policy import (
     Step,
     TimeLimit,
     Transition,
+    policy_digest,
 )
 
 Path = tuple[str | int, ...]
@@ -103,6 +108,7 @@ def build_policy(
     sensitive = tuple(str(s) for s in main.data.get("sensitive", ()) or ())
     _check_fields(b, main, ("sensitive",), sensitive)
     b.problems.raise_if_errors()
+    sources = _sources(main, fragments, deal_schema, deal_schema_path)
     data = main.data
     return Policy(
         id=str(data["id"]),
@@ -110,8 +116,8 @@ def build_policy(
         title=Label.of(data["title"]) if "title" in data else None,
         description=Label.of(data["description"]) if "description" in data else None,
         path=main.file,
-        sha256=main.sha256,
-        sources=tuple(SourceFile(d.file, d.sha256) for d in docs),
+        sha256=policy_digest(sources),
+        sources=sources,
         stages=tuple(stages),
         transitions=tuple(transitions),
         risks=tuple(risks),
@@ -121,6 +127,32 @@ def build_policy(
         deal_schema=deal_schema,
         known_fields=known_fields,
     )
+
+
+def _sources(
+    main: Document,
+    fragments: Sequence[Document],
+    deal_schema: Mapping[str, Any] | None,
+    deal_schema_path: str | None,
+) -> tuple[SourceFile, ...]:
+    """Every file the policy is made of, in load order, named relative to the main file's
+    folder, each with the hash of its bytes: what ``Policy.sha256`` combines."""
+    base = os.path.dirname(os.path.abspath(main.file))
+
+    def name(path: str) -> str:
+        return os.path.relpath(os.path.abspath(path), base).replace(os.sep, "/")
+
+    out = [SourceFile(main.file, main.sha256, "policy", name(main.file))]
+    out.extend(SourceFile(d.file, d.sha256, "include", name(d.file)) for d in fragments)
+    if deal_schema is not None and deal_schema_path is not None:
+        where = main.source_map.locate(("deal_schema",))
+        digest = deal_schema_sha256(deal_schema_path, deal_schema, where)
+        out.append(SourceFile(deal_schema_path, digest, "deal_schema", name(deal_schema_path)))
+    elif deal_schema is not None:  # given as data, not read from a file
+        canonical = json.dumps(deal_schema, sort_keys=True, ensure_ascii=False)
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        out.append(SourceFile("", digest, "deal_schema", "-"))
+    return tuple(out)
 
 
 def _criteria(b: _Builder, doc: Document, path: Path, raw: Any) -> tuple[Criterion, ...]:

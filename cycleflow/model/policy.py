@@ -7,7 +7,8 @@ each piece keeps its :class:`~cycleflow.errors.Location` so later stages
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -151,10 +152,37 @@ class Gate:
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A file the policy was read from, with the hash recorded in audit events."""
+    """A file the policy was read from, with the SHA-256 of its bytes.
+
+    ``role`` is ``policy`` (the main file), ``include`` (a fragment) or
+    ``deal_schema``; ``name`` is the file's path relative to the main file's
+    folder, ``/``-separated and normalised (``../schemas/deal.schema.json``):
+    the form :func:`policy_digest` records, the same on every machine and from
+    every working directory. ``path`` is the path the file was read from.
+    """
 
     path: str
     sha256: str
+    role: str = "policy"
+    name: str = ""
+
+    def digest_line(self) -> str:
+        """The line this file contributes to the policy's combined hash."""
+        return f"{self.role} {self.name} {self.sha256}\n"
+
+
+def policy_digest(files: Iterable[SourceFile]) -> str:
+    """The SHA-256 of a whole policy: of the lines ``"<role> <name> <sha256 of the bytes>\n"``
+    of its files, in load order (the main file, each include, then the deal schema).
+
+    A change to any file that makes up the policy (not only the main file) changes it,
+    so the ``policy_sha256`` of an audit event tells which rules were in force; the
+    names are relative, so the same files hash the same wherever they are checked out.
+    """
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.digest_line().encode("utf-8"))
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -167,7 +195,9 @@ class Policy:
     description: Label | None
     path: str
     sha256: str
+    """The combined hash of every file in ``sources`` (:func:`policy_digest`)."""
     sources: tuple[SourceFile, ...]
+    """The main file, each include and the deal schema, each with its own hash."""
     stages: tuple[Stage, ...]
     transitions: tuple[Transition, ...]
     risks: tuple[Risk, ...]
