@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, Final, TypeVar
 
@@ -20,6 +21,8 @@ from cycleflow.jsonsafe import scrub
 E = TypeVar("E", bound=MutableMapping[str, Any])
 
 REDACTED: Final = "***"
+#: A value masked already: the engine's ``***`` or a salted hash ``sha256:<16 hex>``.
+_MASKED: Final = re.compile(r"\*\*\*|sha256:[0-9a-f]{16}")
 
 
 def _absent(value: Any) -> bool:
@@ -33,9 +36,13 @@ def mask_value(value: Any, salt: bytes | None) -> str:
     The hash is HMAC-SHA256 keyed by ``salt`` over the value's canonical JSON, so the same
     value masks the same way across events (an auditor can correlate) while a
     dictionary attack on low-entropy values (emails, phone numbers) needs the secret salt.
+    A value masked already (``***``, ``sha256:…``: the engine masks before a sink's
+    processor runs) is returned as it is: hashing the mask would make every value alike.
     """
     if salt is None:
         return REDACTED
+    if type(value) is str and _MASKED.fullmatch(value):
+        return value
     try:
         data = orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # integers beyond 64 bits, and other values orjson refuses

@@ -57,6 +57,8 @@ class BatchOptions:
     jobs: int = 1
     dask_address: str | None = None
     max_record_bytes: int = MAX_RECORD_BYTES
+    #: the secret salt of the engine's masking (workers that load the policy use it too)
+    mask_salt: bytes | None = dataclasses.field(default=None, repr=False)  # a secret
     #: the process that starts the workers; they die with it (see _die_with_parent)
     parent_pid: int | None = dataclasses.field(default_factory=os.getpid)
 
@@ -294,7 +296,8 @@ def _init_worker(options: BatchOptions, engine: Engine | None = None) -> None:
     if engine is None or engine.lang != options.lang:
         from cycleflow.api import load_policy
 
-        engine = Engine(load_policy(options.policy_path), lang=options.lang)
+        engine = Engine(load_policy(options.policy_path), lang=options.lang,
+                        mask_salt=options.mask_salt)
     _WORKER["engine"] = engine
     _WORKER["options"] = options
 

@@ -16,6 +16,8 @@ from cycleflow.cli.common import (
     guarded,
     lang_option,
     load_engine,
+    mask_salt_from_env,
+    mask_salt_option,
     open_output,
     parse_actor,
     policy_info,
@@ -83,6 +85,7 @@ from cycleflow.errors import CycleflowError, PolicyError, UsageError
     help="Append audit events to FILE (JSON Lines) or sqlite:PATH (runs in one process).",
 )
 @click.option("--audit-fsync", is_flag=True, help="fsync the audit log after each record.")
+@mask_salt_option
 @click.option(
     "--dask",
     "dask_address",
@@ -111,6 +114,7 @@ def check(
     dask_address: str | None,
     progress: bool | None,
     max_record_bytes: str | None,
+    mask_salt_env: str | None,
 ) -> None:
     """Judge every deal record in DEALS (files, directories, '-' for stdin).
 
@@ -128,6 +132,12 @@ def check(
             "--audit and --dask cannot be combined: audit events are written by "
             "one process; run the audited batch without --dask"
         )
+    salt = mask_salt_from_env(mask_salt_env)
+    if salt is not None and dask_address:
+        raise UsageError(
+            "--mask-salt-env and --dask cannot be combined: the secret salt would be sent to "
+            "the cluster's workers; run the salted batch without --dask"
+        )
     if jobs < 0:
         raise UsageError(f"--jobs {jobs}: give a number of worker processes (0 = every core)")
     record_cap = _record_cap(max_record_bytes)
@@ -137,7 +147,8 @@ def check(
     with contextlib.ExitStack() as stack:
         try:
             engine = stack.enter_context(load_engine(
-                policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
+                policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync,
+                mask_salt=salt,
             ))
         except PolicyError as err:  # CI uploads the report next: one naming the problems
             if fmt in ("sarif", "junit"):
@@ -154,6 +165,7 @@ def check(
             jobs=1 if audit_spec is not None else (jobs or os.cpu_count() or 1),
             dask_address=dask_address,
             max_record_bytes=record_cap,
+            mask_salt=salt,
         )
         show = (
             progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))

@@ -256,11 +256,51 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a deal")
 
 
+def mask_salt_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--mask-salt-env VAR``, the same on ``decide`` and ``check``."""
+    option: Callable[..., Any] = click.option(
+        "--mask-salt-env",
+        "mask_salt_env",
+        default=None,
+        metavar="VAR",
+        help="Mask the policy's sensitive fields as sha256:<keyed hash> (the same value "
+        "masks the same way, in the report and the audit log) with the secret salt held in "
+        "environment variable VAR; without it they show as ***.",
+    )(func)
+    return option
+
+
+def mask_salt_from_env(var: str | None) -> bytes | None:
+    """The masking salt held in environment variable ``var`` (``--mask-salt-env``), or None.
+
+    Read from the environment so the secret never appears on a command line (``ps``, shell
+    history, CI logs); a variable that is unset or empty is a usage error, not no salt.
+    """
+    if var is None:
+        return None
+    value = os.environ.get(var, "")
+    if not value:
+        raise UsageError(
+            f"--mask-salt-env {var}: the environment variable {var} is "
+            f"{'empty' if var in os.environ else 'not set'}; set it to the secret salt "
+            "(e.g. export " + var + "=...) or leave out --mask-salt-env to mask as ***"
+        )
+    return os.fsencode(value)
+
+
 @contextlib.contextmanager
 def load_engine(
-    policy_path: str, *, lang: str = "en", audit_spec: str | None = None, audit_fsync: bool = False
+    policy_path: str,
+    *,
+    lang: str = "en",
+    audit_spec: str | None = None,
+    audit_fsync: bool = False,
+    mask_salt: bytes | None = None,
 ) -> Iterator[Any]:
-    """Load the policy and build an engine, with an audit sink when asked; closes the sink."""
+    """Load the policy and build an engine, with an audit sink when asked; closes the sink.
+
+    ``mask_salt`` makes the engine mask sensitive fields as a keyed hash (see Engine).
+    """
     from cycleflow.api import load_policy
     from cycleflow.decide.engine import Engine
 
@@ -276,7 +316,7 @@ def load_engine(
 
     warn_unknown_lang(policy, lang)
     try:
-        yield Engine(policy, audit=sink, lang=lang)
+        yield Engine(policy, audit=sink, lang=lang, mask_salt=mask_salt)
     finally:
         if sink is not None:
             sink.close()

@@ -16,6 +16,8 @@ from cycleflow.cli.common import (
     guarded,
     lang_option,
     load_engine,
+    mask_salt_from_env,
+    mask_salt_option,
     parse_actor,
     read_single_deal,
     write_json_stdout,
@@ -68,6 +70,7 @@ def lint(policies: tuple[str, ...], fmt: str) -> None:
     help="Append audit events to FILE (JSON Lines) or sqlite:PATH.",
 )
 @click.option("--audit-fsync", is_flag=True, help="fsync the audit log after each decision.")
+@mask_salt_option
 @guarded()
 def decide(
     policy_path: str,
@@ -78,12 +81,14 @@ def decide(
     lang: str,
     audit_spec: str | None,
     audit_fsync: bool,
+    mask_salt_env: str | None,
 ) -> None:
     """Decide one transition and print the decision as JSON. Exit 0 allowed, 1 otherwise."""
+    salt = mask_salt_from_env(mask_salt_env)
     actor = parse_actor(actor_arg)
     deal = read_single_deal(deal_path)
     with load_engine(
-        policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync
+        policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync, mask_salt=salt
     ) as engine:
         decision = engine.decide(deal, trigger, actor, now=now)
     write_json_stdout(decision.to_dict())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from cycleflow.audit.masking import REDACTED
+from cycleflow.audit.masking import REDACTED, mask_value
 from cycleflow.compile.compiled import CompiledPolicy, MovePlan, RestPlan, RiskUse, compile_policy
 from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint, who
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
@@ -416,6 +416,9 @@ class Engine:
 
     ``audit`` is any object with ``emit(events)`` (see :mod:`cycleflow.audit`);
     when given, every decision's events are written before it is returned.
+    ``mask_salt`` (a secret) masks the policy's sensitive fields as a keyed hash,
+    ``sha256:<16 hex>``, instead of ``***``, in events, decisions and reports alike: the
+    same value masks the same way, so an investigator can correlate without the value.
     """
 
     def __init__(
@@ -425,6 +428,7 @@ class Engine:
         audit: Any = None,
         lang: str = "en",
         validate_deals: bool = True,
+        mask_salt: bytes | str | None = None,
     ) -> None:
         if isinstance(policy, (str, os.PathLike)):  # a path: load it here
             from cycleflow.api import load_policy
@@ -440,6 +444,10 @@ class Engine:
                 f"audit must be a sink with an emit(events) method (see cycleflow.audit), "
                 f"not {type(audit).__name__}"
             )
+        if mask_salt is not None and (not isinstance(mask_salt, (bytes, str)) or not mask_salt):
+            raise UsageError("mask_salt must be a non-empty secret (bytes or text), not "
+                             f"{'an empty one' if not mask_salt else type(mask_salt).__name__}")
+        self._mask_salt = mask_salt.encode() if isinstance(mask_salt, str) else mask_salt
         lang = lang or "en"
         self.compiled = policy if isinstance(policy, CompiledPolicy) else compile_policy(policy)
         self.policy: Policy = self.compiled.policy
@@ -462,7 +470,7 @@ class Engine:
             for prefix in _prefixes(path if path.startswith("deal.") else f"deal.{path}")
         )
         if self.policy.sensitive:
-            self._masker = _make_masker(self.policy.sensitive)
+            self._masker = _make_masker(self.policy.sensitive, self._mask_salt)
         stage_labels = {st.id: st.label.get(lang) for st in self.policy.stages}
         self._rests = {
             sid: _RestProgram(
@@ -555,7 +563,8 @@ class Engine:
                 problem = self._validator(plain) if (plain := _as_json(deal)) else problem
             if problem is not None:
                 if self._sensitive_paths:
-                    problem = _hide_sensitive(problem, deal, self._sensitive_paths)
+                    problem = _hide_sensitive(problem, deal, self._sensitive_paths,
+                                              self._mask_salt)
                 raise DealError(f"does not match deal_schema: {problem}")
 
     def fingerprint(self, deal: Mapping[str, Any], gate: str) -> str:
@@ -1299,8 +1308,11 @@ def _as_json(deal: Any) -> dict[str, Any] | None:
 _INDEX = re.compile(r"\[\d+\]")
 
 
-def _hide_sensitive(problem: str, deal: Any, paths: Sequence[str]) -> str:
-    """A schema problem with the values of sensitive fields it quotes replaced by ``***``.
+def _hide_sensitive(
+    problem: str, deal: Any, paths: Sequence[str], salt: bytes | None = None
+) -> str:
+    """A schema problem with the values of sensitive fields it quotes replaced by ``***``
+    (by their keyed hash with a ``salt``, as the masker writes them).
 
     The validator says ``deal.a.b: <repr of the value> <why>``; the value at that path
     (or a parent quoting it) is read back and its repr hidden, and any sensitive text of
@@ -1313,12 +1325,13 @@ def _hide_sensitive(problem: str, deal: Any, paths: Sequence[str]) -> str:
         found, value = lookup(deal, sub) if sub else (True, deal)
         if found:
             text = repr(value)  # validators quote it whole (jsonschema) or cut (ours)
+            masked = REDACTED if salt is None else mask_value(value, salt)
             for shown in (text, text[:77] + "..."):
-                rest = rest.replace(shown, REDACTED, 1)  # a message naming keys only stays
+                rest = rest.replace(shown, masked, 1)  # a message naming keys only stays
     for path in paths:
         found, value = lookup(deal, path.removeprefix("deal."))
         if found and isinstance(value, str) and len(value) >= 4:
-            rest = rest.replace(value, REDACTED)
+            rest = rest.replace(value, REDACTED if salt is None else mask_value(value, salt))
     return f"{where}{sep}{rest}"
 
 
@@ -1335,8 +1348,10 @@ def _prefixes(path: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(len(parts), 1, -1)]
 
 
-def _make_masker(paths: Sequence[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _make_masker(
+    paths: Sequence[str], salt: bytes | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
     from cycleflow.audit.masking import Masker
 
-    masker: Callable[[dict[str, Any]], dict[str, Any]] = Masker(paths)
+    masker: Callable[[dict[str, Any]], dict[str, Any]] = Masker(paths, salt=salt)
     return masker
