@@ -31,7 +31,7 @@ def decision(deal: str, n: int, at: str, outcome: str = "blocked") -> list[dict[
 def log(tmp_path: Path) -> Path:
     path = tmp_path / "audit.jsonl"
     with JsonlSink(path) as sink:
-        # written out of time order on purpose: show sorts by decision time
+        # written out of time order on purpose: show keeps log order (``at`` can be backdated)
         sink.emit(decision("D-7", 2, "2026-03-02T09:00:00+00:00", "allowed"))
         sink.emit(decision("D-8", 3, "2026-03-01T12:00:00+00:00"))
         sink.emit(decision("D-7", 1, "2026-03-01T09:00:00+00:00"))
@@ -108,23 +108,24 @@ def test_verify_sqlite(tmp_path: Path) -> None:
     assert shown.exit_code == 0 and len(orjson.loads(shown.output)) == 3
 
 
-def test_show_text_is_a_time_ordered_table(log: Path) -> None:
+def test_show_text_is_a_table_in_log_order(log: Path) -> None:
     result = run("show", str(log), "--deal", "D-7")
     assert result.exit_code == 0
     out = result.output
     assert "deal D-7: 6 events in 2 decisions" in out
     assert "D-8" not in out and "2026-03-01T12:00" not in out
-    assert out.index("2026-03-01T09:00") < out.index("2026-03-02T09:00")
+    assert out.index("2026-03-02T09:00") < out.index("2026-03-01T09:00")
     assert "deep_discount (risk)" in out and "deal.discount_pct=25" in out
     assert "advance: qualified → negotiation" in out
     assert "fail [high]" in out and "Traceback" not in out
 
 
-def test_show_json_is_an_array_in_time_order(log: Path) -> None:
+def test_show_json_is_an_array_in_log_order(log: Path) -> None:
     result = run("show", str(log), "--deal", "D-7", "--format", "json")
     assert result.exit_code == 0
     events = orjson.loads(result.output)
-    assert [e["decision_id"][-1] for e in events] == ["1", "1", "1", "2", "2", "2"]
+    assert [e["decision_id"][-1] for e in events] == ["2", "2", "2", "1", "1", "1"]
+    assert [e["seq"] for e in events] == [0, 1, 2, 6, 7, 8]
     assert {e["deal"] for e in events} == {"D-7"}
     assert events[0]["event"] == "transition.requested"
 

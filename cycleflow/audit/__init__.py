@@ -18,6 +18,7 @@ from cycleflow.audit.base import (
     EVENT_FIELDS,
     EVENT_NAMES,
     GENESIS,
+    STAMPED_FIELDS,
     AuditError,
     AuditSink,
     Processor,
@@ -53,7 +54,8 @@ def open_sink(
 
 
 __all__ = [
-    "CHAIN_FIELDS", "EVENT_FIELDS", "EVENT_NAMES", "GENESIS", "AuditError", "AuditSink",
+    "CHAIN_FIELDS", "EVENT_FIELDS", "EVENT_NAMES", "GENESIS", "STAMPED_FIELDS", "AuditError",
+    "AuditSink",
     "JsonlSink", "Masker", "MemorySink", "Processor", "SqliteSink", "StructlogSink", "VerifyResult",
     "add_fields", "canonical", "capture_audit", "digest", "drop_none", "history",
     "history_json", "history_table", "keep_events", "mask_event", "mask_sensitive",

@@ -34,6 +34,10 @@ EVENT_FIELDS: Final = (
     "message",
 )
 
+#: Fields the engine adds to one event per decision only: ``recorded_at``, the wall-clock
+#: time of writing, on ``transition.requested``, ``transition.applied`` and ``deal.checked``.
+STAMPED_FIELDS: Final = ("recorded_at",)
+
 #: Fields the hash chain adds to each stored record; an event may not carry them.
 CHAIN_FIELDS: Final = ("seq", "prev", "hash")
 

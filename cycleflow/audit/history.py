@@ -6,10 +6,8 @@ history query over a large JSON Lines log costs one pass, not one parse per line
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,19 +20,6 @@ from cycleflow.textsafe import visible
 
 if TYPE_CHECKING:
     from rich.table import Table
-
-
-def _time_key(event: Mapping[str, Any]) -> tuple[datetime, int]:
-    """Sort by the decision time (timezone-aware), then by position in the log."""
-    at = event.get("at")
-    when = datetime.min.replace(tzinfo=timezone.utc)
-    if isinstance(at, str):
-        with contextlib.suppress(ValueError):
-            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-    seq = event.get("seq")
-    return when, seq if isinstance(seq, int) else 0
 
 
 def _jsonl_history(path: str, deal_id: str) -> list[dict[str, Any]]:
@@ -80,7 +65,8 @@ def _sqlite_history(path: str, deal_id: str) -> list[dict[str, Any]]:
 
 
 def history(path_or_spec: str | os.PathLike[str], deal_id: str) -> list[dict[str, Any]]:
-    """Every stored record about ``deal_id``, ordered by decision time then log position.
+    """Every stored record about ``deal_id``, in log order (``seq``): the order they were
+    written. Not by ``at``, the decision time a caller gives, which can be backdated.
 
     Records keep their chain fields (``seq``, ``prev``, ``hash``). This does not verify
     the chain; run :func:`verify` for that.
@@ -89,7 +75,6 @@ def history(path_or_spec: str | os.PathLike[str], deal_id: str) -> list[dict[str
     if not os.path.isfile(path):
         raise AuditError(f"audit log {path} does not exist")
     events = _jsonl_history(path, deal_id) if kind == "jsonl" else _sqlite_history(path, deal_id)
-    events.sort(key=_time_key)
     return events
 
 
@@ -113,13 +98,15 @@ _STYLE = {
 
 
 def history_table(events: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:
-    """A rich table of events, one row each: when, decision, event, transition, rule, outcome."""
+    """A rich table of events in the order given, one row each: the decision time (``at``)
+    and, under it, when it was written (``recorded_at``, where the event has it), decision,
+    event, transition, actor, rule, outcome, values, message."""
     from rich.table import Table  # imported here: only ``audit show`` renders
     from rich.text import Text
 
     table = Table(title=Text(visible(title)) if title else None, show_lines=False,
                   expand=False)
-    for name in ("at", "decision", "event", "transition", "actor", "rule", "outcome",
+    for name in ("at / recorded", "decision", "event", "transition", "actor", "rule", "outcome",
                  "values", "message"):
         table.add_column(name, overflow="fold")
     last_decision = None
@@ -134,7 +121,10 @@ def history_table(events: Sequence[Mapping[str, Any]], *, title: str | None = No
         outcome = str(e.get("outcome") or "")
         if e.get("severity") and outcome in ("fail", "error", "blocked", "violation"):
             outcome += f" [{e.get('severity')}]"
-        cells = (str(e.get("at") or ""), decision[:8] if decision != last_decision else "",
+        when = str(e.get("at") or "")
+        if e.get("recorded_at"):  # the wall clock of writing, under the time the caller gave
+            when += f"\nrecorded {e.get('recorded_at')}"
+        cells = (when, decision[:8] if decision != last_decision else "",
                  str(e.get("event") or ""), move, str(e.get("actor") or ""), rule)
         table.add_row(  # Text, not str: a deal's "[bold]" or ESC [2J is shown, not obeyed
             *(Text(visible(cell)) for cell in cells),

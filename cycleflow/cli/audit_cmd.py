@@ -85,10 +85,10 @@ def verify(log: str, fmt: str) -> None:
 @audit.command()
 @click.argument("log")
 @click.option("--deal", "deal_id", required=True, help="The deal id whose history to show.")
-@_text_or_json("text: a time-ordered table; json: a JSON array.")
+@_text_or_json("text: a table in log order; json: a JSON array.")
 @_GUARD
 def show(log: str, deal_id: str, fmt: str) -> None:
-    """Print one deal's audit history from LOG, in decision-time order."""
+    """Print one deal's audit history from LOG, in log order (the order it was written)."""
     from cycleflow.audit import history, history_json, history_table
     from cycleflow.textsafe import visible
 

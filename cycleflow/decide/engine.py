@@ -54,6 +54,22 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def _recorded_at() -> str:
+    """The wall-clock time an event is written (UTC, milliseconds): unlike ``at``, which
+    is the caller's ``now`` and can be set to any time, this the caller cannot choose."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _stamp(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with ``recorded_at`` right after ``at``: one event per decision carries it."""
+    out: dict[str, Any] = {}
+    for key, value in event.items():
+        out[key] = value
+        if key == "at":
+            out["recorded_at"] = _recorded_at()
+    return out
+
+
 def resolve_now(now: datetime | str | None) -> datetime:
     """The moment of a decision: the given time (ISO text or datetime; naive is UTC) or now."""
     if now is None:
@@ -986,7 +1002,7 @@ class Engine:
             decision.source,
             decision.target,
         )
-        self.audit.emit([self._event(base, "transition.applied", "applied")])
+        self.audit.emit([_stamp(self._event(base, "transition.applied", "applied"))])
 
     # ----------------------------------------------------------------- bind
 
@@ -1225,7 +1241,7 @@ class Engine:
             for v in decision.violations
             if v.rule not in checked
         ]
-        events = [self._event(base, "transition.requested", "requested")]
+        events = [_stamp(self._event(base, "transition.requested", "requested"))]
         events += self._check_events(base, decision.checks)
         if unchecked:
             events += self._check_events(base, unchecked)
@@ -1242,7 +1258,7 @@ class Engine:
         base = self._base(uuid.uuid4().hex, moment, verdict.deal, None, None, verdict.stage, None)
         events = self._check_events(base, verdict.checks)
         events.append(
-            self._event(base, "deal.checked", verdict.verdict, verdict.error)
+            _stamp(self._event(base, "deal.checked", verdict.verdict, verdict.error))
         )
         self.audit.emit(events)
         return verdict
