@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import importlib
 import math
 import os
 import random
 import re
+import uuid
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -83,6 +85,8 @@ class SimSummary:
     deals_path: str
     audit_path: str
     team: tuple[Mapping[str, Any], ...]
+    warnings: tuple[str, ...] = ()
+    """Fields the simulator could not fill validly (:func:`fill_warnings`)."""
 
 
 @dataclass
@@ -193,6 +197,82 @@ def _type_names(parts: list[Mapping[str, Any]]) -> list[str]:
     if keys & {"properties", "required"}:
         return ["object"]
     return []
+
+
+#: Python's regular-expression parser (``re._parser``; typeshed has no stub for it).
+re_parser: Any = importlib.import_module("re._parser")
+
+
+def _from_pattern(pattern: str, rng: random.Random) -> str | None:
+    """A string that the regular expression ``pattern`` matches, drawn from ``rng``, or None
+    for what this small generator does not handle (look-arounds, back-references, negated
+    classes): a field with a ``pattern`` and no ``examples`` still gets a valid value."""
+    try:
+        parsed = re_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    out: list[str] = []
+    try:
+        _emit(list(parsed), rng, out, 0)
+    except _NoSample:
+        return None
+    text = "".join(out)
+    return text if re.search(pattern, text) else None
+
+
+class _NoSample(Exception):
+    """A regular expression the pattern generator cannot draw from."""
+
+
+_CLASSES = {"CATEGORY_DIGIT": "0123456789", "CATEGORY_WORD": "abcdefghijkmnpqrstuvwxyz",
+            "CATEGORY_SPACE": " "}
+
+
+def _emit(items: list[Any], rng: random.Random, out: list[str], depth: int) -> None:
+    """Append a string matching the parsed items ``items`` to ``out``."""
+    if depth > 20 or len(out) > 1000:
+        raise _NoSample
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(chr(arg))
+        elif name == "ANY":
+            out.append("x")
+        elif name == "IN":
+            out.append(_pick(arg, rng))
+        elif name == "AT":
+            continue
+        elif name == "SUBPATTERN":
+            _emit(list(arg[-1]), rng, out, depth + 1)
+        elif name == "BRANCH":
+            _emit(list(rng.choice(arg[1])), rng, out, depth + 1)
+        elif name in ("MAX_REPEAT", "POSSESSIVE_REPEAT", "MIN_REPEAT"):
+            low, high, sub = arg
+            top = low + 3 if high is re_parser.MAXREPEAT else high
+            for _ in range(rng.randint(max(low, min(1, top)), max(low, min(top, low + 3)))):
+                _emit(list(sub), rng, out, depth + 1)
+        else:  # look-arounds, back-references, NOT_LITERAL, conditionals
+            raise _NoSample
+
+
+def _pick(items: list[Any], rng: random.Random) -> str:
+    """One character of a character class ``[...]``."""
+    options: list[str] = []
+    for op, arg in items:
+        name = str(op)
+        if name == "NEGATE":
+            raise _NoSample
+        if name == "LITERAL":
+            options.append(chr(arg))
+        elif name == "RANGE":
+            options.extend(chr(c) for c in range(arg[0], min(arg[1], arg[0] + 25) + 1))
+        elif name == "CATEGORY" and str(arg) in _CLASSES:
+            options.extend(_CLASSES[str(arg)])
+        else:
+            raise _NoSample
+    if not options:
+        raise _NoSample
+    return rng.choice(options)
 
 
 class _Fields:
@@ -387,21 +467,46 @@ class _Fields:
     def _strings(self, parts: list[Mapping[str, Any]], leaf: str, moment: datetime) -> list[Any]:
         """Strings of the right format and length; for a pattern, a few probes that may match."""
         formats = {str(p["format"]) for p in parts if "format" in p}
-        if "date" in formats:
-            return [moment.date().isoformat()]
-        if "date-time" in formats:
-            return [_iso(moment)]
-        if "email" in formats:
-            return [f"{leaf.replace('_', '.')}@example.com"]
+        for name in sorted(formats):
+            made = self._formatted(name, leaf, moment)
+            if made is not None:
+                return [made]
         named: list[Any] = ([_iso(moment)] if leaf.endswith("_at") else
                             [moment.date().isoformat()] if leaf.endswith("date") else [])
         least = max([int(p.get("minLength", 0)) for p in parts] or [0])
         most = min([int(p["maxLength"]) for p in parts if "maxLength" in p] or [10_000])
         text = f"{leaf.replace('_', ' ')} {self.rng.randint(100, 999)}"
         text = (text + "x" * least)[:max(least, len(text))][:most]
-        if any("pattern" in p for p in parts):
-            return [*named, text, *_PROBES]
+        patterns = [str(p["pattern"]) for p in parts if "pattern" in p]
+        if patterns:
+            drawn = [_from_pattern(pattern, self.rng) for pattern in patterns]
+            return [*named, text, *[d for d in drawn if d is not None], *_PROBES]
         return [*named, text]
+
+    def _formatted(self, name: str, leaf: str, moment: datetime) -> str | None:
+        """A value of a common string ``format``, drawn from the simulation's generator
+        (so a seed still gives the same files); None for a format not known here."""
+        rng = self.rng
+        host = re.sub(r"[^a-z0-9-]+", "-", leaf.lower()).strip("-") or "host"
+        if name == "date":
+            return moment.date().isoformat()
+        if name == "date-time":
+            return _iso(moment)
+        if name == "time":
+            return moment.strftime("%H:%M:%S") + "Z"
+        if name in ("email", "idn-email"):
+            return f"{host.replace('-', '.')}@example.com"
+        if name == "uuid":
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if name == "ipv4":
+            return f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        if name == "ipv6":
+            return f"2001:db8::{rng.randint(1, 0xFFFF):x}:{rng.randint(1, 0xFFFF):x}"
+        if name in ("hostname", "idn-hostname"):
+            return f"{host}-{rng.randint(100, 999)}.example.com"
+        if name in ("uri", "iri", "uri-reference", "iri-reference", "url"):
+            return f"https://example.com/{host}/{rng.randint(100, 999)}"
+        return None
 
 
 class _Ids:
@@ -885,6 +990,43 @@ class Simulator:
                 self.engine.check(deal.record, now=moment)
 
 
+def _fields_read(policy: Policy) -> list[str]:
+    """The deal fields the policy's rules read, in policy order (``require`` included)."""
+    exprs = [c.when for st in policy.stages for c in st.entry]
+    exprs += [c.when for t in policy.transitions for c in t.when]
+    exprs += [r.when for r in policy.risks]
+    names = [f for e in exprs for f in sorted(e.fields)]
+    names += [f for t in policy.transitions for f in t.require]
+    return list(dict.fromkeys(names))
+
+
+def fill_warnings(policy: Policy, options: SimOptions = SimOptions()) -> tuple[str, ...]:  # noqa: B008
+    """One warning per field the deal schema requires or the rules read for which the
+    simulator finds no value the schema accepts (a ``pattern`` it cannot draw from, a
+    format it does not know): without it every deal needing the field would be refused,
+    silently. Uses its own generator, so the simulation's values do not change."""
+    if policy.deal_schema is None:
+        return ()
+    fields = _Fields(policy.deal_schema, random.Random(options.seed))
+    required = fields.required()
+    out: list[str] = []
+    for name in dict.fromkeys([*required, *_fields_read(policy)]):
+        schemas = fields.schemas(name)
+        if (name.split(".")[0] in _RESERVED or not schemas
+                or any(s is _NOTHING for s in schemas)):
+            continue
+        if fields.make(name, options.start) is not _SKIP:
+            continue
+        why = "required by the deal schema" if name in required else "read by the rules"
+        rules = [f"{k} {p[k]!r}" for p in schemas for k in ("pattern", "format") if k in p]
+        what = f" ({', '.join(rules)})" if rules else ""
+        out.append(
+            f"cannot make a value of deal.{name}{what} that the deal schema accepts "
+            f"({why}): simulated deals that need it will be refused; add an `examples` "
+            "entry to the field in the deal schema")
+    return tuple(out)
+
+
 def simulate(policy: Policy, out_dir: str, options: SimOptions) -> SimSummary:
     """Run a simulation and write ``out_dir/deals.jsonl`` and ``out_dir/audit.jsonl``."""
     if options.deals < 1 or options.days < 1:
@@ -914,7 +1056,8 @@ def simulate(policy: Policy, out_dir: str, options: SimOptions) -> SimSummary:
     outcomes = [policy.stage(d.record["stage"]).outcome for d in sim.deals]
     won, lost = outcomes.count("won"), outcomes.count("lost")
     return SimSummary(len(sim.deals), won, lost, len(sim.deals) - won - lost, events,
-                      deals_path, audit_path, tuple(sim.reps + sim.leads))
+                      deals_path, audit_path, tuple(sim.reps + sim.leads),
+                      fill_warnings(policy, options))
 
 
 def _check_calendar(options: SimOptions) -> None:
@@ -940,4 +1083,4 @@ def parse_start(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-__all__ = ["SimOptions", "SimSummary", "Simulator", "parse_start", "simulate"]
+__all__ = ["SimOptions", "SimSummary", "Simulator", "fill_warnings", "parse_start", "simulate"]

@@ -61,7 +61,7 @@ def simulate(
     out_dir: str,
 ) -> None:
     """Simulate a reproducible sales history through the real engine: deals + audit log."""
-    from cycleflow.analytics.simulate import SimOptions, parse_start
+    from cycleflow.analytics.simulate import SimOptions, fill_warnings, parse_start
     from cycleflow.analytics.simulate import simulate as run
     from cycleflow.api import load_policy
 
@@ -69,6 +69,8 @@ def simulate(
     options = SimOptions(
         deals=n_deals, days=days, seed=seed, start=parse_start(start), weekly_checks=not no_checks
     )
+    for warning in fill_warnings(policy, options):  # before the run: say it once, up front
+        click.echo(f"cycleflow: warning: {warning}", err=True)
     summary = run(policy, out_dir, options)
     click.echo(
         f"simulated {summary.deals} deals over {days} days (seed {seed}): "
