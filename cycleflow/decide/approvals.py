@@ -137,7 +137,7 @@ def evaluate_gate(
     if not isinstance(raw, (list, tuple)):
         raise DealError("approvals must be a list of {gate, by, role, at}")
     approvers: list[str] = []
-    people: set[str] = set()  # who the approvers are (see who())
+    people: dict[str, str] = {}  # who the approvers are (see who()) -> their first 'by'
     reasons: list[str] = []
     current: dict[str, Any] | None = None
     for n, item in enumerate(raw, start=1):
@@ -181,9 +181,11 @@ def evaluate_gate(
             if changed:
                 reasons.append(phrase(lang, "ap_void", by=by, why=changed))
                 continue
-        if person not in people:
-            people.add(person)
-            approvers.append(by)
+        if person in people:  # "Fred " after "fred": one person, counted once, and said so
+            reasons.append(phrase(lang, "ap_again", by=by, first=people[person]))
+            continue
+        people[person] = by
+        approvers.append(by)
     if not approvers and not reasons:
         reasons.append(phrase(lang, "ap_none", gate=gate_name(gate, lang, with_id=True)))
     return GateResult(gate, tuple(approvers), tuple(reasons))
