@@ -20,7 +20,7 @@ from typing import Any
 
 from cycleflow.audit.masking import REDACTED, mask_value
 from cycleflow.compile.compiled import CompiledPolicy, MovePlan, RestPlan, RiskUse, compile_policy
-from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint, who
+from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint, gate_name, who
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
 from cycleflow.decide.decision import (
     MISSING,
@@ -68,6 +68,12 @@ def _stamp(event: dict[str, Any]) -> dict[str, Any]:
         if key == "at":
             out["recorded_at"] = _recorded_at()
     return out
+
+
+def _no_approval(gate: Gate, lang: str) -> str:
+    """The reason a gate gives when no approval was given at all: not an approval that
+    did not count, so no ``not_counted`` entry."""
+    return phrase(lang, "ap_none", gate=gate_name(gate, lang, with_id=True))
 
 
 def resolve_now(now: datetime | str | None) -> datetime:
@@ -361,6 +367,12 @@ class _Run:
                                                self.hidden, moving=not as_violation)
             gate = result.gate
             if self.trace:
+                # why other approvals did not count (separation of duties, expired, void):
+                # the reasons name fields, never quote sensitive values (approvals.py)
+                seen: dict[str, Any] = {"approvers": list(result.approvers)}
+                void = [r for r in result.reasons if r != _no_approval(gate, self.lang)]
+                if void:
+                    seen["not_counted"] = void
                 self.checks.append(
                     RuleCheck(
                         gid,
@@ -374,7 +386,7 @@ class _Run:
                             roles=", ".join(gate.roles),
                         ),
                         None,
-                        {"approvers": list(result.approvers)},
+                        seen,
                     )
                 )
             if result.satisfied:
@@ -543,8 +555,8 @@ class Engine:
     def _known_value_keys(self) -> set[str]:
         """The ``values`` keys rule checks can carry: every field a rule reads, and the
         engine's own (steps, approvers, time in stage, required fields)."""
-        keys = {"deal.steps", "approvers", "deal.stage_entered_at", "days_in_stage", "max_days",
-                "now"}
+        keys = {"deal.steps", "approvers", "not_counted", "deal.stage_entered_at",
+                "days_in_stage", "max_days", "now"}
         keys.update(f"deal.{name}" for t in self.policy.transitions for name in t.require)
         for plan in self.compiled.rests.values():
             for expr in [c.when for c in plan.entry] + [u.risk.when for u in plan.risks]:
