@@ -358,6 +358,8 @@ def _todo(names: _Names, checks: Sequence[RuleCheck], needs: Sequence[ApprovalNe
         label = names.text(gate.label, need.gate) if gate else need.gate
         parties = []
         for p in gate.separate_from if gate else ():
+            if p == "requester" and trigger is None:
+                continue  # at rest (check) the requester of a past move is not judged
             who = deal.get("owner") if p == "owner" else (
                 actor.get("id") if actor else None) if p == "requester" else None
             party = phrase(lang, p) if p in ("owner", "requester") else p
