@@ -67,6 +67,12 @@ def repository_of(file: str | os.PathLike[str]) -> Path | None:
 
 
 
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A file's path as messages show it: ``policies/../schemas/x.json`` (a path joined
+    to the folder of the file that names it) as ``schemas/x.json``, still relative."""
+    return os.path.normpath(os.fspath(path))
+
+
 def referenced_file(
     base_file: str, rel: object, where: Location, what: str, code: str, suffixes: tuple[str, ...]
 ) -> Path:
@@ -160,7 +166,7 @@ def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | No
         col = getattr(err, "colno", 0)
         raise PolicyError(
             Problem(
-                Location(str(path), line, col),
+                Location(shown_path(path), line, col),
                 "deal-schema-syntax",
                 f"deal_schema is not valid JSON: {err}",
             )
@@ -171,7 +177,7 @@ def read_deal_schema(main: Document) -> tuple[Mapping[str, Any] | None, str | No
         at = found.start() if found else 0
         line = text.count("\n", 0, at) + 1
         raise PolicyError(Problem(
-            Location(str(path), line, at - text.rfind("\n", 0, at)),
+            Location(shown_path(path), line, at - text.rfind("\n", 0, at)),
             "deal-schema-syntax",
             "deal_schema holds a number of more than 4,300 digits, which cannot be read",
             "no schema keyword needs such a number; write a smaller bound",
@@ -235,15 +241,16 @@ def deal_schema_sha256(path: str, schema: Mapping[str, Any], where: Location) ->
         with open(path, "rb") as fh:
             raw = fh.read(MAX_SCHEMA_BYTES + 1)
     except OSError as err:
-        raise PolicyError.at(where, "deal-schema-unreadable",
-                             f"cannot read deal_schema {path}: {err.strerror or err}") from None
+        raise PolicyError.at(
+            where, "deal-schema-unreadable",
+            f"cannot read deal_schema {shown_path(path)}: {err.strerror or err}") from None
     try:
         same = json.loads(raw) == schema
     except (ValueError, RecursionError):
         same = False
     if not same:
         raise PolicyError.at(where, "deal-schema-changed",
-                             f"deal_schema {path} changed while the policy was loading",
+                             f"deal_schema {shown_path(path)} changed while the policy was loading",
                              "load the policy again")
     return hashlib.sha256(raw).hexdigest()
 

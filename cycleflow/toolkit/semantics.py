@@ -19,6 +19,7 @@ from typing import Any
 from cycleflow.errors import Location, Problem
 from cycleflow.expr import Expression, check_expression
 from cycleflow.expr.sandbox import Analysis
+from cycleflow.load.policy_files import shown_path
 from cycleflow.load.yaml_reader import Document
 from cycleflow.model.policy import Gate, Policy, Stage
 
@@ -378,7 +379,7 @@ def _stage_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
         at = fallback
         found = enum_value_position(text, value) if text is not None else None
         if found is not None and policy.deal_schema_path is not None:
-            at = Location(policy.deal_schema_path, *found)
+            at = Location(shown_path(policy.deal_schema_path), *found)
         hint = did_you_mean(value, ids)
         out.append(Problem(
             at, "deal-schema-unknown-stage",
