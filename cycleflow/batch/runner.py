@@ -41,7 +41,10 @@ def judge(
 ) -> dict[str, Any]:
     """The verdict dict for one record item (``check``, or ``decide`` when a trigger is given)."""
     if item.record is None:
-        return _error(None, item.position, item.source, item.error or "unreadable record")
+        message = item.error or "unreadable record"
+        # the audit log accounts for every input record, the unreadable ones too
+        engine.record_unreadable(message, now=now, source=item.source, record=item.position)
+        return _error(None, item.position, item.source, message)
     return judge_record(engine, item.record, item.position, item.source, now, trigger, actor)
 
 

@@ -790,7 +790,17 @@ class Engine:
         self, deal: Mapping[str, Any], *, now: datetime | str | None = None, explain: bool = False
     ) -> Verdict:
         """Judge a deal at rest: entry criteria, earlier steps, standing risks, time, approvals."""
-        moment = resolve_now(now)
+        return self._check(deal, resolve_now(now), explain, None)
+
+    def _check(
+        self,
+        deal: Mapping[str, Any],
+        moment: datetime,
+        explain: bool,
+        where: Mapping[str, Any] | None,
+    ) -> Verdict:
+        """:meth:`check`; ``where`` (the record's ``source`` and line) goes into the
+        ``deal.checked`` event's values, so an event leads back to its input."""
         try:
             run, program, needs = self._judge_rest(deal, moment, explain or self.audit is not None)
         except DealError as err:
@@ -800,7 +810,7 @@ class Engine:
                 _s(deal.get("stage")) if isinstance(deal, Mapping) else None,
                 error=err.message,
             )
-            return self._emit_verdict(verdict, moment)
+            return self._emit_verdict(verdict, moment, where)
         verdict = Verdict(
             "violation" if run.violations else "compliant",
             deal_id(deal),
@@ -811,7 +821,7 @@ class Engine:
             None,
             tuple(run.checks),
         )
-        return self._emit_verdict(verdict, moment)
+        return self._emit_verdict(verdict, moment, where)
 
     def check_record(
         self,
@@ -828,7 +838,8 @@ class Engine:
         if type(now) is not datetime or now.tzinfo is None:
             now = resolve_now(now)
         if self.audit is not None:
-            return self.check(deal, now=now).to_dict(record=record, source=source)
+            where = {k: v for k, v in (("source", source), ("record", record)) if v is not None}
+            return self._check(deal, now, False, where).to_dict(record=record, source=source)
         try:
             run, program, needs = self._judge_rest(deal, now, False)
         except DealError:
@@ -1264,16 +1275,38 @@ class Engine:
         object.__setattr__(decision, "events", tuple(events))
         return decision
 
-    def _emit_verdict(self, verdict: Verdict, moment: datetime) -> Verdict:
+    def _emit_verdict(
+        self, verdict: Verdict, moment: datetime, where: Mapping[str, Any] | None = None
+    ) -> Verdict:
         if self.audit is None:
             return verdict
         base = self._base(uuid.uuid4().hex, moment, verdict.deal, None, None, verdict.stage, None)
         events = self._check_events(base, verdict.checks)
-        events.append(
-            _stamp(self._event(base, "deal.checked", verdict.verdict, verdict.error))
-        )
+        checked = _stamp(self._event(base, "deal.checked", verdict.verdict, verdict.error))
+        if where:
+            checked["values"] = dict(where)
+        events.append(checked)
         self.audit.emit(events)
         return verdict
+
+    def record_unreadable(
+        self,
+        message: str,
+        *,
+        now: datetime | str | None = None,
+        source: str | None = None,
+        record: int | None = None,
+    ) -> None:
+        """Log a ``deal.checked`` event with outcome ``error`` for a record that could not
+        even be read (invalid JSON, not an object, over the size cap): a batch's log then
+        accounts for every input record, not only those that parsed. No-op without a sink."""
+        if self.audit is None:
+            return
+        base = self._base(uuid.uuid4().hex, resolve_now(now), None, None, None, None, None)
+        event = _stamp(self._event(base, "deal.checked", "error", message))
+        event["values"] = {k: v for k, v in (("source", source), ("record", record))
+                           if v is not None}
+        self.audit.emit([event])
 
 
 #: A quoted literal in an error message (repr's quotes, with escapes inside).
