@@ -7,8 +7,9 @@ the size of the log (one line or row at a time).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any, Final, Literal
 
 import orjson
@@ -17,9 +18,11 @@ from cycleflow.audit.base import GENESIS, AuditError
 from cycleflow.audit.chain import check_record, digest
 from cycleflow.audit.logfile import GZIP_ERRORS, open_log
 from cycleflow.audit.sqlite import INDEXED, TABLE, column, connect_readonly
+from cycleflow.errors import UsageError
 
 LogKind = Literal["jsonl", "sqlite"]
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+_ANCHOR: Final = re.compile(r"[0-9a-f]{16,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,8 @@ class VerifyResult:
     ``first_bad`` is 1-based: the line number in a JSON Lines log, the row position
     (seq + 1) in a SQLite log. ``records`` counts the verified prefix. ``head`` is the
     hash of the last verified record: keep it elsewhere to detect a later cut at a
-    line boundary, which no chain can see on its own.
+    line boundary, which no chain can see on its own. ``anchored`` says whether the
+    head given as ``expect_head`` was found (None when none was given).
     """
 
     ok: bool
@@ -40,12 +44,16 @@ class VerifyResult:
     torn: bool = False
     path: str = ""
     kind: LogKind = "jsonl"
+    anchored: bool | None = None
 
     def describe(self) -> str:
         """One human sentence: what the command line prints."""
         unit = "line" if self.kind == "jsonl" else "row"
         if self.ok:
-            return f"{self.path}: intact, {self.records} records, head {self.head[:16]}"
+            found = "; the expected head is in it" if self.anchored else ""
+            return f"{self.path}: intact, {self.records} records, head {self.head}{found}"
+        if self.first_bad is None:  # the chain holds, but the anchored head is not in it
+            return f"{self.path}: BROKEN: {self.reason} ({self.records} records verify)"
         return (
             f"{self.path}: BROKEN at {unit} {self.first_bad}: {self.reason} "
             f"({self.records} records before it verify)"
@@ -56,7 +64,7 @@ class VerifyResult:
         return {
             "path": self.path, "kind": self.kind, "ok": self.ok, "records": self.records,
             "first_bad": self.first_bad, "reason": self.reason, "head": self.head,
-            "torn": self.torn,
+            "torn": self.torn, "anchored": self.anchored,
         }
 
 
@@ -103,10 +111,11 @@ def _judge(obj: Any, line: bytes, expected: int, prev: str, where: str) -> str |
     return None
 
 
-def _verify_jsonl(path: str) -> VerifyResult:
+def _verify_jsonl(path: str, anchor: str | None = None,
+                  found: list[str] | None = None) -> VerifyResult:
     try:
         with open_log(path) as fh:
-            return _walk_lines(fh, path)
+            return _walk_lines(fh, path, anchor, found if found is not None else [])
     except OSError as exc:
         raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
     except GZIP_ERRORS as exc:
@@ -116,8 +125,11 @@ def _verify_jsonl(path: str) -> VerifyResult:
         ) from exc
 
 
-def _walk_lines(fh: IO[bytes], path: str) -> VerifyResult:
-    """The chain check of a JSON Lines log, over its lines (plain or decompressed)."""
+def _walk_lines(
+    fh: IO[bytes], path: str, anchor: str | None = None, found: list[str] | None = None
+) -> VerifyResult:
+    """The chain check of a JSON Lines log, over its lines (plain or decompressed); the
+    hash of a verified record starting with ``anchor`` is appended to ``found``."""
     expected, prev = 0, GENESIS
 
     def bad(reason: str, number: int, *, torn: bool = False) -> VerifyResult:
@@ -139,6 +151,8 @@ def _walk_lines(fh: IO[bytes], path: str) -> VerifyResult:
             return bad(problem, number)
         expected += 1
         prev = obj["hash"]
+        if anchor is not None and found is not None and not found and prev.startswith(anchor):
+            found.append(prev)
     return VerifyResult(True, expected, None, None, prev, False, path, "jsonl")
 
 
@@ -152,7 +166,8 @@ def _rows(path: str) -> Iterator[tuple[Any, ...]]:
         conn.close()
 
 
-def _verify_sqlite(path: str) -> VerifyResult:
+def _verify_sqlite(path: str, anchor: str | None = None,
+                   found: list[str] | None = None) -> VerifyResult:
     expected, prev = 0, GENESIS
 
     def bad(reason: str) -> VerifyResult:
@@ -180,17 +195,50 @@ def _verify_sqlite(path: str) -> VerifyResult:
                 return bad(f"the {name} column disagrees with the record (edited index column)")
         expected += 1
         prev = row_hash
+        if anchor is not None and found is not None and not found and prev.startswith(anchor):
+            found.append(prev)
     return VerifyResult(True, expected, None, None, prev, False, path, "sqlite")
 
 
-def verify(path_or_spec: str | os.PathLike[str]) -> VerifyResult:
-    """Check the whole chain of a JSON Lines or SQLite log; AuditError if it cannot be read."""
+def _anchor(expect_head: str) -> str:
+    """``expect_head`` as a lowercase hex prefix of 16 to 64 digits, or a usage error."""
+    text = expect_head.strip().lower()
+    if not _ANCHOR.fullmatch(text):
+        raise UsageError(
+            f"expected head {expect_head!r}: give the hash verify printed (64 hex digits; "
+            "a prefix of at least 16 is accepted)"
+        )
+    return text
+
+
+def verify(
+    path_or_spec: str | os.PathLike[str], *, expect_head: str | None = None
+) -> VerifyResult:
+    """Check the whole chain of a JSON Lines or SQLite log; AuditError if it cannot be read.
+
+    ``expect_head`` is a head stored elsewhere earlier (an anchor): the log must hold a
+    verified record with that hash (or hash prefix), else it is not ok: it was rewritten
+    (every hash recomputed) or cut before that record, which the chain alone cannot show.
+    """
+    anchor = None if expect_head is None else _anchor(expect_head)
     kind, path = parse_spec(path_or_spec)
     if not os.path.exists(path):
         raise AuditError(f"audit log {path} does not exist")
     if os.path.isdir(path):
         raise AuditError(f"audit log {path} is a directory, not a log file")
-    return _verify_jsonl(path) if kind == "jsonl" else _verify_sqlite(path)
+    found: list[str] = []
+    result = (_verify_jsonl(path, anchor, found) if kind == "jsonl"
+              else _verify_sqlite(path, anchor, found))
+    if anchor is None:
+        return result
+    if found or not result.ok:
+        return replace(result, anchored=bool(found))
+    return replace(
+        result, ok=False, anchored=False,
+        reason=f"no record has the expected head {anchor}: the log was rewritten or "
+               "truncated before that point (its chain verifies, but not the record "
+               "anchored elsewhere)",
+    )
 
 
 __all__ = ["VerifyResult", "parse_spec", "verify"]

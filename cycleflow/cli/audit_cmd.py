@@ -60,14 +60,23 @@ def audit() -> None:
 @audit.command()
 @click.argument("log")
 @_text_or_json("text: one sentence; json: the full result object.")
+@click.option(
+    "--expect-head",
+    "expect_head",
+    default=None,
+    metavar="HASH",
+    help="A head stored elsewhere earlier (what verify printed): LOG must hold a record with "
+    "this hash (64 hex, or a prefix of at least 16), else exit 1: the log was rewritten or "
+    "truncated before that point.",
+)
 @_GUARD
-def verify(log: str, fmt: str) -> None:
+def verify(log: str, fmt: str, expect_head: str | None) -> None:
     """Check LOG's hash chain: exit 0 intact, 1 broken (naming the first bad line), 2 unreadable."""
     import orjson
 
     from cycleflow.audit import verify as verify_log
 
-    result = verify_log(log)
+    result = verify_log(log, expect_head=expect_head)
     if fmt == "json":
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS).decode())
     else:
