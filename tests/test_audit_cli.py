@@ -140,10 +140,12 @@ def test_show_missing_log(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
-def test_show_tolerates_a_torn_tail(log: Path) -> None:
+def test_show_tolerates_a_torn_tail_but_says_the_log_does_not_verify(log: Path) -> None:
     log.write_bytes(log.read_bytes()[:-10])
-    result = run("show", str(log), "--deal", "D-7", "--format", "json")
-    assert result.exit_code == 0 and len(orjson.loads(result.output)) == 5
+    result = CliRunner().invoke(
+        audit, ["show", str(log), "--deal", "D-7", "--format", "json"])
+    assert result.exit_code == 1 and len(orjson.loads(result.stdout)) == 5
+    assert "does not verify" in result.stderr and "line 9: torn last line" in result.stderr
 
 
 def test_repair_refuses_sqlite(tmp_path: Path) -> None:

@@ -162,6 +162,7 @@ def report(
     if options.start and options.end and options.start >= options.end:
         raise UsageError("--from must be before --to")
     figures = build_report(log, options)
+    _warn_unless_verified(log)
     meta = figures["generated_from"]
     if not meta["events"]:
         bad = _unreadable(meta)
@@ -179,6 +180,21 @@ def report(
     if meta["unreadable_lines"]:
         click.echo(f"report: skipped {_unreadable(meta)}", err=True)
     sys.exit(0)
+
+
+def _warn_unless_verified(log: str) -> None:
+    """Warn on stderr when the log's hash chain does not verify: the report's figures may
+    then rest on tampered events (the report is still written: the log is evidence)."""
+    from cycleflow.audit import AuditError, verify
+
+    try:
+        checked = verify(log)
+    except AuditError as err:
+        click.echo(f"report: warning: the log's chain could not be verified: {err}", err=True)
+        return
+    if not checked.ok:
+        click.echo(f"report: warning: the log does not verify, so these figures may rest on "
+                   f"tampered events: {checked.describe()}", err=True)
 
 
 def _unreadable(meta: Mapping[str, Any]) -> str:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cycleflow.cli.common import F, guarded
+
+if TYPE_CHECKING:
+    from cycleflow.audit.verify import VerifyResult
 
 EXIT_BROKEN = 1
 EXIT_UNREADABLE = 2  # what common.guarded exits with for an unreadable or missing log
@@ -98,17 +102,39 @@ def verify(log: str, fmt: str, expect_head: str | None) -> None:
 @_GUARD
 def show(log: str, deal_id: str, fmt: str) -> None:
     """Print one deal's audit history from LOG, in log order (the order it was written)."""
-    from cycleflow.audit import history, history_json, history_table
+    from cycleflow.audit import AuditError, history, history_json
+    from cycleflow.audit import verify as verify_log
     from cycleflow.textsafe import visible
 
     _existing_log(log)
-    events = history(log, deal_id)
+    checked = verify_log(log)  # a tampered log is shown too (it is evidence), but said so
+    try:
+        events = history(log, deal_id)
+    except AuditError:
+        _warn_unverified(checked)
+        raise
     if fmt == "json":
         click.echo(history_json(events))
-        return
-    if not events:
+    elif not events:
         click.echo(visible(f"no audit events for deal {deal_id} in {log}"))
-        return
+    else:
+        _print_history(events, deal_id)
+    if not checked.ok:
+        _warn_unverified(checked)
+        raise SystemExit(EXIT_BROKEN)
+
+
+def _warn_unverified(checked: VerifyResult) -> None:
+    """The stderr warning of ``show`` on a log whose chain does not verify."""
+    from cycleflow.textsafe import visible
+
+    click.echo(visible(f"warning: the log does not verify, so this history may have been "
+                       f"tampered with: {checked.describe()}"), err=True)
+
+
+def _print_history(events: list[dict[str, Any]], deal_id: str) -> None:
+    """``show``'s table of one deal's events."""
+    from cycleflow.audit import history_table
     from cycleflow.report.text import ReportConsole
 
     out = click.get_text_stream("stdout")
