@@ -445,3 +445,12 @@ def test_ctrl_c_during_a_parallel_run_stops_at_once_without_tracebacks(tmp_path:
         assert proc.returncode == 130, err
         assert err == b"cycleflow: interrupted\n", err
         assert not list(tmp_path.glob("out.jsonl*"))  # no partial report left
+
+
+def test_check_actor_without_trigger_is_a_usage_error() -> None:
+    """--actor was silently ignored without --trigger: a check of deals at rest has no actor."""
+    proc = run("check", "-p", POLICY, DEALS, "--now", NOW, "--jobs", "1",
+               "--actor", '{"id": "ann", "roles": ["sales_rep"]}')
+    assert proc.returncode == 2, proc.stdout
+    assert b"--actor needs --trigger" in proc.stderr and b"acting user" in proc.stderr
+    no_traceback(proc)

@@ -132,6 +132,11 @@ def check(
             "--audit and --dask cannot be combined: audit events are written by "
             "one process; run the audited batch without --dask"
         )
+    if actor_arg is not None and trigger is None:
+        raise UsageError(
+            "--actor needs --trigger: --actor is the acting user of the transition --trigger "
+            "judges; a check of deals at rest has no actor (leave out --actor, or add --trigger)"
+        )
     salt = mask_salt_from_env(mask_salt_env)
     if salt is not None and dask_address:
         raise UsageError(
