@@ -72,3 +72,21 @@ def test_show_lists_events_in_log_order_with_the_recorded_time(tmp_path: Path) -
     shown = orjson.loads(CliRunner().invoke(
         audit, ["show", str(log), "--deal", "D-1", "--format", "json"]).output)
     assert [e["seq"] for e in shown] == [e["seq"] for e in events]
+
+
+def test_an_engine_given_a_clock_records_its_time() -> None:
+    """A simulator records at simulated time, so the same seed gives byte-identical logs
+    (recorded_at read the wall clock and broke that promise)."""
+    fixed = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=8)))
+    with capture_audit() as captured:
+        engine = Engine(load_policy(POLICY), audit=captured, clock=lambda: fixed)
+        engine.decide(deal(), "advance", REP, now="2026-11-26T12:00:00Z")
+        engine.check(deal(), now="2026-11-26T12:00:00Z")
+    stamped = [e["recorded_at"] for e in captured.events if "recorded_at" in e]
+    assert stamped == ["2030-01-01T19:04:05.678Z"] * 2
+    try:
+        Engine(load_policy(POLICY), clock="now")  # type: ignore[arg-type]
+    except Exception as err:  # a usage error naming what a clock is
+        assert "clock must be a function" in str(err)
+    else:
+        raise AssertionError("a clock that is not callable was accepted")

@@ -536,7 +536,9 @@ class Simulator:
         self.opt = options
         self.rng = random.Random(options.seed)
         self.sink = sink
-        self.engine = Engine(policy, audit=sink)
+        self.now = datetime.fromtimestamp(0, timezone.utc)  # the decision being simulated
+        # events are recorded at simulated time: a seed gives byte-identical logs
+        self.engine = Engine(policy, audit=sink, clock=lambda: self.now)
         self.fields = _Fields(policy.deal_schema, self.rng)
         self.end = options.days * DAY
         self.queue: list[tuple[float, int, int, str, str]] = []
@@ -814,7 +816,8 @@ class Simulator:
     def move(self, n: int, deal: _Deal, when: float, trigger: str) -> None:
         """Ask the engine; on success enter the new stage, else react to the decision."""
         try:
-            moved = self.engine.apply(deal.record, trigger, deal.owner, now=self.at(when))
+            self.now = self.at(when)
+            moved = self.engine.apply(deal.record, trigger, deal.owner, now=self.now)
         except TransitionBlocked as blocked:
             self.react(n, deal, when, trigger, blocked.decision)
             return
@@ -982,7 +985,7 @@ class Simulator:
 
     def check_all(self, when: float) -> None:
         """The weekly pipeline review: every open deal is checked at rest (audited)."""
-        moment = self.at(when)
+        moment = self.now = self.at(when)
         for deal in self.deals:
             # a deal the team gave up on (stuck in 'won' without a closing approver, say) is
             # still open in the CRM: the review keeps checking it, so its time limit fires

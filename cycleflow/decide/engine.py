@@ -54,19 +54,21 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _recorded_at() -> str:
-    """The wall-clock time an event is written (UTC, milliseconds): unlike ``at``, which
-    is the caller's ``now`` and can be set to any time, this the caller cannot choose."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _wall_clock() -> datetime:
+    """The wall-clock time an event is written: unlike ``at``, which is the caller's
+    ``now`` and can be set to any time, this the caller cannot choose."""
+    return datetime.now(timezone.utc)
 
 
-def _stamp(event: dict[str, Any]) -> dict[str, Any]:
-    """``event`` with ``recorded_at`` right after ``at``: one event per decision carries it."""
+def _stamp(event: dict[str, Any], clock: Callable[[], datetime]) -> dict[str, Any]:
+    """``event`` with ``recorded_at`` (UTC, milliseconds) right after ``at``: one event per
+    decision carries it."""
+    recorded = clock().astimezone(timezone.utc).isoformat(timespec="milliseconds")
     out: dict[str, Any] = {}
     for key, value in event.items():
         out[key] = value
         if key == "at":
-            out["recorded_at"] = _recorded_at()
+            out["recorded_at"] = recorded.replace("+00:00", "Z")
     return out
 
 
@@ -447,6 +449,8 @@ class Engine:
     ``mask_salt`` (a secret) masks the policy's sensitive fields as a keyed hash,
     ``sha256:<16 hex>``, instead of ``***``, in events, decisions and reports alike: the
     same value masks the same way, so an investigator can correlate without the value.
+    ``clock`` is what an event's ``recorded_at`` reads (default: the wall clock, UTC); a
+    simulator passes its own calendar, so its logs stay reproducible.
     """
 
     def __init__(
@@ -457,6 +461,7 @@ class Engine:
         lang: str = "en",
         validate_deals: bool = True,
         mask_salt: bytes | str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if isinstance(policy, (str, os.PathLike)):  # a path: load it here
             from cycleflow.api import load_policy
@@ -472,6 +477,9 @@ class Engine:
                 f"audit must be a sink with an emit(events) method (see cycleflow.audit), "
                 f"not {type(audit).__name__}"
             )
+        if clock is not None and not callable(clock):
+            raise UsageError(f"clock must be a function returning a datetime, not {clock!r}")
+        self._clock: Callable[[], datetime] = clock or _wall_clock
         if mask_salt is not None and (not isinstance(mask_salt, (bytes, str)) or not mask_salt):
             raise UsageError("mask_salt must be a non-empty secret (bytes or text), not "
                              f"{'an empty one' if not mask_salt else type(mask_salt).__name__}")
@@ -1025,7 +1033,7 @@ class Engine:
             decision.source,
             decision.target,
         )
-        self.audit.emit([_stamp(self._event(base, "transition.applied", "applied"))])
+        self.audit.emit([_stamp(self._event(base, "transition.applied", "applied"), self._clock)])
 
     # ----------------------------------------------------------------- bind
 
@@ -1264,7 +1272,7 @@ class Engine:
             for v in decision.violations
             if v.rule not in checked
         ]
-        events = [_stamp(self._event(base, "transition.requested", "requested"))]
+        events = [_stamp(self._event(base, "transition.requested", "requested"), self._clock)]
         events += self._check_events(base, decision.checks)
         if unchecked:
             events += self._check_events(base, unchecked)
@@ -1282,7 +1290,8 @@ class Engine:
             return verdict
         base = self._base(uuid.uuid4().hex, moment, verdict.deal, None, None, verdict.stage, None)
         events = self._check_events(base, verdict.checks)
-        checked = _stamp(self._event(base, "deal.checked", verdict.verdict, verdict.error))
+        checked = _stamp(self._event(base, "deal.checked", verdict.verdict, verdict.error),
+                         self._clock)
         if where:
             checked["values"] = dict(where)
         events.append(checked)
@@ -1303,7 +1312,7 @@ class Engine:
         if self.audit is None:
             return
         base = self._base(uuid.uuid4().hex, resolve_now(now), None, None, None, None, None)
-        event = _stamp(self._event(base, "deal.checked", "error", message))
+        event = _stamp(self._event(base, "deal.checked", "error", message), self._clock)
         event["values"] = {k: v for k, v in (("source", source), ("record", record))
                            if v is not None}
         self.audit.emit([event])
