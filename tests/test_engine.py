@@ -508,7 +508,7 @@ def test_at_rest_the_unknown_requester_of_a_past_move_is_not_judged(engine: Engi
 
 
 @pytest.mark.parametrize("by", ["Ann", "ANN", " ann ", "ａｎｎ", "ann\u200b", "\ufeffann",
-                                "an\u00adn", "ann\u2028"])
+                                "an\u00adn", "ann\u2028", "ann\x00", "a\x7fnn"])
 def test_an_approver_id_differing_only_in_case_width_or_spaces_is_the_same_person(
         engine: Engine, by: str) -> None:
     """The owner "ann" approved her own discount as "Ann" (allowed); one finance director

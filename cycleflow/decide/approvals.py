@@ -85,14 +85,17 @@ def who(user: str) -> str:
     compared as CRMs and single sign-on compare them (case, width, spacing and invisible
     characters aside), so "Ann" or "ann\u200b" cannot approve the deal "ann" owns, nor
     count as a second approver."""
+    if user.isascii() and user.isprintable():  # the common case: nothing wide or invisible
+        return " ".join(user.split()).lower()
     shown = "".join(ch for ch in unicodedata.normalize("NFKC", user)
-                    if unicodedata.category(ch) not in _INVISIBLE)
+                    if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)
     return " ".join(shown.split()).casefold()
 
 
 #: Unicode categories that print nothing: format characters (zero-width space U+200B, BOM,
-#: soft hyphen) and line/paragraph separators. "ann\u200b" is "ann" to every reader.
-_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})
+#: soft hyphen), control characters and line/paragraph separators. "ann\u200b" is "ann"
+#: to every reader.
+_INVISIBLE = frozenset({"Cf", "Cc", "Zl", "Zp"})
 
 
 def _same_person(by: str, party: Any) -> bool:
