@@ -145,3 +145,21 @@ def test_a_missing_or_empty_salt_variable_is_a_usage_error(
     assert result.exit_code == 2, result.output
     assert "CYCLEFLOW_NO_SALT" in result.output
     assert ("empty" if value == "" else "not set") in result.output
+
+
+def test_the_engine_hashes_a_raw_value_that_looks_masked_already() -> None:
+    """A deal could carry another contact's hash ('sha256:…' or '***') in a sensitive field:
+    the engine kept it as if masked, so the report claimed the same contact (and printed
+    the field's own value in clear). Only a sink's processor keeps what is masked."""
+    other = mask_value("a@corp.example", SALT)
+    with capture_audit() as captured:
+        engine = Engine(load_policy(POLICY), audit=captured, mask_salt=SALT)
+        engine.check(deal("D-1", "a@corp.example"), now=NOW)
+        engine.check(deal("D-2", other), now=NOW)
+        engine.check(deal("D-3", "***"), now=NOW)
+    by_deal = {e["deal"]: e["values"]["deal.contact.email"] for e in captured.events
+               if "deal.contact.email" in e["values"]}
+    assert by_deal["D-1"] == other
+    assert by_deal["D-2"] == mask_value(other, SALT) != other
+    assert by_deal["D-3"] == mask_value("***", SALT) != "***"
+    assert mask_value(other, SALT, keep_masked=True) == other  # the processor's way

@@ -150,7 +150,8 @@ def test_lose_requires_reason(engine: Engine) -> None:
     assert engine.decide(deal(lost_reason="budget cut"), "lose", REP, now=NOW).allowed
 
 
-@pytest.mark.parametrize("reason", ["", "   ", "\t\n", "\u3000", "\u200b", "\ufeff "])
+@pytest.mark.parametrize("reason", ["", "   ", "\t\n", "\u3000", "\u200b", "\ufeff ",
+                                    "\u3164", "\u2800", "\ufe0f", "\u034f"])
 def test_lose_refuses_an_empty_or_blank_reason(engine: Engine, reason: Any) -> None:
     """require: means present and non-empty; a reason of only spaces (or a full-width
     space) recorded nothing, yet the deal was allowed to be lost."""
@@ -508,7 +509,8 @@ def test_at_rest_the_unknown_requester_of_a_past_move_is_not_judged(engine: Engi
 
 
 @pytest.mark.parametrize("by", ["Ann", "ANN", " ann ", "ａｎｎ", "ann\u200b", "\ufeffann",
-                                "an\u00adn", "ann\u2028", "ann\x00", "a\x7fnn"])
+                                "an\u00adn", "ann\u2028", "ann\x00", "a\x7fnn", "ann\ufe0f",
+                                "an\u034fn", "ann\u3164", "ann\u2800", "ann\U000e0100"])
 def test_an_approver_id_differing_only_in_case_width_or_spaces_is_the_same_person(
         engine: Engine, by: str) -> None:
     """The owner "ann" approved her own discount as "Ann" (allowed); one finance director

@@ -7,10 +7,11 @@ sink processor (``processors.mask_sensitive``); both share this one implementati
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Final, TypeVar
 
 import orjson
@@ -30,18 +31,20 @@ def _absent(value: Any) -> bool:
     return value is None or (type(value) is str and value == MISSING_TEXT)
 
 
-def mask_value(value: Any, salt: bytes | None) -> str:
+def mask_value(value: Any, salt: bytes | None, *, keep_masked: bool = False) -> str:
     """The masked form of one sensitive value: ``sha256:<16 hex>`` with a salt, ``***`` without.
 
     The hash is HMAC-SHA256 keyed by ``salt`` over the value's canonical JSON, so the same
     value masks the same way across events (an auditor can correlate) while a
     dictionary attack on low-entropy values (emails, phone numbers) needs the secret salt.
-    A value masked already (``***``, ``sha256:…``: the engine masks before a sink's
-    processor runs) is returned as it is: hashing the mask would make every value alike.
+    ``keep_masked`` (a sink's processor: the engine masked before it runs) returns a value
+    masked already (``***``, ``sha256:…``) as it is, since hashing the mask would make every
+    value alike. The engine itself never keeps one: a deal could carry another contact's
+    hash in a sensitive field, and the report would claim the same contact.
     """
     if salt is None:
         return REDACTED
-    if type(value) is str and _MASKED.fullmatch(value):
+    if keep_masked and type(value) is str and _MASKED.fullmatch(value):
         return value
     try:
         data = orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS)
@@ -78,7 +81,8 @@ def _plain_object(value: Any) -> Any:
     return dict(attributes) if isinstance(attributes, dict) else str(value)
 
 
-def _mask_nested(container: Any, parts: list[str], salt: bytes | None, clear: list[str]) -> Any:
+def _mask_nested(container: Any, parts: list[str], mask: Callable[[Any], str],
+                 clear: list[str]) -> Any:
     """Mask the value at ``parts`` inside nested dicts; returns a masked copy (or the same).
 
     An object on the way (a dataclass, a namespace) is read as the dict it holds, so its
@@ -91,17 +95,17 @@ def _mask_nested(container: Any, parts: list[str], salt: bytes | None, clear: li
             return container
         container = _plain_object(container)
         if not _is_map(container):
-            return mask_value(container, salt)
+            return mask(container)
     head, rest = parts[0], parts[1:]
     if head not in container:
         return container
     copy = dict(container)
     if rest:
-        copy[head] = _mask_nested(copy[head], rest, salt, clear)
+        copy[head] = _mask_nested(copy[head], rest, mask, clear)
     else:
         if isinstance(copy[head], str):
             clear.append(copy[head])
-        copy[head] = mask_value(copy[head], salt)
+        copy[head] = mask(copy[head])
     return copy
 
 
@@ -113,9 +117,10 @@ class Masker:
     shared by every thread of an engine.
     """
 
-    __slots__ = ("_parents", "_paths", "_prefixes", "_salt", "_tops")
+    __slots__ = ("_mask", "_parents", "_paths", "_prefixes", "_tops")
 
-    def __init__(self, paths: Iterable[str], *, salt: bytes | str | None = None) -> None:
+    def __init__(self, paths: Iterable[str], *, salt: bytes | str | None = None,
+                 keep_masked: bool = False) -> None:
         self._paths: tuple[str, ...] = tuple(dict.fromkeys(p for p in paths if p))
         self._prefixes = self._paths  # str.startswith takes the whole tuple in one call
         parents: dict[str, list[str]] = {}
@@ -128,7 +133,9 @@ class Masker:
             (path[: path.find(".")], path[path.find(".") + 1:].split("."))
             for path in self._paths if path.find(".") > 0
         )
-        self._salt = salt.encode() if isinstance(salt, str) else salt
+        self._mask: Callable[[Any], str] = functools.partial(
+            mask_value, salt=salt.encode() if isinstance(salt, str) else salt,
+            keep_masked=keep_masked)
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -137,7 +144,7 @@ class Masker:
 
     def _values(self, values: Mapping[str, Any], clear: list[str]) -> dict[str, Any] | None:
         new: dict[str, Any] | None = None
-        salt = self._salt
+        mask = self._mask
         for key, val in values.items():
             if not isinstance(key, str):
                 continue
@@ -149,11 +156,11 @@ class Masker:
                     if key.startswith(path) and (len(key) == len(path) or key[len(path)] == "."):
                         if isinstance(val, str):
                             clear.append(val)
-                        masked = mask_value(val, salt)
+                        masked = mask(val)
                         break
             elif key in self._parents:
                 for rest in self._parents[key]:
-                    masked = _mask_nested(masked, rest.split("."), salt, clear)
+                    masked = _mask_nested(masked, rest.split("."), mask, clear)
             if masked is not val:
                 new = new if new is not None else dict(values)
                 new[key] = masked
@@ -172,9 +179,9 @@ class Masker:
         for top, rest in self._tops:
             container = event.get(top)
             if container is not None and _is_map(container):
-                event[top] = _mask_nested(container, rest, self._salt, clear)
+                event[top] = _mask_nested(container, rest, self._mask, clear)
         if clear:
-            _mask_message(event, clear, self._salt)
+            _mask_message(event, clear, self._mask)
         return event
 
 
@@ -188,6 +195,7 @@ def mask_event(event: E, paths: Iterable[str], *, salt: bytes | None = None) -> 
     as :class:`Masker`, without its set-up cost; for a stream of events, build a Masker.
     """
     paths = paths if isinstance(paths, tuple) else tuple(paths)
+    mask: Callable[[Any], str] = functools.partial(mask_value, salt=salt)
     clear: list[str] = []
     values = event.get("values")
     if values and _is_map(values):
@@ -201,10 +209,10 @@ def mask_event(event: E, paths: Iterable[str], *, salt: bytes | None = None) -> 
                     if len(key) == len(path) or key[len(path)] == ".":
                         if isinstance(val, str):
                             clear.append(val)
-                        masked = mask_value(val, salt)
+                        masked = mask(val)
                         break
                 elif path.startswith(key) and path[len(key)] == ".":
-                    masked = _mask_nested(masked, path[len(key) + 1:].split("."), salt, clear)
+                    masked = _mask_nested(masked, path[len(key) + 1:].split("."), mask, clear)
             if masked is not val:
                 new = new if new is not None else dict(values)
                 new[key] = masked
@@ -215,19 +223,20 @@ def mask_event(event: E, paths: Iterable[str], *, salt: bytes | None = None) -> 
         if dot > 0:
             top = event.get(path[:dot])
             if top is not None and _is_map(top):
-                event[path[:dot]] = _mask_nested(top, path[dot + 1:].split("."), salt, clear)
+                event[path[:dot]] = _mask_nested(top, path[dot + 1:].split("."), mask, clear)
     if clear:
-        _mask_message(event, clear, salt)
+        _mask_message(event, clear, mask)
     return event
 
 
-def _mask_message(event: MutableMapping[str, Any], clear: list[str], salt: bytes | None) -> None:
+def _mask_message(event: MutableMapping[str, Any], clear: list[str],
+                  mask: Callable[[Any], str]) -> None:
     """Replace clear sensitive strings (4+ characters) quoted in the event's message."""
     message = event.get("message")
     if isinstance(message, str):
         for text in clear:
             if len(text) >= 4 and text in message:
-                message = message.replace(text, mask_value(text, salt))
+                message = message.replace(text, mask(text))
         event["message"] = message
 
 

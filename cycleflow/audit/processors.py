@@ -21,7 +21,7 @@ def mask_sensitive(paths: Iterable[str], *, salt: bytes | str | None = None) -> 
     guessing, so we do not pretend it protects anything. With a secret ``salt`` they
     become ``sha256:<first 16 hex of HMAC-SHA256(salt, value)>``, stable and comparable.
     """
-    masker = Masker(paths, salt=salt)
+    masker = Masker(paths, salt=salt, keep_masked=True)  # the engine has masked already
 
     def mask(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
         return masker(event)

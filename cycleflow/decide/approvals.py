@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -88,14 +88,18 @@ def who(user: str) -> str:
     if user.isascii() and user.isprintable():  # the common case: nothing wide or invisible
         return " ".join(user.split()).lower()
     shown = "".join(ch for ch in unicodedata.normalize("NFKC", user)
-                    if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)
+                    if ch.isspace() or (unicodedata.category(ch) not in _INVISIBLE
+                                        and ch not in _BLANK_LETTERS))
     return " ".join(shown.split()).casefold()
 
 
-#: Unicode categories that print nothing: format characters (zero-width space U+200B, BOM,
-#: soft hyphen), control characters and line/paragraph separators. "ann\u200b" is "ann"
-#: to every reader.
-_INVISIBLE = frozenset({"Cf", "Cc", "Zl", "Zp"})
+#: Unicode categories that print nothing on their own: format characters (zero-width space,
+#: BOM, soft hyphen), controls, line and paragraph separators, unassigned, private and
+#: surrogate code points, and combining marks (variation selectors, the combining grapheme
+#: joiner). Dropping a mark can only make two ids read as one person: it fails closed.
+_INVISIBLE: Final = frozenset({"Cf", "Cc", "Cn", "Co", "Cs", "Zl", "Zp", "Mn", "Me"})
+#: Letters and symbols that render blank (Hangul fillers, the Braille blank).
+_BLANK_LETTERS: Final = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def _same_person(by: str, party: Any) -> bool:
