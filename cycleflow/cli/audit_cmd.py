@@ -128,6 +128,10 @@ def _warn_unverified(checked: VerifyResult) -> None:
     """The stderr warning of ``show`` on a log whose chain does not verify."""
     from cycleflow.textsafe import visible
 
+    if checked.torn:  # an interrupted write, not an edit: the complete records stand
+        click.echo(visible(f"warning: the log ends in a line torn by an interrupted write, "
+                           f"not shown: {checked.describe()}"), err=True)
+        return
     click.echo(visible(f"warning: the log does not verify, so this history may have been "
                        f"tampered with: {checked.describe()}"), err=True)
 
