@@ -8,23 +8,14 @@ for a stage without a limit); ``decide`` does not judge the time in a stage.
 
 from __future__ import annotations
 
-import pytest
-from shipped import NOW, POLICY, REP, deal
+from shipped import NOW, REP, deal
 
-from cycleflow import Engine, load_policy
+from cycleflow import Engine
 from cycleflow.toolkit.explain import explain_verdict, plain_text
 
 LATER = "2026-12-01T09:00:00Z"
 
 
-@pytest.fixture(scope="module")
-def en() -> Engine:
-    return Engine(load_policy(POLICY))
-
-
-@pytest.fixture(scope="module")
-def zh() -> Engine:
-    return Engine(load_policy(POLICY), lang="zh")
 
 
 def test_future_entry_in_a_stage_with_max_days_is_a_blocking_field_violation(

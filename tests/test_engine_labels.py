@@ -11,22 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import shipped
-from shipped import NOW, POLICY, REP
+from shipped import NOW, REP
 
 from cycleflow import Engine, load_policy
 from cycleflow.toolkit.explain import explain_decision, plain_text
-
-
-@pytest.fixture(scope="module")
-def en() -> Engine:
-    return Engine(load_policy(POLICY))
-
-
-@pytest.fixture(scope="module")
-def zh() -> Engine:
-    return Engine(load_policy(POLICY), lang="zh")
 
 
 def deal(**over: Any) -> dict[str, Any]:

@@ -17,19 +17,13 @@ from urllib.parse import urljoin
 
 import pytest
 from click.testing import CliRunner
+from sarif_files import BROKEN, DEALS, NOW, POLICY, ROOT, SCHEMA
 
 from cycleflow.cli.main import cli
 from cycleflow.report import write_sarif
 
 jsonschema: Any = importlib.import_module("jsonschema")  # untyped; stubs may be absent
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif" / "sarif-schema-2.1.0.json")
-                    .read_text("utf-8"))
-POLICY = ROOT / "policies" / "standard-sales-cycle.yaml"
-BROKEN = ROOT / "tests" / "data" / "policies" / "broken" / "lint-unknown-gate.yaml"
-DEALS = ROOT / "examples" / "deals.jsonl"
-NOW = "2026-11-26T12:00:00Z"
 
 
 def error(source: str, record: int, deal: str | None = None) -> dict[str, Any]:
