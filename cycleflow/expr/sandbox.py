@@ -489,9 +489,11 @@ class _Checker:
                 if opaque:
                     return
                 break
+        close = difflib.get_close_matches(path, [*self.known, *RESERVED_FIELDS], n=1,
+                                          cutoff=0.6)  # suggested as it is written: deal.x
         self.problem(self.pos.node(node), "expr-unknown-field",
                      f"the deal schema does not declare the field deal.{path}",
-                     did_you_mean(path, [*self.known, *RESERVED_FIELDS]))
+                     f"did you mean 'deal.{close[0]}'?" if close else None)
 
     # -- calls ----------------------------------------------------------------------------
 

@@ -135,7 +135,9 @@ class _TypeChecker:
             hint = "write the numbers without quotes, as in [60, 90]"
         elif lk - {"null"} == {"string"} and kinds == ["number"]:
             hint = "write the values in quotes, as in ['60', '90']"
-        self.warn(node, f"a {_show(left)} value never equals an item of this list "
+        shown = _show(left)
+        article = "an" if shown[:1] and shown[0] in "aeiou" else "a"
+        self.warn(node, f"{article} {shown} value never equals an item of this list "
                         f"(all {' or '.join(kinds)}): '{_CMP_WORD[type(op)]}' is {result}",
                   hint or "compare values of the same type (the deal schema says which)")
 
