@@ -53,6 +53,7 @@ def _alive_in_group(pgid: int) -> list[int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGTERM, 143, b"terminated"),
+                                                   (signal.SIGHUP, 129, b"terminated"),
                                                    (signal.SIGINT, 130, b"interrupted")])
 def test_a_cancelled_parallel_run_leaves_no_worker_and_no_partial_report(
         tmp_path: Path, sig: int, code: int, said: bytes) -> None:
@@ -67,8 +68,9 @@ def test_a_cancelled_parallel_run_leaves_no_worker_and_no_partial_report(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)
     try:
         time.sleep(2.5)
-        if sig == signal.SIGTERM:
-            proc.terminate()  # the parent alone, as subprocess timeouts and runners do
+        if sig != signal.SIGINT:
+            proc.send_signal(sig)  # the parent alone, as runners, timeouts and a closed
+            # terminal's hang-up do
         else:
             os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
         stdout, err = proc.communicate(timeout=30)  # EOF on stdout: nobody holds it open

@@ -291,7 +291,9 @@ def _init_worker(options: BatchOptions, engine: Engine | None = None) -> None:
     parent, which owns the run, stops them itself (no worker tracebacks, no hang).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the CLI's handler
+    for name in ("SIGTERM", "SIGHUP"):  # a forked worker inherits the CLI's handlers
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     _die_with_parent(options.parent_pid)
     if engine is None or engine.lang != options.lang:
         from cycleflow.api import load_policy

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, BinaryIO, NoReturn, TypeVar
+from typing import Any, BinaryIO, Final, NoReturn, TypeVar
 
 import click
 import orjson
@@ -348,27 +348,39 @@ def lang_option(what: str) -> Callable[[F], F]:
 
 
 class Terminated(BaseException):
-    """SIGTERM, raised in the main thread: a CI runner's cancel or a timeout then unwinds
-    every ``with`` block (worker pool, half-written report) as Ctrl-C does."""
+    """SIGTERM or SIGHUP, raised in the main thread: a CI runner's cancel, a timeout or a
+    closed terminal then unwinds every ``with`` block (worker pool, half-written report)
+    as Ctrl-C does. ``signum`` gives the exit code, 128 + the signal, as a shell reports."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _terminated(signum: int, frame: Any) -> None:
-    raise Terminated
+    raise Terminated(signum)
+
+
+#: The signals that end a run by unwinding it (where the platform has them).
+_UNWINDING: Final = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                          if hasattr(signal, name))
 
 
 @contextlib.contextmanager
 def _sigterm_unwinds() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only, and
-    only where nobody else handles it: an embedding program keeps its own handler)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` while a command runs (main thread
+    only, and only where nobody else handles them: an embedding program keeps its own)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.signal(signal.SIGTERM, _terminated)
+    taken = [s for s in _UNWINDING if signal.getsignal(s) is signal.SIG_DFL]
+    for signum in taken:
+        signal.signal(signum, _terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def _stop_now(code: int) -> NoReturn:
@@ -383,7 +395,8 @@ def guarded(policy_exit: int = EXIT_POLICY, name: str = "cycleflow") -> Callable
     """Run a command so that every error becomes a message and an exit code, never a traceback.
 
     A policy that does not load exits ``policy_exit``; bad input and unreadable or
-    unwritable files exit 2; anything unexpected exits 70; Ctrl-C 130, SIGTERM 143, and a
+    unwritable files exit 2; anything unexpected exits 70; Ctrl-C 130, SIGTERM 143 (SIGHUP
+    129), and a
     reader that closed the pipe early (``| head``) 141, as a shell reports SIGPIPE: the
     report was cut short, so the exit code must not say "all compliant". ``name`` starts
     each message.
@@ -415,11 +428,11 @@ def guarded(policy_exit: int = EXIT_POLICY, name: str = "cycleflow") -> Callable
                 with contextlib.suppress(Exception):
                     sys.stdout.flush()
                 _stop_now(130)
-            except Terminated:
+            except Terminated as stop:
                 click.echo(f"{name}: terminated", err=True)
                 with contextlib.suppress(Exception):
                     sys.stdout.flush()
-                _stop_now(143)
+                _stop_now(128 + stop.signum)
             except Exception as err:  # the last line of defence: report, never a traceback
                 if os.environ.get("CYCLEFLOW_DEBUG"):
                     raise
