@@ -229,3 +229,39 @@ def test_repair_changes_nothing_it_cannot_repair_and_says_so(log: Path) -> None:
     torn = run("repair", str(log))
     assert torn.exit_code == 0 and "cut the torn line 9" in torn.output
     assert (log.parent / "audit.jsonl.torn-line-9").exists()
+
+
+def test_show_filters_whole_decisions_by_period_actor_and_outcome(tmp_path: Path) -> None:
+    """An auditor asked for "the blocked moves of this deal in November, and who asked":
+    show took only --deal. Filters pick whole decisions, so each keeps its reasons."""
+    import json
+
+    from cycleflow import Engine, load_policy
+
+    root = Path(__file__).resolve().parent.parent
+    deal = json.loads((root / "examples" / "deal-discount.json").read_text("utf-8"))
+    path = tmp_path / "a.jsonl"
+    with JsonlSink(path) as sink:
+        engine = Engine(load_policy(root / "policies" / "standard-sales-cycle.yaml"),
+                        audit=sink)
+        engine.decide(deal, "win", {"id": "ann", "roles": []}, now="2026-10-30T23:00:00Z")
+        engine.decide(deal, "win", {"id": "bob", "roles": []}, now="2026-11-02T09:00:00+08:00")
+        engine.decide(deal, "jump", {"id": "ann", "roles": []}, now="2026-11-20T09:00:00Z")
+
+    def decisions(*options: str) -> list[tuple[str, str]]:
+        result = CliRunner().invoke(audit, ["show", str(path), "--deal", deal["id"],
+                                            "--format", "json", *options])
+        assert result.exit_code == 0, result.output
+        events = orjson.loads(result.stdout)
+        return [(e["actor"], e["event"]) for e in events if e["event"] != "rule.evaluated"
+                and e["event"] != "transition.requested"]
+
+    november = decisions("--since", "2026-11-01T00:00:00Z", "--until", "2026-12-01")
+    assert november == [("bob", "transition.needs_approval"), ("ann", "transition.not_permitted")]
+    assert decisions("--actor", "ann") == [("ann", "transition.needs_approval"),
+                                          ("ann", "transition.not_permitted")]
+    assert decisions("--outcome", "not_permitted") == [("ann", "transition.not_permitted")]
+    assert decisions("--until", "2026-11-01T07:00:00+08:00") == [
+        ("ann", "transition.needs_approval")]  # 23:00 UTC on 30 Oct is before it
+    bad = CliRunner().invoke(audit, ["show", str(path), "--deal", deal["id"], "--since", "soon"])
+    assert bad.exit_code == 2 and "--since" in bad.output

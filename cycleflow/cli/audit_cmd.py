@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -98,10 +99,21 @@ def verify(log: str, fmt: str, expect_head: str | None) -> None:
 @audit.command()
 @click.argument("log")
 @click.option("--deal", "deal_id", required=True, help="The deal id whose history to show.")
+@click.option("--since", default=None, help="Only decisions made at or after this ISO-8601 time.")
+@click.option("--until", default=None, help="Only decisions made before this ISO-8601 time.")
+@click.option("--actor", "actor_id", default=None, help="Only decisions requested by this user.")
+@click.option("--outcome", default=None,
+              help="Only decisions with an event of this outcome (blocked, allowed, "
+                   "needs_approval, not_permitted, applied, violation, error, fail...).")
 @_text_or_json("text: a table in log order; json: a JSON array.")
 @_GUARD
-def show(log: str, deal_id: str, fmt: str) -> None:
-    """Print one deal's audit history from LOG, in log order (the order it was written)."""
+def show(log: str, deal_id: str, since: str | None, until: str | None, actor_id: str | None,
+         outcome: str | None, fmt: str) -> None:
+    """Print one deal's audit history from LOG, in log order (the order it was written).
+
+    The filters pick whole decisions (every event of a decision that matches), so each
+    one shown keeps its rules and reasons; times compare as instants (offsets honoured).
+    """
     from cycleflow.audit import AuditError, history, history_json
     from cycleflow.audit import verify as verify_log
     from cycleflow.textsafe import visible
@@ -113,6 +125,8 @@ def show(log: str, deal_id: str, fmt: str) -> None:
     except AuditError:
         _warn_unverified(checked)
         raise
+    if since or until or actor_id is not None or outcome:
+        events = _decisions_matching(events, since, until, actor_id, outcome)
     if fmt == "json":
         click.echo(history_json(events))
     elif not events:
@@ -122,6 +136,39 @@ def show(log: str, deal_id: str, fmt: str) -> None:
     if not checked.ok:
         _warn_unverified(checked)
         raise SystemExit(EXIT_BROKEN)
+
+
+def _decisions_matching(events: list[dict[str, Any]], since: str | None, until: str | None,
+                        actor_id: str | None, outcome: str | None) -> list[dict[str, Any]]:
+    """The events of the decisions that pass ``show``'s filters, in their order."""
+    from cycleflow.decide.engine import resolve_now
+    from cycleflow.errors import UsageError
+
+    def moment(option: str, text: str | None) -> datetime | None:
+        try:
+            return resolve_now(text) if text else None
+        except UsageError as err:  # a bad time is a usage error (exit 2) naming the option
+            raise UsageError(f"{option}: {err}") from None
+
+    start, end = moment("--since", since), moment("--until", until)
+    decisions: dict[Any, list[dict[str, Any]]] = {}
+    for event in events:
+        decisions.setdefault(event.get("decision_id"), []).append(event)
+    keep: set[Any] = set()
+    for did, group in decisions.items():
+        first = group[0]
+        try:
+            at = resolve_now(str(first.get("at"))) if (start or end) else None
+        except UsageError:
+            continue  # an event without a readable time cannot be placed in a period
+        if (start and at and at < start) or (end and at and at >= end):
+            continue
+        if actor_id is not None and str(first.get("actor")) != actor_id:
+            continue
+        if outcome and not any(e.get("outcome") == outcome for e in group):
+            continue
+        keep.add(did)
+    return [e for e in events if e.get("decision_id") in keep]
 
 
 def _warn_unverified(checked: VerifyResult) -> None:
