@@ -93,7 +93,20 @@ def test_a_stage_enum_behind_a_ref_is_read(tmp_path: Path) -> None:
     assert "'lost'" in err.message
 
 
-@pytest.mark.parametrize("stage", [{"type": "string"}, {"type": "string", "minLength": 1}])
+@pytest.mark.parametrize("key", ["oneOf", "anyOf"])
+def test_a_stage_enum_split_over_branches_is_read(tmp_path: Path, key: str) -> None:
+    """A stage enum written as oneOf/anyOf of open and closed stages was not read, so a
+    stage missing from both branches passed lint (QA review)."""
+    schema = json.loads(SCHEMA.read_text("utf-8"))
+    stages = [s for s in schema["properties"]["stage"]["enum"] if s != "lost"]
+    schema["properties"]["stage"] = {key: [{"enum": stages[:3]}, {"enum": stages[3:]}]}
+    policy, _, _ = _copy(tmp_path, schema=schema)
+    [err] = _codes(lint_file(str(policy)), "stage-not-in-deal-schema")
+    assert "'lost'" in err.message
+
+
+@pytest.mark.parametrize("stage", [{"type": "string"}, {"type": "string", "minLength": 1},
+                                   {"anyOf": [{"enum": ["prospect"]}, {"type": "string"}]}])
 def test_no_stage_enum_no_finding(tmp_path: Path, stage: dict[str, object]) -> None:
     schema = json.loads(SCHEMA.read_text("utf-8"))
     schema["properties"]["stage"] = stage

@@ -110,12 +110,34 @@ def stage_enum(schema: Mapping[str, Any]) -> tuple[str, ...] | None:
     stage = props.get("stage") if isinstance(props, Mapping) else None
     if not isinstance(stage, Mapping):
         return None
-    stage = _resolve(stage, schema)
-    if isinstance(stage.get("enum"), list):
-        return tuple(v for v in stage["enum"] if isinstance(v, str))
-    if isinstance(stage.get("const"), str):
-        return (stage["const"],)
-    return None
+    allowed = _allowed_texts(stage, schema, 0)
+    return None if allowed is None else tuple(allowed)
+
+
+def _allowed_texts(node: Any, root: Mapping[str, Any], depth: int) -> list[str] | None:
+    """The texts a subschema allows when it lists them (``enum``, ``const``, and through
+    ``anyOf``/``oneOf`` the union, through ``allOf`` the intersection), or None when it
+    allows any text."""
+    node = _resolve(node, root) if isinstance(node, Mapping) else {}
+    if depth > _MAX_DEPTH:
+        return None
+    found: list[str] | None = None
+    if isinstance(node.get("enum"), list):
+        found = [v for v in node["enum"] if isinstance(v, str)]
+    elif isinstance(node.get("const"), str):
+        found = [node["const"]]
+    for key in ("anyOf", "oneOf"):
+        branches = node.get(key)
+        if isinstance(branches, list) and branches:
+            each = [_allowed_texts(b, root, depth + 1) for b in branches]
+            if all(e is not None for e in each):
+                union = list(dict.fromkeys(v for e in each if e for v in e))
+                found = union if found is None else [v for v in found if v in union]
+    for branch in node.get("allOf") or () if isinstance(node.get("allOf"), list) else ():
+        narrowed = _allowed_texts(branch, root, depth + 1)
+        if narrowed is not None:
+            found = narrowed if found is None else [v for v in found if v in narrowed]
+    return found
 
 
 def enum_value_position(text: str, value: str) -> tuple[int, int] | None:
