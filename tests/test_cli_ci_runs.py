@@ -170,9 +170,14 @@ def test_a_folder_of_files_without_a_deal_suffix_is_named_not_silently_empty(
     folder.mkdir()
     (folder / "bad-deal.txt").write_bytes(DEALS.read_bytes().splitlines()[3] + b"\n")
     (folder / ".hidden").write_text("x")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "feed.jsonl")  # read, it would block the batch for ever
     proc = check(str(folder))
     assert b"not read: " + str(folder / "bad-deal.txt").encode() in proc.stderr
     assert b".hidden" not in proc.stderr
+    if hasattr(os, "mkfifo"):
+        assert (b"not read: " + str(folder / "feed.jsonl").encode()
+                + b" (not a regular file: a pipe or a device)") in proc.stderr
 
 
 def test_a_report_that_cannot_be_written_names_the_file_the_user_gave(tmp_path: Path) -> None:

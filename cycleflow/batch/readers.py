@@ -203,18 +203,23 @@ def iter_files(directory: str) -> Iterator[str]:
     yield from found
 
 
-def skipped_files(directory: str) -> list[str]:
-    """The regular files under ``directory`` that :func:`iter_files` leaves out because
-    their names carry no deal suffix (``export.txt``, ``deals``): a run names them, so a
-    folder of them is not silently read as holding no records."""
-    skipped: list[str] = []
+def skipped_files(directory: str) -> list[tuple[str, str]]:
+    """``(path, why)`` for each file under ``directory`` that :func:`iter_files` leaves
+    out: a name with no deal suffix (``export.txt``, ``deals``), or a deal file that is not
+    a regular file (a named pipe would block the batch). A run names them, so a folder of
+    them is not silently read as holding no records."""
+    skipped: list[tuple[str, str]] = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for f in files:
-            if not f.startswith(".") and detect_format(f) is None:
-                path = os.path.join(root, f)
+            if f.startswith("."):
+                continue
+            path = os.path.join(root, f)
+            if detect_format(f) is None:
                 if os.path.isfile(path):
-                    skipped.append(path)
+                    skipped.append((path, "suffix"))
+            elif not _regular_or_broken(path):
+                skipped.append((path, "not regular"))
     return sorted(skipped)
 
 

@@ -222,7 +222,7 @@ def _record_cap(arg: str | None) -> int:
 def _check_inputs(deals: tuple[str, ...]) -> None:
     """Refuse an input that does not exist (a typo in a CI step is a usage error, exit 2,
     not one error record that violations elsewhere outrank), and name on stderr the files
-    of an input folder that are not read because their names carry no deal suffix."""
+    of an input folder that are not read (no deal suffix, or a pipe or device)."""
     from cycleflow.batch.readers import SUFFIXES, skipped_files
 
     missing = [d for d in deals if d != "-" and not os.path.exists(d)]
@@ -231,9 +231,10 @@ def _check_inputs(deals: tuple[str, ...]) -> None:
     suffixes = ", ".join(sorted(SUFFIXES))
     for folder in (d for d in deals if d != "-" and os.path.isdir(d)):
         skipped = skipped_files(folder)
-        for path in skipped[:10]:
-            click.echo(f"cycleflow: note: not read: {path} (a deal file's name ends in one of "
-                       f"{suffixes}, optionally .gz)", err=True)
+        for path, why in skipped[:10]:
+            reason = (f"a deal file's name ends in one of {suffixes}, optionally .gz"
+                      if why == "suffix" else "not a regular file: a pipe or a device")
+            click.echo(f"cycleflow: note: not read: {path} ({reason})", err=True)
         if len(skipped) > 10:
             click.echo(f"cycleflow: note: and {len(skipped) - 10} more files in {folder} "
                        "not read", err=True)
