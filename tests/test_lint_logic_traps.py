@@ -79,6 +79,8 @@ def test_a_tuple_list_or_plain_text_is_no_trap(tmp_path: Path, rule: str) -> Non
     ("deal.customer.screening", "deal.customer.screening, a text"),
     ("deal.amount * (1 - deal.discount_pct / 100)", "arithmetic"),
     ("has(deal.amount) and deal.amount", "deal.amount, a number"),
+    ("len(deal.steps)", "len(...), a number"),  # meant len(...) > 0 (QA review)
+    ("days_since(deal.stage_entered_at)", "days_since(...), a number"),
 ])
 def test_a_number_or_text_as_the_condition_warns(tmp_path: Path, rule: str, words: str) -> None:
     [p], text = _lint(tmp_path, RISK, "when: " + rule)
@@ -93,6 +95,8 @@ def test_a_number_or_text_as_the_condition_warns(tmp_path: Path, rule: str, word
     "not deal.contract_signed",
     "has(deal.amount) and deal.amount > 0",
     "deal.customer",  # an object: not a number or text
+    "len(deal.steps) > 0",
+    "has(deal.steps)",
 ])
 def test_booleans_and_comparisons_are_conditions(tmp_path: Path, rule: str) -> None:
     assert _lint(tmp_path, RISK, "when: " + rule)[0] == []

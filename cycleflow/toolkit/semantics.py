@@ -260,6 +260,14 @@ class _Traps:
             for value in node.values:
                 self.condition(value)
             return
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("len", "days_since", "days_until", "abs", "round")):
+            name = node.func.id
+            self.problems.append(Problem(
+                self.where(node), "expr-value-as-condition",
+                f"the condition is {name}(...), a number used as true/false: any result but "
+                "0 counts as true", f"compare it, as in {name}(...) > 0", "warning"))
+            return
         if isinstance(node, ast.BinOp):
             self.problems.append(Problem(
                 self.where(node), "expr-value-as-condition",
