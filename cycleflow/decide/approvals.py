@@ -29,6 +29,9 @@ class GateResult:
     gate: Gate
     approvers: tuple[str, ...]
     reasons: tuple[str, ...]
+    #: the approvals given for the gate that did not count, and why (``reasons`` without
+    #: the "no approval yet" a gate says when none was given at all)
+    not_counted: tuple[str, ...] = ()
 
     @property
     def satisfied(self) -> bool:
@@ -193,9 +196,10 @@ def evaluate_gate(
             continue
         people[person] = by
         approvers.append(by)
+    not_counted = tuple(reasons)
     if not approvers and not reasons:
         reasons.append(phrase(lang, "ap_none", gate=gate_name(gate, lang, with_id=True)))
-    return GateResult(gate, tuple(approvers), tuple(reasons))
+    return GateResult(gate, tuple(approvers), tuple(reasons), not_counted)
 
 
 def _binding_broken(

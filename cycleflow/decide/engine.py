@@ -20,7 +20,7 @@ from typing import Any
 
 from cycleflow.audit.masking import REDACTED, mask_value
 from cycleflow.compile.compiled import CompiledPolicy, MovePlan, RestPlan, RiskUse, compile_policy
-from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint, gate_name, who
+from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint, who
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
 from cycleflow.decide.decision import (
     MISSING,
@@ -70,12 +70,6 @@ def _stamp(event: dict[str, Any], clock: Callable[[], datetime]) -> dict[str, An
         if key == "at":
             out["recorded_at"] = recorded.replace("+00:00", "Z")
     return out
-
-
-def _no_approval(gate: Gate, lang: str) -> str:
-    """The reason a gate gives when no approval was given at all: not an approval that
-    did not count, so no ``not_counted`` entry."""
-    return phrase(lang, "ap_none", gate=gate_name(gate, lang, with_id=True))
 
 
 def resolve_now(now: datetime | str | None) -> datetime:
@@ -372,9 +366,8 @@ class _Run:
                 # why other approvals did not count (separation of duties, expired, void):
                 # the reasons name fields, never quote sensitive values (approvals.py)
                 seen: dict[str, Any] = {"approvers": list(result.approvers)}
-                void = [r for r in result.reasons if r != _no_approval(gate, self.lang)]
-                if void:
-                    seen["not_counted"] = void
+                if result.not_counted:
+                    seen["not_counted"] = list(result.not_counted)
                 self.checks.append(
                     RuleCheck(
                         gid,

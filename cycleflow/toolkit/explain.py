@@ -12,10 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from cycleflow.decide.approvals import gate_name
 from cycleflow.decide.decision import ApprovalNeeded, Decision, RuleCheck, Verdict, Violation
-from cycleflow.decide.phrases import LANGUAGES, lookup
-from cycleflow.decide.phrases import phrase as engine_phrase
+from cycleflow.decide.phrases import lookup
 from cycleflow.model.policy import Label, Policy
 from cycleflow.textsafe import visible
 
@@ -372,15 +370,22 @@ def _todo(names: _Names, checks: Sequence[RuleCheck], needs: Sequence[ApprovalNe
             line += phrase(lang, "because", because=phrase(lang, "list").join(
                 names.because(b, stage) for b in need.because))
         out.append(line)
-        # the engine's "no approval for <gate> yet" is not a void approval: there is none
-        none = {engine_phrase(code, "ap_none", gate=gate_name(gate, code, with_id=True)
-                              if gate else need.gate) for code in (*LANGUAGES, lang)}
-        real = [r for r in need.reasons if r not in none]
-        if real:
-            out.append("  " + phrase(lang, "void", reasons="; ".join(real)))
+        # no approval record for the gate at all: its one reason is "no approval yet",
+        # not an approval that did not count (whatever language the engine wrote it in)
+        given = _approvals_for(deal, need.gate)
+        if given and need.reasons:
+            out.append("  " + phrase(lang, "void", reasons="; ".join(need.reasons)))
         elif need.reasons:
             out.append("  " + phrase(lang, "none_yet"))
     return list(dict.fromkeys(out))
+
+
+def _approvals_for(deal: Mapping[str, Any], gate: str) -> bool:
+    """Whether the deal records any approval for ``gate`` (counted or not): exactly when
+    the engine's reasons for the gate are about approvals given (see evaluate_gate)."""
+    given = deal.get("approvals") if isinstance(deal, Mapping) else None
+    return isinstance(given, (list, tuple)) and any(
+        isinstance(a, Mapping) and a.get("gate") == gate for a in given)
 
 
 def _lines(names: _Names, checks: Sequence[RuleCheck], trigger: str | None,
