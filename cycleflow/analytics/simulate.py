@@ -34,6 +34,7 @@ from cycleflow.decide.decision import MISSING, Decision
 from cycleflow.decide.engine import Engine
 from cycleflow.errors import TransitionBlocked, UsageError
 from cycleflow.model.policy import Gate, Policy, Stage, Transition
+from cycleflow.validate.deal_schema import resolve_ref
 
 DAY = 86400.0
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -154,23 +155,9 @@ def _matches(pattern: str, key: str) -> bool:
         return False
 
 
-def _resolve(node: Any, root: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Follow local ``#/...`` references (remote ones were refused when the policy loaded)."""
-    for _ in range(32):
-        if not isinstance(node, Mapping) or not isinstance(node.get("$ref"), str):
-            break
-        target: Any = root
-        ref = str(node["$ref"])
-        for part in ref.removeprefix("#").removeprefix("/").split("/") if ref != "#" else []:
-            key = part.replace("~1", "/").replace("~0", "~")
-            target = target.get(key, {}) if isinstance(target, Mapping) else {}
-        node = target
-    return node if isinstance(node, Mapping) else {}
-
-
 def _parts(node: Any, root: Mapping[str, Any], depth: int = 0) -> list[Mapping[str, Any]]:
     """A subschema and the ``allOf`` branches it applies in place, references followed."""
-    found = _resolve(node, root)
+    found = resolve_ref(node, root)
     out = [found]
     if depth < _MAX_DEPTH:
         for sub in found.get("allOf", ()) or ():

@@ -20,25 +20,24 @@ RESERVED = frozenset({"id", "stage", "stage_entered_at", "steps", "approvals"})
 _MAX_DEPTH = 8
 
 
-def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Follow local ``#/...`` references; remote ones are refused when the schema loads."""
-    seen = 0
-    while "$ref" in schema and seen < 32:
-        ref = str(schema["$ref"])
-        node: Any = root
-        for part in ref.removeprefix("#/").split("/") if ref != "#" else []:
-            node = (
-                node.get(part.replace("~1", "/").replace("~0", "~"), {})
-                if isinstance(node, Mapping)
-                else {}
-            )
-        schema = node if isinstance(node, Mapping) else {}
-        seen += 1
-    return schema
+def resolve_ref(node: Any, root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow local ``#/...`` references (remote ones are refused when the schema loads);
+    anything that is not a schema reads as the empty one."""
+    for _ in range(32):
+        if not isinstance(node, Mapping) or not isinstance(node.get("$ref"), str):
+            break
+        target: Any = root
+        ref = str(node["$ref"])
+        for part in ref.removeprefix("#").removeprefix("/").split("/") if ref != "#" else []:
+            key = part.replace("~1", "/").replace("~0", "~")
+            target = target.get(key, {}) if isinstance(target, Mapping) else {}
+        node = target
+    return node if isinstance(node, Mapping) else {}
+
 
 
 def _types(schema: Mapping[str, Any], root: Mapping[str, Any]) -> frozenset[str]:
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     found: set[str] = set()
     t = schema.get("type")
     if isinstance(t, str):
@@ -78,13 +77,13 @@ def known_fields(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     out: dict[str, frozenset[str]] = {}
 
     def walk(node: Mapping[str, Any], prefix: str, depth: int) -> None:
-        node = _resolve(node, schema)
+        node = resolve_ref(node, schema)
         if depth > _MAX_DEPTH:
             return
         props = node.get("properties") or {}
         for name, sub in props.items():
             path = f"{prefix}{name}"
-            sub_r = _resolve(sub, schema) if isinstance(sub, Mapping) else {}
+            sub_r = resolve_ref(sub, schema) if isinstance(sub, Mapping) else {}
             out[path] = _types(sub_r, schema) if sub_r else frozenset()
             if isinstance(sub_r, Mapping):
                 walk(sub_r, path + ".", depth + 1)
@@ -105,7 +104,7 @@ def stage_enum(schema: Mapping[str, Any]) -> tuple[str, ...] | None:
     Lint compares them with the policy's stages: a stage the schema refuses makes every
     deal in it fail the deal schema.
     """
-    root = _resolve(schema, schema)
+    root = resolve_ref(schema, schema)
     props = root.get("properties")
     stage = props.get("stage") if isinstance(props, Mapping) else None
     if not isinstance(stage, Mapping):
@@ -118,7 +117,7 @@ def _allowed_texts(node: Any, root: Mapping[str, Any], depth: int) -> list[str] 
     """The texts a subschema allows when it lists them (``enum``, ``const``, and through
     ``anyOf``/``oneOf`` the union, through ``allOf`` the intersection), or None when it
     allows any text."""
-    node = _resolve(node, root) if isinstance(node, Mapping) else {}
+    node = resolve_ref(node, root) if isinstance(node, Mapping) else {}
     if depth > _MAX_DEPTH:
         return None
     found: list[str] | None = None
