@@ -44,7 +44,7 @@ def steps_done(deal: Mapping[str, Any]) -> frozenset[str]:
             return frozenset(raw)  # non-text items can never match a step id
         except TypeError:
             raise DealError("steps must be a list of step ids") from None
-    if isinstance(raw, Mapping):  # a step whose details are null, false (or 0) is not done
+    if type(raw) is dict or isinstance(raw, Mapping):  # details null, false (or 0): not done
         return frozenset([k if type(k) is str else str(k) for k, v in raw.items()
                           if v is not None and v is not False and v != False])  # noqa: E712
     raise DealError(f"steps must be a list or a map, got {type(raw).__name__}")

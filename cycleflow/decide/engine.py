@@ -40,7 +40,7 @@ from cycleflow.errors import (
     TransitionBlocked,
     UsageError,
 )
-from cycleflow.expr import EvalContext, Expression
+from cycleflow.expr import Expression
 from cycleflow.expr.codegen import Kernel, generate_kernel
 from cycleflow.expr.messages import reason_in
 from cycleflow.model.build import did_you_mean
@@ -218,7 +218,6 @@ class _Run:
     """The working state of one decision or verdict: what failed, what warned, what it read."""
 
     __slots__ = (
-        "_ctx",
         "args",
         "trace",
         "violations",
@@ -233,7 +232,6 @@ class _Run:
     def __init__(self, args: tuple[Any, Any, Any, Any, Any], lang: str, trace: bool,
                  hidden: tuple[str, ...] = ()) -> None:
         self.args = args  # (deal, actor, stage, now, today): positional, for the hot path
-        self._ctx: EvalContext | None = None
         self.lang = lang
         self.trace = trace
         self.violations: list[Violation] = []
@@ -243,12 +241,6 @@ class _Run:
         self.fresh_now: set[str] = set()  # gates whose approvals must be fresh now, not at entry
         self.hidden = hidden  # sensitive paths: approval reasons name them, never quote
 
-    @property
-    def ctx(self) -> EvalContext:
-        """The evaluation context, built only when a rule's values are wanted."""
-        if self._ctx is None:
-            self._ctx = EvalContext(*self.args)
-        return self._ctx
 
     def rules(self, hot: Sequence[tuple[Callable[..., Any], bool, _Rule]]) -> None:
         """Evaluate criteria and risks; a rule that cannot be evaluated fails closed.
@@ -274,7 +266,7 @@ class _Run:
                         rule.severity,
                         rule.message,
                         rule.expr.source,
-                        rule.expr.read_values(self.ctx),
+                        rule.expr.values_of(*self.args),
                         rule.effect,
                     )
                 )
@@ -283,7 +275,11 @@ class _Run:
 
     def kernel(self, kernel: Kernel, rules: tuple[_Rule, ...]) -> None:
         """Like :meth:`rules` without tracing: one generated call, then only what fired."""
-        for item in kernel(*self.args):
+        self.outcomes(kernel(*self.args), rules)
+
+    def outcomes(self, fired: list[Any], rules: tuple[_Rule, ...]) -> None:
+        """What a kernel returned: the effect of each rule that fired or could not run."""
+        for item in fired:
             if type(item) is int:
                 self._fired(rules[item])
             else:
@@ -291,7 +287,7 @@ class _Run:
 
     def _failed(self, rule: _Rule, err: RuleError) -> None:
         """A rule that could not be evaluated: a blocking ``field`` violation naming why."""
-        values = rule.expr.read_values(self.ctx)
+        values = rule.expr.values_of(*self.args)
         # a missing field is the engine's own sentence, in the run's language
         reason = (phrase(self.lang, "missing_field", field=err.field)
                   if type(err) is MissingField else reason_in(err, self.lang))
@@ -319,7 +315,7 @@ class _Run:
                 self.fresh_now.add(rule.gate or "")
             return
         v = Violation(
-            rule.id, rule.kind, rule.severity, rule.message, rule.expr.read_values(self.ctx)
+            rule.id, rule.kind, rule.severity, rule.message, rule.expr.values_of(*self.args)
         )
         (self.warnings if action == "warn" else self.violations).append(v)
 
@@ -354,10 +350,24 @@ class _Run:
         now: datetime,
         as_violation: bool,
         entered: datetime | None = None,
+        idle: Mapping[str, _IdleGate] | None = None,
     ) -> list[ApprovalNeeded]:
-        """Judge the gates asked for; at rest, gates needed only to enter are judged at entry."""
+        """Judge the gates asked for; at rest, gates needed only to enter are judged at entry.
+
+        ``idle`` holds each gate's result when the deal carries no approval for it.
+        """
         out: list[ApprovalNeeded] = []
         for gid, because in self.needs.items():
+            known = idle.get(gid) if idle is not None and not self.trace else None
+            if known is not None and not _mentions(deal, gid):
+                # no approval for this gate at all (the usual case): sentences made once
+                gate = known.result.gate
+                out.append(ApprovalNeeded(gid, gate.roles, gate.count, 0, known.result.reasons,
+                                          tuple(because)))
+                if as_violation:
+                    self.violations.append(
+                        Violation(gid, "approval", "high", known.message, {"approvers": []}))
+                continue
             valid_at = entered if entered is not None and gid not in self.fresh_now else None
             result: GateResult = evaluate_gate(gates[gid], deal, actor, now, valid_at, self.lang,
                                                self.hidden, moving=not as_violation)
@@ -391,24 +401,53 @@ class _Run:
             )
             out.append(need)
             if as_violation:
-                label = gate.label.get(self.lang) if gate.label else gid
                 self.violations.append(
                     Violation(
                         gid,
                         "approval",
                         "high",
-                        phrase(
-                            self.lang,
-                            "approval_missing",
-                            missing=need.missing,
-                            gate=label,
-                            roles=phrase(self.lang, "roles_joiner").join(gate.roles),
-                            reasons="; ".join(result.reasons),
-                        ),
+                        _approval_missing(gate, need.missing, result.reasons, self.lang),
                         {"approvers": list(result.approvers)},
                     )
                 )
         return out
+
+
+def _approval_missing(gate: Gate, missing: int, reasons: Sequence[str], lang: str) -> str:
+    """The violation sentence of a gate still short of ``missing`` approvals."""
+    return phrase(
+        lang,
+        "approval_missing",
+        missing=missing,
+        gate=gate.label.get(lang) if gate.label else gate.id,
+        roles=phrase(lang, "roles_joiner").join(gate.roles),
+        reasons="; ".join(reasons),
+    )
+
+
+def _mentions(deal: Mapping[str, Any], gid: str) -> bool:
+    """Whether the deal carries anything that may be an approval of gate ``gid``
+    (anything it cannot tell is one: the full judgement then runs, and says why)."""
+    raw = deal.get("approvals")
+    if not raw:
+        return False
+    if type(raw) is not list:
+        return True
+    return any(type(item) is not dict or item.get("gate") == gid for item in raw)
+
+
+@dataclass(frozen=True, slots=True)
+class _IdleGate:
+    """A gate's judgement for a deal that carries no approval of it, made once per language:
+    most gates asked for have none yet, and their sentences are then always the same."""
+
+    result: GateResult
+    message: str  # the violation sentence at rest
+
+    @classmethod
+    def of(cls, gate: Gate, lang: str) -> _IdleGate:
+        result = evaluate_gate(gate, {}, None, _EPOCH, None, lang)
+        return cls(result, _approval_missing(gate, gate.count, result.reasons, lang))
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,6 +460,43 @@ class _RestProgram:
     overrun: str  # the stage label used in max_days messages
     hot: tuple[tuple[Callable[..., Any], bool, _Rule], ...] = ()  # see _hot
     kernel: Kernel | None = None  # all rules in one generated function, when not tracing
+
+    def settled(self, deal: Mapping[str, Any], now: datetime) -> bool:
+        """True when the deal has done every step this stage requires and, as of ``now``,
+        plainly entered the stage within its time limit: then only its rules can fault it.
+
+        False whenever in doubt (steps as a map, a time not in UTC ``Z`` form): the full
+        judgement then runs and says what is wrong, if anything.
+        """
+        required = self.steps.required
+        if required:
+            raw = deal.get("steps")
+            if type(raw) is dict:  # as steps_done reads a map: details null or false, not done
+                for sid in required:
+                    details = raw.get(sid)
+                    if details is None or details is False or details == False:  # noqa: E712
+                        return False
+            elif type(raw) is not list:
+                return False
+            else:
+                try:
+                    if not required.issubset(raw):
+                        return False
+                except TypeError:  # an unhashable item
+                    return False
+        raw = deal.get("stage_entered_at")
+        limit = self.plan.stage.max_days
+        if raw is None:
+            return limit is None
+        if type(raw) is not str or raw[-1:] != "Z":
+            return False
+        try:
+            entered = datetime.fromisoformat(raw[:-1] + "+00:00")
+        except ValueError:
+            return False
+        if entered > now:
+            return False
+        return limit is None or (now - entered).total_seconds() / 86400 <= limit.days
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +577,8 @@ class Engine:
         if self.policy.sensitive:
             self._masker = _make_masker(self.policy.sensitive, self._mask_salt)
         stage_labels = {st.id: st.label.get(lang) for st in self.policy.stages}
+        self._idle_gates = {gid: _IdleGate.of(g, lang) for gid, g in self.compiled.gates.items()
+                            if g.count > 0}
         self._rests = {
             sid: _RestProgram(
                 plan,
@@ -573,7 +651,8 @@ class Engine:
         """What rule evaluators take: (deal, actor, stage, now, today)."""
         return (deal, actor or EMPTY_ACTOR, str(deal.get("stage")), now, now.date())
 
-    def _validate(self, deal: Any) -> None:
+    def _validate(self, deal: Any, checked: bool = False) -> None:
+        """Refuse a deal the engine cannot judge; ``checked``: its deal schema already held."""
         if type(deal) is not dict and not isinstance(deal, Mapping):
             raise DealError(f"a deal must be an object, got {type(deal).__name__}")
         stage = deal.get("stage")
@@ -584,7 +663,7 @@ class Engine:
         if stage not in self.compiled.rests:
             hint = did_you_mean(str(stage), self.compiled.stage_ids)
             raise DealError(f"unknown stage {stage!r}" + (f" ({hint})" if hint else ""))
-        if self._validator is not None:
+        if self._validator is not None and not checked:
             problem = self._validator(deal)
             if problem is not None:
                 # a Mapping that is not a dict, or a tuple, is an object or array to the
@@ -670,7 +749,8 @@ class Engine:
         needs: list[ApprovalNeeded] = []
         try:
             self._run_move(run, program, deal)
-            needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False)
+            needs = run.gates(self.compiled.gates, deal, actor, moment, as_violation=False,
+                              idle=self._idle_gates)
         except DealError as err:  # a malformed reserved key (approvals, times): fail closed
             run.violations.append(Violation("deal", "field", "high", err.message))
         if (str(source), trigger) in self._private_moves:  # (empty without sensitive fields)
@@ -841,12 +921,30 @@ class Engine:
         if self.audit is not None:
             where = {k: v for k, v in (("source", source), ("record", record)) if v is not None}
             return self._check(deal, now, False, where).to_dict(record=record, source=source)
+        fired: list[Any] | None = None
+        stage = deal.get("stage") if type(deal) is dict else None
+        program = self._rests.get(stage) if type(stage) is str else None
+        if program is not None and program.kernel is not None and (
+                self._validator is None or self._validator(deal) is None):
+            # the batch hot path: a valid deal whose rules all hold, whose steps are done
+            # and whose time is within the limit is compliant, with nothing more to build
+            fired = program.kernel(deal, EMPTY_ACTOR, stage, now, now.date())
+            if not fired and program.settled(deal, now):
+                value = deal.get("id")
+                out: dict[str, Any] = {
+                    "deal": None if value is None else str(value), "record": record,
+                    "stage": stage, "verdict": "compliant", "violations": [],
+                    "warnings": [], "approvals_needed": []}
+                if source is not None:
+                    out["source"] = source
+                return out
         try:
-            run, program, needs = self._judge_rest(deal, now, False)
+            # what the kernel found is judged in full, without running it or validating again
+            run, program, needs = self._judge_rest(deal, now, False, fired)
         except DealError:
             return self.check(deal, now=now).to_dict(record=record, source=source)
         value = deal.get("id")
-        out: dict[str, Any] = {
+        out = {
             "deal": None if value is None else str(value),
             "record": record,
             "stage": program.plan.stage.id,
@@ -860,17 +958,22 @@ class Engine:
         return out
 
     def _judge_rest(
-        self, deal: Mapping[str, Any], moment: datetime, trace: bool
+        self, deal: Mapping[str, Any], moment: datetime, trace: bool,
+        fired: list[Any] | None = None,
     ) -> tuple[_Run, _RestProgram, list[ApprovalNeeded]]:
-        """The work of ``check``: validate, run the stage's checks, judge the gates asked for."""
+        """The work of ``check``: validate, run the stage's checks, judge the gates asked for.
+
+        ``fired`` is what the stage's kernel returned for this deal, already validated.
+        """
         if type(deal) is not dict or type(deal.get("stage")) is not str:
             deal = _plain_stage(deal)  # an app's StrEnum stage is its text
-        self._validate(deal)
+        self._validate(deal, checked=fired is not None)
         program = self._rests[deal["stage"]]
         run = _Run(self._args(deal, None, moment), self.lang, trace, self._sensitive_paths)
-        entered = self._run_rest(run, program, deal, moment)
+        entered = self._run_rest(run, program, deal, moment, fired)
         needs = (
-            run.gates(self.compiled.gates, deal, None, moment, as_violation=True, entered=entered)
+            run.gates(self.compiled.gates, deal, None, moment, as_violation=True, entered=entered,
+                      idle=self._idle_gates)
             if run.needs
             else []
         )
@@ -901,10 +1004,14 @@ class Engine:
                     items[i] = replace(item, values=shown["values"], message=message)
 
     def _run_rest(
-        self, run: _Run, program: _RestProgram, deal: Mapping[str, Any], now: datetime
+        self, run: _Run, program: _RestProgram, deal: Mapping[str, Any], now: datetime,
+        fired: list[Any] | None = None,
     ) -> datetime | None:
-        """Run a stage's checks; returns when the deal entered the stage, if it says."""
-        if program.kernel is not None and not run.trace:
+        """Run a stage's checks (``fired``: its kernel's result, when already run); returns
+        when the deal entered the stage, if it says."""
+        if fired is not None:
+            run.outcomes(fired, program.rules)
+        elif program.kernel is not None and not run.trace:
             run.kernel(program.kernel, program.rules)
         else:
             run.rules(program.hot)
@@ -1312,6 +1419,7 @@ class Engine:
 
 
 #: A quoted literal in an error message (repr's quotes, with escapes inside).
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # any moment: judging no approval reads none
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 

@@ -119,6 +119,10 @@ def phrase(lang: str, key: str, **values: object) -> str:
     A ``party`` of separation of duties is named in ``lang``: the built-in ``owner`` and
     ``requester`` are translated, a ``deal.<field>`` is shown as it is written.
     """
+    book = _BOOKS.get(lang)
+    if book is not None and "party" not in values:  # the common case, without a second call
+        text = book.get(key) or _EN[key]
+        return text.format_map(values) if values else text
     party = values.get("party")
     if isinstance(party, str):
         known = party in ("owner", "requester")

@@ -79,13 +79,18 @@ class Expression:
         return frozenset(read[0] for read in self._reads)
 
     def read_values(self, ctx: EvalContext) -> dict[str, Any]:
-        """The fields this expression reads, for audit events; absent ones as ``"<missing>"``.
+        """The fields this expression reads, for audit events; absent ones as ``"<missing>"``."""
+        return self.values_of(ctx.deal, ctx.actor)
+
+    def values_of(self, deal: Mapping[str, Any], actor: Mapping[str, Any],
+                  *_: Any) -> dict[str, Any]:
+        """:meth:`read_values` from an evaluator's arguments as they are, with no context
+        built (the engine's hot path).
 
         Plain dicts along a path of text keys are read directly (the case of every JSON
         deal); anything else takes the precise walk of the language's rules.
         """
         values: dict[str, Any] = {}
-        deal, actor = ctx.deal, ctx.actor
         for name, from_deal, root_name, steps, keys in self._reads:
             if name in values:
                 continue
