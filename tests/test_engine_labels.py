@@ -102,3 +102,48 @@ def test_a_gate_without_label_is_named_by_its_id(tmp_path: Path) -> None:
         engine = Engine(load_policy(path), lang=lang)
         d = engine.decide({"id": "T", "stage": "lead"}, "win", REP, now=NOW)
         assert d.approvals_needed[0].reasons == (none,)
+
+
+BRACED = """\
+cycleflow: 1
+id: braced
+version: "1"
+stages:
+  lead: {initial: true}
+  won: {final: true}
+transitions:
+  - {trigger: win, from: lead, to: won}
+risks:
+  - id: big
+    when: deal.amount > 10
+    at: [always]
+    then: approve desk
+    message: big deals need the desk
+approvals:
+  desk:
+    label: {en: "Desk {0} {missing} }{", zh: "审批{台}"}
+    roles: [boss]
+    count: 2
+"""
+
+
+def test_a_gate_label_with_braces_is_shown_as_written(tmp_path: Path) -> None:
+    """The approval sentence is made once per gate as a template: a label's own braces
+    must come out as written, whatever the count and the reasons."""
+    path = tmp_path / "braced.yaml"
+    path.write_text(BRACED, encoding="utf-8")
+    boss = {"gate": "desk", "by": "bo", "role": "boss", "at": "2026-11-20T10:00:00Z"}
+    for lang, label in (("en", "Desk {0} {missing} }{"), ("zh", "审批{台}")):
+        engine = Engine(load_policy(path), lang=lang)
+        for approvals, missing in (([], 2), ([boss], 1)):
+            d = {"id": "T", "stage": "lead", "amount": 50, "approvals": approvals}
+            v = engine.check(d, now=NOW)
+            (violation,) = v.violations
+            reasons = "; ".join(v.approvals_needed[0].reasons)
+            if lang == "en":
+                assert violation.message == (
+                    f"needs {missing} more approval(s) from {label} (boss): {reasons}")
+            else:
+                assert violation.message == f"还需 {missing} 个“{label}”审批（boss）：{reasons}"
+            # the traced path writes the sentence afresh: both read the same
+            assert engine.check(d, now=NOW, explain=True).violations == v.violations

@@ -67,9 +67,12 @@ def _canonical(value: Any) -> Any:
 def bound_values(gate: Gate, deal: Mapping[str, Any]) -> dict[str, Any]:
     """The current values of the fields a gate binds (``None`` for a missing one)."""
     out: dict[str, Any] = {}
+    plain = type(deal) is dict
     for path in gate.binds:
         bare = path.removeprefix("deal.")
-        out[bare] = _canonical(lookup(deal, bare)[1])
+        # a top-level field of a plain dict is read directly; anything else is walked
+        value = deal.get(bare) if plain and "." not in bare else lookup(deal, bare)[1]
+        out[bare] = _canonical(value)
     return out
 
 
@@ -168,9 +171,10 @@ def evaluate_gate(
         if blind:  # fail closed: anyone could be the requester
             reasons.append(phrase(lang, "ap_no_requester", by=by))
             continue
-        parties = [p for p in gate.separate_from if _same_person(person, _party(p, deal, actor))]
-        if parties:
-            reasons.append(phrase(lang, "ap_separation", by=by, party=parties[0]))
+        party = next((p for p in gate.separate_from
+                      if _same_person(person, _party(p, deal, actor))), None)
+        if party is not None:
+            reasons.append(phrase(lang, "ap_separation", by=by, party=party))
             continue
         try:
             at = parse_time(item.get("at"), f"approval #{n} 'at'")

@@ -44,7 +44,7 @@ from cycleflow.expr import Expression
 from cycleflow.expr.codegen import Kernel, generate_kernel
 from cycleflow.expr.messages import reason_in
 from cycleflow.model.build import did_you_mean
-from cycleflow.model.policy import Criterion, Gate, Policy, Step
+from cycleflow.model.policy import Criterion, Gate, Label, Policy, Step
 
 Actor = Mapping[str, Any]
 EMPTY_ACTOR: Mapping[str, Any] = {"id": None, "roles": []}
@@ -358,8 +358,8 @@ class _Run:
         """
         out: list[ApprovalNeeded] = []
         for gid, because in self.needs.items():
-            known = idle.get(gid) if idle is not None and not self.trace else None
-            if known is not None and not _mentions(deal, gid):
+            known = idle.get(gid) if idle is not None else None
+            if known is not None and not self.trace and not _mentions(deal, gid):
                 # no approval for this gate at all (the usual case): sentences made once
                 gate = known.result.gate
                 out.append(ApprovalNeeded(gid, gate.roles, gate.count, 0, known.result.reasons,
@@ -394,26 +394,23 @@ class _Run:
                         seen,
                     )
                 )
-            if result.satisfied:
+            have = len(result.approvers)
+            if have >= gate.count:
                 continue
-            need = ApprovalNeeded(
-                gid, gate.roles, gate.count, len(result.approvers), result.reasons, tuple(because)
-            )
-            out.append(need)
+            out.append(ApprovalNeeded(gid, gate.roles, gate.count, have, result.reasons,
+                                      tuple(because)))
             if as_violation:
+                message = (known.missing(gate.count - have, result.reasons) if known is not None
+                           else _approval_missing(gate, gate.count - have, result.reasons,
+                                                  self.lang))
                 self.violations.append(
-                    Violation(
-                        gid,
-                        "approval",
-                        "high",
-                        _approval_missing(gate, need.missing, result.reasons, self.lang),
-                        {"approvers": list(result.approvers)},
-                    )
+                    Violation(gid, "approval", "high", message,
+                              {"approvers": list(result.approvers)})
                 )
         return out
 
 
-def _approval_missing(gate: Gate, missing: int, reasons: Sequence[str], lang: str) -> str:
+def _approval_missing(gate: Gate, missing: int | str, reasons: Sequence[str], lang: str) -> str:
     """The violation sentence of a gate still short of ``missing`` approvals."""
     return phrase(
         lang,
@@ -438,16 +435,31 @@ def _mentions(deal: Mapping[str, Any], gid: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _IdleGate:
-    """A gate's judgement for a deal that carries no approval of it, made once per language:
-    most gates asked for have none yet, and their sentences are then always the same."""
+    """A gate's sentences made once per language: its judgement for a deal that carries no
+    approval of it (most gates asked for have none yet), and its violation sentence with
+    only the count and the reasons left to fill in."""
 
     result: GateResult
     message: str  # the violation sentence at rest
+    template: str  # _approval_missing with {missing} and {reasons} left open
 
     @classmethod
     def of(cls, gate: Gate, lang: str) -> _IdleGate:
         result = evaluate_gate(gate, {}, None, _EPOCH, None, lang)
-        return cls(result, _approval_missing(gate, gate.count, result.reasons, lang))
+        label = gate.label and Label(tuple((k, _braced(v)) for k, v in gate.label.texts))
+        shown = replace(gate, id=_braced(gate.id), roles=tuple(map(_braced, gate.roles)),
+                        label=label)
+        return cls(result, _approval_missing(gate, gate.count, result.reasons, lang),
+                   _approval_missing(shown, "{missing}", ["{reasons}"], lang))
+
+    def missing(self, missing: int, reasons: Sequence[str]) -> str:
+        """:func:`_approval_missing` for this gate, in the language it was made in."""
+        return self.template.format(missing=missing, reasons="; ".join(reasons))
+
+
+def _braced(text: str) -> str:
+    """``text`` as literal text of a format string."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 @dataclass(frozen=True, slots=True)
