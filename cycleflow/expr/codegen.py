@@ -155,13 +155,20 @@ class _Generator:
             read = self.a.reads[node.args[0]]
             var, steps = self.slot(read)
             fallback = f"({read.root}, {read.root!r}, {steps})"
+            # a top-level key of a plain dict root that reads as MISS is simply absent:
+            # no walk is needed to know has() is false and default() takes its default
+            absent = (f"_{read.root}_is_dict" if len(read.steps) == 1
+                      and type(read.steps[0][0]) is str else None)
             if name == "has":
+                if absent:
+                    return (f"({var} is not None if {var} is not _MISS else "
+                            f"False if {absent} else _has{fallback})")
                 return f"({var} is not None if {var} is not _MISS else _has{fallback})"
             temp = self.temp()
             default = self.expr(node.args[1])
             # found and null: the default, without walking the path again
             return (f"({var} if {var} is not _MISS and {var} is not None else "
-                    f"{default} if {var} is None else "
+                    f"{default} if {var} is None{f' or {absent}' if absent else ''} else "
                     f"({temp} if ({temp} := _opt{fallback}) is not None else {default}))")
         helper = f"_fn_{name}"
         self.globals[helper] = spec.impl
