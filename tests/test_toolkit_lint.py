@@ -25,6 +25,7 @@ EXPECTED = {
     "lint-binds-field-typo.yaml": "unknown-field",
     "lint-bad-expression.yaml": "expr-syntax",
     "lint-duplicate-rule-id.yaml": "duplicate-id",
+    "lint-reserved-rule-id.yaml": "reserved-id",
     "lint-duplicate-transition.yaml": "duplicate-transition",
     "lint-field-not-in-deal-schema.yaml": "expr-unknown-field",
     "lint-huge-expression.yaml": "expr-constant-error",

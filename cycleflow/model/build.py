@@ -13,7 +13,8 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from types import MappingProxyType
+from typing import Any, Final, Literal, cast
 
 from cycleflow.errors import Location, PolicyError, Problem, ProblemList
 from cycleflow.expr import Expression, compile_expression
@@ -443,6 +444,17 @@ def _check_initial(b: _Builder, stages: Sequence[Stage]) -> None:
         )
 
 
+#: Rule ids the engine and the batch runner give their own findings, so a policy may not use
+#: them for a rule, step or gate: violations, reports and SARIF name findings by id.
+RESERVED_IDS: Final = MappingProxyType({
+    "deal": "a deal record that breaks the deal schema or cannot be judged",
+    "transition": "a trigger not permitted from the deal's stage",
+    "steps": "a malformed steps field",
+    "stage_entered_at": "an entry time later than the check",
+    "duplicate_id": "a deal id already used by an earlier record",
+})
+
+
 def _check_unique_ids(
     b: _Builder,
     stages: Sequence[Stage],
@@ -460,6 +472,16 @@ def _check_unique_ids(
     named.extend((r.id, r.location) for r in risks)
     named.extend((g.id, g.location) for g in gates)
     for rid, where in named:
+        if rid in RESERVED_IDS:
+            b.problems.add(
+                Problem(
+                    where,
+                    "reserved-id",
+                    f"id '{rid}' is one the engine uses for its own findings "
+                    f"({RESERVED_IDS[rid]}): a report could not tell the two apart",
+                    f"choose another id, such as '{rid}_rule'",
+                )
+            )
         if rid in seen:
             b.problems.add(
                 Problem(
