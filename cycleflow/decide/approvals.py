@@ -11,14 +11,14 @@ import hashlib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Final
 
 import orjson
 
 from cycleflow.decide.deal import lookup, parse_time
 from cycleflow.decide.phrases import phrase
-from cycleflow.errors import DealError
+from cycleflow.errors import DealError, UsageError
 from cycleflow.model.policy import Gate
 
 
@@ -233,3 +233,101 @@ def _binding_broken(
             else phrase(lang, "ap_fingerprint", fields=", ".join(gate.binds))
         )
     return phrase(lang, "ap_unbound", fields=", ".join(gate.binds))
+
+
+def approval_record(
+    gate: Gate,
+    deal: Mapping[str, Any],
+    actor: Mapping[str, Any],
+    now: datetime,
+    *,
+    role: str | None = None,
+    comment: str | None = None,
+    lang: str = "en",
+) -> dict[str, Any]:
+    """The record an approval of ``gate`` by ``actor`` on ``deal`` at ``now`` should carry:
+    ``{gate, by, role, at, values[, comment]}``, to append to the deal's ``approvals``.
+
+    The engine trusts an approval's ``by`` and ``role`` as recorded, so build records
+    only with this function, from the actor your application has authenticated and the
+    roles its identity provider grants (never from a client's payload). ``role`` is one of
+    the actor's roles that the gate accepts: ``role=`` picks one when the actor holds
+    several, else the first in the gate's order. ``at`` is ``now`` in UTC (``...Z``; a
+    naive ``now`` is UTC). ``values`` are the fields the gate binds as they are now
+    (:func:`bound_values`, what :func:`evaluate_gate` compares): a change to any of them
+    voids the approval.
+
+    Raises :class:`~cycleflow.errors.UsageError`, naming gate, actor and roles, for an actor
+    without an id, an actor who holds none of the gate's roles (or not the ``role=`` asked
+    for), and an actor the gate keeps separate from the deal (``separate_from``: its
+    ``owner`` or a ``deal.<field>``, ids compared as :func:`who` compares them). The
+    ``requester`` of the move the approval is for is not known yet when it is given, so
+    it is not checked here: :func:`evaluate_gate` checks it when the move is decided.
+    ``lang`` is the language the gate's label is named in, in those messages.
+    """
+    if not isinstance(gate, Gate):
+        raise UsageError(f"approval_record needs a gate of the policy, not {type(gate).__name__}")
+    if not isinstance(deal, Mapping):
+        raise UsageError(f"approval_record needs the deal (a mapping), not {type(deal).__name__}")
+    if not isinstance(actor, Mapping):
+        raise UsageError(
+            "actor must be a mapping such as {'id': 'grace', 'roles': ['sales_director']}, "
+            f"not {type(actor).__name__}"
+        )
+    if not isinstance(now, datetime):
+        raise UsageError(f"now must be a datetime, not {type(now).__name__} {now!r}")
+    if comment is not None and not isinstance(comment, str):
+        raise UsageError(f"comment must be text, not {type(comment).__name__}")
+    name = gate_name(gate, lang, with_id=True)
+    accepted = ", ".join(gate.roles)
+    ident = actor.get("id")
+    if isinstance(ident, int) and not isinstance(ident, bool):
+        ident = str(ident)  # approvals name their approver as text
+    if not isinstance(ident, str) or not (person := who(ident)):
+        raise UsageError(
+            f"cannot record an approval of {name} by an actor without an id ({ident!r}): "
+            "pass the authenticated user as {'id': ..., 'roles': [...]}"
+        )
+    held = actor.get("roles", ())
+    if not isinstance(held, (list, tuple, set, frozenset)) or not all(
+        isinstance(r, str) for r in held
+    ):
+        raise UsageError(
+            f"actor {ident!r}: roles must be a list of role names such as "
+            f"['sales_director'], not {held!r}"
+        )
+    usable = [r for r in gate.roles if r in held]
+    if not usable:
+        shown = ", ".join(map(str, held)) or "none"
+        raise UsageError(
+            f"actor {ident!r} cannot approve {name}: it needs one of the roles {accepted}, "
+            f"and the actor holds {shown}"
+        )
+    if role is None:
+        role = usable[0]
+    elif role not in usable:
+        raise UsageError(
+            f"actor {ident!r} cannot approve {name} as {role!r}: the roles the actor holds "
+            f"that the gate accepts are {', '.join(usable)}"
+        )
+    for party in gate.separate_from:
+        if party == "requester":  # the move is not asked yet: judged when it is decided
+            continue
+        if _same_person(person, _party(party, deal, None)):
+            field = party if party.startswith("deal.") else f"deal.{party}"
+            raise UsageError(
+                f"actor {ident!r} cannot approve {name}: the gate keeps its approvers "
+                f"separate from {party}, and {ident!r} is {field} of this deal; "
+                f"another holder of {accepted} must approve"
+            )
+    moment = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    record: dict[str, Any] = {
+        "gate": gate.id,
+        "by": ident,
+        "role": str.__str__(role),  # a StrEnum role: its text
+        "at": moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "values": bound_values(gate, deal),
+    }
+    if comment is not None:
+        record["comment"] = comment
+    return record
