@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # only for annotations: decide imports this module, so no import at run time
+    from cycleflow.decide.decision import Decision
 
 Severity = Literal["error", "warning", "info"]
 
@@ -164,7 +167,9 @@ class CycleflowError(Exception):
         return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
-def _rebuild(cls: type[CycleflowError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+def _rebuild(
+    cls: type[CycleflowError], args: tuple[Any, ...], state: dict[str, Any]
+) -> CycleflowError:
     err = cls.__new__(cls)
     Exception.__init__(err, *args)
     err.__dict__.update(state)
@@ -242,11 +247,11 @@ class UsageError(CycleflowError):
 class TransitionBlocked(CycleflowError):
     """``Engine.apply`` refused a transition; ``decision`` says why."""
 
-    def __init__(self, decision: Any) -> None:
-        self.decision = decision
-        reasons = [v.message for v in getattr(decision, "violations", ())] + [
+    def __init__(self, decision: Decision) -> None:
+        self.decision: Decision = decision
+        reasons = [v.message for v in decision.violations] + [
             f"needs {a.missing} more approval(s) of {a.gate} from {', '.join(a.roles)}"
-            for a in getattr(decision, "approvals_needed", ())
+            for a in decision.approvals_needed
         ]
         head = f"{decision.outcome} ({decision.trigger})"
         super().__init__(f"{head}: {'; '.join(reasons)}" if reasons else head)

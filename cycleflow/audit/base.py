@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from cycleflow.errors import AuditError as AuditError  # re-exported: it lived here
 
@@ -47,7 +47,11 @@ GENESIS: Final = "0" * 64
 
 @runtime_checkable
 class AuditSink(Protocol):
-    """Where the engine sends one decision's events: ``emit`` once per decision, atomically."""
+    """Where the engine sends one decision's events: ``emit`` once per decision, atomically.
+
+    Any object with these two methods is a sink; it need not be a context manager (the
+    shipped sinks are: ``with JsonlSink(path) as sink:`` closes the log).
+    """
 
     def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Record all of ``events`` together (or raise AuditError and record none)."""
@@ -55,16 +59,8 @@ class AuditSink(Protocol):
     def close(self) -> None:
         """Release the sink's resources; later ``emit`` calls raise AuditError."""
 
-    def __enter__(self) -> AuditSink:
-        """Context-manager entry returns the sink itself."""
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Context-manager exit closes the sink."""
+_Sink = TypeVar("_Sink", bound="SinkBase")
 
 
 class SinkBase:
@@ -93,7 +89,7 @@ class SinkBase:
         check_events(events)
         return run_processors(processors, events) if events else []
 
-    def __enter__(self) -> SinkBase:
+    def __enter__(self: _Sink) -> _Sink:
         return self
 
     def __exit__(
