@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from cycleflow.audit.masking import REDACTED, mask_value
@@ -640,6 +641,8 @@ class Engine:
             sid for sid, r in self._rests.items()
             if any(not rule.expr.value_keys <= clear for rule in r.rules)
         )
+        # what a bound object's record must carry beyond vars(obj) (properties, class values)
+        self._record_fields = self._fields_read()
 
     # ----------------------------------------------------------------- helpers
 
@@ -656,6 +659,23 @@ class Engine:
             for expr in [c.when for _, c in move.criteria] + [u.risk.when for u in move.risks]:
                 keys.update(expr.value_keys)
         return keys
+
+    def _fields_read(self) -> tuple[str, ...]:
+        """The top-level deal fields the policy can read (rules, gates, ``require:``, the
+        reserved keys, the deal schema's properties): what a bound object's record holds."""
+        from cycleflow.validate.deal_schema import RESERVED
+
+        names: set[str] = set(RESERVED) | {"owner"}
+        exprs = [c.when for st in self.policy.stages for c in st.entry]
+        exprs += [c.when for t in self.policy.transitions for c in t.when]
+        exprs += [r.when for r in self.policy.risks]
+        paths = [path for e in exprs for path in e.fields]
+        paths += [name for t in self.policy.transitions for name in t.require]
+        for gate in self.policy.gates:
+            paths += [*gate.binds, *(p for p in gate.separate_from if p != "requester")]
+        paths += [name for name in self.policy.known_fields or ()]
+        names.update(p.removeprefix("deal.").split(".")[0] for p in paths)
+        return tuple(sorted(n for n in names if n.isidentifier() and not n.startswith("_")))
 
     def _args(
         self, deal: Mapping[str, Any], actor: Actor | None, now: datetime
@@ -1194,7 +1214,9 @@ class Engine:
                 f"({type(err).__name__}: {err}); bind a plain object, or judge its fields "
                 "with decide() and apply()"
             ) from None
-        obj.__dict__["_cycleflow_record"] = record or _default_record
+        obj.__dict__["_cycleflow_record"] = record or partial(
+            _default_record, fields=self._record_fields
+        )
         return obj
 
     def last_decision(self, obj: Any) -> Decision | None:
@@ -1260,6 +1282,13 @@ class Engine:
                 self._bind_machine = machine
             return self._bind_machine
 
+    def _record(self, obj: Any) -> dict[str, Any]:
+        """A bound object's deal record, read by its ``record`` function (or the default)."""
+        reader: Callable[[Any], Mapping[str, Any]] | None = obj.__dict__.get("_cycleflow_record")
+        if reader is None:
+            return dict(_default_record(obj, self._record_fields))
+        return dict(reader(obj))
+
     def _guard(self, event: Any) -> bool:
         obj = event.model
         unknown = sorted(set(event.kwargs) - {"actor", "now"})
@@ -1271,10 +1300,7 @@ class Engine:
                    else ", ".join(f"{k}=" for k in unknown))
                 + f": write obj.{name}(actor=..., now=...)"
             )
-        reader: Callable[[Any], Mapping[str, Any]] = obj.__dict__.get(
-            "_cycleflow_record", _default_record
-        )
-        deal = dict(reader(obj))
+        deal = self._record(obj)
         deal["stage"] = event.state.name
         # may_<trigger>() asks through a fresh Event, a real trigger through the machine's
         probe = event.event is not event.machine.events.get(event.event.name)
@@ -1460,10 +1486,27 @@ def _s(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _default_record(obj: Any) -> Mapping[str, Any]:
+def _default_record(obj: Any, fields: Sequence[str] = ()) -> Mapping[str, Any]:
+    """A bound object's deal record: its public, non-callable attributes, and each of
+    ``fields`` (what the policy reads) that only ``getattr`` finds (a property, a class
+    value, an ORM's deferred column): a risk reading one must not see it as missing."""
     if isinstance(obj, Mapping):
         return obj
-    return {k: v for k, v in vars(obj).items() if not k.startswith("_") and not callable(v)}
+    own = vars(obj)
+    record = {k: v for k, v in own.items() if not k.startswith("_") and not callable(v)}
+    for name in fields:
+        if name in own or name.startswith("_"):
+            continue
+        try:
+            value = getattr(obj, name, _ABSENT)
+        except Exception as err:  # a property that fails: the move cannot be judged
+            raise UsageError(
+                f"cannot read {type(obj).__name__}.{name}, which the policy reads: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        if value is not _ABSENT and not callable(value):
+            record[name] = value
+    return record
 
 
 def _as_json(deal: Any) -> dict[str, Any] | None:
