@@ -1249,15 +1249,21 @@ class Engine:
                     return self._guard(event)
 
                 def entered(event: Any) -> None:
-                    now = event.kwargs.get("now")
-                    moment = resolve_now(now)
-                    event.model.stage_entered_at = _iso(moment)
-                    # the move happened: the log must say so, as apply() does
-                    self._emit_applied(
-                        event.model.__dict__.get("_cycleflow_decision"),
-                        event.kwargs.get("actor"),
-                        moment,
-                    )
+                    obj = event.model
+                    before: tuple[Any, Any] = getattr(event, "cycleflow_before",
+                                                      (_ABSENT, _ABSENT))
+                    try:
+                        moment = resolve_now(event.kwargs.get("now"))
+                        obj.stage_entered_at = _iso(moment)
+                        # written first, logged second: "applied" is logged only for a move
+                        # the object holds, and a log that cannot say so undoes the move
+                        # (below), so the object and the log never disagree (apply() returns
+                        # no record then)
+                        self._emit_applied(obj.__dict__.get("_cycleflow_decision"),
+                                           event.kwargs.get("actor"), moment)
+                    except BaseException:
+                        _restore(obj, before)
+                        raise
 
                 machine = LockedMachine(
                     model=None,
@@ -1319,6 +1325,9 @@ class Engine:
         obj.__dict__["_cycleflow_decision"] = decision
         if not decision.allowed:
             raise TransitionBlocked(decision)
+        # what the move overwrites, for the callback after it to put back if it must
+        event.cycleflow_before = (getattr(obj, "stage", _ABSENT),
+                                  getattr(obj, "stage_entered_at", _ABSENT))
         return True
 
     # ----------------------------------------------------------------- audit
@@ -1480,6 +1489,16 @@ def _plain_stage(deal: Any) -> Any:
         if type(stage) is not str and isinstance(stage, str):
             return {**deal, "stage": str.__str__(stage)}
     return deal
+
+
+def _restore(obj: Any, before: tuple[Any, Any]) -> None:
+    """Put back a bound object's ``stage`` and ``stage_entered_at`` as they were before a
+    move that could not be completed (an attribute it did not have is removed again)."""
+    for name, value in zip(("stage", "stage_entered_at"), before, strict=True):
+        if value is not _ABSENT:
+            setattr(obj, name, value)
+        elif name in obj.__dict__:
+            del obj.__dict__[name]
 
 
 def _s(value: Any) -> str | None:
