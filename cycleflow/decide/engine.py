@@ -554,6 +554,11 @@ class Engine:
                 "Engine needs a policy: Engine(load_policy('policy.yaml')) or a path to one, "
                 f"not {type(policy).__name__}"
             )
+        if isinstance(audit, type):  # the class: its emit would take the events as self
+            raise UsageError(
+                f"audit must be a sink instance, not the class {audit.__name__}: pass "
+                f"{audit.__name__}(...), e.g. audit=JsonlSink(\"audit.jsonl\")"
+            )
         if audit is not None and not callable(getattr(audit, "emit", None)):
             raise UsageError(
                 f"audit must be a sink with an emit(events) method (see cycleflow.audit), "
