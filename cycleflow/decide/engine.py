@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from enum import Enum
 from functools import partial
 from typing import Any
 
@@ -1201,11 +1202,21 @@ class Engine:
                 "would add for the policy's triggers; rename them in your class, or judge "
                 "plain records with decide() and apply()"
             )
-        current = getattr(obj, "stage", None) or self.policy.initial_stage.id
-        if isinstance(current, str) and type(current) is not str:
-            current = str.__str__(current)  # an app's StrEnum stage is its text
+        raw = getattr(obj, "stage", _ABSENT)
+        current = _stage_text(raw)  # an app's Enum stage is its value, a StrEnum its text
+        if current is _ABSENT or current is None or current == "":
+            # a deal read back with no stage is not a new deal: placing it in the initial
+            # stage would judge it from the start of the cycle, silently
+            initial = self.policy.initial_stage.id
+            raise UsageError(
+                f"cannot bind {type(obj).__name__}: "
+                + ("it has no stage" if raw is _ABSENT else f"its stage is {raw!r}")
+                + f"; set obj.stage to the deal's stage first ({initial!r}, the policy's "
+                "initial stage, for a new deal)"
+            )
         if not isinstance(current, str) or current not in self.compiled.rests:
-            raise UsageError(f"object is in unknown stage {current!r}")
+            hint = did_you_mean(str(current), self.compiled.stage_ids)
+            raise UsageError(f"object is in unknown stage {raw!r}" + (f" ({hint})" if hint else ""))
         machine = self._machine_for_binding()
         try:
             machine.add_model(obj, initial=current)
@@ -1246,52 +1257,116 @@ class Engine:
                 *(f"is_stage_{s}" for s in self.compiled.stage_ids)]
 
     def _machine_for_binding(self) -> Any:
+        """The one machine bound objects are models of (built on first use)."""
         with self._bind_lock:
             if self._bind_machine is None:
-                from transitions.extensions import LockedMachine
-
-                def guard(event: Any) -> bool:
-                    return self._guard(event)
-
-                def entered(event: Any) -> None:
-                    obj = event.model
-                    before: tuple[Any, Any] = getattr(event, "cycleflow_before",
-                                                      (_ABSENT, _ABSENT))
-                    try:
-                        moment = resolve_now(event.kwargs.get("now"))
-                        obj.stage_entered_at = _iso(moment)
-                        # written first, logged second: "applied" is logged only for a move
-                        # the object holds, and a log that cannot say so undoes the move
-                        # (below), so the object and the log never disagree (apply() returns
-                        # no record then)
-                        self._emit_applied(obj.__dict__.get("_cycleflow_decision"),
-                                           event.kwargs.get("actor"), moment)
-                    except BaseException:
-                        _restore(obj, before)
-                        raise
-
-                machine = LockedMachine(
-                    model=None,
-                    states=list(self.compiled.stage_ids),
-                    initial=self.policy.initial_stage.id,
-                    auto_transitions=False,
-                    send_event=True,
-                    model_attribute="stage",
-                )
-                sources: dict[str, set[str]] = {}
-                for t in self.policy.transitions:
-                    machine.add_transition(
-                        t.trigger, list(t.sources), t.target, conditions=[guard], after=[entered]
-                    )
-                    sources.setdefault(t.trigger, set()).update(t.sources)
-                for trigger, allowed in sources.items():
-                    # from any other stage the trigger is not permitted: the guard says so
-                    # with a TransitionBlocked (transitions itself would raise MachineError)
-                    rest: list[Any] = [s for s in self.compiled.stage_ids if s not in allowed]
-                    if rest:
-                        machine.add_transition(trigger, rest, None, conditions=[guard])
-                self._bind_machine = machine
+                self._bind_machine = self._build_machine()
             return self._bind_machine
+
+    def _build_machine(self) -> Any:
+        """A ``transitions`` machine whose stage reads and writes speak the app's terms: an
+        Enum stage by its value (written back as a member of the app's Enum), an unknown
+        stage or trigger as a :class:`CycleflowError` with "did you mean", never a raw
+        ValueError or AttributeError from the library."""
+        from transitions.core import State, listify
+        from transitions.extensions import LockedMachine
+        from transitions.extensions.locking import LockedEvent
+
+        engine = self
+
+        class BoundEvent(LockedEvent):
+            def _trigger(self, event_data: Any) -> Any:
+                # runs under the model's lock, before transitions reads the stage
+                stage = _stage_text(getattr(event_data.model, "stage", None))
+                if not isinstance(stage, str) or stage not in self.machine.states:
+                    engine._unknown_stage(event_data)
+                return super()._trigger(event_data)
+
+        class BoundMachine(LockedMachine):
+            event_cls = BoundEvent
+
+            def get_state(self, state: Any) -> Any:
+                return super().get_state(_stage_text(state))
+
+            def get_model_state(self, model: Any) -> Any:
+                raw = getattr(model, self.model_attribute, None)
+                stage = _stage_text(raw)
+                if not isinstance(stage, str) or stage not in self.states:
+                    hint = did_you_mean(str(stage), engine.compiled.stage_ids)
+                    raise UsageError(f"object is in unknown stage {raw!r}"
+                                     + (f" ({hint})" if hint else ""))
+                return self.states[stage]
+
+            def set_state(self, state: Any, model: Any = None) -> None:
+                if not isinstance(state, State):
+                    state = self.get_state(state)
+                attr = self.model_attribute
+                for mod in self.models if model is None else listify(model):
+                    setattr(mod, attr, _stage_like(getattr(mod, attr, None), state.value))
+
+            def is_state(self, state: Any, model: Any) -> bool:
+                return bool(_stage_text(getattr(model, self.model_attribute, None)) == state)
+
+            def _can_trigger(self, model: Any, trigger: Any, *args: Any, **kwargs: Any) -> Any:
+                stage = _stage_text(getattr(model, self.model_attribute, None))
+                if not isinstance(stage, str) or stage not in self.states:
+                    engine._trigger_args(str(trigger), args, kwargs)
+                    return False  # asks, never raises: no stage of the policy allows a move
+                return super()._can_trigger(  # type: ignore[misc]  # not in the stubs
+                    model, trigger, *args, **kwargs)
+
+        def guard(event: Any) -> bool:
+            return self._guard(event)
+
+        def entered(event: Any) -> None:
+            obj = event.model
+            before: tuple[Any, Any] = getattr(event, "cycleflow_before", (_ABSENT, _ABSENT))
+            try:
+                moment = resolve_now(event.kwargs.get("now"))
+                obj.stage_entered_at = _iso(moment)
+                # written first, logged second: "applied" is logged only for a move the
+                # object holds, and a log that cannot say so undoes the move (below), so
+                # the object and the log never disagree (apply() returns no record then)
+                self._emit_applied(obj.__dict__.get("_cycleflow_decision"),
+                                   event.kwargs.get("actor"), moment)
+            except BaseException:
+                _restore(obj, before)
+                raise
+
+        machine = BoundMachine(
+            model=None,
+            states=list(self.compiled.stage_ids),
+            initial=self.policy.initial_stage.id,
+            auto_transitions=False,
+            send_event=True,
+            model_attribute="stage",
+        )
+        sources: dict[str, set[str]] = {}
+        for t in self.policy.transitions:
+            machine.add_transition(
+                t.trigger, list(t.sources), t.target, conditions=[guard], after=[entered]
+            )
+            sources.setdefault(t.trigger, set()).update(t.sources)
+        for trigger, allowed in sources.items():
+            # from any other stage the trigger is not permitted: the guard says so
+            # with a TransitionBlocked (transitions itself would raise MachineError)
+            rest: list[Any] = [s for s in self.compiled.stage_ids if s not in allowed]
+            if rest:
+                machine.add_transition(trigger, rest, None, conditions=[guard])
+        return machine
+
+    @staticmethod
+    def _trigger_args(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Refuse a bound trigger's positional or misspelt arguments: a dropped actor would
+        leave the move with no requester."""
+        unknown = sorted(set(kwargs) - {"actor", "now"})
+        if args or unknown:
+            raise UsageError(
+                f"{name}() takes only actor= and now= keywords, not "
+                + (f"{len(args)} positional argument(s)" if args
+                   else ", ".join(f"{k}=" for k in unknown))
+                + f": write obj.{name}(actor=..., now=...)"
+            )
 
     def _record(self, obj: Any) -> dict[str, Any]:
         """A bound object's deal record, read by its ``record`` function (or the default)."""
@@ -1300,17 +1375,23 @@ class Engine:
             return dict(_default_record(obj, self._record_fields))
         return dict(reader(obj))
 
+    def _unknown_stage(self, event: Any) -> None:
+        """A trigger on a bound object whose stage is no stage of the policy (set after
+        bind, or misspelt): refused as :meth:`decide` refuses it, ``not_permitted`` with
+        "did you mean", logged, and raised as :class:`TransitionBlocked`."""
+        obj = event.model
+        name = event.event.name
+        self._trigger_args(name, event.args, event.kwargs)
+        deal = self._record(obj)
+        deal["stage"] = _stage_text(getattr(obj, "stage", None))
+        decision = self._decide(deal, name, event.kwargs.get("actor"),
+                                resolve_now(event.kwargs.get("now")), True, self.audit)
+        obj.__dict__["_cycleflow_decision"] = decision
+        raise TransitionBlocked(decision)
+
     def _guard(self, event: Any) -> bool:
         obj = event.model
-        unknown = sorted(set(event.kwargs) - {"actor", "now"})
-        if event.args or unknown:  # a positional or misspelt actor was dropped: no requester
-            name = event.event.name
-            raise UsageError(
-                f"{name}() takes only actor= and now= keywords, not "
-                + (f"{len(event.args)} positional argument(s)" if event.args
-                   else ", ".join(f"{k}=" for k in unknown))
-                + f": write obj.{name}(actor=..., now=...)"
-            )
+        self._trigger_args(event.event.name, event.args, event.kwargs)
         deal = self._record(obj)
         deal["stage"] = event.state.name
         # may_<trigger>() asks through a fresh Event, a real trigger through the machine's
@@ -1484,6 +1565,28 @@ def _given(value: Any) -> bool:
     if isinstance(value, str):
         return bool(who(value))  # "\u200b" or a BOM alone shows nothing either
     return value is not None and value != [] and value != {}
+
+
+def _stage_text(stage: Any) -> Any:
+    """An app's stage as a policy stage id: an Enum member by its value, a ``str`` subclass
+    as plain text; anything else as it is."""
+    if isinstance(stage, Enum):
+        stage = stage.value
+    if isinstance(stage, str) and type(stage) is not str:
+        stage = str.__str__(stage)
+    return stage
+
+
+def _stage_like(old: Any, stage: str) -> Any:
+    """The stage to write back to a bound object: a member of the app's Enum when its stage
+    was one and that Enum has a member with this value (an ORM column keeps its type),
+    else the text."""
+    if isinstance(old, Enum):
+        try:
+            return type(old)(stage)
+        except (ValueError, TypeError):
+            return stage
+    return stage
 
 
 def _plain_stage(deal: Any) -> Any:
