@@ -15,7 +15,8 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from enum import Enum
 from functools import partial
 from typing import Any
@@ -1647,8 +1648,11 @@ def _default_record(obj: Any, fields: Sequence[str] = ()) -> Mapping[str, Any]:
 
 
 def _as_json(deal: Any) -> dict[str, Any] | None:
-    """``deal`` with every Mapping as a dict and every tuple as a list (what JSON reads
-    give), or None when it holds none of them (or nests too deeply to look)."""
+    """``deal`` as a JSON read would give it, or None when it holds nothing to convert (or
+    nests too deeply to look): every Mapping a dict, every tuple a list, and the values an
+    ORM holds as JSON has them: a finite Decimal a number, a date its ISO text (a naive
+    datetime is UTC, as :func:`parse_time` reads it), an Enum its value. Only the schema
+    check reads this form; the rules read the deal as given."""
     found = False
 
     def plain(value: Any) -> Any:
@@ -1659,6 +1663,24 @@ def _as_json(deal: Any) -> dict[str, Any] | None:
         if isinstance(value, (list, tuple)):
             found = found or type(value) is not list
             return [plain(v) for v in value]
+        if isinstance(value, Enum):
+            found = True
+            return plain(value.value)
+        if isinstance(value, Decimal):
+            if not value.is_finite() or value.adjusted() > 308:
+                return value  # NaN, Infinity, beyond a JSON number's range: refused as is
+            found = True
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, datetime):
+            found = True
+            moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return _iso(moment)
+        if isinstance(value, date):
+            found = True
+            return value.isoformat()
+        if isinstance(value, str) and type(value) is not str:
+            found = True
+            return str.__str__(value)
         return value
 
     try:
