@@ -573,7 +573,10 @@ class Engine:
             raise UsageError("mask_salt must be a non-empty secret (bytes or text), not "
                              f"{'an empty one' if not mask_salt else type(mask_salt).__name__}")
         self._mask_salt = mask_salt.encode() if isinstance(mask_salt, str) else mask_salt
-        lang = lang or "en"
+        if lang is not None and not isinstance(lang, str):
+            raise UsageError(f"lang must be a language code such as 'en' or 'zh-CN', not {lang!r}")
+        # zh_CN (the locale form) is zh-CN to the label and sentence lookups
+        lang = str.__str__(lang).replace("_", "-") if lang else "en"
         self.compiled = policy if isinstance(policy, CompiledPolicy) else compile_policy(policy)
         self.policy: Policy = self.compiled.policy
         self.audit = audit
