@@ -206,3 +206,17 @@ def test_wrong_arguments_are_usage_errors(engine: Engine, args: Any, match: str)
     with pytest.raises(UsageError, match="comment must be text"):
         approval_record(engine.compiled.gates["discount_desk"], discount_deal(), DIRECTOR,
                         APPROVED_AT, comment=42)  # type: ignore[arg-type]
+
+
+def test_the_engine_builds_the_record_by_gate_id(engine: Engine) -> None:
+    """Engine.approval: the same record, the gate named by id, now as text or datetime."""
+    deal = discount_deal()
+    got = engine.approval(deal, "discount_desk", DIRECTOR, now="2026-11-25T10:00:00Z",
+                          comment="Strategic account")
+    assert got == record(engine, deal, DIRECTOR, comment="Strategic account")
+    deal["approvals"] = [got]
+    assert engine.decide(deal, "win", REP, now=NOW).outcome == "allowed"
+    with pytest.raises(UsageError, match="did you mean 'discount_desk'"):
+        engine.approval(deal, "discount_dsk", DIRECTOR)
+    with pytest.raises(UsageError, match="sales_director"):  # the refusals stay
+        engine.approval(deal, "discount_desk", REP)

@@ -3,6 +3,7 @@ the audit log never disagree about whether the deal moved."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -21,9 +22,9 @@ class DiskFull:
     """A sink that takes decisions but fails on the event that records a move."""
 
     def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
+        self.events: list[Mapping[str, Any]] = []
 
-    def emit(self, events: list[dict[str, Any]]) -> None:
+    def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
         if any(ev["event"] == "transition.applied" for ev in events):
             raise AuditError("disk full")
         self.events.extend(events)

@@ -21,9 +21,16 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
+from cycleflow.audit.base import AuditSink
 from cycleflow.audit.masking import REDACTED, mask_value
 from cycleflow.compile.compiled import CompiledPolicy, MovePlan, RestPlan, RiskUse, compile_policy
-from cycleflow.decide.approvals import GateResult, evaluate_gate, fingerprint, who
+from cycleflow.decide.approvals import (
+    GateResult,
+    approval_record,
+    evaluate_gate,
+    fingerprint,
+    who,
+)
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
 from cycleflow.decide.decision import (
     MISSING,
@@ -541,7 +548,7 @@ class Engine:
         self,
         policy: Policy | CompiledPolicy | str | os.PathLike[str],
         *,
-        audit: Any = None,
+        audit: AuditSink | None = None,
         lang: str = "en",
         validate_deals: bool = True,
         mask_salt: bytes | str | None = None,
@@ -579,7 +586,7 @@ class Engine:
         lang = str.__str__(lang).replace("_", "-") if lang else "en"
         self.compiled = policy if isinstance(policy, CompiledPolicy) else compile_policy(policy)
         self.policy: Policy = self.compiled.policy
-        self.audit = audit
+        self.audit: AuditSink | None = audit
         self.lang = lang
         self._validator: Callable[[Any], str | None] | None = None
         if validate_deals and self.policy.deal_schema is not None:
@@ -721,11 +728,32 @@ class Engine:
         """The fingerprint an approval of ``gate`` on this deal should record."""
         if not isinstance(deal, Mapping):
             raise UsageError(f"fingerprint needs the deal (a mapping), not {type(deal).__name__}")
+        return fingerprint(self._gate(gate), deal)
+
+    def approval(
+        self,
+        deal: Mapping[str, Any],
+        gate: str,
+        actor: Actor,
+        *,
+        now: datetime | str | None = None,
+        role: str | None = None,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """The approval record ``actor`` gives ``gate`` on this deal, to add to its
+        ``approvals``: built from the app's verified identity, never from a client's payload
+        (the engine trusts a record's role). See :func:`cycleflow.decide.approvals.
+        approval_record` for what is refused."""
+        return approval_record(self._gate(gate), deal, actor, resolve_now(now), role=role,
+                               comment=comment, lang=self.lang)
+
+    def _gate(self, gate: str) -> Gate:
+        """The policy's gate ``gate``; a UsageError with a did-you-mean for an unknown one."""
         found = self.compiled.gates.get(gate) if isinstance(gate, str) else None
         if found is None:
             hint = did_you_mean(str(gate), list(self.compiled.gates))
             raise UsageError(f"unknown gate {gate!r}" + (f" ({hint})" if hint else ""))
-        return fingerprint(found, deal)
+        return found
 
     # ----------------------------------------------------------------- decide
 
@@ -752,7 +780,7 @@ class Engine:
         actor: Actor | None,
         now: datetime | str | None,
         explain: bool,
-        sink: Any,
+        sink: AuditSink | None,
     ) -> Decision:
         """:meth:`decide`, its events sent to ``sink`` (None: a question nobody acts on)."""
         moment = resolve_now(now)
@@ -1500,7 +1528,9 @@ class Engine:
             events.append(event)
         return events
 
-    def _emit_decision(self, decision: Decision, actor: Actor | None, sink: Any) -> Decision:
+    def _emit_decision(
+        self, decision: Decision, actor: Actor | None, sink: AuditSink | None
+    ) -> Decision:
         if sink is None:
             return decision
         base = self._base(
