@@ -13,7 +13,8 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -1266,6 +1267,19 @@ class Engine:
             _default_record, fields=self._record_fields
         )
         return obj
+
+    @contextmanager
+    def bound(
+        self, obj: Any, *, record: Callable[[Any], Mapping[str, Any]] | None = None
+    ) -> Iterator[Any]:
+        """:meth:`bind` for one ``with`` block (a request), then :meth:`unbind`, also when
+        the block raises: the engine keeps no reference to the object, and the object's
+        ``__dict__`` holds only its own fields again. Read :meth:`last_decision` inside."""
+        self.bind(obj, record=record)
+        try:
+            yield obj
+        finally:
+            self.unbind(obj)
 
     def last_decision(self, obj: Any) -> Decision | None:
         """The decision of the last trigger tried on a bound object (allowed or refused)."""
