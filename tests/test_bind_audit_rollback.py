@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from shipped import NOW, POLICY, REP, deal
 
-from cycleflow import AuditError, Engine, load_policy
+from cycleflow import AuditError, Engine, UsageError, load_policy
 from cycleflow.audit import MemorySink
 
 
@@ -64,3 +64,40 @@ def test_with_a_working_sink_the_applied_event_matches_the_object() -> None:
     assert (applied["from"], applied["to"]) == ("qualified", opp.stage) == (
         "qualified", "negotiation")
     assert applied["at"] == opp.stage_entered_at == NOW
+
+
+class Slotted:
+    """A model keeping its stage and entry time in slots, not in ``__dict__``."""
+
+    __slots__ = ("__dict__", "stage", "stage_entered_at")
+
+    def __init__(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+
+def test_a_slot_the_move_filled_is_emptied_again() -> None:
+    """Only __dict__ was cleaned: a slot kept the new entry time of a move undone (QA)."""
+    engine = Engine(load_policy(POLICY), audit=DiskFull())
+    fields = {k: v for k, v in deal().items() if k != "stage_entered_at"}
+    opp = engine.bind(Slotted(**fields), record=lambda o: {**deal(), "stage": o.stage})
+    with pytest.raises(AuditError):
+        opp.advance(actor=REP, now=NOW)  # type: ignore[attr-defined]
+    assert opp.stage == "qualified" and not hasattr(opp, "stage_entered_at")
+
+
+class ReadOnlyEntry(Opportunity):
+    """An entry time the app computes: it cannot be written."""
+
+    @property
+    def stage_entered_at(self) -> str:
+        return "2026-11-10T09:00:00Z"
+
+
+def test_an_entry_time_that_cannot_be_written_is_a_usage_error_and_no_move() -> None:
+    engine = Engine(load_policy(POLICY), audit=MemorySink())
+    fields = {k: v for k, v in deal().items() if k != "stage_entered_at"}
+    opp = engine.bind(ReadOnlyEntry(**fields))
+    with pytest.raises(UsageError, match=r"cannot write ReadOnlyEntry\.stage_entered_at"):
+        opp.advance(actor=REP, now=NOW)  # type: ignore[attr-defined]
+    assert opp.stage == "qualified"

@@ -92,3 +92,20 @@ def test_bind_names_the_nearest_stage_for_a_misspelt_one(engine: Engine) -> None
     with pytest.raises(UsageError, match=r"unknown stage 'negotiaton' \(did you mean "
                                          r"'negotiation'\?\)"):
         engine.bind(Opportunity(**deal(stage="negotiaton")))
+
+
+def test_an_enum_whose_missing_hook_falls_back_gets_the_stage_as_text(engine: Engine) -> None:
+    """Stage('negotiation') answered Stage.unknown: the object was left in 'unknown', with
+    a raw ValueError and a log that said allowed and never applied (QA pass)."""
+
+    class Lenient(str, enum.Enum):
+        QUALIFIED = "qualified"
+        UNKNOWN = "unknown"
+
+        @classmethod
+        def _missing_(cls, value: object) -> Lenient:
+            return cls.UNKNOWN
+
+    opp = engine.bind(Opportunity(**deal(stage=Lenient.QUALIFIED)))
+    opp.advance(actor=REP, now=NOW)
+    assert opp.stage == "negotiation" and type(opp.stage) is str

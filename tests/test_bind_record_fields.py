@@ -90,3 +90,46 @@ def test_a_property_that_fails_is_a_usage_error_not_a_missing_field() -> None:
     with pytest.raises(UsageError, match="cannot read Broken.discount_pct"):
         opp.win(actor=REP, now=NOW)
     assert opp.stage == "negotiation"
+
+
+class Broken(Opportunity):
+    """A discount whose getter fails with AttributeError (a missing price list)."""
+
+    @property
+    def discount_pct(self) -> float:
+        return round(100 * (1 - self.amount / self.price_list.total), 1)  # type: ignore[attr-defined]
+
+
+def test_a_property_failing_with_attribute_error_is_not_read_as_missing() -> None:
+    """getattr(obj, name, default) swallowed the getter's AttributeError: the discount
+    read as absent, default(deal.discount_pct, 0) gave 0 and the win needed no approval."""
+    with pytest.raises(UsageError, match=r"cannot read Broken\.discount_pct.*price_list"):
+        _default_record(Broken(**negotiation()), ("discount_pct",))
+
+
+class Slotted:
+    """A slotted model: a slot never set is a missing field, not a broken one."""
+
+    __slots__ = ("__dict__", "discount_pct")
+
+
+class Proxy:
+    """An object answering attributes through __getattr__ (a wrapper around a record)."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def test_an_unset_slot_and_an_unknown_proxied_name_are_missing() -> None:
+    slotted = Slotted()
+    assert "discount_pct" not in _default_record(slotted, ("discount_pct",))
+    slotted.discount_pct = 28
+    assert _default_record(slotted, ("discount_pct",))["discount_pct"] == 28
+    proxy = Proxy({"discount_pct": 28})
+    assert _default_record(proxy, ("discount_pct", "budget")) == {"discount_pct": 28}

@@ -3,6 +3,7 @@ every deal near the edge of that short cut it must give what ``check`` gives, ke
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import pytest
@@ -13,6 +14,14 @@ from cycleflow.decide.engine import resolve_now
 
 MOMENT = resolve_now(NOW)
 QUALIFIED_STEPS = ["customer_development", "customer_visit"]  # what qualified requires
+
+
+class Step(str, enum.Enum):
+    """An app's step ids as a str Enum: its members are the ids (QA pass)."""
+
+    customer_development = "customer_development"
+    customer_visit = "customer_visit"
+
 DROP = object()  # the key is left out
 
 EDGES: dict[str, tuple[dict[str, Any], str, set[str]]] = {
@@ -46,6 +55,10 @@ EDGES: dict[str, tuple[dict[str, Any], str, set[str]]] = {
     "a step missing from the list": (
         {"steps": ["customer_development"]}, "violation", {"customer_visit"}),
     "steps listed twice": ({"steps": QUALIFIED_STEPS * 2}, "error", set()),  # unique items
+    "a map keyed by str Enum members": (
+        {"steps": {s: {"at": "2026-11-01T09:00:00Z"} for s in Step}}, "compliant", set()),
+    "a date with Z as the entry time": (  # not RFC 3339; read as UTC midnight without it
+        {"stage_entered_at": "2026-11-12Z"}, "error", set()),
     "no steps at all": ({"steps": DROP}, "violation", set(QUALIFIED_STEPS)),
     "steps null": ({"steps": None}, "error", set()),
     "an unhashable step": ({"steps": [*QUALIFIED_STEPS, ["x"]]}, "error", set()),
@@ -59,6 +72,7 @@ LAX: dict[str, tuple[str, set[str]]] = {
     "no entry time": ("violation", {"max_days.qualified", "stalled_deal"}),
     "entry time null": ("violation", {"max_days.qualified", "stalled_deal"}),
     "steps listed twice": ("compliant", set()),
+    "a date with Z as the entry time": ("compliant", set()),
     "a step in the map set to false": ("violation", {"customer_visit"}),
     "a step in the map set to 0": ("violation", {"customer_visit"}),
     "a step in the map set to null": ("violation", {"customer_visit"}),

@@ -17,7 +17,9 @@ def parse_time(value: Any, what: str) -> datetime:
     """An ISO-8601 time (``Z`` accepted; a bare date is midnight UTC; naive is UTC)."""
     if type(value) is str and value[-1:] == "Z":  # the common form, e.g. 2026-11-01T09:00:00Z
         try:
-            return datetime.fromisoformat(value[:-1] + "+00:00")
+            moment = datetime.fromisoformat(value[:-1] + "+00:00")
+            if moment.tzinfo is not None:  # "2026-11-12Z", a date, reads naive: below
+                return moment
         except ValueError:
             pass  # the general path gives the precise error
     if isinstance(value, datetime):
@@ -45,7 +47,9 @@ def steps_done(deal: Mapping[str, Any]) -> frozenset[str]:
         except TypeError:
             raise DealError("steps must be a list of step ids") from None
     if type(raw) is dict or isinstance(raw, Mapping):  # details null, false (or 0): not done
-        return frozenset([k if type(k) is str else str(k) for k, v in raw.items()
+        # a str subclass (an app's StrEnum) is its text, as in the list form and the stage
+        return frozenset([k if type(k) is str else str.__str__(k) if isinstance(k, str)
+                          else str(k) for k, v in raw.items()
                           if v is not None and v is not False and v != False])  # noqa: E712
     raise DealError(f"steps must be a list or a map, got {type(raw).__name__}")
 

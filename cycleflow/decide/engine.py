@@ -7,11 +7,13 @@ own writes. The deal record is the state; the engine never mutates it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import os
 import re
 import threading
+import types
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -517,7 +519,7 @@ class _RestProgram:
             entered = datetime.fromisoformat(raw[:-1] + "+00:00")
         except ValueError:
             return False
-        if entered > now:
+        if entered.tzinfo is None or entered > now:  # "2026-11-12Z" reads naive
             return False
         return limit is None or (now - entered).total_seconds() / 86400 <= limit.days
 
@@ -1379,7 +1381,13 @@ class Engine:
             before: tuple[Any, Any] = getattr(event, "cycleflow_before", (_ABSENT, _ABSENT))
             try:
                 moment = resolve_now(event.kwargs.get("now"))
-                obj.stage_entered_at = _iso(moment)
+                try:
+                    obj.stage_entered_at = _iso(moment)
+                except Exception as err:  # a read-only property, a validating setter
+                    raise UsageError(
+                        f"cannot write {type(obj).__name__}.stage_entered_at after the move "
+                        f"({type(err).__name__}: {err}); the move is undone"
+                    ) from err
                 # written first, logged second: "applied" is logged only for a move the
                 # object holds, and a log that cannot say so undoes the move (below), so
                 # the object and the log never disagree (apply() returns no record then)
@@ -1641,9 +1649,11 @@ def _stage_like(old: Any, stage: str) -> Any:
     else the text."""
     if isinstance(old, Enum):
         try:
-            return type(old)(stage)
+            member = type(old)(stage)
         except (ValueError, TypeError):
             return stage
+        # an Enum whose _missing_ falls back (to 'unknown') answers with another member
+        return member if member.value == stage else stage
     return stage
 
 
@@ -1661,10 +1671,14 @@ def _restore(obj: Any, before: tuple[Any, Any]) -> None:
     """Put back a bound object's ``stage`` and ``stage_entered_at`` as they were before a
     move that could not be completed (an attribute it did not have is removed again)."""
     for name, value in zip(("stage", "stage_entered_at"), before, strict=True):
+        now = getattr(obj, name, _ABSENT)
+        if now is value or (value is not _ABSENT and now == value):
+            continue  # not changed (a read-only one could not be)
         if value is not _ABSENT:
             setattr(obj, name, value)
-        elif name in obj.__dict__:
-            del obj.__dict__[name]
+        else:  # in __dict__, a slot or a descriptor: whichever holds it
+            with contextlib.suppress(AttributeError):
+                delattr(obj, name)
 
 
 def _s(value: Any) -> str | None:
@@ -1682,14 +1696,26 @@ def _default_record(obj: Any, fields: Sequence[str] = ()) -> Mapping[str, Any]:
     for name in fields:
         if name in own or name.startswith("_"):
             continue
+        static = inspect.getattr_static(obj, name, _ABSENT)
+        if static is _ABSENT and not hasattr(type(obj), "__getattr__"):
+            continue  # no such attribute anywhere: missing
         try:
-            value = getattr(obj, name, _ABSENT)
+            # no default: a property whose getter raises AttributeError is broken, not
+            # absent (read as absent, default(deal.discount_pct, 0) let a discount through)
+            value = getattr(obj, name)
+        except AttributeError as err:
+            if static is _ABSENT or isinstance(static, types.MemberDescriptorType):
+                continue  # __getattr__ knows no such field, or a slot never set: missing
+            raise UsageError(
+                f"cannot read {type(obj).__name__}.{name}, which the policy reads: "
+                f"AttributeError: {err}"
+            ) from err
         except Exception as err:  # a property that fails: the move cannot be judged
             raise UsageError(
                 f"cannot read {type(obj).__name__}.{name}, which the policy reads: "
                 f"{type(err).__name__}: {err}"
             ) from err
-        if value is not _ABSENT and not callable(value):
+        if not callable(value):
             record[name] = value
     return record
 

@@ -174,7 +174,9 @@ def _instant(func: str, value: Any) -> _date:
             if len(value) == 10:
                 return _date.fromisoformat(value)
             if value[-1:] == "Z" and len(value) <= MAX_DATE_TEXT:
-                return _datetime.fromisoformat(value[:-1] + "+00:00")
+                found = _datetime.fromisoformat(value[:-1] + "+00:00")
+                if found.tzinfo is not None:  # "2026-11-12Z", a date, reads naive: below
+                    return found
         except ValueError:
             pass  # the general path below gives the precise error
     if isinstance(value, _datetime):
