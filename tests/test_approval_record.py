@@ -12,6 +12,7 @@ import copy
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -220,3 +221,28 @@ def test_the_engine_builds_the_record_by_gate_id(engine: Engine) -> None:
         engine.approval(deal, "discount_dsk", DIRECTOR)
     with pytest.raises(UsageError, match="sales_director"):  # the refusals stay
         engine.approval(deal, "discount_desk", REP)
+
+
+def test_a_record_from_python_values_is_json_and_still_counts(engine: Engine) -> None:
+    """The record kept a Decimal (json.dumps failed on it, so an app could not store it);
+    it holds the JSON form and counts for the deal as given and as read back (QA pass)."""
+    lax = Engine(engine.compiled, validate_deals=False)
+    deal = {**discount_deal(), "discount_pct": Decimal("28.1")}
+    got = lax.approval(deal, "discount_desk", DIRECTOR, now="2026-11-25T10:00:00Z")
+    stored = json.loads(json.dumps(got))
+    assert stored["values"]["discount_pct"] == 28.1
+    for judged in ({**deal, "approvals": [stored]},
+                   {**deal, "discount_pct": 28.1, "approvals": [stored]}):
+        assert lax.decide(judged, "win", REP, now=NOW).outcome == "allowed"
+
+
+def test_an_owner_written_as_a_whole_float_is_still_the_owner(engine: Engine) -> None:
+    """Owner 42.0 and approver "42" are one person (QA pass: str(42.0) is '42.0')."""
+    lax = Engine(engine.compiled, validate_deals=False)
+    deal = {**discount_deal(), "owner": 42.0}
+    with pytest.raises(UsageError, match="separate"):
+        lax.approval(deal, "discount_desk", {"id": 42, "roles": ["sales_director"]})
+    forged = {"gate": "discount_desk", "by": "42", "role": "sales_director",
+              "at": "2026-11-25T10:00:00Z", "fingerprint": lax.fingerprint(deal, "discount_desk")}
+    d = lax.decide({**deal, "approvals": [forged]}, "win", {"id": "bob", "roles": []}, now=NOW)
+    assert d.outcome == "needs_approval"

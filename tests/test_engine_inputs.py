@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -63,6 +65,7 @@ def test_the_rules_read_the_python_values_as_given(engine: Engine) -> None:
     ("amount", Decimal("NaN"), "is not of type 'number'"),
     ("amount", Decimal("Infinity"), "is not of type 'number'"),
     ("amount", Decimal("1e400"), "is not of type 'number'"),
+    ("amount", Decimal("9.99e308"), "is not of type 'number'"),  # past a float, within e308
     ("amount", Decimal("-5"), "less than the minimum of 0"),
     ("discount_pct", Decimal("100.5"), "greater than the maximum of 100"),
     ("close_date", dt.datetime(2026, 12, 20, 9), "close_date"),
@@ -74,3 +77,31 @@ def test_what_json_cannot_hold_is_still_refused(engine: Engine, field: str, valu
     assert says in d.violations[0].message and f"deal.{field}" in d.violations[0].message
     v = engine.check(deal(**{field: value}), now=NOW)
     assert v.verdict == "error" and says in (v.error or "")
+
+
+class JsonWriter:
+    """An app's own sink, writing each event with the standard json module."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        self.lines.extend(json.dumps(e, allow_nan=False) for e in events)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def test_events_carry_python_values_as_json_has_them() -> None:
+    """A custom sink got the raw Decimal and failed the decision with a TypeError (QA)."""
+    sink = JsonWriter()
+    engine = Engine(load_policy(POLICY), audit=sink)
+    naive = dt.datetime(2026, 11, 10, 9)
+    engine.decide(deal(discount_pct=Decimal("25"), stage_entered_at=naive), "advance", REP,
+                  now=NOW)
+    engine.check(deal(discount_pct=Decimal("25"), stage_entered_at=naive), now=NOW)
+    values = [json.loads(line)["values"] for line in sink.lines]
+    assert {"deal.discount_pct": "25"} in values  # as to_dict writes it: exact, as text
+    # a naive datetime is UTC to the engine, and says so
+    read = [v["deal.stage_entered_at"] for v in values if "deal.stage_entered_at" in v]
+    assert read and set(read) == {"2026-11-10T09:00:00Z"}

@@ -11,7 +11,9 @@ import hashlib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import Enum
 from typing import Any, Final
 
 import orjson
@@ -59,8 +61,21 @@ def _canonical(value: Any) -> Any:
         return int(value)
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
+    # what a Python caller's deal holds, as JSON holds it: an approval record built from it
+    # (approval_record) is stored as JSON and must still match the deal afterwards
+    if isinstance(value, Decimal) and value.is_finite():
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return moment.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return _canonical(value.value)
+    if isinstance(value, str):  # a subclass: its text
+        return str.__str__(value)
     return value
 
 
@@ -114,6 +129,10 @@ def _same_person(by: str, party: Any) -> bool:
     must not fail open)."""
     if party is None or isinstance(party, bool):
         return False
+    if (isinstance(party, float) and party.is_integer()) or (
+            isinstance(party, Decimal) and party.is_finite()
+            and party == party.to_integral_value()):
+        party = int(party)  # an owner of 42.0 is user "42", as 42 is
     return by == who(party if isinstance(party, str) else str(party))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Final, Literal
@@ -45,6 +45,8 @@ def _jsonable(value: Any) -> Any:
         return value
     if isinstance(value, Enum):
         return _jsonable(value.value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.isoformat() + "Z"  # naive is UTC, as the engine reads it
     if isinstance(value, (date, time)):  # datetime too
         return value.isoformat()
     if isinstance(value, (Decimal, timedelta)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import math
 import os
 import re
 import threading
@@ -43,6 +44,7 @@ from cycleflow.decide.decision import (
     RuleCheck,
     Verdict,
     Violation,
+    json_values,
 )
 from cycleflow.decide.phrases import phrase
 from cycleflow.errors import (
@@ -1545,7 +1547,9 @@ class Engine:
             event["kind"] = c.kind
             event["outcome"] = c.outcome
             event["severity"] = c.severity
-            event["values"] = dict(c.values)
+            # as JSON has them (a copy): what a Python caller's deal holds (a Decimal, a
+            # date) would fail any sink that writes JSON itself
+            event["values"] = json_values(c.values)
             event["message"] = c.message
             events.append(event)
         return events
@@ -1740,7 +1744,7 @@ def _as_json(deal: Any) -> dict[str, Any] | None:
             found = True
             return plain(value.value)
         if isinstance(value, Decimal):
-            if not value.is_finite() or value.adjusted() > 308:
+            if not value.is_finite() or not math.isfinite(float(value)):
                 return value  # NaN, Infinity, beyond a JSON number's range: refused as is
             found = True
             return int(value) if value == value.to_integral_value() else float(value)
