@@ -27,3 +27,13 @@ def test_a_misspelt_trigger_says_which_one_was_meant() -> None:
     assert opp.stage == "qualified" and engine.last_decision(opp) is None
     assert opp.trigger("advance", actor=REP, now=NOW) is True  # a right one still moves
     assert opp.stage == "negotiation"
+
+
+def test_may_trigger_with_a_misspelt_name_says_so_too() -> None:
+    """may_trigger('advnce') answered False, read as "not allowed" (QA pass)."""
+    engine = Engine(load_policy(POLICY))
+    opp = engine.bind(Opportunity(**deal()))
+    with pytest.raises(UsageError, match=r"did you mean 'advance'"):
+        opp.may_trigger("advnce", actor=REP, now=NOW)
+    assert opp.may_trigger("advance", actor=REP, now=NOW) is True
+    assert opp.may_trigger("win", actor=REP, now=NOW) is False  # a real one not allowed

@@ -1357,17 +1357,24 @@ class Engine:
             def is_state(self, state: Any, model: Any) -> bool:
                 return bool(_stage_text(getattr(model, self.model_attribute, None)) == state)
 
-            def _get_trigger(self, model: Any, trigger_name: Any, *args: Any,
-                             **kwargs: Any) -> Any:
-                if not isinstance(trigger_name, str) or trigger_name not in self.events:
-                    hint = did_you_mean(str(trigger_name), engine.policy.triggers)
+            def known(self, trigger: Any) -> None:
+                """A UsageError with did-you-mean for a trigger the policy lacks: a misspelt
+                name is the calling code's mistake, for ``trigger()`` and ``may_trigger()``
+                alike (a silent False read as "not allowed")."""
+                if not isinstance(trigger, str) or trigger not in self.events:
+                    hint = did_you_mean(str(trigger), engine.policy.triggers)
                     raise UsageError(
-                        f"unknown trigger {trigger_name!r}" + (f" ({hint})" if hint else "")
+                        f"unknown trigger {trigger!r}" + (f" ({hint})" if hint else "")
                         + f"; the policy's triggers: {', '.join(engine.policy.triggers)}"
                     )
+
+            def _get_trigger(self, model: Any, trigger_name: Any, *args: Any,
+                             **kwargs: Any) -> Any:
+                self.known(trigger_name)
                 return super()._get_trigger(model, trigger_name, *args, **kwargs)
 
             def _can_trigger(self, model: Any, trigger: Any, *args: Any, **kwargs: Any) -> Any:
+                self.known(trigger)
                 stage = _stage_text(getattr(model, self.model_attribute, None))
                 if not isinstance(stage, str) or stage not in self.states:
                     engine._trigger_args(str(trigger), args, kwargs)
