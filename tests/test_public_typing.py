@@ -69,6 +69,8 @@ bad_kind: cycleflow.Kind = "risky"  # error
 
 engine = Engine("policies/standard-sales-cycle.yaml", audit=MySink())
 unaudited = Engine("policies/standard-sales-cycle.yaml", audit=object())  # error
+for found in engine.check({}).violations:
+    misspelt = found.kind == "entyr"  # error
 decision: Decision = engine.decide({}, "win", actor)
 try:
     engine.apply({}, "win", actor)
@@ -105,7 +107,7 @@ def test_mypy_strict_catches_each_mistake_and_passes_the_correct_uses(tmp_path: 
         if found:
             errors.setdefault(int(found[1]), []).append(found[2])
     expected = _marked_lines(SNIPPET)
-    assert len(expected) == 11
+    assert len(expected) == 12
     lines = SNIPPET.splitlines()
     missed = {n: lines[n - 1] for n in sorted(expected - errors.keys())}
     wrong = {n: (lines[n - 1], errors[n]) for n in sorted(errors.keys() - expected)}

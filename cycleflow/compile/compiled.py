@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from transitions import Machine
 
 from cycleflow.model.policy import Criterion, Gate, Policy, Risk, Stage, Step, Transition
+
+#: What a move's criterion is: an entry criterion of the target stage or the transition's own.
+CriterionKind = Literal["entry", "transition"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class MovePlan:
     source: Stage
     target: Stage
     steps: tuple[Step, ...]
-    criteria: tuple[tuple[str, Criterion], ...]  # (kind, criterion): target entry, then transition
+    criteria: tuple[tuple[CriterionKind, Criterion], ...]  # target entry, then transition
     risks: tuple[RiskUse, ...]
     gates: tuple[Gate, ...]  # always required by the transition itself
 
@@ -126,7 +130,8 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         t = by_trigger[(src, trigger)]
         source, target = stages[src], stages[dest]
         check = t.check_steps if t.check_steps is not None else _is_forward(source, target)
-        crit = tuple(("entry", c) for c in target.entry) + tuple(("transition", c) for c in t.when)
+        crit: tuple[tuple[CriterionKind, Criterion], ...] = tuple(
+            ("entry", c) for c in target.entry) + tuple(("transition", c) for c in t.when)
         wanted = {f"enter {dest}", f"leave {src}", f"on {trigger}"} | standing(target)
         moves[(src, trigger)] = MovePlan(
             transition=t,

@@ -69,7 +69,7 @@ class Violation:
     """One rule that did not hold (or a warning): which, what kind, how bad, why, on what values."""
 
     rule: str
-    kind: str
+    kind: Kind
     severity: str
     message: str
     values: Mapping[str, Any] = field(default_factory=dict)
@@ -119,7 +119,7 @@ class RuleCheck:
     """One rule evaluation, kept for ``explain`` and for audit events."""
 
     rule: str
-    kind: str
+    kind: Kind
     outcome: Literal["pass", "fail", "error", "skip"]
     severity: str
     message: str

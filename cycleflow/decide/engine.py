@@ -40,6 +40,7 @@ from cycleflow.decide.decision import (
     MISSING,
     ApprovalNeeded,
     Decision,
+    Kind,
     Outcome,
     RuleCheck,
     Verdict,
@@ -141,7 +142,7 @@ class _Rule:
     """A criterion or risk prepared for the hot path: message resolved, evaluator at hand."""
 
     id: str
-    kind: str  # entry | transition | risk
+    kind: Kind  # entry | transition | risk
     severity: str
     message: str
     expr: Expression
@@ -152,7 +153,7 @@ class _Rule:
     effect: str | None
 
     @classmethod
-    def criterion(cls, kind: str, c: Criterion, lang: str) -> _Rule:
+    def criterion(cls, kind: Kind, c: Criterion, lang: str) -> _Rule:
         return cls(
             c.id,
             kind,
