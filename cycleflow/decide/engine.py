@@ -61,6 +61,7 @@ from cycleflow.expr.codegen import Kernel, generate_kernel
 from cycleflow.expr.messages import reason_in
 from cycleflow.model.build import did_you_mean
 from cycleflow.model.policy import Criterion, Gate, Label, Policy, Step
+from cycleflow.model.zones import zone_of
 
 Actor = Mapping[str, Any]
 EMPTY_ACTOR: Mapping[str, Any] = {"id": None, "roles": []}
@@ -592,6 +593,7 @@ class Engine:
         lang = str.__str__(lang).replace("_", "-") if lang else "en"
         self.compiled = policy if isinstance(policy, CompiledPolicy) else compile_policy(policy)
         self.policy: Policy = self.compiled.policy
+        self._zone = zone_of(self.policy.timezone) if self.policy.timezone else None
         self.audit: AuditSink | None = audit
         self.lang = lang
         self._validator: Callable[[Any], str | None] | None = None
@@ -704,7 +706,12 @@ class Engine:
         self, deal: Mapping[str, Any], actor: Actor | None, now: datetime
     ) -> tuple[Any, Any, Any, Any, Any]:
         """What rule evaluators take: (deal, actor, stage, now, today)."""
-        return (deal, actor or EMPTY_ACTOR, str(deal.get("stage")), now, now.date())
+        return (deal, actor or EMPTY_ACTOR, str(deal.get("stage")), now, self._today(now))
+
+    def _today(self, now: datetime) -> date:
+        """``today`` in rules: the date in the policy's ``timezone``, else in ``now``'s offset."""
+        zone = self._zone
+        return now.date() if zone is None else now.astimezone(zone).date()
 
     def _validate(self, deal: Any, checked: bool = False) -> None:
         """Refuse a deal the engine cannot judge; ``checked``: its deal schema already held."""
@@ -1004,7 +1011,7 @@ class Engine:
                 self._validator is None or self._validator(deal) is None):
             # the batch hot path: a valid deal whose rules all hold, whose steps are done
             # and whose time is within the limit is compliant, with nothing more to build
-            fired = program.kernel(deal, EMPTY_ACTOR, stage, now, now.date())
+            fired = program.kernel(deal, EMPTY_ACTOR, stage, now, self._today(now))
             if not fired and program.settled(deal, now):
                 value = deal.get("id")
                 out: dict[str, Any] = {

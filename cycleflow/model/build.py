@@ -35,6 +35,7 @@ from cycleflow.model.policy import (
     Transition,
     policy_digest,
 )
+from cycleflow.model.zones import available_timezones, zone_of
 
 Path = tuple[str | int, ...]
 
@@ -108,6 +109,7 @@ def build_policy(
     _check_gate_refs(b, docs, transitions, gate_ids)
     sensitive = tuple(str(s) for s in main.data.get("sensitive", ()) or ())
     _check_fields(b, main, ("sensitive",), sensitive)
+    timezone = _timezone(b, main)
     b.problems.raise_if_errors()
     sources = _sources(main, fragments, deal_schema, deal_schema_path)
     data = main.data
@@ -127,7 +129,32 @@ def build_policy(
         deal_schema_path=deal_schema_path,
         deal_schema=deal_schema,
         known_fields=known_fields,
+        timezone=timezone,
     )
+
+
+def _timezone(b: _Builder, doc: Document) -> str | None:
+    """The policy's ``timezone``, which must name a zone of the IANA database."""
+    name = doc.data.get("timezone")
+    if name is None:
+        return None
+    name = str(name)
+    try:
+        zone_of(name)
+    except ValueError:
+        zones = available_timezones()
+        close = difflib.get_close_matches(name, zones, n=1, cutoff=0.6) or [
+            z for z in zones if z.lower() == name.lower()]
+        b.problems.add(
+            Problem(
+                doc.source_map.locate(("timezone",)),
+                "unknown-timezone",
+                f"timezone {name!r} is not a zone of the IANA time zone database",
+                f"did you mean '{close[0]}'?" if close else
+                "write a zone such as 'Europe/Berlin' or 'Asia/Shanghai' (or 'UTC')",
+            )
+        )
+    return name
 
 
 def _sources(

@@ -208,6 +208,8 @@ class Policy:
     known_fields: Mapping[str, frozenset[str]] | None = field(
         default=None, compare=False, hash=False
     )
+    timezone: str | None = None
+    """The IANA time zone whose calendar date is ``today`` in rules (None: ``now``'s offset)."""
 
     def stage(self, stage_id: str) -> Stage:
         """The stage with this id (KeyError if none)."""
