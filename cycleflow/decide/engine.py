@@ -1011,7 +1011,9 @@ class Engine:
                 self._validator is None or self._validator(deal) is None):
             # the batch hot path: a valid deal whose rules all hold, whose steps are done
             # and whose time is within the limit is compliant, with nothing more to build
-            fired = program.kernel(deal, EMPTY_ACTOR, stage, now, self._today(now))
+            zone = self._zone  # as _today, inline: the hot path
+            today = now.date() if zone is None else now.astimezone(zone).date()
+            fired = program.kernel(deal, EMPTY_ACTOR, stage, now, today)
             if not fired and program.settled(deal, now):
                 value = deal.get("id")
                 out: dict[str, Any] = {
