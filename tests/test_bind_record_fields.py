@@ -9,7 +9,7 @@ import pytest
 from shipped import NOW, POLICY, REP, deal
 
 from cycleflow import Engine, TransitionBlocked, UsageError, load_policy
-from cycleflow.decide.engine import _default_record
+from cycleflow.decide.binding import _default_record
 
 
 class Opportunity:

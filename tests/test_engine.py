@@ -579,7 +579,7 @@ def test_bind_refuses_what_it_could_not_enforce_and_unbind_takes_its_methods_bac
     opp.advance(actor=REP, now=NOW)
     decision = engine.last_decision(opp)
     assert decision is not None and decision.outcome == "allowed"
-    from cycleflow.decide.engine import _default_record
+    from cycleflow.decide.binding import _default_record
 
     record = _default_record(opp)  # what the next trigger judges: deal fields only
     assert "last_decision" not in record and not any(

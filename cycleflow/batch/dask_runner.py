@@ -220,7 +220,7 @@ class _Settings:
 
 def _settings(now: datetime | str, trigger: str | None, actor: Mapping[str, Any] | None,
               lang: str) -> _Settings:
-    from cycleflow.decide.engine import resolve_now
+    from cycleflow.decide.clock import resolve_now
 
     return _Settings(resolve_now(now), trigger, None if actor is None else dict(actor), lang)
 

@@ -261,7 +261,8 @@ def impact(
     from cycleflow.analytics.impact import impact as run
     from cycleflow.analytics.impact import render_markdown, render_text
     from cycleflow.api import load_policy
-    from cycleflow.decide.engine import Engine, resolve_now
+    from cycleflow.decide.clock import resolve_now
+    from cycleflow.decide.engine import Engine
 
     moment = resolve_now(now)
     old = Engine(load_policy(old_policy))

@@ -141,7 +141,7 @@ def show(log: str, deal_id: str, since: str | None, until: str | None, actor_id:
 def _decisions_matching(events: list[dict[str, Any]], since: str | None, until: str | None,
                         actor_id: str | None, outcome: str | None) -> list[dict[str, Any]]:
     """The events of the decisions that pass ``show``'s filters, in their order."""
-    from cycleflow.decide.engine import resolve_now
+    from cycleflow.decide.clock import resolve_now
     from cycleflow.errors import UsageError
 
     def moment(option: str, text: str | None) -> datetime | None:

@@ -122,7 +122,7 @@ def check(
     1 outranks 2), 2 usage or input error, 3 invalid policy.
     """
     from cycleflow.batch.parallel import BatchOptions, verdict_blocks, verdict_stream
-    from cycleflow.decide.engine import resolve_now
+    from cycleflow.decide.clock import resolve_now
     from cycleflow.report import Summary, exit_code, write_report
 
     if dask_address is not None and not dask_address.strip():  # e.g. --dask "$UNSET_VAR"

@@ -137,7 +137,7 @@ def _bad_clocks(suites: Sequence[Any]) -> list[Problem]:
 
     Without this every case of the suite failed ("the engine refused the case") with exit 1.
     """
-    from cycleflow.decide.engine import resolve_now
+    from cycleflow.decide.clock import resolve_now
     from cycleflow.load.policy_files import read_main
 
     problems: list[Problem] = []

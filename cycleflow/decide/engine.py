@@ -7,22 +7,17 @@ own writes. The deal record is the state; the engine never mutates it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import inspect
 import math
 import os
 import re
-import threading
-import types
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
-from functools import partial
 from typing import Any
 
 from cycleflow.audit.base import AuditSink
@@ -35,6 +30,9 @@ from cycleflow.decide.approvals import (
     fingerprint,
     who,
 )
+from cycleflow.decide.binding import Binder
+from cycleflow.decide.clock import iso, wall_clock
+from cycleflow.decide.clock import resolve_now as resolve_now  # where callers have found it
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
 from cycleflow.decide.decision import (
     MISSING,
@@ -67,16 +65,6 @@ Actor = Mapping[str, Any]
 EMPTY_ACTOR: Mapping[str, Any] = {"id": None, "roles": []}
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _wall_clock() -> datetime:
-    """The wall-clock time an event is written: unlike ``at``, which is the caller's
-    ``now`` and can be set to any time, this the caller cannot choose."""
-    return datetime.now(timezone.utc)
-
-
 def _stamp(event: dict[str, Any], clock: Callable[[], datetime]) -> dict[str, Any]:
     """``event`` with ``recorded_at`` (UTC, milliseconds) right after ``at``: one event per
     decision carries it."""
@@ -87,23 +75,6 @@ def _stamp(event: dict[str, Any], clock: Callable[[], datetime]) -> dict[str, An
         if key == "at":
             out["recorded_at"] = recorded.replace("+00:00", "Z")
     return out
-
-
-def resolve_now(now: datetime | str | None) -> datetime:
-    """The moment of a decision: the given time (ISO text or datetime; naive is UTC) or now."""
-    if now is None:
-        return datetime.now(timezone.utc)
-    if isinstance(now, str):
-        try:
-            return parse_time(now, "now")
-        except DealError as err:
-            raise UsageError(str(err)) from None
-    if not isinstance(now, datetime):
-        raise UsageError(
-            f"now must be a datetime or ISO-8601 text such as '2026-11-26T12:00:00Z', "
-            f"not {type(now).__name__} {now!r}"
-        )
-    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
 
 
 def resolve_actor(actor: Actor | None) -> Actor | None:
@@ -582,7 +553,7 @@ class Engine:
             )
         if clock is not None and not callable(clock):
             raise UsageError(f"clock must be a function returning a datetime, not {clock!r}")
-        self._clock: Callable[[], datetime] = clock or _wall_clock
+        self._clock: Callable[[], datetime] = clock or wall_clock
         if mask_salt is not None and (not isinstance(mask_salt, (bytes, str)) or not mask_salt):
             raise UsageError("mask_salt must be a non-empty secret (bytes or text), not "
                              f"{'an empty one' if not mask_salt else type(mask_salt).__name__}")
@@ -603,8 +574,6 @@ class Engine:
             self._validator = compile_deal_validator(
                 self.policy.deal_schema, Location(self.policy.deal_schema_path or self.policy.path)
             )
-        self._bind_lock = threading.Lock()
-        self._bind_machine: Any = None
         self._masker: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         # only events whose values read a sensitive field (or a parent of one) need masking
         self._sensitive = tuple(
@@ -668,6 +637,7 @@ class Engine:
         )
         # what a bound object's record must carry beyond vars(obj) (properties, class values)
         self._record_fields = self._fields_read()
+        self._binder = Binder(self, self._record_fields)
 
     # ----------------------------------------------------------------- helpers
 
@@ -818,7 +788,7 @@ class Engine:
                 known.plan.target.id if known else None,
                 violations=(Violation("deal", "field", "high", err.message),),
                 decision_id=did,
-                at=_iso(moment),
+                at=iso(moment),
             )
             return self._emit_decision(decision, actor, sink)
         program = self._moves.get((str(source), trigger))
@@ -857,7 +827,7 @@ class Engine:
             tuple(run.checks),
             (),
             did,
-            _iso(moment),
+            iso(moment),
         )
         return self._emit_decision(decision, actor, sink)
 
@@ -938,7 +908,7 @@ class Engine:
                 ),
             ),
             decision_id=did,
-            at=_iso(moment),
+            at=iso(moment),
         )
 
     def _stage_label(self, stage: str) -> str:
@@ -1168,10 +1138,10 @@ class Engine:
         """
         stage = program.plan.stage
         rule = f"max_days.{stage.id}" if stage.max_days is not None else "stage_entered_at"
-        values: dict[str, Any] = {"deal.stage_entered_at": raw, "now": _iso(now)}
+        values: dict[str, Any] = {"deal.stage_entered_at": raw, "now": iso(now)}
         if stage.max_days is not None:
             values["max_days"] = stage.max_days.days
-        message = phrase(run.lang, "entered_later", stage=program.overrun, at=raw, now=_iso(now))
+        message = phrase(run.lang, "entered_later", stage=program.overrun, at=raw, now=iso(now))
         run.violations.append(Violation(rule, "field", "medium", message, values))
         if run.trace:
             run.checks.append(
@@ -1199,7 +1169,7 @@ class Engine:
         except (TypeError, RecursionError, copy.Error):  # a lock, a socket, runaway nesting
             moved = dict(deal)  # still a new record; its nested values are the caller's
         moved["stage"] = decision.target
-        moved["stage_entered_at"] = _iso(moment)
+        moved["stage_entered_at"] = iso(moment)
         self._emit_applied(decision, actor, moment)
         return moved
 
@@ -1230,274 +1200,30 @@ class Engine:
         leaves the object unchanged; ``obj.may_advance(actor=...)`` asks without acting
         (and without audit events). The machine is built once per engine and each object
         is added to it as a model, so it stays referenced until :meth:`unbind`.
+        See :mod:`cycleflow.decide.binding`.
         """
-        if not hasattr(obj, "__dict__") or isinstance(obj, type):
-            raise UsageError(
-                f"bind needs an object that takes attributes (an instance of your class), "
-                f"not {type(obj).__name__}; for a plain record use decide() or apply()"
-            )
-        if "_cycleflow_record" in obj.__dict__:
-            raise UsageError("object is already bound to an engine: unbind it from that one "
-                             "first (an object obeys one policy)")
-        names = self._bound_names()
-        # getattr_static: a property is a clash without running its getter, and so is an
-        # attribute that holds None (advance=None, an advance payment not yet made)
-        clashes = [n for n in names if inspect.getattr_static(obj, n, _ABSENT) is not _ABSENT]
-        if clashes:  # transitions would keep the object's own and skip the policy's, silently
-            raise UsageError(
-                f"cannot bind: the object already has {', '.join(clashes)}, which bind() "
-                "would add for the policy's triggers; rename them in your class, or judge "
-                "plain records with decide() and apply()"
-            )
-        raw = getattr(obj, "stage", _ABSENT)
-        current = _stage_text(raw)  # an app's Enum stage is its value, a StrEnum its text
-        if current is _ABSENT or current is None or current == "":
-            # a deal read back with no stage is not a new deal: placing it in the initial
-            # stage would judge it from the start of the cycle, silently
-            initial = self.policy.initial_stage.id
-            raise UsageError(
-                f"cannot bind {type(obj).__name__}: "
-                + ("it has no stage" if raw is _ABSENT else f"its stage is {raw!r}")
-                + f"; set obj.stage to the deal's stage first ({initial!r}, the policy's "
-                "initial stage, for a new deal)"
-            )
-        if not isinstance(current, str) or current not in self.compiled.rests:
-            hint = did_you_mean(str(current), self.compiled.stage_ids)
-            raise UsageError(f"object is in unknown stage {raw!r}" + (f" ({hint})" if hint else ""))
-        machine = self._machine_for_binding()
-        try:
-            machine.add_model(obj, initial=current)
-        except Exception as err:  # a pydantic model, a frozen dataclass, __slots__...
-            if any(model is obj for model in machine.models):
-                machine.remove_model(obj)
-            for name in names:  # nothing of a half-done bind stays on the object
-                obj.__dict__.pop(name, None)
-            raise UsageError(
-                f"cannot bind {type(obj).__name__}: it refused the methods bind() adds "
-                f"({type(err).__name__}: {err}); bind a plain object, or judge its fields "
-                "with decide() and apply()"
-            ) from None
-        obj.__dict__["_cycleflow_record"] = record or partial(
-            _default_record, fields=self._record_fields
-        )
-        return obj
+        return self._binder.bind(obj, record=record)
 
-    @contextmanager
     def bound(
         self, obj: Any, *, record: Callable[[Any], Mapping[str, Any]] | None = None
-    ) -> Iterator[Any]:
+    ) -> AbstractContextManager[Any]:
         """:meth:`bind` for one ``with`` block (a request), then :meth:`unbind`, also when
         the block raises: the engine keeps no reference to the object, and the object's
         ``__dict__`` holds only its own fields again. Read :meth:`last_decision` inside."""
-        self.bind(obj, record=record)
-        try:
-            yield obj
-        finally:
-            self.unbind(obj)
+        return self._binder.bound(obj, record=record)
 
     def last_decision(self, obj: Any) -> Decision | None:
         """The decision of the last trigger tried on a bound object (allowed or refused)."""
-        found = obj.__dict__.get("_cycleflow_decision") if hasattr(obj, "__dict__") else None
-        return found if isinstance(found, Decision) else None
+        return self._binder.last_decision(obj)
 
     def unbind(self, obj: Any) -> None:
         """Detach an object :meth:`bind` attached: its trigger methods go, and the engine no
         longer references it. Its ``stage`` and ``stage_entered_at`` stay."""
-        machine = self._machine_for_binding()
-        if not any(model is obj for model in machine.models):
-            raise UsageError("object is not bound to this engine")
-        machine.remove_model(obj)
-        for name in (*self._bound_names(), "_cycleflow_record", "_cycleflow_decision"):
-            obj.__dict__.pop(name, None)
-
-    def _bound_names(self) -> list[str]:
-        """The attributes bind() adds to an object (transitions' trigger and test methods)."""
-        triggers = sorted({t.trigger for t in self.policy.transitions})
-        return ["trigger", "may_trigger", *triggers, *(f"may_{t}" for t in triggers),
-                *(f"is_stage_{s}" for s in self.compiled.stage_ids)]
+        self._binder.unbind(obj)
 
     def _machine_for_binding(self) -> Any:
         """The one machine bound objects are models of (built on first use)."""
-        with self._bind_lock:
-            if self._bind_machine is None:
-                self._bind_machine = self._build_machine()
-            return self._bind_machine
-
-    def _build_machine(self) -> Any:
-        """A ``transitions`` machine whose stage reads and writes speak the app's terms: an
-        Enum stage by its value (written back as a member of the app's Enum), an unknown
-        stage or trigger as a :class:`CycleflowError` with "did you mean", never a raw
-        ValueError or AttributeError from the library."""
-        from transitions.core import State, listify
-        from transitions.extensions import LockedMachine
-        from transitions.extensions.locking import LockedEvent
-
-        engine = self
-
-        class BoundEvent(LockedEvent):
-            def _trigger(self, event_data: Any) -> Any:
-                # runs under the model's lock, before transitions reads the stage
-                stage = _stage_text(getattr(event_data.model, "stage", None))
-                if not isinstance(stage, str) or stage not in self.machine.states:
-                    engine._unknown_stage(event_data)
-                return super()._trigger(event_data)
-
-        class BoundMachine(LockedMachine):
-            event_cls = BoundEvent
-
-            def get_state(self, state: Any) -> Any:
-                return super().get_state(_stage_text(state))
-
-            def get_model_state(self, model: Any) -> Any:
-                raw = getattr(model, self.model_attribute, None)
-                stage = _stage_text(raw)
-                if not isinstance(stage, str) or stage not in self.states:
-                    hint = did_you_mean(str(stage), engine.compiled.stage_ids)
-                    raise UsageError(f"object is in unknown stage {raw!r}"
-                                     + (f" ({hint})" if hint else ""))
-                return self.states[stage]
-
-            def set_state(self, state: Any, model: Any = None) -> None:
-                if not isinstance(state, State):
-                    state = self.get_state(state)
-                attr = self.model_attribute
-                for mod in self.models if model is None else listify(model):
-                    setattr(mod, attr, _stage_like(getattr(mod, attr, None), state.value))
-
-            def is_state(self, state: Any, model: Any) -> bool:
-                return bool(_stage_text(getattr(model, self.model_attribute, None)) == state)
-
-            def known(self, trigger: Any) -> None:
-                """A UsageError with did-you-mean for a trigger the policy lacks: a misspelt
-                name is the calling code's mistake, for ``trigger()`` and ``may_trigger()``
-                alike (a silent False read as "not allowed")."""
-                if not isinstance(trigger, str) or trigger not in self.events:
-                    hint = did_you_mean(str(trigger), engine.policy.triggers)
-                    raise UsageError(
-                        f"unknown trigger {trigger!r}" + (f" ({hint})" if hint else "")
-                        + f"; the policy's triggers: {', '.join(engine.policy.triggers)}"
-                    )
-
-            def _get_trigger(self, model: Any, trigger_name: Any, *args: Any,
-                             **kwargs: Any) -> Any:
-                self.known(trigger_name)
-                return super()._get_trigger(model, trigger_name, *args, **kwargs)
-
-            def _can_trigger(self, model: Any, trigger: Any, *args: Any, **kwargs: Any) -> Any:
-                self.known(trigger)
-                stage = _stage_text(getattr(model, self.model_attribute, None))
-                if not isinstance(stage, str) or stage not in self.states:
-                    engine._trigger_args(str(trigger), args, kwargs)
-                    return False  # asks, never raises: no stage of the policy allows a move
-                return super()._can_trigger(  # type: ignore[misc]  # not in the stubs
-                    model, trigger, *args, **kwargs)
-
-        def guard(event: Any) -> bool:
-            return self._guard(event)
-
-        def entered(event: Any) -> None:
-            obj = event.model
-            before: tuple[Any, Any] = getattr(event, "cycleflow_before", (_ABSENT, _ABSENT))
-            try:
-                moment = resolve_now(event.kwargs.get("now"))
-                try:
-                    obj.stage_entered_at = _iso(moment)
-                except Exception as err:  # a read-only property, a validating setter
-                    raise UsageError(
-                        f"cannot write {type(obj).__name__}.stage_entered_at after the move "
-                        f"({type(err).__name__}: {err}); the move is undone"
-                    ) from err
-                # written first, logged second: "applied" is logged only for a move the
-                # object holds, and a log that cannot say so undoes the move (below), so
-                # the object and the log never disagree (apply() returns no record then)
-                self._emit_applied(obj.__dict__.get("_cycleflow_decision"),
-                                   event.kwargs.get("actor"), moment)
-            except BaseException:
-                _restore(obj, before)
-                raise
-
-        machine = BoundMachine(
-            model=None,
-            states=list(self.compiled.stage_ids),
-            initial=self.policy.initial_stage.id,
-            auto_transitions=False,
-            send_event=True,
-            model_attribute="stage",
-        )
-        sources: dict[str, set[str]] = {}
-        for t in self.policy.transitions:
-            machine.add_transition(
-                t.trigger, list(t.sources), t.target, conditions=[guard], after=[entered]
-            )
-            sources.setdefault(t.trigger, set()).update(t.sources)
-        for trigger, allowed in sources.items():
-            # from any other stage the trigger is not permitted: the guard says so
-            # with a TransitionBlocked (transitions itself would raise MachineError)
-            rest: list[Any] = [s for s in self.compiled.stage_ids if s not in allowed]
-            if rest:
-                machine.add_transition(trigger, rest, None, conditions=[guard])
-        return machine
-
-    @staticmethod
-    def _trigger_args(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-        """Refuse a bound trigger's positional or misspelt arguments: a dropped actor would
-        leave the move with no requester."""
-        unknown = sorted(set(kwargs) - {"actor", "now"})
-        if args or unknown:
-            raise UsageError(
-                f"{name}() takes only actor= and now= keywords, not "
-                + (f"{len(args)} positional argument(s)" if args
-                   else ", ".join(f"{k}=" for k in unknown))
-                + f": write obj.{name}(actor=..., now=...)"
-            )
-
-    def _record(self, obj: Any) -> dict[str, Any]:
-        """A bound object's deal record, read by its ``record`` function (or the default)."""
-        reader: Callable[[Any], Mapping[str, Any]] | None = obj.__dict__.get("_cycleflow_record")
-        if reader is None:
-            return dict(_default_record(obj, self._record_fields))
-        return dict(reader(obj))
-
-    def _unknown_stage(self, event: Any) -> None:
-        """A trigger on a bound object whose stage is no stage of the policy (set after
-        bind, or misspelt): refused as :meth:`decide` refuses it, ``not_permitted`` with
-        "did you mean", logged, and raised as :class:`TransitionBlocked`."""
-        obj = event.model
-        name = event.event.name
-        self._trigger_args(name, event.args, event.kwargs)
-        deal = self._record(obj)
-        deal["stage"] = _stage_text(getattr(obj, "stage", None))
-        decision = self._decide(deal, name, event.kwargs.get("actor"),
-                                resolve_now(event.kwargs.get("now")), True, self.audit)
-        obj.__dict__["_cycleflow_decision"] = decision
-        raise TransitionBlocked(decision)
-
-    def _guard(self, event: Any) -> bool:
-        obj = event.model
-        self._trigger_args(event.event.name, event.args, event.kwargs)
-        deal = self._record(obj)
-        deal["stage"] = event.state.name
-        # may_<trigger>() asks through a fresh Event, a real trigger through the machine's
-        probe = event.event is not event.machine.events.get(event.event.name)
-        # one clock for the decision and the move: the callback after it reads this too
-        event.kwargs["now"] = moment = resolve_now(event.kwargs.get("now"))
-        decision = self._decide(
-            deal,
-            event.event.name,
-            event.kwargs.get("actor"),
-            moment,
-            True,
-            None if probe else self.audit,
-        )
-        if probe:
-            return decision.allowed
-        obj.__dict__["_cycleflow_decision"] = decision
-        if not decision.allowed:
-            raise TransitionBlocked(decision)
-        # what the move overwrites, for the callback after it to put back if it must
-        event.cycleflow_before = (getattr(obj, "stage", _ABSENT),
-                                  getattr(obj, "stage_entered_at", _ABSENT))
-        return True
+        return self._binder.machine()
 
     # ----------------------------------------------------------------- audit
 
@@ -1518,7 +1244,7 @@ class Engine:
         """
         return {
             "event": None,
-            "at": moment if isinstance(moment, str) else _iso(moment),
+            "at": moment if isinstance(moment, str) else iso(moment),
             "decision_id": did,
             "deal": deal_ref,
             "policy": self.policy.id,
@@ -1643,7 +1369,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # any moment: judging no app
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
-_ABSENT = object()  # what getattr_static returns for a name the object does not have
 
 
 def _given(value: Any) -> bool:
@@ -1654,28 +1379,6 @@ def _given(value: Any) -> bool:
     return value is not None and value != [] and value != {}
 
 
-def _stage_text(stage: Any) -> Any:
-    """An app's stage as a policy stage id: an Enum member by its value, a ``str`` subclass
-    as plain text; anything else as it is."""
-    if isinstance(stage, Enum):
-        stage = stage.value
-    if isinstance(stage, str) and type(stage) is not str:
-        stage = str.__str__(stage)
-    return stage
-
-
-def _stage_like(old: Any, stage: str) -> Any:
-    """The stage to write back to a bound object: a member of the app's Enum when its stage
-    was one and that Enum has a member with this value (an ORM column keeps its type),
-    else the text."""
-    if isinstance(old, Enum):
-        try:
-            member = type(old)(stage)
-        except (ValueError, TypeError):
-            return stage
-        # an Enum whose _missing_ falls back (to 'unknown') answers with another member
-        return member if member.value == stage else stage
-    return stage
 
 
 def _plain_stage(deal: Any) -> Any:
@@ -1688,57 +1391,10 @@ def _plain_stage(deal: Any) -> Any:
     return deal
 
 
-def _restore(obj: Any, before: tuple[Any, Any]) -> None:
-    """Put back a bound object's ``stage`` and ``stage_entered_at`` as they were before a
-    move that could not be completed (an attribute it did not have is removed again)."""
-    for name, value in zip(("stage", "stage_entered_at"), before, strict=True):
-        now = getattr(obj, name, _ABSENT)
-        if now is value or (value is not _ABSENT and now == value):
-            continue  # not changed (a read-only one could not be)
-        if value is not _ABSENT:
-            setattr(obj, name, value)
-        else:  # in __dict__, a slot or a descriptor: whichever holds it
-            with contextlib.suppress(AttributeError):
-                delattr(obj, name)
-
 
 def _s(value: Any) -> str | None:
     return None if value is None else str(value)
 
-
-def _default_record(obj: Any, fields: Sequence[str] = ()) -> Mapping[str, Any]:
-    """A bound object's deal record: its public, non-callable attributes, and each of
-    ``fields`` (what the policy reads) that only ``getattr`` finds (a property, a class
-    value, an ORM's deferred column): a risk reading one must not see it as missing."""
-    if isinstance(obj, Mapping):
-        return obj
-    own = vars(obj)
-    record = {k: v for k, v in own.items() if not k.startswith("_") and not callable(v)}
-    for name in fields:
-        if name in own or name.startswith("_"):
-            continue
-        static = inspect.getattr_static(obj, name, _ABSENT)
-        if static is _ABSENT and not hasattr(type(obj), "__getattr__"):
-            continue  # no such attribute anywhere: missing
-        try:
-            # no default: a property whose getter raises AttributeError is broken, not
-            # absent (read as absent, default(deal.discount_pct, 0) let a discount through)
-            value = getattr(obj, name)
-        except AttributeError as err:
-            if static is _ABSENT or isinstance(static, types.MemberDescriptorType):
-                continue  # __getattr__ knows no such field, or a slot never set: missing
-            raise UsageError(
-                f"cannot read {type(obj).__name__}.{name}, which the policy reads: "
-                f"AttributeError: {err}"
-            ) from err
-        except Exception as err:  # a property that fails: the move cannot be judged
-            raise UsageError(
-                f"cannot read {type(obj).__name__}.{name}, which the policy reads: "
-                f"{type(err).__name__}: {err}"
-            ) from err
-        if not callable(value):
-            record[name] = value
-    return record
 
 
 def _as_json(deal: Any) -> dict[str, Any] | None:
@@ -1768,7 +1424,7 @@ def _as_json(deal: Any) -> dict[str, Any] | None:
         if isinstance(value, datetime):
             found = True
             moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-            return _iso(moment)
+            return iso(moment)
         if isinstance(value, date):
             found = True
             return value.isoformat()
