@@ -47,3 +47,42 @@ def test_a_block_that_raises_still_lets_the_object_go(en: Engine) -> None:
         opp.win(actor=REP, now=NOW)
     assert not held(en, o) and o.stage == "negotiation"
     assert not hasattr(o, "win")
+
+
+def test_a_copied_engine_binds_its_own_objects(en: Engine) -> None:
+    """copy.copy(engine) shared the original's binder: the copy's bound moves were judged
+    and audited by the original, and the original could unbind the copy's objects."""
+    import copy
+
+    from cycleflow import UsageError
+    from cycleflow.audit import MemorySink
+
+    tenant = copy.copy(en)
+    tenant.audit = sink = MemorySink()
+    with tenant.bound(negotiation()) as opp:
+        opp.win(actor=REP, now=NOW)
+        assert any(e["event"] == "transition.applied" for e in sink.events)
+        with pytest.raises(UsageError, match="not bound to this engine"):
+            en.unbind(opp)
+
+
+def test_an_engine_that_never_binds_is_freed_at_once() -> None:
+    """The binder (engine -> binder -> engine) is made on the first bind only: an engine
+    dropped on a policy reload is freed without waiting for the cycle collector."""
+    import gc
+    import weakref
+
+    from shipped import POLICY
+
+    from cycleflow import load_policy
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        engine = Engine(load_policy(POLICY))
+        ref = weakref.ref(engine)
+        del engine
+        assert ref() is None
+    finally:
+        if enabled:
+            gc.enable()

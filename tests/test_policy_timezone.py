@@ -82,3 +82,27 @@ def test_an_unknown_zone_is_a_load_error_with_its_place(
     assert problem.code == "unknown-timezone"
     assert (problem.location.line, problem.location.column) == (4, 11)
     assert hint in (problem.suggestion or "")
+
+
+@pytest.mark.parametrize("written", [
+    "localtime",  # the host's own zone: the policy would judge differently on each machine
+    "posixrules", "right/UTC", "posix/Asia/Tokyo",  # files of the zone folder, not zones
+    # zoneinfo alone recursed once per '/' (RecursionError: lint exited 70)
+    pytest.param("a/" * 300 + "b", id="300-slashes"),
+])
+def test_only_zones_the_database_lists_are_taken(tmp_path: Path, written: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        engine(tmp_path, written)
+    assert [p.code for p in err.value.problems] == ["unknown-timezone"]
+
+
+def test_a_machine_without_a_zone_database_is_told_what_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoneinfo
+
+    monkeypatch.setattr(zoneinfo, "available_timezones", set)
+    with pytest.raises(PolicyError) as err:
+        engine(tmp_path, "UTC")
+    (problem,) = err.value.problems
+    assert "no zone database" in problem.message
+    assert problem.suggestion == "install one: pip install tzdata"

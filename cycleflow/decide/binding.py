@@ -105,11 +105,6 @@ class Binder:
         finally:
             self.unbind(obj)
 
-    def last_decision(self, obj: Any) -> Decision | None:
-        """:meth:`Engine.last_decision`."""
-        found = obj.__dict__.get("_cycleflow_decision") if hasattr(obj, "__dict__") else None
-        return found if isinstance(found, Decision) else None
-
     def unbind(self, obj: Any) -> None:
         """:meth:`Engine.unbind`."""
         machine = self.machine()
@@ -377,3 +372,9 @@ def _default_record(obj: Any, fields: Sequence[str] = ()) -> Mapping[str, Any]:
         if not callable(value):
             record[name] = value
     return record
+
+
+def last_decision(obj: Any) -> Decision | None:
+    """:meth:`Engine.last_decision`: what the object's last trigger was told."""
+    found = obj.__dict__.get("_cycleflow_decision") if hasattr(obj, "__dict__") else None
+    return found if isinstance(found, Decision) else None

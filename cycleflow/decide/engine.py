@@ -11,6 +11,7 @@ import copy
 import math
 import os
 import re
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -30,7 +31,7 @@ from cycleflow.decide.approvals import (
     fingerprint,
     who,
 )
-from cycleflow.decide.binding import Binder
+from cycleflow.decide.binding import Binder, last_decision
 from cycleflow.decide.clock import iso, wall_clock
 from cycleflow.decide.clock import resolve_now as resolve_now  # where callers have found it
 from cycleflow.decide.deal import deal_id, lookup, parse_time, steps_done
@@ -637,7 +638,8 @@ class Engine:
         )
         # what a bound object's record must carry beyond vars(obj) (properties, class values)
         self._record_fields = self._fields_read()
-        self._binder = Binder(self, self._record_fields)
+        self._bind_lock = threading.Lock()
+        self._binder: Binder | None = None  # made on the first bind (see _binding)
 
     # ----------------------------------------------------------------- helpers
 
@@ -1202,7 +1204,7 @@ class Engine:
         is added to it as a model, so it stays referenced until :meth:`unbind`.
         See :mod:`cycleflow.decide.binding`.
         """
-        return self._binder.bind(obj, record=record)
+        return self._binding().bind(obj, record=record)
 
     def bound(
         self, obj: Any, *, record: Callable[[Any], Mapping[str, Any]] | None = None
@@ -1210,20 +1212,37 @@ class Engine:
         """:meth:`bind` for one ``with`` block (a request), then :meth:`unbind`, also when
         the block raises: the engine keeps no reference to the object, and the object's
         ``__dict__`` holds only its own fields again. Read :meth:`last_decision` inside."""
-        return self._binder.bound(obj, record=record)
+        return self._binding().bound(obj, record=record)
 
     def last_decision(self, obj: Any) -> Decision | None:
         """The decision of the last trigger tried on a bound object (allowed or refused)."""
-        return self._binder.last_decision(obj)
+        return last_decision(obj)
 
     def unbind(self, obj: Any) -> None:
         """Detach an object :meth:`bind` attached: its trigger methods go, and the engine no
         longer references it. Its ``stage`` and ``stage_entered_at`` stay."""
-        self._binder.unbind(obj)
+        self._binding().unbind(obj)
 
     def _machine_for_binding(self) -> Any:
         """The one machine bound objects are models of (built on first use)."""
-        return self._binder.machine()
+        return self._binding().machine()
+
+    def _binding(self) -> Binder:
+        """This engine's binder, made on first use: an engine that never binds holds no
+        machine and no reference cycle, so dropping it frees it at once (hot reload)."""
+        with self._bind_lock:
+            if self._binder is None:
+                self._binder = Binder(self, self._record_fields)
+            return self._binder
+
+    def __copy__(self) -> Engine:
+        """A shallow copy shares the compiled policy but binds objects of its own: a binder
+        belongs to one engine (its sink, its machine)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._bind_lock = threading.Lock()
+        clone._binder = None
+        return clone
 
     # ----------------------------------------------------------------- audit
 

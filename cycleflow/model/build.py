@@ -35,7 +35,7 @@ from cycleflow.model.policy import (
     Transition,
     policy_digest,
 )
-from cycleflow.model.zones import available_timezones, zone_of
+from cycleflow.model.zones import available_timezones
 
 Path = tuple[str | int, ...]
 
@@ -139,17 +139,17 @@ def _timezone(b: _Builder, doc: Document) -> str | None:
     if name is None:
         return None
     name = str(name)
-    try:
-        zone_of(name)
-    except ValueError:
-        zones = available_timezones()
+    zones = available_timezones()
+    if name not in zones:
         close = difflib.get_close_matches(name, zones, n=1, cutoff=0.6) or [
             z for z in zones if z.lower() == name.lower()]
         b.problems.add(
             Problem(
                 doc.source_map.locate(("timezone",)),
                 "unknown-timezone",
-                f"timezone {name!r} is not a zone of the IANA time zone database",
+                f"timezone {name!r} is not a zone of the IANA time zone database"
+                + ("" if zones else " (no zone database was found on this machine)"),
+                "install one: pip install tzdata" if not zones else
                 f"did you mean '{close[0]}'?" if close else
                 "write a zone such as 'Europe/Berlin' or 'Asia/Shanghai' (or 'UTC')",
             )
