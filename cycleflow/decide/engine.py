@@ -464,41 +464,25 @@ class _RestProgram:
 
     def settled(self, deal: Mapping[str, Any], now: datetime) -> bool:
         """True when the deal has done every step this stage requires and, as of ``now``,
-        plainly entered the stage within its time limit: then only its rules can fault it.
+        entered the stage within its time limit: then only its rules can fault it.
 
-        False whenever in doubt (steps as a map, a time not in UTC ``Z`` form): the full
-        judgement then runs and says what is wrong, if anything.
+        Steps and time are read as the full judgement reads them (``steps_done``,
+        ``parse_time``); anything they refuse gives False, and the full judgement then
+        says what is wrong.
         """
-        required = self.steps.required
-        if required:
-            raw = deal.get("steps")
-            if type(raw) is dict:  # as steps_done reads a map: details null or false, not done
-                for sid in required:
-                    details = raw.get(sid)
-                    if details is None or details is False or details == False:  # noqa: E712
-                        return False
-            elif type(raw) is not list:
-                return False
-            else:
-                try:
-                    if not required.issubset(raw):
-                        return False
-                except TypeError:  # an unhashable item
-                    return False
-        raw = deal.get("stage_entered_at")
-        limit = self.plan.stage.max_days
-        if raw is None:
-            return limit is None
-        if type(raw) is not str or raw[-1:] != "Z":
-            return False
         try:
-            entered = datetime.fromisoformat(raw[:-1] + "+00:00")
-        except ValueError:
+            if self.steps.required and not self.steps.required <= steps_done(deal):
+                return False
+            raw = deal.get("stage_entered_at")
+            entered = parse_time(raw, "stage_entered_at") if raw is not None else None
+        except DealError:
             return False
-        if entered.tzinfo is None or entered > now:  # "2026-11-12Z" reads naive
+        limit = self.plan.stage.max_days
+        if entered is None:
+            return limit is None
+        if entered > now:
             return False
         return limit is None or (now - entered).total_seconds() / 86400 <= limit.days
-
 
 @dataclass(frozen=True, slots=True)
 class _MoveProgram:
