@@ -59,7 +59,7 @@ from cycleflow.expr import Expression
 from cycleflow.expr.codegen import Kernel, generate_kernel
 from cycleflow.expr.messages import reason_in
 from cycleflow.model.build import did_you_mean
-from cycleflow.model.policy import Criterion, Gate, Label, Policy, Step
+from cycleflow.model.policy import Criterion, Gate, Policy, Step
 from cycleflow.model.zones import zone_of
 
 Actor = Mapping[str, Any]
@@ -338,16 +338,16 @@ class _Run:
         actor: Actor | None,
         now: datetime,
         as_violation: bool,
+        idle: Mapping[str, _IdleGate],
         entered: datetime | None = None,
-        idle: Mapping[str, _IdleGate] | None = None,
     ) -> list[ApprovalNeeded]:
         """Judge the gates asked for; at rest, gates needed only to enter are judged at entry.
 
-        ``idle`` holds each gate's result when the deal carries no approval for it.
+        ``idle`` holds each gate's sentences (every gate that needs an approval).
         """
         out: list[ApprovalNeeded] = []
         for gid, because in self.needs.items():
-            known = idle.get(gid) if idle is not None else None
+            known = idle.get(gid)
             if known is not None and not self.trace and not _mentions(deal, gid):
                 # no approval for this gate at all (the usual case): sentences made once
                 gate = known.result.gate
@@ -389,26 +389,13 @@ class _Run:
             out.append(ApprovalNeeded(gid, gate.roles, gate.count, have, result.reasons,
                                       tuple(because)))
             if as_violation:
-                message = (known.missing(gate.count - have, result.reasons) if known is not None
-                           else _approval_missing(gate, gate.count - have, result.reasons,
-                                                  self.lang))
+                # a gate short of approvals needs one or more: idle holds its sentences
+                message = idle[gid].missing(gate.count - have, result.reasons)
                 self.violations.append(
                     Violation(gid, "approval", "high", message,
                               {"approvers": list(result.approvers)})
                 )
         return out
-
-
-def _approval_missing(gate: Gate, missing: int | str, reasons: Sequence[str], lang: str) -> str:
-    """The violation sentence of a gate still short of ``missing`` approvals."""
-    return phrase(
-        lang,
-        "approval_missing",
-        missing=missing,
-        gate=gate.label.get(lang) if gate.label else gate.id,
-        roles=phrase(lang, "roles_joiner").join(gate.roles),
-        reasons="; ".join(reasons),
-    )
 
 
 def _mentions(deal: Mapping[str, Any], gid: str) -> bool:
@@ -429,20 +416,27 @@ class _IdleGate:
     only the count and the reasons left to fill in."""
 
     result: GateResult
-    message: str  # the violation sentence at rest
-    template: str  # _approval_missing with {missing} and {reasons} left open
+    template: str  # the "needs N more approval(s)" sentence, {missing} and {reasons} open
+    message: str  # the sentence for a deal with no approval of the gate
 
     @classmethod
     def of(cls, gate: Gate, lang: str) -> _IdleGate:
         result = evaluate_gate(gate, {}, None, _EPOCH, None, lang)
-        label = gate.label and Label(tuple((k, _braced(v)) for k, v in gate.label.texts))
-        shown = replace(gate, id=_braced(gate.id), roles=tuple(map(_braced, gate.roles)),
-                        label=label)
-        return cls(result, _approval_missing(gate, gate.count, result.reasons, lang),
-                   _approval_missing(shown, "{missing}", ["{reasons}"], lang))
+        label = gate.label.get(lang) if gate.label else gate.id
+        template = phrase(
+            lang,
+            "approval_missing",
+            missing="{missing}",
+            gate=_braced(label),
+            roles=_braced(phrase(lang, "roles_joiner").join(gate.roles)),
+            reasons="{reasons}",
+        )
+        message = template.format(missing=gate.count, reasons="; ".join(result.reasons))
+        return cls(result, template, message)
 
     def missing(self, missing: int, reasons: Sequence[str]) -> str:
-        """:func:`_approval_missing` for this gate, in the language it was made in."""
+        """The sentence of this gate still short of ``missing`` approvals, in the language
+        it was made in."""
         return self.template.format(missing=missing, reasons="; ".join(reasons))
 
 
