@@ -106,3 +106,14 @@ def test_a_machine_without_a_zone_database_is_told_what_to_install(
     (problem,) = err.value.problems
     assert "no zone database" in problem.message
     assert problem.suggestion == "install one: pip install tzdata"
+
+
+def test_a_policy_built_by_hand_with_an_unknown_zone_is_a_usage_error(tmp_path: Path) -> None:
+    """load_policy refuses it with file:line:col; a Policy made in code meets the engine."""
+    from dataclasses import replace
+
+    from cycleflow import UsageError
+
+    policy = replace(engine(tmp_path, "UTC").policy, timezone="Mars/Olympus")
+    with pytest.raises(UsageError, match="unknown time zone 'Mars/Olympus'"):
+        Engine(policy)

@@ -543,7 +543,10 @@ class Engine:
         lang = str.__str__(lang).replace("_", "-") if lang else "en"
         self.compiled = policy if isinstance(policy, CompiledPolicy) else compile_policy(policy)
         self.policy: Policy = self.compiled.policy
-        self._zone = zone_of(self.policy.timezone) if self.policy.timezone else None
+        try:  # load_policy checked it; a Policy built by hand may name anything
+            self._zone = zone_of(self.policy.timezone) if self.policy.timezone else None
+        except ValueError as err:
+            raise UsageError(f"the policy's timezone: {err}") from None
         self.audit: AuditSink | None = audit
         self.lang = lang
         self._validator: Callable[[Any], str | None] | None = None
