@@ -34,6 +34,9 @@ def _copy(tmp_path: Path, rename: tuple[str, str] | None = None,
                 .replace(f"to: {old}\n", f"to: {new}\n")
                 .replace(f"from: {old}\n", f"from: {new}\n")
                 .replace(f"[prospect, {old}, negotiation]", f"[prospect, {new}, negotiation]"))
+        # and where a rule compares the stage with it (else the policy does not load)
+        text = "\n".join(line.replace(f'"{old}"', f'"{new}"') if "when:" in line else line
+                          for line in text.split("\n"))
     policy = tmp_path / "policies" / "p.yaml"
     policy.write_text(text, "utf-8")
     return policy, schema_path, text

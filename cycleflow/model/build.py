@@ -20,6 +20,7 @@ from cycleflow.errors import Location, PolicyError, Problem, ProblemList
 from cycleflow.expr import Expression, compile_expression
 from cycleflow.load.policy_files import deal_schema_sha256
 from cycleflow.load.yaml_reader import Document
+from cycleflow.model.literals import literal_problems
 from cycleflow.model.policy import (
     Checkpoint,
     Criterion,
@@ -107,6 +108,7 @@ def build_policy(
     _check_initial(b, stages)
     _check_unique_ids(b, stages, transitions, risks, gates)
     _check_gate_refs(b, docs, transitions, gate_ids)
+    b.problems.extend(literal_problems(stages, transitions, risks))  # lint shows the warnings
     sensitive = tuple(str(s) for s in main.data.get("sensitive", ()) or ())
     _check_fields(b, main, ("sensitive",), sensitive)
     timezone = _timezone(b, main)

@@ -21,6 +21,7 @@ from cycleflow.expr import Expression, check_expression
 from cycleflow.expr.sandbox import Analysis
 from cycleflow.load.policy_files import shown_path
 from cycleflow.load.yaml_reader import Document
+from cycleflow.model.literals import literal_problems
 from cycleflow.model.policy import Gate, Policy, Stage
 
 Path = tuple[str | int, ...]
@@ -35,9 +36,12 @@ def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Pro
     out.extend(_stage_problems(policy))
     out.extend(_constant_rules(policy))
     out.extend(_logic_traps(policy))
+    out.extend(p for p in literal_problems(policy.stages, policy.transitions, policy.risks)
+               if p.severity != "error")  # the errors stop the policy loading
     out.extend(_risk_checkpoints(policy, where))
     out.extend(_gate_problems(policy, where))
     out.extend(_stage_enum_problems(policy, where))
+    out.extend(_step_enum_problems(policy, where))
     out.extend(_language_typos(docs))
     out.extend(_control_characters(docs))
     if docs and policy.known_fields is not None:
@@ -396,6 +400,44 @@ def _stage_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
             f"{hint} (rename it in the schema's stage enum)" if hint
             else "remove it from the schema's stage enum, or add the stage to the policy",
             "warning"))
+    return out
+
+
+def _step_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
+    """The policy's steps against the step ids the deal schema allows in ``steps``: a step
+    it lacks makes every deal that records the step fail the schema (an error, which names
+    the schema's nearest unused id when the step looks renamed in the policy only). Ids the
+    schema allows and no stage asks for are not reported: a shared schema may list steps
+    of other policies, and a deal recording one is judged as if it were not done."""
+    from cycleflow.validate.deal_schema import step_enums
+
+    if policy.deal_schema is None:
+        return []
+    forms = step_enums(policy.deal_schema)
+    if not forms:
+        return []
+    main = where.docs.get(policy.path)
+    named = main.data.get("deal_schema") if main is not None and isinstance(
+        main.data, Mapping) else None
+    shown = str(named or policy.deal_schema_path or "deal_schema")
+    form_words = {"items": "the list form (steps.items)",
+                  "propertyNames": "the map form (steps.propertyNames)"}
+    ids = {step.id for s in policy.stages for step in s.steps}
+    unused = [v for v in dict.fromkeys(v for a in forms.values() for v in a) if v not in ids]
+    out: list[Problem] = []
+    for stage in policy.stages:
+        for step in stage.steps:
+            missing = [form_words[f] for f, allowed in forms.items() if step.id not in allowed]
+            if not missing:
+                continue
+            close = difflib.get_close_matches(step.id, unused, n=1, cutoff=0.6)
+            hint = (f"; it lists '{close[0]}', which no stage asks for: if the step was "
+                    "renamed, rename it there too" if close else "")
+            out.append(Problem(
+                step.location, "step-not-in-deal-schema",
+                f"step '{step.id}' is not among the step ids deal_schema {shown} allows in "
+                f"{' and '.join(missing)}: every deal that records the step fails the deal "
+                "schema", f"add '{step.id}' to the schema's step ids{hint}"))
     return out
 
 

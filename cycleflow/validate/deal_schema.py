@@ -113,6 +113,26 @@ def stage_enum(schema: Mapping[str, Any]) -> tuple[str, ...] | None:
     return None if allowed is None else tuple(allowed)
 
 
+def step_enums(schema: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The step ids the schema allows in each form of ``steps`` that lists them: the list
+    form (``items``) and the map form (``propertyNames``); a form that allows any text is
+    left out. Lint compares them with the policy's steps, as :func:`stage_enum` the stages.
+    """
+    root = resolve_ref(schema, schema)
+    props = root.get("properties")
+    steps = props.get("steps") if isinstance(props, Mapping) else None
+    if not isinstance(steps, Mapping):
+        return {}
+    steps = resolve_ref(steps, schema)
+    out: dict[str, tuple[str, ...]] = {}
+    for form in ("items", "propertyNames"):
+        if isinstance(steps.get(form), Mapping):
+            allowed = _allowed_texts(steps[form], schema, 0)
+            if allowed is not None:
+                out[form] = tuple(allowed)
+    return out
+
+
 def _allowed_texts(node: Any, root: Mapping[str, Any], depth: int) -> list[str] | None:
     """The texts a subschema allows when it lists them (``enum``, ``const``, and through
     ``anyOf``/``oneOf`` the union, through ``allOf`` the intersection), or None when it
