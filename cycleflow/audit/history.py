@@ -97,6 +97,17 @@ _STYLE = {
 }
 
 
+def policy_of(event: Mapping[str, Any], *, short: bool = False) -> str:
+    """The policy that judged an event, as ``id version (sha256 prefix)``; ``short``
+    leaves out the id."""
+    sha = str(event.get("policy_sha256") or "")[:8]
+    words = [] if short else [str(event.get("policy") or "?")]
+    words.append(str(event.get("policy_version") or "?"))
+    if sha:
+        words.append(f"({sha})")
+    return " ".join(words)
+
+
 def history_table(events: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:
     """A rich table of events in the order given, one row each: the decision time (``at``)
     and, under it, when it was written (``recorded_at``, where the event has it), decision,
@@ -109,9 +120,15 @@ def history_table(events: Sequence[Mapping[str, Any]], *, title: str | None = No
     for name in ("at / recorded", "decision", "event", "transition", "actor", "rule", "outcome",
                  "values", "message"):
         table.add_column(name, overflow="fold")
+    # a history judged under several policies (a new version shipped meanwhile) names the
+    # policy on each decision's first row: the title alone cannot say which judged which
+    several = len({policy_of(e) for e in events}) > 1
     last_decision = None
     for e in events:
         decision = str(e.get("decision_id") or "")
+        shown = decision[:8] if decision != last_decision else ""
+        if shown and several:
+            shown += "\n" + policy_of(e, short=True)
         move = ""
         if e.get("trigger"):
             move = f"{e.get('trigger')}: {e.get('from') or '?'} → {e.get('to') or '?'}"
@@ -124,7 +141,7 @@ def history_table(events: Sequence[Mapping[str, Any]], *, title: str | None = No
         when = str(e.get("at") or "")
         if e.get("recorded_at"):  # the wall clock of writing, under the time the caller gave
             when += f"\nrecorded {e.get('recorded_at')}"
-        cells = (when, decision[:8] if decision != last_decision else "",
+        cells = (when, shown,
                  str(e.get("event") or ""), move, str(e.get("actor") or ""), rule)
         table.add_row(  # Text, not str: a deal's "[bold]" or ESC [2J is shown, not obeyed
             *(Text(visible(cell)) for cell in cells),
@@ -144,4 +161,4 @@ def history_json(events: Iterable[Mapping[str, Any]]) -> str:
     ).decode()
 
 
-__all__ = ["format_values", "history", "history_json", "history_table"]
+__all__ = ["format_values", "history", "history_json", "history_table", "policy_of"]

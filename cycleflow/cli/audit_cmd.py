@@ -186,17 +186,23 @@ def _warn_unverified(checked: VerifyResult) -> None:
 def _print_history(events: list[dict[str, Any]], deal_id: str) -> None:
     """``show``'s table of one deal's events."""
     from cycleflow.audit import history_table
+    from cycleflow.audit.history import policy_of
     from cycleflow.report.text import ReportConsole
 
     out = click.get_text_stream("stdout")
     console = ReportConsole(file=out, width=None if out.isatty() else 200, highlight=False)
     decisions = len({e.get("decision_id") for e in events})
-    first = events[0]
-    title = (
-        f"deal {deal_id}: {len(events)} events in {decisions} "
-        f"decision{'s' if decisions != 1 else ''} "
-        f"(policy {first.get('policy')} {first.get('policy_version') or ''})".rstrip()
-    )
+    judged: dict[str, set[Any]] = {}  # policy → the decisions it judged, in log order
+    for e in events:
+        judged.setdefault(policy_of(e), set()).add(e.get("decision_id"))
+    if len(judged) == 1:
+        policies = f"policy {next(iter(judged))}"
+    else:
+        policies = "policies " + ", ".join(
+            f"{name} in {len(ids)} decision{'s' if len(ids) != 1 else ''}"
+            for name, ids in judged.items())
+    title = (f"deal {deal_id}: {len(events)} events in {decisions} "
+             f"decision{'s' if decisions != 1 else ''} ({policies})")
     console.print(history_table(events, title=title))
 
 
