@@ -62,3 +62,65 @@ def test_audit_show_of_one_version_keeps_the_short_title(tmp_path: Path) -> None
     result = CliRunner().invoke(cli, ["audit", "show", str(log), "--deal", DEAL["id"]])
     assert f"(policy standard-sales-cycle 2026.11 ({policy.sha256[:8]}))" in result.output
     assert result.output.count("2026.11") == 1  # no per-decision version when there is one
+
+
+def test_impact_credits_a_new_approval_to_the_rule_that_asks_for_it(tmp_path: Path) -> None:
+    """A deal newly missing a (renamed) step and newly needing the discount desk: the step
+    rule is not the one that asks for the approval."""
+    text = SHIPPED.read_text("utf-8").replace('version: "2026.11"', 'version: "2027.01"')
+    text = text.replace("default(deal.discount_pct, 0) > 20", "default(deal.discount_pct, 0) > 15")
+    text = text.replace("- id: quotation_negotiation\n", "- id: quotation\n")
+    new = tmp_path / "v2.yaml"
+    new.write_text(text.replace("../schemas/", str(ROOT / "schemas") + "/"), "utf-8")
+    deal = {**DEAL, "id": "OPP-won-18", "stage": "won", "stage_entered_at": "2026-11-20T02:00:00Z",
+            "discount_pct": 18, "contract_signed": True, "signed_at": "2026-11-19",
+            "close_date": "2026-11-20", "approvals": [],
+            "steps": ["customer_development", "customer_visit", "product_introduction",
+                      "needs_analysis", "solution_design", "quotation_negotiation",
+                      "contract_signing", "order_execution"]}
+    deals = tmp_path / "deals.jsonl"
+    deals.write_text(json.dumps(deal) + "\n", "utf-8")
+    result = CliRunner().invoke(cli, ["impact", str(SHIPPED), str(new), str(deals), "--now",
+                                      "2026-11-26T12:00:00Z", "--format", "json"])
+    report = json.loads(result.stdout)
+    [change] = report["changes"]
+    assert change["new_approvals"] == ["discount_desk"]
+    by_rule = {g["rule"]: g for g in report["by_rule"]}
+    assert by_rule["quotation"]["new_violations"] == 1
+    assert by_rule["quotation"]["new_approvals"] == 0  # a step asks for no approval
+    assert by_rule["deep_discount"]["new_approvals"] == 1
+
+
+def test_impact_shows_the_schema_digest_cycleflow_hash_prints(tmp_path: Path) -> None:
+    schema = json.loads((ROOT / "schemas" / "deal.schema.json").read_text("utf-8"))
+    schema["required"] = [*schema["required"], "margin_pct"]
+    (tmp_path / "strict.schema.json").write_text(json.dumps(schema, indent=2), "utf-8")
+    text = SHIPPED.read_text("utf-8").replace("../schemas/deal.schema.json",
+                                              str(tmp_path / "strict.schema.json"))
+    new = tmp_path / "v2.yaml"
+    new.write_text(text.replace("../schemas/", str(ROOT / "schemas") + "/"), "utf-8")
+    deals = ROOT / "examples" / "deals.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["impact", str(SHIPPED), str(new), str(deals), "--now",
+                                 "2026-11-26T12:00:00Z", "--format", "json"])
+    [head] = [d for d in json.loads(result.stdout)["policy_diff"] if d["kind"] == "policy"]
+    shown = head["fields"]["deal_schema"]
+    hashed = runner.invoke(cli, ["hash", str(SHIPPED)]).output
+    [old_digest] = [line.split()[1] for line in hashed.splitlines() if "deal_schema" in line]
+    assert shown["old"] == f"deal.schema.json (sha256 {old_digest[:12]})"
+    hashed = runner.invoke(cli, ["hash", str(new)]).output
+    [new_digest] = [line.split()[1] for line in hashed.splitlines() if "deal_schema" in line]
+    assert shown["new"] == f"strict.schema.json (sha256 {new_digest[:12]})"
+
+
+def test_impact_does_not_call_a_reformatted_schema_changed(tmp_path: Path) -> None:
+    schema = json.loads((ROOT / "schemas" / "deal.schema.json").read_text("utf-8"))
+    (tmp_path / "deal.schema.json").write_text(json.dumps(schema), "utf-8")  # other bytes
+    text = SHIPPED.read_text("utf-8").replace("../schemas/deal.schema.json",
+                                              str(tmp_path / "deal.schema.json"))
+    new = tmp_path / "v2.yaml"
+    new.write_text(text, "utf-8")
+    result = CliRunner().invoke(cli, ["impact", str(SHIPPED), str(new),
+                                      str(ROOT / "examples" / "deals.jsonl"), "--now",
+                                      "2026-11-26T12:00:00Z", "--format", "json"])
+    assert not [d for d in json.loads(result.stdout)["policy_diff"] if d["kind"] == "policy"]

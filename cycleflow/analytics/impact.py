@@ -39,6 +39,7 @@ class DealChange:
     added: list[str] = field(default_factory=list)       # rules newly violated
     removed: list[str] = field(default_factory=list)     # rules no longer violated
     new_approvals: list[str] = field(default_factory=list)
+    approvals_by: list[str] = field(default_factory=list)  # the rules asking for them
     new_warnings: list[str] = field(default_factory=list)
     gone_warnings: list[str] = field(default_factory=list)
     responsible: list[str] = field(default_factory=list)
@@ -48,10 +49,15 @@ class DealChange:
         return dict(self.__dict__)
 
 
+def _asked_by(verdict: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Gate → the risks that ask for it (empty when only a transition does)."""
+    return {a["gate"]: [b for b in a.get("because", []) if not b.startswith("transition ")]
+            for a in verdict.get("approvals_needed", [])}
+
+
 def _violated(verdict: Mapping[str, Any]) -> dict[str, list[str]]:
     """Violated rule → the rules responsible (an approval violation → the risks needing it)."""
-    because = {a["gate"]: [b for b in a.get("because", []) if not b.startswith("transition ")]
-               for a in verdict.get("approvals_needed", [])}
+    because = _asked_by(verdict)
     out: dict[str, list[str]] = {}
     for v in verdict.get("violations", []):
         rule = str(v["rule"])
@@ -89,10 +95,13 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> DealChange | None
     for rule in removed:
         responsible.extend(ov[rule])
     responsible.extend(sorted(nw ^ ow))
+    asked = _asked_by(new)
+    approvals_by = [rule for gate in sorted(ng - og) for rule in (asked.get(gate) or [gate])]
     return DealChange(
         deal=new.get("deal") or old.get("deal"), where=_where(old, new),
         old=a, new=n, change=change, added=added, removed=removed,
-        new_approvals=sorted(ng - og), new_warnings=sorted(nw - ow),
+        new_approvals=sorted(ng - og), approvals_by=list(dict.fromkeys(approvals_by)),
+        new_warnings=sorted(nw - ow),
         gone_warnings=sorted(ow - nw), responsible=list(dict.fromkeys(responsible)))
 
 
@@ -180,7 +189,7 @@ class Impact:
                        "changed": "changed", "warnings": "warnings",
                        "error": "errors"}[c.change]
                 g[key] += 1
-                if c.new_approvals:
+                if rule in c.approvals_by:  # only the rules that ask for the approval
                     g["new_approvals"] += 1
                 g["deals"].append(c.deal)
         return sorted(groups.values(), key=lambda g: (-len(g["deals"]), g["rule"]))
@@ -288,6 +297,8 @@ def policy_diff(old: Policy, new: Policy) -> list[dict[str, Any]]:
                 "sensitive": sorted(old.sensitive), "deal_schema": _schema_text(old)}
     head_new = {"id": new.id, "version": new.version, "title": _label(new.title),
                 "sensitive": sorted(new.sensitive), "deal_schema": _schema_text(new)}
+    if old.deal_schema == new.deal_schema:  # the same rules, if not the same bytes (a reformat)
+        head_old["deal_schema"] = head_new["deal_schema"]
     _diff_maps("policy", {"policy": head_old}, {"policy": head_new}, out)
     _diff_maps("stage", {s.id: _stage(s) for s in old.stages},
                {s.id: _stage(s) for s in new.stages}, out)
@@ -309,13 +320,16 @@ def policy_diff(old: Policy, new: Policy) -> list[dict[str, Any]]:
 
 
 def _schema_text(policy: Policy) -> str | None:
-    """The deal schema as a short comparable text: its file and a digest of its content, so
-    a schema that now refuses records shows in the diff that explains their errors."""
+    """The deal schema as a short text: its file and the SHA-256 of its bytes, as
+    ``cycleflow hash`` prints it, so a schema that now refuses records shows in the diff
+    that explains their errors, under a digest an auditor can match."""
     if policy.deal_schema is None:
         return None
-    digest = hashlib.sha256(orjson.dumps(policy.deal_schema, option=orjson.OPT_SORT_KEYS))
+    digests = [f.sha256 for f in policy.sources if f.role == "deal_schema"]
+    digest = digests[0] if digests else hashlib.sha256(
+        orjson.dumps(policy.deal_schema, option=orjson.OPT_SORT_KEYS)).hexdigest()
     name = os.path.basename(policy.deal_schema_path or "deal schema")
-    return f"{name} (sha256 {digest.hexdigest()[:12]})"
+    return f"{name} (sha256 {digest[:12]})"
 
 
 def _tkey(t: Transition) -> str:
