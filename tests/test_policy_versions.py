@@ -124,3 +124,47 @@ def test_impact_does_not_call_a_reformatted_schema_changed(tmp_path: Path) -> No
                                       str(ROOT / "examples" / "deals.jsonl"), "--now",
                                       "2026-11-26T12:00:00Z", "--format", "json"])
     assert not [d for d in json.loads(result.stdout)["policy_diff"] if d["kind"] == "policy"]
+
+
+def test_report_says_when_the_period_was_judged_by_several_policies(
+        tmp_path: Path, v2: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    old, new = _decide_under_both(log, v2)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["report", str(log), "-p", str(SHIPPED), "-o",
+                                 str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "r.json").read_text("utf-8"))["generated_from"]
+    assert [(j["version"], j["sha256"], j["decisions"]) for j in meta["judged_by"]] == [
+        ("2026.11", old, 1), ("2027.01", new, 2)]
+    several, other = meta["warnings"]
+    assert "judged by 2 policies" in several and f"2027.01 ({new[:8]}): 2 decisions" in several
+    assert other.startswith("2 of 3 decisions in the period were judged by another policy "
+                            "than -p (standard-sales-cycle 2026.11")
+    assert f"report: warning: {several}" in result.stderr
+    html_text = (tmp_path / "r.html").read_text("utf-8")
+    assert html_text.count('class="warning"') == 2 and "judged by 2 policies" in html_text
+    # the period of one version, reported with its own policy: nothing to warn about
+    result = runner.invoke(cli, ["report", str(log), "-p", str(v2), "--from", "2026-11-21",
+                                 "-o", str(tmp_path / "r2.html"), "--json",
+                                 str(tmp_path / "r2.json")])
+    meta = json.loads((tmp_path / "r2.json").read_text("utf-8"))["generated_from"]
+    assert meta["warnings"] == [] and "warning" not in result.stderr
+
+
+def test_a_repair_record_is_not_a_policy_of_its_own(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    policy = load_policy(str(SHIPPED))
+    with JsonlSink(log) as sink:
+        Engine(policy, audit=sink).decide(DEAL, "advance", REP, now="2026-11-20T10:00:00Z")
+    with log.open("ab") as fh:
+        fh.write(b'{"seq":')  # a torn last line
+    JsonlSink(log, repair=True).close()  # chains an audit.repaired record
+    with JsonlSink(log) as sink:
+        Engine(policy, audit=sink).decide(DEAL, "advance", REP, now="2026-11-20T11:00:00Z")
+    result = CliRunner().invoke(cli, ["report", str(log), "-p", str(SHIPPED), "-o",
+                                      str(tmp_path / "r.html"), "--json",
+                                      str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "r.json").read_text("utf-8"))["generated_from"]
+    assert [j["decisions"] for j in meta["judged_by"]] == [2] and meta["warnings"] == []

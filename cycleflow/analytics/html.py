@@ -31,6 +31,7 @@ th:first-child,td:first-child{text-align:left}th{background:#f1f3f6;position:sti
 .kpi{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:10px 16px;min-width:140px}
 .kpi b{display:block;font-size:22px}.kpi span{font-size:12px;color:#5b6475}
 .note{font-size:12px;color:#5b6475}
+.warning{font-size:13px;color:#8a4b00;background:#fff4e0;padding:6px 10px;border-radius:4px}
 details summary{cursor:pointer;font-size:13px;margin:6px 0}
 """
 
@@ -236,8 +237,9 @@ def render_html(report: Mapping[str, Any], *, title: str = "Sales-cycle evaluati
            + (f"policy {_esc(policy['id'])} {_esc(policy['version'])} · " if policy else "")
            + f"{_esc(meta['events'])} audit events read")
     charts = {k: f'<div class="chart" id="{k}"></div>' for k in figs}
+    warned = "".join(f'<p class="warning">⚠ {_esc(w)}</p>' for w in meta.get("warnings", ()))
     body = f"""
-<header><h1>{html.escape(title)}</h1><p>{sub}</p></header>
+<header><h1>{html.escape(title)}</h1><p>{sub}</p>{warned}</header>
 <main>
 <div class="kpis">{''.join(f'<div class="kpi"><b>{v}</b><span>{html.escape(k)}</span></div>'
                            for k, v in kpis)}</div>

@@ -228,6 +228,9 @@ class Collector:
         self.bad_line_numbers: list[int] = []   # the first BAD_LINES_NAMED of them
         self._decision: Any = None
         self._fired: list[tuple[str, str]] = []
+        # (policy id, version, sha256) → decisions in the period it judged: one log spans
+        # every version shipped while it was written, and the figures pool them
+        self.judged_by: dict[tuple[Any, Any, Any], int] = {}
 
     # ------------------------------------------------------------------ small pieces
 
@@ -320,6 +323,9 @@ class Collector:
             if did != self._decision:
                 self._decision = did
                 self._fired = []
+                if inside and e.get("policy_sha256") is not None:  # not a sink's own record
+                    judged = (e.get("policy"), e.get("policy_version"), e["policy_sha256"])
+                    self.judged_by[judged] = self.judged_by.get(judged, 0) + 1
             if name == "rule.evaluated":
                 if not inside:
                     continue
@@ -501,6 +507,9 @@ class Collector:
                                                        "version": policy.version},
                 "period": {"from": self.opt.start or self.first_at,
                            "to": self.opt.end or self.last_at},
+                "judged_by": [{"id": k[0], "version": k[1], "sha256": k[2], "decisions": n}
+                              for k, n in self.judged_by.items()],
+                "warnings": self._version_warnings(),
             },
             "stages": self._stages(end_epoch),
             "rules": self._rules(),
@@ -510,6 +519,28 @@ class Collector:
             "weeks": self._weeks(),
             "week_rules": self._week_rules(),
         }
+
+    def _version_warnings(self) -> list[str]:
+        """What the reader must know when the period's decisions were not all judged by one
+        policy, or not by the one given with ``-p`` (whose rules and limits the report uses)."""
+        out: list[str] = []
+        if len(self.judged_by) > 1:
+            out.append(
+                f"the period holds decisions judged by {len(self.judged_by)} policies ("
+                + "; ".join(f"{k[0]} {k[1]} ({str(k[2] or '?')[:8]}): {n:,} decision"
+                            f"{'s' if n != 1 else ''}" for k, n in self.judged_by.items())
+                + "): the figures pool them; report each period of a version with "
+                "--from/--to to compare them")
+        policy = self.opt.policy
+        if policy is not None and self.judged_by:
+            other = sum(n for k, n in self.judged_by.items() if k[2] != policy.sha256)
+            if other:
+                out.append(
+                    f"{other:,} of {sum(self.judged_by.values()):,} decisions in the period "
+                    f"were judged by another policy than -p ({policy.id} {policy.version}, "
+                    f"{policy.sha256[:8]}); its effects, limits and never-fired list are "
+                    "read from -p")
+        return out
 
     def _next_stage(self, stage: str) -> str | None:
         order = self.stage_order

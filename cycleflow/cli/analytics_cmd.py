@@ -179,6 +179,8 @@ def report(
     )
     if meta["unreadable_lines"]:
         click.echo(f"report: skipped {_unreadable(meta)}", err=True)
+    for warning in meta["warnings"]:
+        click.echo(f"report: warning: {warning}", err=True)
     sys.exit(0)
 
 
