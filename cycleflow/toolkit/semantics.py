@@ -43,6 +43,8 @@ def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Pro
     out.extend(_stage_enum_problems(policy, where))
     out.extend(_step_enum_problems(policy, where))
     out.extend(_language_typos(docs))
+    out.extend(_missing_languages(docs))
+    out.extend(_placeholders(docs))
     out.extend(_control_characters(docs))
     if docs and policy.known_fields is not None:
         out.extend(expression_warnings(docs, policy.known_fields))
@@ -529,6 +531,83 @@ def _language_typos(docs: Sequence[Document]) -> list[Problem]:
                 f"language '{code}' is used {len(places)} time(s), '{close[0]}' "
                 f"{len(uses[close[0]])} times: with --lang {close[0]} this text is never "
                 "shown", f"did you mean '{close[0]}'?", "warning"))
+    return out
+
+
+#: The keys whose value is a label: a plain (English) text or a language map.
+_LABEL_KEYS = frozenset({"label", "message", "title", "description"})
+
+
+def _labels(data: Any, path: Path = ()) -> Iterator[tuple[Path, str | Mapping[str, Any]]]:
+    """Every label, message, title and description written in a raw policy document."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            here = (*path, str(key))
+            if key in _LABEL_KEYS and (isinstance(value, str) or (
+                    isinstance(value, Mapping) and all(isinstance(v, str)
+                                                       for v in value.values()))):
+                yield here, value
+            else:
+                yield from _labels(value, here)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _labels(value, (*path, i))
+
+
+def _missing_languages(docs: Sequence[Document]) -> list[Problem]:
+    """A label or message without a language most of the policy's texts have (``zh``):
+    ``--lang zh`` shows its English text in the middle of Chinese ones."""
+    found = [(doc, path, value) for doc in docs for path, value in _labels(doc.data)]
+    if len(found) < 2:
+        return []
+    uses: dict[str, int] = {}
+    for _, _, value in found:
+        for code in value if isinstance(value, Mapping) else ("en",):
+            uses[str(code)] = uses.get(str(code), 0) + 1
+    wanted = [code for code, n in uses.items()
+              if code != "en" and not code.startswith("x-") and n >= 2 and 2 * n >= len(found)]
+    out: list[Problem] = []
+    for doc, path, value in found:
+        have = set(map(str, value)) if isinstance(value, Mapping) else {"en"}
+        missing = [code for code in wanted if code not in have
+                   and not difflib.get_close_matches(code, sorted(have - set(wanted)), cutoff=0.5)]
+        if not missing:  # ('ch' written for 'zh' is label-language's warning, not a gap)
+            continue
+        codes = ", ".join(f"'{c}'" for c in missing)
+        written = "is plain text" if isinstance(value, str) else "has no " + codes
+        out.append(Problem(
+            doc.source_map.locate(path), "label-missing-language",
+            f"this {path[-1]} {written}, while {uses[missing[0]]} of the policy's "
+            f"{len(found)} texts have '{missing[0]}': --lang {missing[0]} shows its English "
+            "text among the translated ones",
+            "write it as a language map: {en: ..., " + ", ".join(f"{c}: ..." for c in missing)
+            + "}", "warning"))
+    return out
+
+
+#: ``{discount_pct}``, ``{deal.amount}``: what a template placeholder looks like.
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.]*\}")
+
+
+def _placeholders(docs: Sequence[Document]) -> list[Problem]:
+    """A message with ``{field}`` in it: messages are not templates, so the braces are shown
+    as written; the values a rule read are reported beside its message."""
+    out: list[Problem] = []
+    for doc in docs:
+        for path, value in _labels(doc.data):
+            texts = value.items() if isinstance(value, Mapping) else [("", value)]
+            for code, text in texts:
+                found = _PLACEHOLDER.search(str(text))
+                if found is None:
+                    continue
+                where = (*path, str(code)) if code else path
+                out.append(Problem(
+                    doc.source_map.locate(where), "label-placeholder",
+                    f"{found.group()} is shown as written: labels and messages are not "
+                    "templates",
+                    "write the text without it: every violation and audit event reports the "
+                    "values its rule read (values) beside the message", "warning"))
+                break  # one warning per label
     return out
 
 
