@@ -88,6 +88,17 @@ def test_a_schema_error_never_quotes_a_sensitive_value(policy: Any, tmp_path: Pa
     assert verify(log).ok
 
 
+def test_a_schema_error_about_a_null_sensitive_field_says_null(policy: Any) -> None:
+    """A null is no secret (the masker shows it too): '***' made an empty contact email read
+    as a value of the wrong type (data-engineer review: Parquet structs fill absent keys
+    with nulls, and 41 deals said '*** is not of type string')."""
+    deal = example("deal-discount.json")
+    deal["customer"] = {**deal["customer"], "contact_email": None}
+    verdict = Engine(policy).check(deal, now=NOW)
+    assert verdict.error == ("does not match deal_schema: deal.customer.contact_email: None is "
+                             "not of type 'string'")
+
+
 def test_a_schema_error_quoting_no_value_is_left_whole(policy: Any) -> None:
     """The deal is the parent of every sensitive field: a message about it that quotes no
     value (a missing key) must still say which key is missing."""

@@ -1458,8 +1458,8 @@ def _hide_sensitive(
     if sep and _carries(field, paths):
         sub = field.removeprefix("deal").removeprefix(".")
         found, value = lookup(deal, sub) if sub else (True, deal)
-        if found:
-            text = repr(value)  # validators quote it whole (jsonschema) or cut (ours)
+        if found and value is not None:  # a null is shown, as the masker shows it: its
+            text = repr(value)  # absence is no secret, and *** made it look like a value  # validators quote it whole (jsonschema) or cut (ours)
             masked = REDACTED if salt is None else mask_value(value, salt)
             for shown in (text, text[:77] + "..."):
                 rest = rest.replace(shown, masked, 1)  # a message naming keys only stays
