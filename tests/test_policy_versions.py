@@ -168,3 +168,16 @@ def test_a_repair_record_is_not_a_policy_of_its_own(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "r.json").read_text("utf-8"))["generated_from"]
     assert [j["decisions"] for j in meta["judged_by"]] == [2] and meta["warnings"] == []
+
+
+def test_decide_prints_the_policy_that_decided(v2: Path) -> None:
+    """A saved decision names the policy version and hash, as check's report does."""
+    result = CliRunner().invoke(cli, [
+        "decide", "-p", str(v2), "--deal", str(ROOT / "examples" / "deal-discount.json"),
+        "--trigger", "advance", "--actor", str(ROOT / "examples" / "actors" / "sales_rep.json"),
+        "--now", "2026-11-26T12:00:00Z"])
+    out = json.loads(result.stdout)
+    assert out["policy"] == {"id": "standard-sales-cycle", "version": "2027.01",
+                             "sha256": load_policy(str(v2)).sha256}
+    hashed = CliRunner().invoke(cli, ["hash", str(v2)]).stdout
+    assert hashed.split()[0] == out["policy"]["sha256"]

@@ -91,7 +91,11 @@ def decide(
         policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync, mask_salt=salt
     ) as engine:
         decision = engine.decide(deal, trigger, actor, now=now)
-    write_json_stdout(decision.to_dict())
+        policy = engine.policy
+    # the policy that decided, as check's report and every audit event name it: a saved
+    # decision can be matched to the policy file (cycleflow hash) months later
+    write_json_stdout({**decision.to_dict(), "policy": {
+        "id": policy.id, "version": policy.version, "sha256": policy.sha256}})
     sys.exit(0 if decision.allowed else 1)
 
 
