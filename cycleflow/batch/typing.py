@@ -1,14 +1,29 @@
 """CSV cells are text: type them by what the policy's ``deal_schema`` declares.
 
-``field_types`` maps a top-level field to the JSON types its schema allows
-(``{"amount": {"number"}, "steps": {"array", "object"}}``). A cell is tried
-against the declared types, most specific first: integer, number, boolean,
-array, object, then string. Nothing is guessed: ``"1,000"`` and
-``"1.000,50"`` are not numbers (thousands separators and decimal commas
-differ by locale), ``NaN``/``inf`` are refused, and a cell that fits none of
-the declared types is an error naming its column. An empty cell is an absent
-field, or ``null`` where the schema allows null. Columns the schema does not
-type stay strings.
+``field_types`` maps a field to the JSON types its schema allows
+(``{"amount": {"number"}, "steps": {"array", "object"}, "customer.name": {"string"}}``);
+a nested field is named by its path with dots, as ``Policy.known_fields`` names it. A
+cell is tried against the declared types, most specific first: integer, number,
+boolean, array, object, then string. Nothing is guessed: ``"1,000"`` and
+``"1.000,50"`` are not numbers (thousands separators and decimal commas differ by
+locale), ``NaN``/``inf`` are refused, and a cell that fits none of the declared types
+is an error naming its column. An empty cell is an absent field, or ``null`` where the
+schema allows null. Columns the schema does not type stay strings.
+
+Columns named with dots are nested fields, as a CRM export (Salesforce, HubSpot)
+flattens them: ``customer.name`` and ``customer.country`` build
+``{"customer": {"name": ..., "country": ...}}``, each cell typed by the schema's type
+of that nested field, and ``a.b.c`` nests two levels. This holds for any dotted name,
+declared or not, with two exceptions that stay one key as written: a name the deal
+schema declares as a top-level property (``"ext.id": {...}`` in its ``properties``),
+and a name with an empty part (``a.``, ``.b``, ``a..b``). Empty cells are left out, so
+an object none of whose cells is filled is left out entirely; an empty cell that the
+schema lets be null is null only inside an object another cell fills. A row is an
+error (naming both columns) when it fills both a dotted column and a column holding
+its whole object (``customer`` written as JSON text and ``customer.name``; an empty
+``customer`` cell gives way), and when it fills a dotted column under a field the
+schema declares as something other than an object (``owner.email`` when ``owner``
+is a string).
 """
 
 from __future__ import annotations
@@ -16,14 +31,16 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 __all__ = [
     "CellError",
+    "FieldTypes",
     "RowTyper",
+    "column_path",
     "convert_cell",
     "field_types_from_schema",
 ]
@@ -187,13 +204,140 @@ def _converter(column: str, types: frozenset[str] | None) -> Callable[[str], Any
     return lambda cell: convert_cell(column, cell, types)
 
 
+class FieldTypes(dict[str, frozenset[str]]):
+    """Field → declared JSON types, nested fields named with dots (see the module docstring).
+
+    ``dotted_names`` holds the top-level properties whose own name has a dot: a column
+    so named is that one key, not a path. A plain mapping given as ``field_types`` is
+    read as ``Policy.known_fields`` names fields: a dotted key whose first part is no
+    key of its own is such a top-level property.
+    """
+
+    def __init__(self, types: Mapping[str, frozenset[str]] = {},  # noqa: B006
+                 dotted_names: Iterable[str] = ()) -> None:
+        super().__init__(types)
+        self.dotted_names = frozenset(dotted_names)
+
+
+def _dotted_names(field_types: Mapping[str, frozenset[str]] | None) -> frozenset[str]:
+    if field_types is None:
+        return frozenset()
+    if isinstance(field_types, FieldTypes):
+        return field_types.dotted_names
+    return frozenset(k for k in field_types if "." in k and k.split(".")[0] not in field_types)
+
+
+def column_path(name: str, dotted_names: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Where a column's value goes in the record: ``customer.name`` → ``("customer", "name")``.
+
+    A name in ``dotted_names`` (a top-level property with a dot in its name) is one key,
+    and heads the path of a longer name; a name with an empty part is one key.
+    """
+    if "." not in name:
+        return (name,)
+    head: tuple[str, ...] = ()
+    rest = name
+    for literal in sorted(dotted_names, key=len, reverse=True):
+        if name == literal:
+            return (name,)
+        if name.startswith(literal + "."):
+            head, rest = (literal,), name[len(literal) + 1:]
+            break
+    parts = head + tuple(rest.split("."))
+    return parts if all(parts) else (name,)
+
+
+class _Nesting:
+    """How the cells of a row with dotted columns are put together (see RowTyper)."""
+
+    __slots__ = ("_bad_parent", "_depth", "_names", "_nested", "_paths", "_prefixes")
+
+    def __init__(self, header: Sequence[str], paths: Sequence[tuple[str, ...]],
+                 field_types: Mapping[str, frozenset[str]]) -> None:
+        self._names = tuple(header)
+        self._paths = tuple(paths)
+        self._depth = max(len(p) for p in paths)
+        index = {p: i for i, p in enumerate(paths)}
+        #: per dotted column: the columns that hold one of its enclosing objects whole
+        self._prefixes = tuple(
+            tuple(index[p[:k]] for k in range(1, len(p)) if p[:k] in index) for p in paths)
+        self._nested = tuple(i for i, p in enumerate(paths) if len(p) > 1)
+        bad: list[str | None] = []
+        for p in paths:
+            reason = None
+            for k in range(1, len(p)):
+                parent = ".".join(p[:k])
+                types = field_types.get(parent)
+                if types and "object" not in types:
+                    shown = "/".join(sorted(types))
+                    reason = (f"cannot be nested in {parent!r}: the deal schema declares "
+                              f"{parent!r} as {shown}, not an object")
+                    break
+            bad.append(reason)
+        self._bad_parent = tuple(bad)
+
+    def assemble(self, values: Sequence[Any], texts: Sequence[Any]) -> dict[str, Any]:
+        """The record from each column's typed value (``_ABSENT`` when left out).
+
+        ``texts`` are the cells as given: a ``None`` value from a blank text cell is
+        weak (see the module docstring), any other value is a filled cell.
+        """
+        names, paths = self._names, self._paths
+        weak = [v is None and isinstance(t, str) and not t.strip()
+                for v, t in zip(values, texts, strict=True)]
+        made: set[tuple[str, ...]] = set()  # the objects filled cells make
+        for i in self._nested:
+            if values[i] is _ABSENT or weak[i]:
+                continue
+            if self._bad_parent[i] is not None:
+                raise CellError(names[i], _shown(texts[i]), self._bad_parent[i] or "")
+            for j in self._prefixes[i]:
+                if values[j] is not _ABSENT and not weak[j]:
+                    raise CellError(names[i], _shown(texts[i]), (
+                        f"clashes with column {names[j]!r}, which holds the whole of "
+                        f"{'.'.join(paths[j])!r}: fill one of them"))
+            p = paths[i]
+            made.update(p[:k] for k in range(1, len(p)))
+        record: dict[str, Any] = {}
+        for i, value in enumerate(values):
+            if value is _ABSENT:
+                continue
+            p = paths[i]
+            if weak[i] and (p in made or (len(p) > 1 and p[:-1] not in made)):
+                continue  # a blank cell gives way to the object, and makes none itself
+            node = record
+            for key in p[:-1]:
+                node = node.setdefault(key, {})
+            node[p[-1]] = value
+        if self._depth > 2:
+            self._check_depth(record, values, texts)
+        return record
+
+    def _check_depth(self, record: dict[str, Any], values: Sequence[Any],
+                     texts: Sequence[Any]) -> None:
+        """A record nested past the readers' limit by its column names is an error."""
+        from cycleflow.batch.readers import MAX_DEPTH, _too_deep
+
+        brackets = sum(t.count("[") + t.count("{") for t in texts if isinstance(t, str))
+        if self._depth + brackets >= MAX_DEPTH and _too_deep(record):
+            deepest = max((i for i, v in enumerate(values) if v is not _ABSENT),
+                          key=lambda i: len(self._paths[i]))
+            raise CellError(self._names[deepest], _shown(texts[deepest]),
+                            f"makes the record nest more than {MAX_DEPTH} levels deep")
+
+
+def _shown(cell: Any) -> str:
+    return cell if isinstance(cell, str) else repr(cell)
+
+
 class RowTyper:
     """Turns one CSV row (a list of cells) into a deal record, per the header and field types.
 
-    Built once per file; a converter is chosen per column, not per cell.
+    Built once per file; a converter is chosen per column, not per cell. Dotted
+    column names nest (see the module docstring).
     """
 
-    __slots__ = ("_columns",)
+    __slots__ = ("_columns", "_nesting")
 
     def __init__(
         self, header: Sequence[str], field_types: Mapping[str, frozenset[str]] | None
@@ -202,9 +346,17 @@ class RowTyper:
         self._columns: tuple[tuple[str, Callable[[str], Any]], ...] = tuple(
             (name, _converter(name, ft.get(name))) for name in header
         )
+        dotted = _dotted_names(field_types)
+        paths = [column_path(name, dotted) for name in header]
+        self._nesting = _Nesting(header, paths, ft) if any(len(p) > 1 for p in paths) else None
 
     def __call__(self, row: Sequence[str]) -> dict[str, Any]:
         """The record; raises :class:`CellError` for the first cell that does not fit."""
+        if self._nesting is not None:
+            texts = list(row[:len(self._columns)])
+            texts += [""] * (len(self._columns) - len(texts))  # a short row: the rest empty
+            values = [conv(cell) for (_, conv), cell in zip(self._columns, texts, strict=True)]
+            return self._nesting.assemble(values, texts)
         record: dict[str, Any] = {}
         for (name, conv), cell in zip(self._columns, row, strict=False):
             value = conv(cell)
@@ -212,16 +364,55 @@ class RowTyper:
                 record[name] = value
         return record
 
+    def record(self, cells: Iterable[tuple[int, Any]]) -> dict[str, Any]:
+        """The record of a row given as ``(column index, value)`` for its present cells.
 
-def field_types_from_schema(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
-    """Top-level field → declared JSON types, from a deal schema's ``properties``.
+        A text value is typed as a CSV cell is; any other value is taken as it is.
+        Columns left out of ``cells`` are absent. Dotted columns nest, as in a CSV row.
+        """
+        values: list[Any] = [_ABSENT] * len(self._columns)
+        texts: list[Any] = [None] * len(self._columns)
+        for i, value in cells:
+            texts[i] = value
+            values[i] = self._columns[i][1](value) if isinstance(value, str) else value
+        if self._nesting is not None:
+            return self._nesting.assemble(values, texts)
+        return {name: v for (name, _), v in zip(self._columns, values, strict=True)
+                if v is not _ABSENT}
 
-    Local ``$ref``s (into ``$defs`` or ``definitions``) are followed, as are
-    ``anyOf``/``oneOf`` unions; ``enum``/``const`` give the types of their
-    values. Fields whose type cannot be told are left out (their cells stay
-    strings).
+
+def field_types_from_schema(schema: Mapping[str, Any]) -> FieldTypes:
+    """Field → declared JSON types, from a deal schema's ``properties``; nested fields by path.
+
+    Nested fields are named with dots (``customer.name``), as ``Policy.known_fields``
+    names them. Local ``$ref``s (into ``$defs`` or ``definitions``) are followed, as are
+    ``anyOf``/``oneOf`` unions; ``enum``/``const`` give the types of their values.
+    Fields whose type cannot be told are left out (their cells stay strings). The
+    top-level properties whose names have a dot are kept in ``dotted_names``.
     """
     from cycleflow.validate.deal_schema import known_fields
 
-    return {name: types for name, types in known_fields(schema).items()
-            if "." not in name and types}
+    return FieldTypes({name: types for name, types in known_fields(schema).items() if types},
+                      (n for n in _top_level_names(schema) if "." in n))
+
+
+def _top_level_names(schema: Mapping[str, Any]) -> set[str]:
+    """The property names a schema declares at its top level (through ``$ref`` and
+    ``anyOf``/``oneOf``/``allOf`` branches, as ``known_fields`` walks it)."""
+    from cycleflow.validate.deal_schema import resolve_ref
+
+    names: set[str] = set()
+    todo: list[tuple[Any, int]] = [(schema, 0)]
+    while todo:
+        node, depth = todo.pop()
+        node = resolve_ref(node, schema)
+        if depth > 8:
+            continue
+        props = node.get("properties")
+        if isinstance(props, Mapping):
+            names.update(str(k) for k in props)
+        for key in ("anyOf", "oneOf", "allOf"):
+            branches = node.get(key)
+            if isinstance(branches, list):
+                todo.extend((b, depth + 1) for b in branches if isinstance(b, Mapping))
+    return names
