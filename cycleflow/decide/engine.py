@@ -47,6 +47,7 @@ from cycleflow.decide.decision import (
     json_values,
 )
 from cycleflow.decide.phrases import phrase
+from cycleflow.decide.renames import Renames
 from cycleflow.errors import (
     DealError,
     Location,
@@ -565,6 +566,7 @@ class Engine:
         )
         if self.policy.sensitive:
             self._masker = _make_masker(self.policy.sensitive, self._mask_salt)
+        self._renames = Renames.of(self.policy)  # formerly: None for most policies
         stage_labels = {st.id: st.label.get(lang) for st in self.policy.stages}
         self._idle_gates = {gid: _IdleGate.of(g, lang) for gid, g in self.compiled.gates.items()
                             if g.count > 0}
@@ -755,6 +757,9 @@ class Engine:
             raise UsageError(f"trigger must be a trigger name (text), not {trigger!r}")
         did = uuid.uuid4().hex
         deal = _plain_stage(deal)
+        renamed: list[Violation] = []
+        if self._renames is not None and isinstance(deal, Mapping):
+            deal, renamed = self._renames.current(deal, self.lang)
         source = deal.get("stage") if isinstance(deal, Mapping) else None
         try:
             self._validate(deal)
@@ -770,18 +775,21 @@ class Engine:
                 _s(source),
                 known.plan.target.id if known else None,
                 violations=(Violation("deal", "field", "high", err.message),),
+                warnings=tuple(renamed),
                 decision_id=did,
                 at=iso(moment),
             )
             return self._emit_decision(decision, actor, sink)
         program = self._moves.get((str(source), trigger))
         if program is None:
-            return self._emit_decision(
-                self._not_permitted(deal, trigger, did, moment), actor, sink
-            )
+            refused = self._not_permitted(deal, trigger, did, moment)
+            if renamed:
+                refused = replace(refused, warnings=(*renamed, *refused.warnings))
+            return self._emit_decision(refused, actor, sink)
         plan = program.plan
         run = _Run(self._args(deal, actor, moment), self.lang, explain or sink is not None,
                    self._sensitive_paths)
+        run.warnings.extend(renamed)
         needs: list[ApprovalNeeded] = []
         try:
             self._run_move(run, program, deal)
@@ -961,6 +969,7 @@ class Engine:
         stage = deal.get("stage") if type(deal) is dict else None
         program = self._rests.get(stage) if type(stage) is str else None
         if program is not None and program.kernel is not None and (
+                self._renames is None or not self._renames.touches(deal)) and (
                 self._validator is None or self._validator(deal) is None):
             # the batch hot path: a valid deal whose rules all hold, whose steps are done
             # and whose time is within the limit is compliant, with nothing more to build
@@ -1005,9 +1014,15 @@ class Engine:
         """
         if type(deal) is not dict or type(deal.get("stage")) is not str:
             deal = _plain_stage(deal)  # an app's StrEnum stage is its text
+        renamed: list[Violation] = []
+        if self._renames is not None and isinstance(deal, Mapping):
+            deal, renamed = self._renames.current(deal, self.lang)
+            if renamed:
+                fired = None  # the kernel read the former ids: judge the current ones
         self._validate(deal, checked=fired is not None)
         program = self._rests[deal["stage"]]
         run = _Run(self._args(deal, None, moment), self.lang, trace, self._sensitive_paths)
+        run.warnings.extend(renamed)
         entered = self._run_rest(run, program, deal, moment, fired)
         needs = (
             run.gates(self.compiled.gates, deal, None, moment, as_violation=True, entered=entered,
@@ -1458,8 +1473,10 @@ def _hide_sensitive(
     if sep and _carries(field, paths):
         sub = field.removeprefix("deal").removeprefix(".")
         found, value = lookup(deal, sub) if sub else (True, deal)
-        if found and value is not None:  # a null is shown, as the masker shows it: its
-            text = repr(value)  # absence is no secret, and *** made it look like a value  # validators quote it whole (jsonschema) or cut (ours)
+        # a null is shown, as the masker shows it: its absence is no secret, and '***' made
+        # it look like a value
+        if found and value is not None:
+            text = repr(value)  # validators quote it whole (jsonschema) or cut (ours)
             masked = REDACTED if salt is None else mask_value(value, salt)
             for shown in (text, text[:77] + "..."):
                 rest = rest.replace(shown, masked, 1)  # a message naming keys only stays

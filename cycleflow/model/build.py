@@ -107,6 +107,7 @@ def build_policy(
     risks = _risks(b, docs, stage_ids, gate_ids, [t.trigger for t in transitions])
     _check_initial(b, stages)
     _check_unique_ids(b, stages, transitions, risks, gates)
+    _check_former_ids(b, stages)
     _check_gate_refs(b, docs, transitions, gate_ids)
     b.problems.extend(literal_problems(stages, transitions, risks))  # lint shows the warnings
     sensitive = tuple(str(s) for s in main.data.get("sensitive", ()) or ())
@@ -238,6 +239,7 @@ def _stages(b: _Builder, docs: Sequence[Document]) -> list[Stage]:
                             Label.of(step.get("label"), str(step["id"])),
                             sid,
                             b.loc(doc, (*path, "steps", i)),
+                            tuple(str(x) for x in step.get("formerly") or ()),
                         )
                     )
             limit = raw.get("max_days")
@@ -265,6 +267,7 @@ def _stages(b: _Builder, docs: Sequence[Document]) -> list[Stage]:
                     steps=tuple(steps),
                     max_days=time_limit,
                     location=b.loc(doc, path),
+                    formerly=tuple(str(x) for x in raw.get("formerly") or ()),
                 )
             )
     return stages
@@ -481,6 +484,7 @@ RESERVED_IDS: Final = MappingProxyType({
     "steps": "a malformed steps field",
     "stage_entered_at": "an entry time later than the check",
     "duplicate_id": "a deal id already used by an earlier record",
+    "renamed": "a deal saying a stage or step id the policy renamed (formerly)",
 })
 
 
@@ -522,6 +526,32 @@ def _check_unique_ids(
             )
         else:
             seen[rid] = where
+
+
+def _check_former_ids(b: _Builder, stages: Sequence[Stage]) -> None:
+    """A former id (``formerly``) names one stage or step only, and none in use now: a deal
+    saying it must be judged in exactly one place."""
+    for kind, items in (("stage", [(s.id, s.formerly, s.location) for s in stages]),
+                        ("step", [(st.id, st.formerly, st.location)
+                                  for s in stages for st in s.steps])):
+        current = {item_id for item_id, _, _ in items}
+        claimed: dict[str, str] = {}
+        for item_id, formerly, where in items:
+            for old in formerly:
+                if old in current:
+                    b.problems.add(Problem(
+                        where, "formerly-in-use",
+                        f"{kind} '{item_id}' was formerly '{old}', but '{old}' is a {kind} of "
+                        "the policy now: a deal saying it would be judged in two places",
+                        f"remove '{old}' from formerly, or rename the {kind} '{old}'"))
+                elif old in claimed:
+                    b.problems.add(Problem(
+                        where, "formerly-twice",
+                        f"'{old}' is named in formerly of {kind}s '{claimed[old]}' and "
+                        f"'{item_id}': a deal saying it could not be placed",
+                        f"keep '{old}' in the formerly of one {kind}"))
+                else:
+                    claimed[old] = item_id
 
 
 def _check_gate_refs(

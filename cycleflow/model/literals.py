@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import difflib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 from cycleflow.errors import Problem
 from cycleflow.expr import Expression
@@ -32,6 +33,8 @@ def literal_problems(
     against the steps done, and names no stage or step of the policy."""
     stage_ids = [s.id for s in stages]
     step_ids = [step.id for s in stages for step in s.steps]
+    former_stages = {old: s.id for s in stages for old in s.formerly}
+    former_steps = {old: st.id for s in stages for st in s.steps for old in st.formerly}
     expressions: list[Expression] = [c.when for s in stages for c in s.entry]
     expressions += [c.when for t in transitions for c in t.when]
     expressions += [r.when for r in risks]
@@ -46,7 +49,13 @@ def literal_problems(
             value = node.value
             if not isinstance(value, str) or value in known:
                 continue
-            out.append(_problem(analysis, node, kind, value, known))
+            problem = _problem(analysis, node, kind, value, known)
+            now_called = (former_stages if kind == "stage" else former_steps).get(value)
+            if now_called is not None:  # deals saying it are read as the current id
+                problem = replace(problem, suggestion=(
+                    f"write '{now_called}': '{value}' is its former id (formerly), and a deal "
+                    f"saying '{value}' is read as '{now_called}'"))
+            out.append(problem)
     return out
 
 

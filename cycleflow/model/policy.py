@@ -67,6 +67,7 @@ class Step:
     label: Label
     stage: str
     location: Location
+    formerly: tuple[str, ...] = ()  # ids it had before a rename (deals may still say them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class Stage:
     steps: tuple[Step, ...]
     max_days: TimeLimit | None
     location: Location
+    formerly: tuple[str, ...] = ()  # ids it had before a rename (deals may still say them)
 
 
 @dataclass(frozen=True, slots=True)

@@ -387,9 +387,10 @@ def _stage_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
     fallback = (main.source_map.locate(("deal_schema",)) if main is not None
                 else Location(policy.path, 1, 1))
     text = _read_text(policy.deal_schema_path)
+    former = {old for s in policy.stages for old in s.formerly}
     for value in allowed:
-        if value in ids:
-            continue
+        if value in ids or value in former:  # a deal saying a former id is read as the
+            continue  # current one before the schema is checked: harmless until migrated
         at = fallback
         found = enum_value_position(text, value) if text is not None else None
         if found is not None and policy.deal_schema_path is not None:
