@@ -26,7 +26,9 @@ first bytes, see :func:`_sniff`; ``fmt=`` overrides both):
     first read chunk (1 MiB): in a larger file laid out one record per line at
     first, records that later share a line share its number.
 ``.csv``
-    a header row, then one record per row; a UTF-8 BOM is stripped; a quoted
+    a header row, then one record per row; a UTF-8 BOM is stripped; lines end at
+    LF, CRLF or a lone CR (old Mac exports), as Python's csv reads a file opened
+    with ``newline=''``, and a CR inside a quoted cell stays in it; a quoted
     cell may span lines (the record's position is its first line); an
     unclosed quote is reported at its line and the lines after it are read
     again as records; empty cells are absent fields; cells are typed through
@@ -60,7 +62,7 @@ import re
 import stat
 import sys
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
@@ -80,6 +82,7 @@ __all__ = [
     "iter_files",
     "skipped_files",
     "iter_records",
+    "byte_splittable",
     "is_blank_line",
     "is_gzip_header",
     "may_nest_deep",
@@ -410,6 +413,51 @@ def _read_source(
         raise ValueError(f"unknown format {kind!r}")
 
 
+#: Byte order marks of the encodings read besides UTF-8 (UTF-32 first: its LE mark
+#: starts with UTF-16's).
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """``utf-16`` or ``utf-32`` when ``head`` starts with its byte order mark, else None."""
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            return encoding
+    return None
+
+
+def byte_splittable(path: str) -> bool:
+    """Whether workers may read the JSON Lines file at ``path`` in byte ranges cut after
+    an LF, parsing each line on its own, and get what :func:`iter_records` gives.
+
+    Not when it is gzip, starts with a UTF-16 or UTF-32 byte order mark (the reader
+    decodes it), or holds a lone CR (the reader ends a line there, as at LF). Reads
+    the file once; an unreadable file is left to the reader (True), which reports it.
+    """
+    try:
+        with open(path, "rb") as fh:
+            carry = b""
+            block = fh.read(_CHUNK)
+            if is_gzip_header(block) or _wide_encoding(block) is not None:
+                return False
+            while block:
+                data = carry + block
+                carry = b"\r" if data.endswith(b"\r") else b""  # maybe half a CRLF
+                if carry:
+                    data = data[:-1]
+                if data.count(b"\r") != data.count(b"\r\n"):
+                    return False
+                block = fh.read(_CHUNK)
+    except OSError:
+        return True
+    return not carry
+
+
 def is_gzip_header(head: bytes) -> bool:
     """A real gzip member header: magic, deflate method, no reserved flag bits (RFC 1952)."""
     return len(head) >= 10 and head.startswith(_GZIP_MAGIC) and head[2] == 8 and not head[3] & 0xE0
@@ -534,11 +582,83 @@ def _utf8_error(data: bytes, offset: int, line: int) -> str:
 # --------------------------------------------------------------------------- JSON Lines
 
 
-def _skip_rest_of_line(stream: BinaryIO) -> None:
+def _skip_rest_of_line(readline: Callable[[int], bytes]) -> None:
+    """Read up to the end of the current line with ``readline`` (a stream's, or _Lines')."""
     while True:
-        part = stream.readline(_CHUNK)
+        part = readline(_CHUNK)
         if not part or part.endswith(b"\n"):
             return
+
+
+def _lone_cr(line: bytes) -> bool:
+    """Whether a line read up to LF holds a CR that is not its CRLF ending (or may not be:
+    a CR last, where the read stopped, may be the first half of a CRLF)."""
+    cr = line.find(b"\r")
+    return cr >= 0 and not (cr == len(line) - 2 and line[-1] == 0x0A)
+
+
+_LINE_END = re.compile(rb"\r\n?|\n")
+
+
+class _Lines:
+    """``readline(limit)`` that ends lines at LF, CRLF and a lone CR, as Python's universal
+    newlines do (old Mac exports, Excel's "CSV (Macintosh)", notes pasted from them).
+
+    The readers use the stream's own ``readline`` (LF only, in C, fast) until a line holds
+    a lone CR, then this for the rest of the source, starting with that line. A lone CR
+    ending a line is returned as LF, so one test (``endswith(b"\n")``) still tells a whole
+    line from one cut by ``limit``; ``cr`` says that the last line ended in a lone CR. A
+    CRLF cut by ``limit`` is returned up to its CR, as the stream's readline does. A read
+    error is raised only when no whole line is left before it.
+    """
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self.buf = head
+        self.pos = 0
+        self.read = getattr(stream, "read1", stream.read)
+        self.eof = False
+        self.error: BaseException | None = None
+        self.cr = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        try:
+            chunk = self.read(_CHUNK)
+        except _READ_ERRORS as err:
+            self.error, self.eof = err, True
+            return False
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos :] + chunk
+        self.pos = 0
+        return True
+
+    def readline(self, limit: int) -> bytes:
+        """The next line with its end (a lone CR as LF), at most ``limit`` bytes; b"" at the end."""
+        while True:
+            buf, pos = self.buf, self.pos
+            m = _LINE_END.search(buf, pos, min(len(buf), pos + limit))
+            if m is not None:
+                end = m.end()
+                self.cr = False
+                if end - m.start() == 1 and buf[m.start()] == 0x0D:  # a CR without its LF
+                    if end == len(buf) and self._fill():
+                        continue  # the CR ends what was read: is an LF next?
+                    if end == len(self.buf) or self.buf[end] != 0x0A:
+                        self.pos, self.cr = end, True
+                        return buf[pos : end - 1] + b"\n"
+                self.pos = end  # LF, CRLF, or a CRLF cut by the limit after its CR
+                return buf[pos:end]
+            if len(buf) - pos >= limit:
+                self.pos = pos + limit
+                return buf[pos : self.pos]
+            if not self._fill():
+                if self.error is not None:  # this line was cut by the damage
+                    raise self.error
+                self.pos = len(buf)
+                return buf[pos:]
 
 
 def _read_jsonl(
@@ -561,14 +681,14 @@ def _read_jsonl(
             try:
                 value = loads(line)
             except decode_error as err:
-                for bad in _jsonl_failure(stream, source, lineno, line, limit, err):
+                for bad in _jsonl_failure(readline, source, lineno, line, limit, err):
                     yield _bad(source, lineno, bad.error + hint) if hint and bad.error else bad
                 continue
             if type(value) is dict and len(line) <= cap - 1 and not deep(line):
                 yield item(source, lineno, value)
             else:
                 if len(line) == cap and not line.endswith(b"\n"):
-                    _skip_rest_of_line(stream)
+                    _skip_rest_of_line(readline)
                 yield _jsonl_odd(source, lineno, line, value, limit)
     except _READ_ERRORS as err:
         yield _read_failed(source, lineno + 1, err)
@@ -610,7 +730,7 @@ def parse_jsonl_line(
 
 
 def _jsonl_failure(
-    stream: BinaryIO,
+    readline: Callable[[int], bytes],
     source: str,
     lineno: int,
     line: bytes,
@@ -619,7 +739,7 @@ def _jsonl_failure(
 ) -> Iterator[RecordItem]:
     """The slow path of a JSON Lines line that did not parse: blank, BOM, oversized or bad."""
     if len(line) == limit + 2 and not line.endswith(b"\n"):
-        _skip_rest_of_line(stream)
+        _skip_rest_of_line(readline)
         yield _bad(source, lineno, f"record over {limit} bytes")
         return
     if is_blank_line(line, lineno):
@@ -1026,34 +1146,47 @@ class _CsvLines:
     """Physical lines with their numbers, decoded, with push-back for re-reading."""
 
     def __init__(self, stream: BinaryIO, limit: int) -> None:
-        self.readline = stream.readline
+        self.readline: Callable[[int], bytes] = stream.readline
         self.stream = stream
         self.limit = limit
         self.lineno = 0
         self.first: int | None = None  # the number of the first non-blank line
         self.open_from: int | None = None  # the first line of a record still being read
         self.replay: list[_Line] = []
+        self.lines: _Lines | None = None  # after a lone CR: lines end at CR too
 
     def next(self) -> _Line | None:
-        """The next line; its text is best-effort when ``error`` says it is unreadable."""
+        """The next line; its text is best-effort when ``error`` says it is unreadable.
+
+        A lone CR ends a line, as Python's csv reads a file opened with ``newline=''``:
+        the text keeps it, so a quoted cell keeps the CR in it.
+        """
         if self.replay:
             return self.replay.pop()
         raw = self.readline(self.limit + 2)
         if not raw:
             return None
+        if self.lines is None and b"\r" in raw and _lone_cr(raw):
+            self.lines = _Lines(raw, self.stream)
+            self.readline = self.lines.readline
+            raw = self.readline(self.limit + 2)
         self.lineno += 1
         if len(raw) == self.limit + 2 and not raw.endswith(b"\n"):
-            _skip_rest_of_line(self.stream)
+            _skip_rest_of_line(self.readline)
             return self.lineno, "", f"record over {self.limit} bytes", len(raw)
         if self.lineno == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
         if self.first is None and raw.strip():
             self.first = self.lineno
         try:
-            return self.lineno, raw.decode("utf-8"), None, len(raw)
+            text = raw.decode("utf-8")
+            error = None
         except UnicodeDecodeError as err:
             text = raw.decode("utf-8", "replace")
-            return self.lineno, text, _utf8_error(raw, err.start, self.lineno), len(raw)
+            error = _utf8_error(raw, err.start, self.lineno)
+        if self.lines is not None and self.lines.cr:
+            text = text[:-1] + "\r"  # the line ended in a lone CR, returned as LF
+        return self.lineno, text, error, len(raw)
 
     def push_back(self, lines: list[_Line]) -> None:
         """Read ``lines`` again, in order, before anything new."""

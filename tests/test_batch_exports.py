@@ -1,0 +1,169 @@
+"""CRM exports as they come: old-Mac line ends, UTF-16, trailing commas, API wrappers.
+
+Each case is one a data engineer met: the batch must read the export as Python's own
+readers do, or say in plain words what is wrong with the file and how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cycleflow import Engine, load_policy
+from cycleflow.batch import parallel, readers
+from cycleflow.batch.parallel import BatchOptions, verdict_stream
+from cycleflow.batch.readers import RecordItem, iter_records
+from cycleflow.decide.engine import resolve_now
+from cycleflow.report.summary import Summary
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPORTS = Path(__file__).parent / "data" / "exports"
+POLICY = str(ROOT / "policies" / "standard-sales-cycle.yaml")
+NOW = resolve_now("2026-11-26T12:00:00Z")
+DEALS: list[dict[str, Any]] = [
+    orjson.loads(line) for line in (ROOT / "examples" / "deals.jsonl").read_bytes().splitlines()
+]
+
+
+def read(path: Path | str, **kw: Any) -> list[RecordItem]:
+    return list(iter_records([str(path)], **kw))
+
+
+def read_bytes(data: bytes, **kw: Any) -> list[RecordItem]:
+    return list(iter_records(["-"], stdin=io.BytesIO(data), **kw))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def deals_csv(deals: list[dict[str, Any]], lineterminator: str = "\r\n",
+              header: list[str] | None = None) -> str:
+    """The deals as a CSV export: one column per field, objects and lists as JSON cells."""
+    columns: list[str] = []
+    for d in deals:
+        columns += [k for k in d if k not in columns]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator=lineterminator)
+    writer.writerow(header or columns)
+    for d in deals:
+        writer.writerow([_cell(d.get(k)) for k in columns])
+    return buf.getvalue()
+
+
+def deals_jsonl(deals: list[dict[str, Any]], ends: list[bytes]) -> bytes:
+    """One deal per line, line ``i`` ending in ``ends[i % len(ends)]``."""
+    return b"".join(orjson.dumps(d) + ends[i % len(ends)] for i, d in enumerate(deals))
+
+
+def shape(items: list[RecordItem]) -> list[tuple[int, Any]]:
+    """(position, record or error) per item."""
+    return [(i.position, i.record if i.record is not None else f"ERR {i.error}") for i in items]
+
+
+def serial_verdicts(src: Path) -> bytes:
+    engine = Engine(load_policy(POLICY))
+    return b"".join(orjson.dumps(v) + b"\n" for v in verdict_stream(
+        engine, [str(src)], BatchOptions(policy_path=POLICY, now=NOW, jobs=1)))
+
+
+def parallel_verdicts(src: Path) -> bytes:
+    engine = Engine(load_policy(POLICY))
+    return b"".join(parallel.verdict_blocks(
+        engine, [str(src)], BatchOptions(policy_path=POLICY, now=NOW, jobs=2), Summary()))
+
+
+# --------------------------------------------------------------------------- lone CR line ends
+
+
+def test_csv_with_lone_cr_line_ends_reads_every_row(tmp_path: Path) -> None:
+    """Excel's "CSV (Macintosh)" ends rows with a lone CR: one verdict for the whole file."""
+    text = deals_csv(DEALS[:8], "\r")
+    (tmp_path / "lf.csv").write_text(text.replace("\r", "\n"), "utf-8")
+    (tmp_path / "cr.csv").write_text(text, "utf-8", newline="")
+    cr, lf = read(tmp_path / "cr.csv"), read(tmp_path / "lf.csv")
+    assert len(cr) == 8 and all(i.ok for i in cr)
+    assert shape(cr) == shape(lf)
+    assert [i.position for i in cr] == list(range(2, 10))
+
+
+def test_csv_cr_in_a_quoted_cell_stays_and_one_outside_ends_the_row(tmp_path: Path) -> None:
+    """As Python's csv.reader(open(path, newline='')) reads it, line numbers too."""
+    data = (b"id,stage,note\n"
+            b'L1,lost,"line one\rline two"\n'      # a CR inside quotes: part of the cell
+            b"L2,lost,price\r"                     # a lone CR ends the row
+            b"L3,lost,\n"
+            b"L4,lost,unquoted\rcr inside\n")       # outside quotes: the row ends there
+    path = tmp_path / "crcell.csv"
+    path.write_bytes(data)
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        rows = [(reader.line_num, row) for row in reader]
+    assert [n for n, _ in rows] == [1, 3, 4, 5, 6, 7]  # csv counts every line end
+    items = read(path)
+    assert shape(items) == [
+        (2, {"id": "L1", "stage": "lost", "note": "line one\rline two"}),
+        (4, {"id": "L2", "stage": "lost", "note": "price"}),
+        (5, {"id": "L3", "stage": "lost"}),
+        (6, {"id": "L4", "stage": "lost", "note": "unquoted"}),
+        (7, "ERR row has 1 fields, header has 3"),
+    ]
+    header = rows[0][1]
+    assert [i.record for i in items[:4]] == [
+        {k: v for k, v in zip(header, row, strict=True) if v} for _, row in rows[1:5]]
+
+
+def test_a_big_csv_with_lone_cr_line_ends_is_read_past_the_record_cap() -> None:
+    """The cap cut a 'line' at max_record_bytes: a CR-only file was one oversized line."""
+    deals = [dict(DEALS[i % len(DEALS)], id=f"D-{i}") for i in range(5000)]
+    data = deals_csv(deals, "\r").encode()
+    assert len(data) > 2 * (1 << 20)
+    items = read_bytes(data, fmt="csv", max_record_bytes=4000)
+    assert [i.position for i in items] == list(range(2, 5002))
+    assert [i.record["id"] for i in items if i.record] == [d["id"] for d in deals]
+
+
+def test_csv_lone_cr_rows_two_workers_give_what_one_process_gives(tmp_path: Path) -> None:
+    src = tmp_path / "cr.csv"
+    src.write_text(deals_csv(DEALS, "\r"), "utf-8", newline="")
+    serial = serial_verdicts(src)
+    assert len(serial.splitlines()) == len(DEALS) and b'"verdict":"error"' not in serial
+    assert parallel_verdicts(src) == serial
+
+
+@pytest.mark.parametrize(("data", "splittable"), [
+    (b'{"a": 1}\n{"a": 2}\n', True),
+    (b'{"a": 1}\r\n{"a": 2}\r\n', True),
+    (b'{"a": 1}\r{"a": 2}\n', False),
+    (b'{"a": 1}\n{"a": 2}\r', False),  # a lone CR last
+    (b"\xff\xfe" + '{"a": 1}\n'.encode("utf-16-le"), False),
+    (b"\xfe\xff" + '{"a": 1}\n'.encode("utf-16-be"), False),
+    ('{"a": 1}\n'.encode("utf-32"), False),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"x" * 20, False),
+], ids=["lf", "crlf", "lone-cr", "lone-cr-last", "utf-16-le", "utf-16-be", "utf-32", "gzip"])
+def test_byte_splittable_says_when_workers_may_cut_a_jsonl_file_at_lf(
+        tmp_path: Path, data: bytes, splittable: bool) -> None:
+    """What parallel's plan_chunks can ask before it splits a file into byte ranges."""
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(data)
+    assert readers.byte_splittable(str(src)) is splittable
+
+
+def test_byte_splittable_sees_a_crlf_across_read_blocks(tmp_path: Path) -> None:
+    src = tmp_path / "d.jsonl"
+    for tail, splittable in ((b"\n{}\r\n", True), (b"{}\n", False)):
+        src.write_bytes(b"{}" + b" " * ((1 << 20) - 3) + b"\r" + tail)
+        assert readers.byte_splittable(str(src)) is splittable
+    assert readers.byte_splittable(str(tmp_path / "missing.jsonl"))  # the reader reports it
