@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from cycleflow.batch.readers import iter_records
-from cycleflow.batch.typing import CellError, RowTyper, field_types_from_schema
+from cycleflow.batch.typing import CellError, RowTyper, convert_cell, field_types_from_schema
 from cycleflow.cli.main import cli
 from cycleflow.validate.deal_schema import known_fields
 
@@ -126,6 +126,7 @@ def test_an_empty_nested_cell_that_allows_null_is_null_only_inside_a_present_obj
     t = typer("id", "customer.name", "customer.vat")
     assert t(["D1", "Acme", ""]) == {"id": "D1", "customer": {"name": "Acme", "vat": None}}
     assert t(["D1", "", ""]) == {"id": "D1"}  # nulls alone make no object
+    assert t(["D1", "", "NULL"]) == {"id": "D1", "customer": {"vat": None}}  # written null
 
 
 def test_a_nested_cell_that_does_not_fit_names_its_column() -> None:
@@ -142,8 +143,10 @@ def test_dotted_column_and_plain_column_of_the_same_object_clash_per_row() -> No
     # only the rows that fill both clash; an empty plain cell gives way to the nested one
     assert t(['{"name": "Acme"}', "D2", ""]) == {"customer": {"name": "Acme"}, "id": "D2"}
     assert t(["", "D3", "Acme Corp"]) == {"id": "D3", "customer": {"name": "Acme Corp"}}
-    # the plain cell null where null is allowed gives way too
+    # the plain cell null where null is allowed gives way too; a written NULL does not
     assert t(["", "D4", ""]) == {"customer": None, "id": "D4"}
+    with pytest.raises(CellError, match="'Acme Corp' clashes with column 'customer'"):
+        t(["null", "D5", "Acme Corp"])
 
 
 def test_nesting_under_a_field_the_schema_does_not_declare_an_object_is_an_error() -> None:
@@ -251,3 +254,44 @@ def test_cli_types_a_nested_cell_by_its_schema_type(tmp_path: Path) -> None:
                                       "--jobs", "1", str(path), "--format", "jsonl"])
     (v,) = verdicts(result.stdout_bytes)
     assert v["verdict"] == "compliant", v
+
+
+# --------------------------------------------------------------------------- NULL text
+
+
+@pytest.mark.parametrize("text", ["null", "NULL", "Null", "  NULL ", "null\t"])
+@pytest.mark.parametrize("types", [{"string", "null"}, {"number", "null"}, {"null"},
+                                   {"boolean", "null"}, {"array", "object", "null"}])
+def test_null_text_is_null_where_the_schema_allows_null(text: str, types: set[str]) -> None:
+    assert convert_cell("c", text, frozenset(types)) is None
+    assert RowTyper(["c"], {"c": frozenset(types)})([text]) == {"c": None}
+
+
+@pytest.mark.parametrize("text", ["nULL", "none", "NULLS", "'null'"])
+def test_other_text_in_a_string_or_null_column_stays_text(text: str) -> None:
+    assert convert_cell("c", text, frozenset({"string", "null"})) == text
+
+
+def test_null_text_where_null_is_not_allowed_is_what_it_was() -> None:
+    assert convert_cell("c", "NULL", frozenset({"string"})) == "NULL"
+    assert RowTyper(["c"], {"c": frozenset({"string"})})(["NULL"]) == {"c": "NULL"}
+    for types in ({"number"}, {"integer"}, {"boolean"}):
+        with pytest.raises(CellError, match="column 'c': 'NULL' is not"):
+            convert_cell("c", "NULL", frozenset(types))
+        with pytest.raises(CellError, match="column 'c': 'NULL' is not"):
+            RowTyper(["c"], {"c": frozenset(types)})(["NULL"])
+
+
+def test_cli_null_decision_maker_is_not_identified(tmp_path: Path) -> None:
+    path = tmp_path / "nulltext.csv"
+    path.write_text('id,stage,stage_entered_at,owner,customer,budget,decision_maker\n'
+                    'Q1,qualified,2026-11-20T00:00:00Z,ann,"{""name"":""Acme""}",5000,NULL\n'
+                    'Q2,qualified,2026-11-20T00:00:00Z,ann,"{""name"":""Acme""}",5000,\n'
+                    'Q3,qualified,2026-11-20T00:00:00Z,ann,"{""name"":""Acme""}",5000,Ann\n',
+                    "utf-8")
+    got = verdicts(run_cli(str(path), "--format", "jsonl").stdout_bytes)
+    rules = [[x["rule"] for x in v["violations"]] for v in got]
+    assert "decision_maker_identified" in rules[0]
+    assert "decision_maker_identified" in rules[1]
+    assert "decision_maker_identified" not in rules[2]
+    assert got[0]["violations"][0]["values"] == {"deal.decision_maker": None}

@@ -8,7 +8,10 @@ boolean, array, object, then string. Nothing is guessed: ``"1,000"`` and
 ``"1.000,50"`` are not numbers (thousands separators and decimal commas differ by
 locale), ``NaN``/``inf`` are refused, and a cell that fits none of the declared types
 is an error naming its column. An empty cell is an absent field, or ``null`` where the
-schema allows null. Columns the schema does not type stay strings.
+schema allows null; where it allows null, a cell that is ``null``, ``NULL`` or ``Null``
+(spaces around it ignored) is ``null`` too, as a database or CRM export writes it
+(elsewhere it stays text, and a number or boolean column refuses it). Columns the
+schema does not type stay strings.
 
 Columns named with dots are nested fields, as a CRM export (Salesforce, HubSpot)
 flattens them: ``customer.name`` and ``customer.country`` build
@@ -53,6 +56,8 @@ _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 _LOCALE_NUMBER = re.compile(r"[+-]?\d{1,3}(?:[,.' \u00a0]\d{3})+(?:[.,]\d+)?|[+-]?\d+,\d+")
 
 _ABSENT = object()
+#: How an export writes null; read as null only where the schema allows null.
+_NULL_TEXTS = frozenset({"null", "NULL", "Null"})
 
 
 class CellError(ValueError):
@@ -157,6 +162,8 @@ def convert_cell(column: str, text: str, types: frozenset[str] | None) -> Any:
     """
     if text == "" or (types and "string" not in types and not text.strip()):
         return None if types and "null" in types else _ABSENT
+    if types and "null" in types and text.strip() in _NULL_TEXTS:
+        return None
     if not types or types == {"string"}:
         return text
     first: CellError | None = None
@@ -187,6 +194,8 @@ def _converter(column: str, types: frozenset[str] | None) -> Callable[[str], Any
         return lambda cell: cell if cell != "" else _ABSENT
     blank = None if "null" in types else _ABSENT
     plain = types - {"null"}
+    if plain == {"string"} and "null" in types:
+        return lambda cell: cell if cell != "" and cell.strip() not in _NULL_TEXTS else None
     if plain == {"string"}:
         return lambda cell: cell if cell != "" else blank
     single: Callable[[str, str], Any] | None = {
@@ -198,6 +207,8 @@ def _converter(column: str, types: frozenset[str] | None) -> Callable[[str], Any
         def typed(cell: str) -> Any:
             if cell == "" or not cell.strip():
                 return blank
+            if blank is None and cell.strip() in _NULL_TEXTS:
+                return None
             return conv(column, cell)
 
         return typed
