@@ -9,7 +9,10 @@ that are not gzip) yields every record read whole before the damage, then
 one error item at the line the damage begins on.
 
 Formats (by suffix, ``.gz`` allowed on each; otherwise sniffed from the
-first bytes, see :func:`_sniff`; ``fmt=`` overrides both):
+first bytes, see :func:`_sniff`; ``fmt=`` overrides both). Text is UTF-8; a
+source that starts with a UTF-16 or UTF-32 byte order mark (Excel's and
+Windows tools' "Unicode") is decoded as it is read, except JSON Lines for now
+(see :func:`byte_splittable`).
 
 ``.jsonl`` / ``.ndjson``
     one object per line, each line parsed on its own; blank lines skipped.
@@ -313,6 +316,48 @@ class _Prefixed(io.RawIOBase):
         return n
 
 
+class _Decoded(io.RawIOBase):
+    """A UTF-16 or UTF-32 stream as UTF-8 bytes, decoded a chunk at a time (its byte order
+    mark dropped), so each format's reader reads it as it reads UTF-8.
+
+    A code unit that is not text (half a surrogate pair, an odd byte left at the end of a
+    file cut short) becomes bytes that are not UTF-8 either, so the line holding it gets
+    the reader's usual error and the other lines are read. A read error is raised once
+    what was decoded before it is consumed.
+    """
+
+    def __init__(self, stream: BinaryIO, encoding: str) -> None:
+        super().__init__()
+        self._read = getattr(stream, "read1", stream.read)
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="surrogatepass")
+        self._out = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._out.nbytes and not self._done:
+            data = self._read(_CHUNK)
+            self._done = not data
+            try:
+                text = self._decoder.decode(data, self._done)
+            except UnicodeDecodeError:  # only when done: a code unit cut short
+                text = "\udcff"  # encodes to bytes that are not UTF-8
+            self._out = memoryview(text.encode("utf-8", "surrogatepass"))
+        n = min(len(view), self._out.nbytes)
+        view[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+
+def _decoded_head(head: bytes, encoding: str, size: int = _SNIFF) -> bytes:
+    """The UTF-8 of the whole lines of a UTF-16/32 ``head`` (cut at ``size``), for sniffing."""
+    text = head.decode(encoding, "replace").encode("utf-8")
+    return text[: text.rfind(b"\n") + 1] if len(head) >= size and b"\n" in text else text
+
+
 def _read_head(stream: BinaryIO, size: int = _SNIFF) -> tuple[bytes, BaseException | None]:
     """Up to ``size`` bytes, and the read error that stopped short of them, if any.
 
@@ -400,7 +445,14 @@ def _read_source(
         gz: Any = gzip.GzipFile(fileobj=stream, mode="rb")
         head, error = _read_head(gz)
         stream = io.BufferedReader(_Prefixed(head, gz, error), _CHUNK)
+    encoding = _wide_encoding(head)
+    if encoding is not None:
+        head = _decoded_head(head, encoding)
     kind, unknown = (fmt, False) if fmt else _sniff(head)
+    # Not JSON Lines yet: workers read a plain .jsonl file in byte ranges themselves, and
+    # decode nothing (see byte_splittable); one process must read what they read.
+    if encoding is not None and kind != "jsonl":
+        stream = io.BufferedReader(_Decoded(stream, encoding), _CHUNK)
     if kind == "jsonl":
         yield from _read_jsonl(stream, source, limit, _UNKNOWN_FORMAT if unknown else "")
     elif kind == "json":
