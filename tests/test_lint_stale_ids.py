@@ -143,3 +143,20 @@ def test_only_the_form_that_lacks_the_step_is_named(tmp_path: Path) -> None:
     [problem] = [p for p in lint_file(str(path)) if p.code == "step-not-in-deal-schema"]
     assert "the map form (steps.propertyNames)" in problem.message
     assert "list form" not in problem.message
+
+
+def test_simulate_warns_before_a_run_the_deal_schema_would_refuse(tmp_path: Path) -> None:
+    """A step renamed in the policy only: every simulated win was refused by rule deal,
+    '0 won', and nothing said why before the run."""
+    from click.testing import CliRunner
+
+    from cycleflow.cli.main import cli
+
+    path, text = _policy(tmp_path, "- id: quotation_negotiation\n", "- id: quotation\n")
+    path.write_text(text.replace("quotation_negotiation", "quotation"), "utf-8")
+    result = CliRunner().invoke(cli, ["simulate", "-p", str(path), "--deals", "5", "--days",
+                                      "10", "--seed", "1", "-o", str(tmp_path / "sim")])
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.stderr.splitlines() if "lint:" in line]
+    assert "step-not-in-deal-schema: step 'quotation'" in warning
+    assert warning.startswith("cycleflow: warning: lint: ") and "will be refused" in warning

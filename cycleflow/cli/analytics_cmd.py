@@ -71,6 +71,12 @@ def simulate(
     )
     for warning in fill_warnings(policy, options):  # before the run: say it once, up front
         click.echo(f"cycleflow: warning: {warning}", err=True)
+    from cycleflow.toolkit.lint import lint_file
+
+    for problem in lint_file(policy_path):  # a policy that loads may still fail lint: a
+        if problem.severity == "error":  # step the deal schema refuses blocks every move
+            click.echo(f"cycleflow: warning: lint: {problem.render()} (simulated moves it concerns "
+                       "will be refused)", err=True)
     summary = run(policy, out_dir, options)
     click.echo(
         f"simulated {summary.deals} deals over {days} days (seed {seed}): "
