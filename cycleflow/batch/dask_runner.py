@@ -578,8 +578,10 @@ def check_dataframe(df: dask.dataframe.DataFrame, policy_path: str | os.PathLike
 
     Each row becomes a record: its columns are the deal's fields, and a cell
     that is missing (None, NaN, NaT, NA) is left out of the record, as an
-    empty CSV cell is. numpy scalars and arrays become Python numbers and
-    lists; timestamps become ISO-8601 strings. The record's position is the
+    empty CSV cell is; so is a missing value inside a cell's dicts (and lists
+    of dicts), as Arrow fills a struct's absent keys (Parquet). numpy scalars
+    and arrays become Python numbers and lists; timestamps become ISO-8601
+    strings. The record's position is the
     row's 1-based position in the whole dataframe.
 
     Columns (:data:`FRAME_COLUMNS`): ``record`` (int), ``deal``, ``stage``,
@@ -641,9 +643,14 @@ def _rule_id(finding: Any) -> str:
     return str(finding)
 
 
-def _missing(value: Any) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return True
+def _missing(value: Any, *, none: bool = True) -> bool:
+    """Whether a value is pandas' missing value: NaN, NA, NaT (and None, if ``none``)."""
+    if value is None:
+        return none
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, str | int | dict | list):
+        return False
     pd = _dask("pandas")
 
     return value is pd.NA or value is pd.NaT or (
@@ -652,7 +659,10 @@ def _missing(value: Any) -> bool:
 
 
 def _cell(value: Any) -> Any:
-    """A dataframe cell as the plain JSON-like value a record read from a file would hold."""
+    """A dataframe cell as the plain JSON-like value a record read from a file would hold.
+
+    Inside dicts a missing value is left out, as a missing cell is; inside lists it is None.
+    """
     if isinstance(value, datetime):
         return value.isoformat()
     if type(value).__module__ == "numpy":
@@ -660,7 +670,7 @@ def _cell(value: Any) -> Any:
         if isinstance(value, datetime):
             return value.isoformat()
     if isinstance(value, list | tuple):
-        return [_cell(v) for v in value]
+        return [None if _missing(v) else _cell(v) for v in value]
     if isinstance(value, dict):
-        return {k: _cell(v) for k, v in value.items()}
+        return {k: _cell(v) for k, v in value.items() if not _missing(v)}
     return value
