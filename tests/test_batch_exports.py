@@ -242,3 +242,42 @@ def test_a_utf16_csv_two_workers_give_what_one_process_gives(tmp_path: Path) -> 
     serial = serial_verdicts(src)
     assert len(serial.splitlines()) == len(DEALS) and b'"verdict":"error"' not in serial
     assert parallel_verdicts(src) == serial
+
+
+# --------------------------------------------------------------------------- trailing delimiters
+
+
+def test_a_trailing_comma_on_every_line_is_an_unnamed_empty_last_column() -> None:
+    """Exports that end each line with the delimiter: every row was 'the header on line 1
+    has an empty column name'."""
+    items = read(EXPORTS / "trailing-comma.csv")
+    assert shape(items) == [
+        (2, {"id": "L1", "stage": "lost", "owner": "ann", "lost_reason": "no budget"}),
+        (3, {"id": "L2", "stage": "lost", "owner": "ann", "lost_reason": 'multi\nline "reason"'}),
+        (5, {"id": "L3", "stage": "lost", "owner": "bo"}),  # no cell at all for the unnamed column
+        (6, "ERR line 6: column 5 has no name in the header on line 1, but this row has "
+            "'price' in it; name the column in the header, or leave its cells empty"),
+        (7, {"id": "L5", "stage": "lost", "owner": "bo", "lost_reason": "timing"}),
+        (8, "ERR row has 3 fields, header has 5"),
+        (9, "ERR row has 6 fields, header has 5"),
+    ]
+
+
+def test_several_unnamed_last_columns_and_one_in_the_middle(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_bytes(b"id,stage,,\nA,won,,\nB,won, ,\nC,won,,x\n")
+    assert shape(read(p)) == [
+        (2, {"id": "A", "stage": "won"}), (3, {"id": "B", "stage": "won"}),
+        (4, "ERR line 4: column 4 has no name in the header on line 1, but this row has 'x' "
+            "in it; name the column in the header, or leave its cells empty")]
+    p.write_bytes(b"id,,stage\nA,,won\n")  # in the middle: the header is wrong
+    assert shape(read(p)) == [(2, "ERR the header on line 1 has an empty column name")]
+
+
+def test_trailing_commas_through_the_batch_keep_the_verdicts(tmp_path: Path) -> None:
+    plain, trailing = tmp_path / "plain.csv", tmp_path / "trailing.csv"
+    text = deals_csv(DEALS, "\n")
+    plain.write_text(text, "utf-8")
+    trailing.write_text("".join(line + ",\n" for line in text.splitlines()), "utf-8")
+    assert serial_verdicts(trailing).replace(b"trailing.csv", b"plain.csv") == serial_verdicts(
+        plain)

@@ -32,7 +32,9 @@ Windows tools' "Unicode") is decoded as it is read, except JSON Lines for now
     a header row, then one record per row; a UTF-8 BOM is stripped; lines end at
     LF, CRLF or a lone CR (old Mac exports), as Python's csv reads a file opened
     with ``newline=''``, and a CR inside a quoted cell stays in it; a quoted
-    cell may span lines (the record's position is its first line); an
+    cell may span lines (the record's position is its first line); unnamed last
+    columns (a delimiter ending every line) are no fields, and text in one is its
+    row's error; an
     unclosed quote is reported at its line and the lines after it are read
     again as records; empty cells are absent fields; cells are typed through
     ``field_types`` (see :mod:`cycleflow.batch.typing`).
@@ -1194,6 +1196,11 @@ def _open_quote_at_end(line: str, in_quote: bool) -> bool:
 _Line = tuple[int, str, "str | None", int]  # (number, text, error, bytes)
 
 
+def _shown(text: str) -> str:
+    """A cell's text quoted for a message, cut to 40 characters (as CellError shows it)."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 class _CsvLines:
     """Physical lines with their numbers, decoded, with push-back for re-reading."""
 
@@ -1283,6 +1290,8 @@ def _csv_records(
         csv.field_size_limit(limit)
     header: list[str] | None = None
     header_error: str | None = None
+    header_line = 0
+    named = 0  # the columns before the unnamed ones a trailing delimiter makes
     typer = RowTyper((), field_types)
     recovering_until = 0  # lines up to this number are read one line per record
     while True:
@@ -1331,20 +1340,25 @@ def _csv_records(
             yield _bad(source, start, f"invalid CSV: {err}")
             continue
         if header is None:
-            header = [c.strip() for c in row]
+            header, header_line = [c.strip() for c in row], start
+            # A delimiter ending every line makes unnamed last columns: their empty cells
+            # are no field (a cell with text in one is its row's error, below).
+            named = len(header)
+            while named > 1 and not header[named - 1]:
+                named -= 1
             seen: set[str] = set()
-            for name in header:
+            for name in header[:named]:
                 if not name:
                     header_error = f"the header on line {start} has an empty column name"
                 elif name in seen:
                     header_error = f"the header on line {start} repeats column {name!r}"
                 seen.add(name)
-            typer = RowTyper(header, field_types)
+            typer = RowTyper(header[:named], field_types)
             continue
         if header_error is not None:
             yield _bad(source, start, header_error)
             continue
-        if len(row) != len(header):
+        if len(row) != len(header) and not named <= len(row) < len(header):
             message = f"row has {len(row)} fields, header has {len(header)}"
             if len(group) > 1:
                 message += f" (is a quote on line {start} left open?)"
@@ -1352,6 +1366,15 @@ def _csv_records(
                 lines.push_back(group[1:])
             yield _bad(source, start, message)
             continue
+        if len(row) > named:
+            filled = next((i for i in range(named, len(row)) if row[i].strip()), None)
+            if filled is not None:
+                yield _bad(source, start, f"line {start}: column {filled + 1} has no name in "
+                           f"the header on line {header_line}, but this row has "
+                           f"{_shown(row[filled])} in it; name the column in the header, or "
+                           "leave its cells empty")
+                continue
+            del row[named:]
         try:
             record = typer(row)
         except CellError as err:
