@@ -19,7 +19,7 @@ db = pytest.importorskip("dask.bag")
 dd = pytest.importorskip("dask.dataframe")  # needs pyarrow
 
 from cycleflow.api import load_policy  # noqa: E402
-from cycleflow.batch.dask_runner import check_dataframe  # noqa: E402
+from cycleflow.batch.dask_runner import check_bag, check_dataframe  # noqa: E402
 from cycleflow.batch.readers import iter_records  # noqa: E402
 from cycleflow.batch.runner import run_check  # noqa: E402
 from cycleflow.decide.engine import Engine, resolve_now  # noqa: E402
@@ -106,3 +106,34 @@ def test_missing_values_inside_dicts_and_lists_of_dicts_are_left_out(
         holed.append(d)
     got = judge_frame(pd.DataFrame(holed))
     assert frame_rows(got) == verdict_rows(serial(engine, records, tmp_path))
+
+
+# --------------------------------------------------------------------------- bags of dicts
+
+
+def test_to_bag_dicts_leave_pandas_missing_values_out(engine: Engine, tmp_path: Path) -> None:
+    records = deals()
+    with dask.config.set({"dataframe.convert-string": False}):
+        ddf = dd.from_pandas(pd.DataFrame(records), npartitions=3)
+    bag = ddf.to_bag(format="dict")
+    got = check_bag(bag, POLICY, now=NOW).compute(scheduler="sync")
+    assert verdict_rows(got) == verdict_rows(serial(engine, records, tmp_path))
+
+
+def test_a_bag_dict_keeps_none_as_null_but_not_nan_nat_or_na(
+        engine: Engine, tmp_path: Path) -> None:
+    won = next(d for d in deals() if d["stage"] == "won")
+    absent = {k: v for k, v in won.items() if k != "amount"}
+    null = {**won, "amount": None}
+    elements = [null, {**won, "amount": float("nan")}, {**won, "amount": pd.NA},
+                {**won, "close_date": pd.NaT}, absent,
+                {**won, "customer": {**won["customer"], "contact_name": float("nan")}}]
+    got = check_bag(db.from_sequence(elements, npartitions=2), POLICY,
+                    now=NOW).compute(scheduler="sync")
+    no_close = {k: v for k, v in won.items() if k != "close_date"}
+    no_contact = {**won, "customer": {k: v for k, v in won["customer"].items()
+                                      if k != "contact_name"}}
+    expected = serial(engine, [null, absent, absent, no_close, absent, no_contact], tmp_path)
+    assert verdict_rows(got) == verdict_rows(expected)
+    assert got[0]["verdict"] == "error" and "amount" in got[0]["error"]  # null stays null
+    assert got[1]["verdict"] != "error"

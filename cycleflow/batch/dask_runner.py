@@ -527,6 +527,14 @@ def check_bag(bag: dask.bag.Bag, policy_path: str | os.PathLike[str], *,
     one pass over the whole input in order; :func:`check_on_dask` does it).
     The policy is loaded here first, so an invalid policy raises PolicyError
     before anything runs.
+
+    A dict element may come from pandas (``df.to_bag(format="dict")``): a
+    float NaN, pandas NA or NaT in it, at any depth of its dicts, is left out
+    of the record (they are never JSON values, only pandas' missing cells),
+    and pandas and numpy values become plain ones as in
+    :func:`check_dataframe` (timestamps included). A ``None`` stays JSON
+    null: in a dict read from JSON, null is meaningful (a field the schema
+    refuses null for makes an ``error`` verdict, where an absent one may not).
     """
     db = _dask("dask.bag")
     delayed = _dask("dask").delayed
@@ -565,6 +573,8 @@ def _check_bag_partition(part: Iterable[Any], offset: int, bundle: PolicyBundle,
             if not is_blank_line(raw, n):  # blank lines are not records, as in `check`
                 item = parse_jsonl_line(raw, source, n, MAX_RECORD_BYTES)
                 rows.append((item.source, item.position, item.record, item.error))
+        elif isinstance(element, dict):
+            rows.append((source, n, _cell(element, keep_none=True), None))
         else:
             rows.append((source, n, element, None))
     return _judge_rows(bundle, settings, rows)
@@ -658,10 +668,11 @@ def _missing(value: Any, *, none: bool = True) -> bool:
         and bool(pd.isna(value)))
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, *, keep_none: bool = False) -> Any:
     """A dataframe cell as the plain JSON-like value a record read from a file would hold.
 
-    Inside dicts a missing value is left out, as a missing cell is; inside lists it is None.
+    Inside dicts a missing value is left out, as a missing cell is (None too, unless
+    ``keep_none``); inside lists it is None.
     """
     if isinstance(value, datetime):
         return value.isoformat()
@@ -670,7 +681,8 @@ def _cell(value: Any) -> Any:
         if isinstance(value, datetime):
             return value.isoformat()
     if isinstance(value, list | tuple):
-        return [None if _missing(v) else _cell(v) for v in value]
+        return [None if _missing(v) else _cell(v, keep_none=keep_none) for v in value]
     if isinstance(value, dict):
-        return {k: _cell(v) for k, v in value.items() if not _missing(v)}
+        return {k: _cell(v, keep_none=keep_none) for k, v in value.items()
+                if not _missing(v, none=not keep_none)}
     return value
