@@ -15,7 +15,8 @@ Windows tools' "Unicode") is decoded as it is read, except JSON Lines for now
 (see :func:`byte_splittable`).
 
 ``.jsonl`` / ``.ndjson``
-    one object per line, each line parsed on its own; blank lines skipped.
+    one object per line, each line parsed on its own; blank lines skipped. A
+    line 1 that opens a JSON document (``[``, ``{`` alone) says so in its error.
 ``.json``
     one object, an array of objects, or several objects one after another.
     Arrays are streamed element by element (a scanner finds the element
@@ -775,7 +776,7 @@ def parse_jsonl_line(
     except orjson.JSONDecodeError as err:
         if not body.strip():
             return _bad(source, position, "blank line")
-        return _bad(source, position, _json_error(err, body))
+        return _bad(source, position, _jsonl_error(err, body, position))
     if type(value) is dict:
         if may_nest_deep(body) and _too_deep(value):
             return _bad(source, position, TOO_DEEP)
@@ -807,7 +808,19 @@ def _jsonl_failure(
         else:
             yield _jsonl_odd(source, lineno, line, value, limit)
             return
-    yield _bad(source, lineno, _json_error(err, line.rstrip(b"\r\n")))
+    yield _bad(source, lineno, _jsonl_error(err, line.rstrip(b"\r\n"), lineno))
+
+
+def _jsonl_error(err: orjson.JSONDecodeError, body: bytes, lineno: int) -> str:
+    """Why a JSON Lines line is no JSON; on line 1, what a JSON document there means."""
+    opening = body.strip()
+    if lineno == 1 and (opening.startswith(b"[") or opening.startswith(b"{") and (
+            opening.endswith((b"{", b"[")))):
+        text = opening.decode("utf-8", "replace")
+        return (f"line 1 is {_shown(text)}: this file looks like one JSON document (an array "
+                "or pretty-printed JSON), not JSON Lines (one object per line); name it "
+                ".json, or write one object per line")
+    return _json_error(err, body)
 
 
 def _jsonl_odd(source: str, lineno: int, line: bytes, value: Any, limit: int) -> RecordItem:
