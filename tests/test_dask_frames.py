@@ -137,3 +137,94 @@ def test_a_bag_dict_keeps_none_as_null_but_not_nan_nat_or_na(
     assert verdict_rows(got) == verdict_rows(expected)
     assert got[0]["verdict"] == "error" and "amount" in got[0]["error"]  # null stays null
     assert got[1]["verdict"] != "error"
+
+
+# --------------------------------------------------------------------------- pandas types
+
+
+def test_naive_timestamps_are_utc(engine: Engine, tmp_path: Path) -> None:
+    records = deals()
+    frame = pd.DataFrame(records)
+    frame["stage_entered_at"] = pd.to_datetime(frame["stage_entered_at"]).dt.tz_localize(None)
+    assert frame["stage_entered_at"].dt.tz is None
+    got = judge_frame(frame)
+    assert frame_rows(got) == verdict_rows(serial(engine, records, tmp_path))
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
+def test_aware_timestamps_keep_their_instant(engine: Engine, tmp_path: Path, tz: str) -> None:
+    records = deals()
+    frame = pd.DataFrame(records)
+    frame["stage_entered_at"] = pd.to_datetime(frame["stage_entered_at"]).dt.tz_convert(tz)
+    got = judge_frame(frame)
+    assert frame_rows(got) == verdict_rows(serial(engine, records, tmp_path))
+
+
+def test_a_timestamp_in_a_date_column_is_its_date(engine: Engine, tmp_path: Path) -> None:
+    records = deals()
+    frame = pd.DataFrame(records)
+    frame["close_date"] = pd.to_datetime(frame["close_date"])
+    frame["signed_at"] = pd.to_datetime(frame["signed_at"]).dt.tz_localize("Asia/Shanghai")
+    assert frame["close_date"].notna().sum() > 10
+    got = judge_frame(frame)
+    assert frame_rows(got) == verdict_rows(serial(engine, records, tmp_path))
+
+
+def test_a_timestamp_past_midnight_in_a_date_column_is_an_error_naming_it() -> None:
+    won = next(d for d in deals() if d["stage"] == "won")
+    frame = pd.DataFrame([won, won])
+    frame["close_date"] = [pd.Timestamp("2026-11-18 00:00"), pd.Timestamp("2026-11-18 10:30")]
+    got = judge_frame(frame, npartitions=1)
+    assert got.verdict.iloc[0] != "error"
+    assert got.verdict.iloc[1] == "error"
+    assert "'close_date'" in got.error.iloc[1] and "2026-11-18T10:30:00" in got.error.iloc[1]
+
+
+def test_timestamps_inside_lists_of_dicts_are_utc_too(engine: Engine, tmp_path: Path) -> None:
+    records = [d for d in deals() if d.get("approvals")]
+    frame = pd.DataFrame(records)
+    frame["approvals"] = [[{**a, "at": pd.Timestamp(a["at"]).tz_localize(None)} for a in aps]
+                          for aps in frame["approvals"]]
+    got = judge_frame(frame, npartitions=1)
+    assert frame_rows(got) == verdict_rows(serial(engine, records, tmp_path))
+
+
+def test_text_cells_are_typed_as_csv_cells(engine: Engine, tmp_path: Path) -> None:
+    records = deals()
+    frame = pd.DataFrame(records)
+    frame["amount"] = frame["amount"].astype("string")
+    frame["discount_pct"] = frame["discount_pct"].map(lambda v: v if pd.isna(v) else str(v))
+    assert frame["amount"].dropna().map(type).eq(str).all()
+    got = judge_frame(frame)
+    assert frame_rows(got) == verdict_rows(serial(engine, records, tmp_path))
+
+
+def test_a_text_cell_that_does_not_fit_is_an_error_naming_its_column() -> None:
+    won = next(d for d in deals() if d["stage"] == "won")
+    frame = pd.DataFrame([won, won, won])
+    frame["amount"] = pd.array(["150000", "1,500", "NULL"], dtype="string")
+    frame["decision_maker"] = pd.array(["Lea", "Lea", "NULL"], dtype="string")
+    got = judge_frame(frame, npartitions=1)
+    assert list(got.verdict) == ["compliant", "error", "error"]
+    assert "column 'amount': '1,500' is not a number" in got.error.iloc[1]
+    assert "column 'amount': 'NULL' is not a number" in got.error.iloc[2]
+
+
+def test_dotted_columns_nest_as_in_a_csv(engine: Engine, tmp_path: Path) -> None:
+    """pd.json_normalize (and read_csv of a CRM export) names nested fields with dots."""
+    records = deals()
+    flat = pd.json_normalize(records)
+    assert "customer.name" in flat.columns and "customer" not in flat.columns
+    got = judge_frame(flat)
+    assert frame_rows(got) == verdict_rows(serial(engine, records, tmp_path))
+
+
+def test_bag_dicts_write_timestamps_as_a_dataframe_does(engine: Engine, tmp_path: Path) -> None:
+    records = deals()
+    frame = pd.DataFrame(records)
+    frame["close_date"] = pd.to_datetime(frame["close_date"])
+    frame["stage_entered_at"] = pd.to_datetime(frame["stage_entered_at"]).dt.tz_localize(None)
+    with dask.config.set({"dataframe.convert-string": False}):
+        bag = dd.from_pandas(frame, npartitions=2).to_bag(format="dict")
+    got = check_bag(bag, POLICY, now=NOW).compute(scheduler="sync")
+    assert verdict_rows(got) == verdict_rows(serial(engine, records, tmp_path))

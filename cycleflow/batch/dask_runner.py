@@ -46,7 +46,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from itertools import islice
 from typing import TYPE_CHECKING, Any, cast
 
@@ -58,6 +58,7 @@ from cycleflow.batch.readers import (
     parse_jsonl_line,
 )
 from cycleflow.batch.runner import flag_duplicate, judge
+from cycleflow.batch.typing import CellError, RowTyper
 from cycleflow.errors import CycleflowError, UsageError
 
 if TYPE_CHECKING:
@@ -562,6 +563,7 @@ def _count(part: Iterable[Any]) -> int:
 def _check_bag_partition(part: Iterable[Any], offset: int, bundle: PolicyBundle,
                          settings: _Settings, source: str) -> list[dict[str, Any]]:
     rows: list[Row] = []
+    dates: frozenset[str] | None = None  # the schema's date fields, once a dict needs them
     for n, element in enumerate(part, offset + 1):
         if isinstance(element, RecordItem):
             rows.append((element.source, element.position, element.record, element.error))
@@ -574,7 +576,14 @@ def _check_bag_partition(part: Iterable[Any], offset: int, bundle: PolicyBundle,
                 item = parse_jsonl_line(raw, source, n, MAX_RECORD_BYTES)
                 rows.append((item.source, item.position, item.record, item.error))
         elif isinstance(element, dict):
-            rows.append((source, n, _cell(element, keep_none=True), None))
+            if dates is None:
+                dates = _frame_schema(bundle, settings.lang)[1]
+            try:
+                record = _plain(element, dates, keep_none=True)
+            except CellError as err:
+                rows.append((source, n, None, str(err)))
+            else:
+                rows.append((source, n, record, None))
         else:
             rows.append((source, n, element, None))
     return _judge_rows(bundle, settings, rows)
@@ -589,10 +598,19 @@ def check_dataframe(df: dask.dataframe.DataFrame, policy_path: str | os.PathLike
     Each row becomes a record: its columns are the deal's fields, and a cell
     that is missing (None, NaN, NaT, NA) is left out of the record, as an
     empty CSV cell is; so is a missing value inside a cell's dicts (and lists
-    of dicts), as Arrow fills a struct's absent keys (Parquet). numpy scalars
-    and arrays become Python numbers and lists; timestamps become ISO-8601
-    strings. The record's position is the
-    row's 1-based position in the whole dataframe.
+    of dicts), as Arrow fills a struct's absent keys (Parquet). Text cells
+    are typed through the policy's ``deal_schema`` exactly as CSV cells are
+    (:mod:`cycleflow.batch.typing`: a ``string`` column ``"1500"`` is the
+    number 1500 where the schema declares a number, ``NULL`` is null where
+    it allows null, a cell that fits no declared type is an ``error``
+    verdict naming its column), and columns named with dots nest as in a
+    CSV (``pd.json_normalize`` output reads as the deals it came from).
+    numpy scalars and arrays become Python numbers and lists. Timestamps
+    become ISO-8601 strings: a naive one is UTC and written with ``Z`` (the
+    engine reads naive times as UTC everywhere); in a field the schema
+    declares ``format: date`` a timestamp at midnight is written as its date,
+    and one past midnight is an ``error`` verdict naming the field. The
+    record's position is the row's 1-based position in the whole dataframe.
 
     Columns (:data:`FRAME_COLUMNS`): ``record`` (int), ``deal``, ``stage``,
     ``verdict`` (compliant / violation / error), ``violations``,
@@ -625,10 +643,17 @@ def _check_frame_partition(part: Any, offset: int, bundle: PolicyBundle,
     pd = _dask("pandas")
 
     columns = [str(c) for c in part.columns]
+    types, dates = _frame_schema(bundle, settings.lang)
+    typer = RowTyper(columns, types)
     rows: list[Row] = []
     for n, values in enumerate(part.itertuples(index=False, name=None), offset + 1):
-        record = {c: _cell(v) for c, v in zip(columns, values, strict=True) if not _missing(v)}
-        rows.append((source, n, record, None))
+        try:
+            record = typer.record((i, _cell(v, columns[i], dates))
+                                  for i, v in enumerate(values) if not _missing(v))
+        except CellError as err:
+            rows.append((source, n, None, str(err)))
+        else:
+            rows.append((source, n, record, None))
     verdicts = _judge_rows(bundle, settings, rows)
     data: dict[str, list[Any]] = {c: [] for c in FRAME_COLUMNS}
     for v in verdicts:
@@ -668,21 +693,103 @@ def _missing(value: Any, *, none: bool = True) -> bool:
         and bool(pd.isna(value)))
 
 
-def _cell(value: Any, *, keep_none: bool = False) -> Any:
+@functools.lru_cache(maxsize=8)
+def _frame_schema(bundle: PolicyBundle, lang: str
+                  ) -> tuple[Mapping[str, frozenset[str]] | None, frozenset[str]]:
+    """On a worker: the field types text cells are typed by (those of a CSV), and the
+    fields the policy's deal schema declares ``format: date``."""
+    from cycleflow.batch.parallel import field_types
+
+    engine = worker_engine(bundle, lang)
+    schema = engine.policy.deal_schema
+    return field_types(engine), _date_fields(schema) if schema else frozenset()
+
+
+def _date_fields(schema: Mapping[str, Any]) -> frozenset[str]:
+    """The field paths (nested ones with dots) whose schema declares ``format: date``."""
+    from cycleflow.validate.deal_schema import resolve_ref
+
+    found: set[str] = set()
+
+    def branches(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+        for key in ("anyOf", "oneOf", "allOf"):
+            listed = node.get(key)
+            for b in listed if isinstance(listed, list) else ():
+                if isinstance(b, Mapping):
+                    yield b
+
+    def is_date(node: Mapping[str, Any], depth: int) -> bool:
+        node = resolve_ref(node, schema)
+        if node.get("format") == "date":
+            return True
+        return depth < 8 and any(is_date(b, depth + 1) for b in branches(node))
+
+    def walk(node: Mapping[str, Any], prefix: str, depth: int) -> None:
+        node = resolve_ref(node, schema)
+        if depth > 8:
+            return
+        props = node.get("properties")
+        for name, sub in props.items() if isinstance(props, Mapping) else ():
+            if isinstance(sub, Mapping):
+                if is_date(sub, 0):
+                    found.add(f"{prefix}{name}")
+                walk(sub, f"{prefix}{name}.", depth + 1)
+        for b in branches(node):
+            walk(b, prefix, depth + 1)
+
+    walk(schema, "", 0)
+    return frozenset(found)
+
+
+def _cell(value: Any, path: str | None, dates: frozenset[str], *,
+          keep_none: bool = False) -> Any:
     """A dataframe cell as the plain JSON-like value a record read from a file would hold.
 
-    Inside dicts a missing value is left out, as a missing cell is (None too, unless
-    ``keep_none``); inside lists it is None.
+    ``path`` names the field the value is (``customer.since``; None inside a list), for
+    the fields declared ``format: date``. Inside dicts a missing value is left out (None
+    too, unless ``keep_none``); inside lists it is None.
     """
+    if type(value).__module__ == "numpy":  # np.float64 and np.str_ too: plain ones out
+        if type(value).__name__ == "datetime64":
+            value = _dask("pandas").Timestamp(value)
+        elif hasattr(value, "tolist"):
+            value = value.tolist()
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
     if isinstance(value, datetime):
+        return _timestamp(value, path, dates)
+    if isinstance(value, date):
         return value.isoformat()
-    if type(value).__module__ == "numpy":
-        value = value.tolist() if hasattr(value, "tolist") else value
-        if isinstance(value, datetime):
-            return value.isoformat()
     if isinstance(value, list | tuple):
-        return [None if _missing(v) else _cell(v, keep_none=keep_none) for v in value]
+        return [None if _missing(v) else _cell(v, None, dates, keep_none=keep_none)
+                for v in value]
     if isinstance(value, dict):
-        return {k: _cell(v, keep_none=keep_none) for k, v in value.items()
-                if not _missing(v, none=not keep_none)}
+        return _plain(value, dates, path, keep_none=keep_none)
     return value
+
+
+def _plain(record: Mapping[Any, Any], dates: frozenset[str], path: str | None = "", *,
+           keep_none: bool) -> dict[Any, Any]:
+    """A dict with pandas' missing values left out (None too, unless ``keep_none``) and
+    every value plain, as :func:`_cell` makes it; ``path`` is the dict's field path
+    ("" for a record, None inside a list)."""
+    return {k: _cell(v, None if path is None else f"{path}.{k}" if path else str(k), dates,
+                     keep_none=keep_none)
+            for k, v in record.items() if not _missing(v, none=not keep_none)}
+
+
+def _timestamp(value: datetime, path: str | None, dates: frozenset[str]) -> str:
+    """A timestamp as the deal schema reads it: its date in a ``format: date`` field (if at
+    midnight), otherwise ISO-8601, ``Z`` for UTC; a naive timestamp is UTC."""
+    text = value.isoformat()
+    if path is not None and path in dates:
+        if value.time() == time() and not getattr(value, "nanosecond", 0):
+            return value.date().isoformat()
+        raise CellError(path, text, "is not a date: the deal schema declares the field "
+                        "format date, and this timestamp is not at midnight")
+    offset = value.utcoffset()
+    if offset is None:
+        return text + "Z"
+    if not offset and text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    return text
