@@ -319,3 +319,46 @@ def test_a_bad_first_jsonl_line_that_is_no_document_keeps_its_own_error(tmp_path
     assert read(src)[0].error == "truncated JSON: Expecting ',' delimiter at column 27"
     src.write_bytes(b"\xef\xbb\xbf[\n" + orjson.dumps(DEALS[0]) + b"\n]\n")  # a BOM first
     assert read(src)[0].error == f"line 1 is '[': {DOCUMENT}"
+
+
+# --------------------------------------------------------------------------- API responses
+
+
+def _wrapped(n: int, key: str, source: Path | str) -> str:
+    return (f"this object holds a list of {n} records under {key!r} and no deal fields "
+            f"('id', 'stage'); extract them first, e.g. jq -c '.{key}[]' {source} > deals.jsonl")
+
+
+@pytest.mark.parametrize(("name", "n", "key"), [
+    ("salesforce.json", 2, "records"), ("hubspot.json", 3, "results")])
+def test_an_api_response_is_not_unwrapped_and_its_error_says_how_to(
+        name: str, n: int, key: str) -> None:
+    """Salesforce's {"records": [...]} and HubSpot's {"results": [...]} were one record,
+    'the deal has no 'stage''."""
+    src = EXPORTS / name
+    [item] = read(src)
+    assert (item.position, item.error) == (1, _wrapped(n, key, src))
+    [verdict] = [orjson.loads(line) for line in serial_verdicts(src).splitlines()]
+    assert verdict["verdict"] == "error" and verdict["error"] == _wrapped(n, key, src)
+
+
+def test_api_responses_in_yaml_arrays_and_stdin(tmp_path: Path) -> None:
+    data = b"[\n" + orjson.dumps({"data": DEALS[:1]}) + b",\n" + orjson.dumps(DEALS[1]) + b"]"
+    assert shape(read_bytes(data)) == [(2, f"ERR {_wrapped(1, 'data', 'FILE')}".replace(
+        "1 records", "1 record")), (3, DEALS[1])]
+    packed = read_bytes(json.dumps([DEALS[0], {"data": DEALS[:1]}]).encode())
+    assert packed[1].error == _wrapped(1, "data", "FILE").replace("1 records", "1 record") + (
+        f" (record 2 starts at line 1, column {len(json.dumps(DEALS[0])) + 4})")
+    src = tmp_path / "deals.yaml"
+    src.write_text("items:\n  - id: a\n    stage: won\n  - id: b\n    stage: won\n", "utf-8")
+    assert shape(read(src)) == [(1, f"ERR {_wrapped(2, 'items', src)}")]
+    src = tmp_path / "my deals.json"
+    src.write_text(json.dumps({"deals": DEALS[:2]}), "utf-8")
+    assert read(src)[0].error == _wrapped(2, "deals", f"'{src}'")  # quoted for the shell
+
+
+def test_a_deal_with_a_list_of_objects_is_still_a_deal() -> None:
+    """Only an object with neither 'id' nor 'stage' is taken for a wrapper."""
+    for deal in ({"id": "X", "items": [{"sku": "A"}]}, {"stage": "won", "data": [{"a": 1}]},
+                 {"records": [1, 2]}, {"records": []}, {"note": "no list here"}):
+        assert shape(read_bytes(json.dumps(deal).encode(), fmt="json")) == [(1, deal)]

@@ -26,7 +26,10 @@ Windows tools' "Unicode") is decoded as it is read, except JSON Lines for now
     records start on one line (minified JSON, an array on one line): then it
     is the record's 1-based index in the source (array elements and top-level
     values counted in order), so records can be told apart, and an error item
-    names the line and column its record starts at. The choice is made on the
+    names the line and column its record starts at. An object with neither ``id``
+    nor ``stage`` that holds a list of objects under ``records``, ``results``,
+    ``data`` and the like is an API response: an error item says how to extract
+    its records (it is not unwrapped; YAML too). The choice is made on the
     first read chunk (1 MiB): in a larger file laid out one record per line at
     first, records that later share a line share its number.
 ``.csv``
@@ -65,6 +68,7 @@ import json
 import math
 import os
 import re
+import shlex
 import stat
 import sys
 import zlib
@@ -558,6 +562,30 @@ def _type_name(value: Any) -> str:
 
 def _not_object(value: Any) -> str:
     return f"expected an object, got {_type_name(value)}"
+
+
+#: Keys under which API responses hold their records (Salesforce, HubSpot, Dynamics, ...).
+_WRAPPER_KEYS = frozenset({"records", "results", "data", "items", "deals", "value", "rows",
+                           "entries", "objects"})
+
+
+def _wrapper(value: dict[str, Any], source: str) -> str | None:
+    """The error for an API response read as one record: an object with neither ``id`` nor
+    ``stage`` that holds a list of objects under a key such as ``records``; else None.
+
+    It is not unwrapped: what else such a file holds (paging, a count) is not known.
+    """
+    if "stage" in value or "id" in value:
+        return None
+    for key, inner in value.items():
+        if key in _WRAPPER_KEYS and type(inner) is list and inner and all(
+                type(x) is dict for x in inner):
+            n = len(inner)
+            path = "FILE" if source == STDIN_NAME else shlex.quote(source)
+            return (f"this object holds a list of {n} record{'s' if n != 1 else ''} under "
+                    f"{key!r} and no deal fields ('id', 'stage'); extract them first, e.g. "
+                    f"jq -c '.{key}[]' {path} > deals.jsonl")
+    return None
 
 
 def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -1142,6 +1170,10 @@ class _JsonScanner:
                     expect_value = False
                     self.rec_start, self.rec_end = pos, end  # rec_col: errors only
                     pos = end
+                    wrapper = None if "stage" in value else _wrapper(value, source)
+                    if wrapper is not None:
+                        yield self.at(self.rec_start, end, _bad(source, line, wrapper))
+                        continue
                     yield _fast_item(source, line, value)
                     continue
             col = self.column_of(pos)
@@ -1164,6 +1196,8 @@ class _JsonScanner:
                         item = _bad(source, line, _not_object(value))
                     elif may_nest_deep(data) and _too_deep(value):
                         item = _bad(source, line, TOO_DEEP)
+                    elif (wrapper := _wrapper(value, source)) is not None:
+                        item = _bad(source, line, wrapper)
                     else:
                         item = RecordItem(source, line, value, None)
             yield self.at(start, end, item, col)
@@ -1693,7 +1727,7 @@ def _yaml_item(source: str, loader: Any, node: yaml.Node, limit: int) -> RecordI
         return _bad(source, line, _yaml_problem(err) + where)
     if not isinstance(value, dict):
         return _bad(source, line, _not_object(value))
-    problem = _json_problem(value, limit)
+    problem = _json_problem(value, limit) or _wrapper(value, source)
     if problem is not None:
         return _bad(source, line, problem)
     return RecordItem(source, line, value, None)
