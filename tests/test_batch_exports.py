@@ -119,7 +119,7 @@ def test_csv_cr_in_a_quoted_cell_stays_and_one_outside_ends_the_row(tmp_path: Pa
         (4, {"id": "L2", "stage": "lost", "note": "price"}),
         (5, {"id": "L3", "stage": "lost"}),
         (6, {"id": "L4", "stage": "lost", "note": "unquoted"}),
-        (7, "ERR row has 1 fields, header has 3"),
+        (7, "ERR row has 1 field, header has 3"),
     ]
     header = rows[0][1]
     assert [i.record for i in items[:4]] == [
@@ -362,3 +362,57 @@ def test_a_deal_with_a_list_of_objects_is_still_a_deal() -> None:
     for deal in ({"id": "X", "items": [{"sku": "A"}]}, {"stage": "won", "data": [{"a": 1}]},
                  {"records": [1, 2]}, {"records": []}, {"note": "no list here"}):
         assert shape(read_bytes(json.dumps(deal).encode(), fmt="json")) == [(1, deal)]
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@pytest.mark.parametrize(("sep", "words"), [
+    (";", "';': the file looks semicolon-separated"),
+    ("\t", "tabs: the file looks tab-separated"),
+])
+def test_a_semicolon_or_tab_separated_csv_says_so(tmp_path: Path, sep: str, words: str) -> None:
+    """Every row was 'row has 8 fields, header has 1' (or, with no comma in a row, 'the deal
+    has no 'stage''): a European Excel export, or Excel's tab-separated 'Unicode text'."""
+    src = tmp_path / "deals.csv"
+    src.write_text(f"id{sep}stage{sep}note\nA{sep}won{sep}x, y\nB{sep}won{sep}z\n", "utf-8")
+    shown = repr(f"id{sep}stage{sep}note")
+    expected = (f"ERR the header on line 1 has no 'stage' column but a name holding {words} "
+                f"({shown}); re-export it with commas between the columns")
+    assert shape(read(src)) == [(2, expected), (3, expected)]
+
+
+def test_a_header_in_another_case_says_column_names_are_case_sensitive(tmp_path: Path) -> None:
+    """'Stage', 'ID': every row was 'the deal has no 'stage''."""
+    src = tmp_path / "deals.csv"
+    text = deals_csv(DEALS[:3], header=None)
+    header, _, rows = text.partition("\r\n")
+    src.write_text(header.title() + "\r\n" + rows, "utf-8")
+    types = {"amount": frozenset({"number"})}
+    expected = ("ERR the header on line 1 has 'Stage' and no 'stage'; column names are "
+                "case-sensitive: rename 'Stage' to 'stage' (and 'Id' to 'id', 'Amount' to "
+                "'amount')")
+    assert shape(read(src, field_types=types)) == [(2, expected), (3, expected), (4, expected)]
+    src.write_text("ID,STAGE\nA,won\n", "utf-8")
+    assert shape(read(src)) == [(2, "ERR the header on line 1 has 'STAGE' and no 'stage'; "
+                                    "column names are case-sensitive: rename 'STAGE' to 'stage' "
+                                    "(and 'ID' to 'id')")]
+    src.write_text("id,stage,Amount\nA,won,1\n", "utf-8")  # has 'stage': judged as it is
+    assert shape(read(src, field_types=types)) == [(2, {"id": "A", "stage": "won", "Amount": "1"})]
+
+
+def test_json_errors_read_as_one_sentence(tmp_path: Path) -> None:
+    """'invalid JSON: Invalid control character at at column 12'."""
+    src = tmp_path / "odd.jsonl"
+    src.write_bytes(b'{"id": "]]>\x01", broken\n{"id": "a\tb"}\n{"id": "open\n')
+    assert [i.error for i in read(src)] == [
+        "invalid JSON: a control character (U+0001) inside a string at column 12; write it "
+        "as an escape such as \\u0001, or remove it",
+        "invalid JSON: a control character (U+0009) inside a string at column 10; write it "
+        "as an escape such as \\t, or remove it",
+        "truncated JSON: Unterminated string starting at column 8",
+    ]
+    src.write_bytes(b'{"id": "\\ud83d", "stage": "won"}\n')
+    assert read(src)[0].error == (
+        "invalid JSON: a \\u escape holds half a character (an unpaired surrogate, as in a "
+        "cut emoji) at column 9; fix or remove it")

@@ -631,16 +631,29 @@ def _json_error(err: orjson.JSONDecodeError, data: bytes, line: int = 1, col: in
             return f"{word} is not allowed in JSON (not a number): {_at(data, at, line, col)}"
     if "infinity" in msg:
         return f"number out of range: {msg} {_at(data, pos, line, col)}"
+    if "surrogate" in msg:  # Python's json reads these: orjson's words are the only ones
+        return (f"invalid JSON: a \\u escape holds half a character (an unpaired surrogate, "
+                f"as in a cut emoji) {_at(data, pos, line, col)}; fix or remove it")
     # The standard library names most syntax errors better ("Expecting ',' delimiter").
     try:
         json.loads(data.decode("utf-8", "replace"))
     except json.JSONDecodeError as jerr:
         msg, pos = jerr.msg, len(jerr.doc[: jerr.pos].encode("utf-8", "replace"))
+        if msg.startswith("Invalid control character") and pos < len(data):
+            code = data[pos]
+            escape = _ESCAPES.get(code, f"\\u{code:04x}")
+            return (f"invalid JSON: a control character (U+{code:04X}) inside a string "
+                    f"{_at(data, pos, line, col)}; write it as an escape such as {escape}, "
+                    "or remove it")
+        msg = msg.removesuffix(" at")  # "... starting at" + " at column 8"
     except (ValueError, RecursionError):
         pass
-    if pos >= len(data.rstrip()):
+    if pos >= len(data.rstrip()) or msg.startswith("Unterminated string"):  # it runs to the end
         return f"truncated JSON: {msg} {_at(data, pos, line, col)}"
     return f"invalid JSON: {msg} {_at(data, pos, line, col)}"
+
+
+_ESCAPES = {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}
 
 
 def _at(data: bytes, pos: int, line: int, first_col: int = 1) -> str:
@@ -1243,6 +1256,29 @@ def _open_quote_at_end(line: str, in_quote: bool) -> bool:
 _Line = tuple[int, str, "str | None", int]  # (number, text, error, bytes)
 
 
+def _header_hint(
+    names: Sequence[str], line: int, field_types: Mapping[str, frozenset[str]] | None
+) -> str | None:
+    """Why a CSV header with no ``stage`` column makes every row an error, when it can be
+    told: ``Stage`` written in another case, or a file separated by ``;`` or tabs."""
+    known = {k.casefold(): k for k in sorted({"id", "stage", *(field_types or ())})}
+    renames = [(n, known[n.casefold()]) for n in names
+               if n.casefold() in known and known[n.casefold()] not in names]
+    stage = next((n for n, k in renames if k == "stage"), None)
+    if stage is not None:
+        others = ", ".join(f"{n!r} to {k!r}" for n, k in renames if k != "stage")
+        return (f"the header on line {line} has {stage!r} and no 'stage'; column names are "
+                f"case-sensitive: rename {stage!r} to 'stage'"
+                + (f" (and {others})" if others else ""))
+    for name in names:
+        if ";" in name or "\t" in name:
+            words = ("';': the file looks semicolon-separated" if name.count(";")
+                     >= name.count("\t") else "tabs: the file looks tab-separated")
+            return (f"the header on line {line} has no 'stage' column but a name holding "
+                    f"{words} ({_shown(name)}); re-export it with commas between the columns")
+    return None
+
+
 def _shown(text: str) -> str:
     """A cell's text quoted for a message, cut to 40 characters (as CellError shows it)."""
     return repr(text if len(text) <= 40 else text[:37] + "...")
@@ -1400,13 +1436,16 @@ def _csv_records(
                 elif name in seen:
                     header_error = f"the header on line {start} repeats column {name!r}"
                 seen.add(name)
+            if header_error is None and "stage" not in header:
+                header_error = _header_hint(header[:named], start, field_types)
             typer = RowTyper(header[:named], field_types)
             continue
         if header_error is not None:
             yield _bad(source, start, header_error)
             continue
         if len(row) != len(header) and not named <= len(row) < len(header):
-            message = f"row has {len(row)} fields, header has {len(header)}"
+            message = (f"row has {len(row)} field{'s' if len(row) != 1 else ''}, "
+                       f"header has {len(header)}")
             if len(group) > 1:
                 message += f" (is a quote on line {start} left open?)"
                 recovering_until = group[-1][0]
