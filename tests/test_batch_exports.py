@@ -167,7 +167,7 @@ def test_byte_splittable_sees_a_crlf_across_read_blocks(tmp_path: Path) -> None:
     for tail, splittable in ((b"\n{}\r\n", True), (b"{}\n", False)):
         src.write_bytes(b"{}" + b" " * ((1 << 20) - 3) + b"\r" + tail)
         assert readers.byte_splittable(str(src)) is splittable
-    assert readers.byte_splittable(str(tmp_path / "missing.jsonl"))  # the reader reports it
+    assert not readers.byte_splittable(str(tmp_path / "missing.jsonl"))  # the reader says why
 
 
 # --------------------------------------------------------------------------- UTF-16 and UTF-32

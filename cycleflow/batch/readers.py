@@ -496,7 +496,7 @@ def byte_splittable(path: str) -> bool:
 
     Not when it is gzip, starts with a UTF-16 or UTF-32 byte order mark (the reader
     decodes it), or holds a lone CR (the reader ends a line there, as at LF). Reads
-    the file once; an unreadable file is left to the reader (True), which reports it.
+    the file once; not when it cannot be read either: the reader reports why.
     """
     try:
         with open(path, "rb") as fh:
@@ -513,7 +513,7 @@ def byte_splittable(path: str) -> bool:
                     return False
                 block = fh.read(_CHUNK)
     except OSError:
-        return True
+        return False
     return not carry
 
 
