@@ -242,9 +242,6 @@ def shipped_policy_with(tmp_path: Path, **customer_props: Any) -> str:
     return str(policy)
 
 
-@pytest.mark.xfail(strict=True, reason="cycleflow.batch.parallel.field_types hands the CSV "
-                   "reader top-level field types only: it should hand it "
-                   "field_types_from_schema(policy.deal_schema)")
 def test_cli_types_a_nested_cell_by_its_schema_type(tmp_path: Path) -> None:
     policy = shipped_policy_with(tmp_path, employees={"type": "integer", "minimum": 1})
     path = tmp_path / "flat.csv"

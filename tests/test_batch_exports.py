@@ -416,3 +416,89 @@ def test_json_errors_read_as_one_sentence(tmp_path: Path) -> None:
     assert read(src)[0].error == (
         "invalid JSON: a \\u escape holds half a character (an unpaired surrogate, as in a "
         "cut emoji) at column 9; fix or remove it")
+
+
+# --------------------------------------------------------------------------- JSON Lines, pending
+# (with parallel.plan_chunks and dask_runner._plain_jsonl asking readers.byte_splittable)
+
+@pytest.mark.parametrize("ends", [[b"\r"], [b"\n", b"\r\n", b"\r"]], ids=["cr", "mixed"])
+def test_jsonl_lone_cr_ends_a_line(tmp_path: Path, ends: list[bytes]) -> None:
+    (tmp_path / "lf.jsonl").write_bytes(deals_jsonl(DEALS[:9], [b"\n"]))
+    (tmp_path / "cr.jsonl").write_bytes(deals_jsonl(DEALS[:9], ends))
+    cr, lf = read(tmp_path / "cr.jsonl"), read(tmp_path / "lf.jsonl")
+    assert shape(cr) == shape(lf) and [i.position for i in cr] == list(range(1, 10))
+    gz = tmp_path / "cr.jsonl.gz"
+    gz.write_bytes(gzip.compress((tmp_path / "cr.jsonl").read_bytes()))
+    assert shape(read(gz)) == shape(lf)
+
+
+def test_jsonl_line_numbers_count_lone_crs(tmp_path: Path) -> None:
+    data = b'{"id": "a"}\r\t\n{"id": "b"}\n{"id": \r"c"}\r\n\r{"id": "d"}\r'
+    assert [(i.position, i.record or i.error) for i in read_bytes(data, fmt="jsonl")] == [
+        (1, {"id": "a"}), (3, {"id": "b"}),
+        (4, "truncated JSON: Expecting value at column 8"),
+        (5, 'invalid JSON: Extra data at column 4'), (7, {"id": "d"})]
+
+
+def test_jsonl_lone_cr_file_larger_than_the_record_cap_and_a_read_chunk(tmp_path: Path) -> None:
+    """The cap cut a line at max_record_bytes: a CR-only file was one oversized 'line'."""
+    deals = [dict(DEALS[i % len(DEALS)], id=f"D-{i}") for i in range(5000)]
+    data = deals_jsonl(deals, [b"\r"])
+    assert len(data) > 2 * (1 << 20)
+    items = read_bytes(data, fmt="jsonl", max_record_bytes=4000)
+    assert [i.position for i in items] == list(range(1, 5001))
+    assert [i.record["id"] for i in items if i.record] == [d["id"] for d in deals]
+
+
+def test_jsonl_over_the_cap_with_lone_crs_costs_one_line(tmp_path: Path) -> None:
+    big = b'{"id": "big", "pad": "' + b"x" * 100 + b'"}'
+    for end in (b"\r", b"\r\n", b"\n"):
+        data = b'{"id": "a"}\r' + big + end + b'{"id": "b"}\r' + big[:48] + b'"}\r\n{"id": "c"}'
+        items = read_bytes(data, fmt="jsonl", max_record_bytes=len(big) - 1)
+        assert [(i.position, (i.record or {}).get("id") or i.error) for i in items] == [
+            (1, "a"), (2, f"record over {len(big) - 1} bytes"), (3, "b"),
+            (4, "big"), (5, "c")], end
+    # a CRLF cut by the cap right after its CR
+    line = b'{"id": "' + b"y" * 40 + b'"}'
+    data = b"\r" + line + b"\r\n" + b'{"id": "z"}\n'
+    items = read_bytes(data, fmt="jsonl", max_record_bytes=len(line) - 1)
+    assert [(i.position, i.error or i.record) for i in items] == [
+        (2, f"record over {len(line) - 1} bytes"), (3, {"id": "z"})]
+
+
+@pytest.mark.parametrize("ends", [[b"\r"], [b"\n", b"\r\n", b"\r"]], ids=["cr", "mixed"])
+def test_jsonl_lone_cr_two_workers_give_what_one_process_gives(
+        tmp_path: Path, ends: list[bytes]) -> None:
+    src = tmp_path / "deals.jsonl"
+    src.write_bytes(deals_jsonl(DEALS, ends))
+    serial = serial_verdicts(src)
+    assert len(serial.splitlines()) == len(DEALS)
+    assert parallel_verdicts(src) == serial
+
+
+@pytest.mark.parametrize("encoding", WIDE)
+def test_utf16_jsonl_reads_as_its_utf8_twin_in_one_process_and_in_workers(
+        tmp_path: Path, encoding: str) -> None:
+    """PowerShell 5's Out-File writes UTF-16: 58 'invalid UTF-8' verdicts for 56 deals."""
+    text = deals_jsonl(DEALS, [b"\n"]).decode()
+    (tmp_path / "utf8.jsonl").write_text(text, "utf-8")
+    src = tmp_path / "wide.jsonl"
+    src.write_bytes(wide(text, encoding))
+    assert shape(read(src)) == shape(read(tmp_path / "utf8.jsonl"))
+    serial = serial_verdicts(src)
+    assert serial == serial_verdicts(tmp_path / "utf8.jsonl").replace(b"utf8.jsonl", b"wide.jsonl")
+    assert parallel_verdicts(src) == serial
+
+
+LATIN = " (the file may be in a Windows or Latin-1 encoding: re-export it as UTF-8)"
+
+
+def test_latin1_bytes_suggest_the_encoding(tmp_path: Path) -> None:
+    src = tmp_path / "cp1252.csv"
+    src.write_bytes("id,stage,customer\r\nL1,won,Café Müller\r\nL2,won,plain\r\n".encode("cp1252"))
+    assert shape(read(src)) == [(2, f"ERR invalid UTF-8 at byte 11 of the line{LATIN}"),
+                                (3, {"id": "L2", "stage": "won", "customer": "plain"})]
+    src = tmp_path / "cp1252.jsonl"
+    src.write_bytes('{"id": "Café"}\n{"id": "b"}\n'.encode("cp1252"))
+    assert read(src)[0].error == f"invalid UTF-8 at byte 12 of the line{LATIN}"
+    assert parallel_verdicts(src) == serial_verdicts(src)

@@ -54,6 +54,7 @@ from cycleflow.batch.readers import (
     MAX_RECORD_BYTES,
     DuplicateTracker,
     RecordItem,
+    byte_splittable,
     is_blank_line,
     parse_jsonl_line,
 )
@@ -341,11 +342,7 @@ def _plain_jsonl(source: str) -> bool:
     """A readable, uncompressed file named ``.jsonl`` / ``.ndjson``."""
     if source == "-" or not source.endswith(JSONL_SUFFIXES) or not os.path.isfile(source):
         return False
-    try:
-        with open(source, "rb") as fh:
-            return fh.read(2) != b"\x1f\x8b"
-    except OSError:
-        return False  # iter_records reports it as an error item
+    return byte_splittable(source)  # gzip, UTF-16/32, a lone CR: the reader must read it
 
 
 def _jsonl_blocks(path: str, size: int) -> Iterator[tuple[int, bytes]]:

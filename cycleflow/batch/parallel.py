@@ -29,13 +29,14 @@ from cycleflow.batch.readers import (
     MAX_RECORD_BYTES,
     DuplicateTracker,
     RecordItem,
+    byte_splittable,
     is_blank_line,
-    is_gzip_header,
     iter_records,
     may_nest_deep,
     parse_jsonl_line,
 )
 from cycleflow.batch.runner import duplicate_warning, judge, judge_record, run_check
+from cycleflow.batch.typing import FieldTypes, field_types_from_schema
 from cycleflow.decide.engine import Engine
 from cycleflow.report._common import dumps as encode
 from cycleflow.report.summary import Summary
@@ -63,12 +64,11 @@ class BatchOptions:
     parent_pid: int | None = dataclasses.field(default_factory=os.getpid)
 
 
-def field_types(engine: Engine) -> dict[str, frozenset[str]] | None:
-    """Top-level field types from the policy's deal schema, for typing CSV cells."""
-    known = engine.policy.known_fields
-    if known is None:
-        return None
-    return {k: v for k, v in known.items() if "." not in k}
+def field_types(engine: Engine) -> FieldTypes | None:
+    """Field types from the policy's deal schema, for typing CSV cells (nested ones too:
+    a column ``customer.country`` is typed by the schema's type of that field)."""
+    schema = engine.policy.deal_schema
+    return None if schema is None else field_types_from_schema(schema)
 
 
 def verdict_stream(
@@ -260,9 +260,10 @@ def plan_chunks(sources: Sequence[str]) -> list[Chunk] | None:
     for src in sources:
         if src == "-" or not os.path.isfile(src) or not src.endswith(JSONL_SUFFIXES):
             return None
-        with open(src, "rb") as fh:  # gzip named .jsonl: the reader decompresses, bytes can't
-            if is_gzip_header(fh.read(10)):
-                return None
+        # gzip, UTF-16/32, a lone CR: the reader decompresses, decodes, ends lines at CR;
+        # byte ranges cut at LF can't
+        if not byte_splittable(src):
+            return None
         files.append(src)
     chunks: list[Chunk] = []
     for path in files:

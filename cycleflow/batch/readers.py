@@ -11,11 +11,13 @@ one error item at the line the damage begins on.
 Formats (by suffix, ``.gz`` allowed on each; otherwise sniffed from the
 first bytes, see :func:`_sniff`; ``fmt=`` overrides both). Text is UTF-8; a
 source that starts with a UTF-16 or UTF-32 byte order mark (Excel's and
-Windows tools' "Unicode") is decoded as it is read, except JSON Lines for now
-(see :func:`byte_splittable`).
+Windows tools' "Unicode") is decoded as it is read (workers that read JSON
+Lines in byte ranges leave such files to this reader: see :func:`byte_splittable`).
 
 ``.jsonl`` / ``.ndjson``
-    one object per line, each line parsed on its own; blank lines skipped. A
+    one object per line, each line parsed on its own; blank lines skipped; a
+    line ends at LF, CRLF or a lone CR (JSON text holds no raw CR in a string,
+    and line numbers count it). A
     line 1 that opens a JSON document (``[``, ``{`` alone) says so in its error.
 ``.json``
     one object, an array of objects, or several objects one after another.
@@ -456,9 +458,7 @@ def _read_source(
     if encoding is not None:
         head = _decoded_head(head, encoding)
     kind, unknown = (fmt, False) if fmt else _sniff(head)
-    # Not JSON Lines yet: workers read a plain .jsonl file in byte ranges themselves, and
-    # decode nothing (see byte_splittable); one process must read what they read.
-    if encoding is not None and kind != "jsonl":
+    if encoding is not None:
         stream = io.BufferedReader(_Decoded(stream, encoding), _CHUNK)
     if kind == "jsonl":
         yield from _read_jsonl(stream, source, limit, _UNKNOWN_FORMAT if unknown else "")
@@ -505,11 +505,12 @@ def byte_splittable(path: str) -> bool:
             if is_gzip_header(block) or _wide_encoding(block) is not None:
                 return False
             while block:
-                data = carry + block
+                data = carry + block if carry else block
                 carry = b"\r" if data.endswith(b"\r") else b""  # maybe half a CRLF
                 if carry:
                     data = data[:-1]
-                if data.count(b"\r") != data.count(b"\r\n"):
+                # most files hold no CR at all: one memchr pass, no counting
+                if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
                     return False
                 block = fh.read(_CHUNK)
     except OSError:
@@ -672,7 +673,8 @@ def _utf8_error(data: bytes, offset: int, line: int) -> str:
     newlines = data.count(b"\n", 0, offset)
     col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
     where = f"line {line + newlines} " if newlines else ""
-    return f"invalid UTF-8 at byte {col} of {where or 'the line'}".rstrip()
+    return (f"invalid UTF-8 at byte {col} of {where or 'the line'} (the file may be in a "
+            "Windows or Latin-1 encoding: re-export it as UTF-8)")
 
 
 # --------------------------------------------------------------------------- JSON Lines
@@ -761,18 +763,23 @@ def _read_jsonl(
     stream: BinaryIO, source: str, limit: int, hint: str = ""
 ) -> Iterator[RecordItem]:
     """One item per non-blank line; ``hint`` is appended to the error of a line not JSON."""
-    readline = stream.readline
+    readline: Callable[[int], bytes] = stream.readline
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     item = _fast_item
     deep = may_nest_deep
     cap = limit + 2  # room for "\r\n"
     lineno = 0
+    universal = False  # reading through _Lines: a lone CR was met
     try:
         while True:
             line = readline(cap)
             if not line:
                 return
+            if b"\r" in line and not universal and _lone_cr(line):
+                # JSON text has no raw CR inside a string: a lone CR ends a line here.
+                readline, universal = _Lines(line, stream).readline, True
+                continue
             lineno += 1
             try:
                 value = loads(line)
