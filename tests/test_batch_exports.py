@@ -10,6 +10,8 @@ import csv
 import gzip
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -502,3 +504,20 @@ def test_latin1_bytes_suggest_the_encoding(tmp_path: Path) -> None:
     src.write_bytes('{"id": "Café"}\n{"id": "b"}\n'.encode("cp1252"))
     assert read(src)[0].error == f"invalid UTF-8 at byte 12 of the line{LATIN}"
     assert parallel_verdicts(src) == serial_verdicts(src)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_cell_error_keeps_the_rows_deal_id(tmp_path: Path, jobs: str) -> None:
+    """'1,000' in the amount column: the error verdict named no deal, so it could not be
+    joined back to the CRM record although its id cell was fine (data-engineer review)."""
+    path = tmp_path / "deals.csv"
+    path.write_text('id,stage,stage_entered_at,owner,amount\n'
+                    'D-1,prospect,2026-11-01T10:00:00Z,ann,"1,000"\n'
+                    ',prospect,2026-11-01T10:00:00Z,ann,"2,000"\n', "utf-8")
+    run = subprocess.run([sys.executable, "-m", "cycleflow", "check", "-p", POLICY, str(path),
+                          "--now", "2026-11-26T12:00:00Z", "--format", "jsonl", "--jobs", jobs],
+                         capture_output=True, text=True, timeout=120)
+    first, second = (json.loads(line) for line in run.stdout.splitlines())
+    assert (first["deal"], first["verdict"], first["record"]) == ("D-1", "error", 2)
+    assert "'1,000' is not a number" in first["error"]
+    assert (second["deal"], second["verdict"]) == (None, "error")

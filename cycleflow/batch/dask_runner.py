@@ -227,7 +227,8 @@ def _settings(now: datetime | str, trigger: str | None, actor: Mapping[str, Any]
     return _Settings(resolve_now(now), trigger, None if actor is None else dict(actor), lang)
 
 
-Row = tuple[str, int, Any, "str | None"]
+# a RecordItem's fields, in order (its deal id only where a reader found one)
+Row = tuple[str, int, Any, "str | None"] | tuple[str, int, Any, "str | None", "str | None"]
 
 
 def _judge_rows(bundle: PolicyBundle, settings: _Settings, rows: list[Row]) -> list[dict[str, Any]]:
@@ -261,7 +262,7 @@ def _judge_jsonl(bundle: PolicyBundle, settings: _Settings, source: str, first_l
     for n, raw in enumerate(data.split(b"\n"), first_line):
         if not is_blank_line(raw, n):
             item = parse_jsonl_line(raw, source, n, max_record_bytes)
-            rows.append((item.source, item.position, item.record, item.error))
+            rows.append((item.source, item.position, item.record, item.error, item.deal))
     verdicts = _judge_rows(bundle, settings, rows)
     return pickle.dumps((verdicts, [(r[0], r[1]) for r in rows]),
                         protocol=pickle.HIGHEST_PROTOCOL)
@@ -334,7 +335,7 @@ def _jobs(sources: Sequence[str], types: Mapping[str, frozenset[str]] | None,
         items = iter_records([src], field_types=types, max_record_bytes=max_record_bytes)
         for batch in _batches(items, batch_size):
             yield _judge_blob, pickle.dumps(
-                [(i.source, i.position, i.record, i.error) for i in batch],
+                [(i.source, i.position, i.record, i.error, i.deal) for i in batch],
                 protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -571,7 +572,7 @@ def _check_bag_partition(part: Iterable[Any], offset: int, bundle: PolicyBundle,
             raw = element.encode("utf-8", "surrogatepass") if isinstance(element, str) else element
             if not is_blank_line(raw, n):  # blank lines are not records, as in `check`
                 item = parse_jsonl_line(raw, source, n, MAX_RECORD_BYTES)
-                rows.append((item.source, item.position, item.record, item.error))
+                rows.append((item.source, item.position, item.record, item.error, item.deal))
         elif isinstance(element, dict):
             if dates is None:
                 dates = _frame_schema(bundle, settings.lang)[1]

@@ -238,7 +238,7 @@ def _batches(items: Iterable[RecordItem]) -> Iterator[list[tuple[Any, ...]]]:
         if batch and (item.source != batch[0][0] or len(batch) >= BATCH_RECORDS):
             yield batch
             batch = []
-        batch.append((item.source, item.position, item.record, item.error))
+        batch.append((item.source, item.position, item.record, item.error, item.deal))
     if batch:
         yield batch
 

@@ -149,6 +149,9 @@ class RecordItem:
     position: int
     record: dict[str, Any] | None
     error: str | None
+    #: the deal id of a record that could not be read, where it could be (a CSV row whose
+    #: id cell is fine but another cell is not), so its error verdict still names the deal
+    deal: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,6 +169,7 @@ _set_source = vars(RecordItem)["source"].__set__
 _set_position = vars(RecordItem)["position"].__set__
 _set_record = vars(RecordItem)["record"].__set__
 _set_error = vars(RecordItem)["error"].__set__
+_set_deal = vars(RecordItem)["deal"].__set__
 
 
 def _fast_item(source: str, position: int, record: dict[str, Any]) -> RecordItem:
@@ -179,11 +183,12 @@ def _fast_item(source: str, position: int, record: dict[str, Any]) -> RecordItem
     _set_position(item, position)
     _set_record(item, record)
     _set_error(item, None)
+    _set_deal(item, None)
     return item
 
 
-def _bad(source: str, position: int, message: str) -> RecordItem:
-    return RecordItem(source, position, None, message)
+def _bad(source: str, position: int, message: str, deal: str | None = None) -> RecordItem:
+    return RecordItem(source, position, None, message, deal)
 
 
 # --------------------------------------------------------------------------- sources
@@ -1471,7 +1476,9 @@ def _csv_records(
         try:
             record = typer(row)
         except CellError as err:
-            yield _bad(source, start, f"line {start}, {err}")
+            at = header.index("id") if "id" in header[:named] else -1
+            deal = row[at].strip() if 0 <= at < len(row) else ""
+            yield _bad(source, start, f"line {start}, {err}", deal or None)
             continue
         # The record itself has no bracket in CSV: MAX_DEPTH of them may already nest too deep.
         if sum(g[1].count("[") + g[1].count("{") for g in group) >= MAX_DEPTH and _too_deep(record):

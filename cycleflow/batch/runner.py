@@ -44,7 +44,8 @@ def judge(
         message = item.error or "unreadable record"
         # the audit log accounts for every input record, the unreadable ones too
         engine.record_unreadable(message, now=now, source=item.source, record=item.position)
-        return _error(None, item.position, item.source, message)
+        return _error({"id": item.deal} if item.deal else None, item.position, item.source,
+                      message)
     return judge_record(engine, item.record, item.position, item.source, now, trigger, actor)
 
 
