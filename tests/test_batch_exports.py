@@ -435,11 +435,14 @@ def test_jsonl_lone_cr_ends_a_line(tmp_path: Path, ends: list[bytes]) -> None:
 
 
 def test_jsonl_line_numbers_count_lone_crs(tmp_path: Path) -> None:
+    # a whole line that parses with a CR in it holds one record (CR is JSON whitespace);
+    # where the text around a CR is no record, the CR ends a line and lines count it
     data = b'{"id": "a"}\r\t\n{"id": "b"}\n{"id": \r"c"}\r\n\r{"id": "d"}\r'
     assert [(i.position, i.record or i.error) for i in read_bytes(data, fmt="jsonl")] == [
-        (1, {"id": "a"}), (3, {"id": "b"}),
-        (4, "truncated JSON: Expecting value at column 8"),
-        (5, 'invalid JSON: Extra data at column 4'), (7, {"id": "d"})]
+        (1, {"id": "a"}), (2, {"id": "b"}), (3, {"id": "c"}), (5, {"id": "d"})]
+    data = b'{"id": "a"}\r{"id": "b"}\n{"id": "c"}\n'
+    assert [(i.position, i.record or i.error) for i in read_bytes(data, fmt="jsonl")] == [
+        (1, {"id": "a"}), (2, {"id": "b"}), (3, {"id": "c"})]
 
 
 def test_jsonl_lone_cr_file_larger_than_the_record_cap_and_a_read_chunk(tmp_path: Path) -> None:
@@ -521,3 +524,23 @@ def test_a_cell_error_keeps_the_rows_deal_id(tmp_path: Path, jobs: str) -> None:
     assert (first["deal"], first["verdict"], first["record"]) == ("D-1", "error", 2)
     assert "'1,000' is not a number" in first["error"]
     assert (second["deal"], second["verdict"]) == (None, "error")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_cr_between_json_tokens_is_whitespace_not_a_line_end(tmp_path: Path,
+                                                                jobs: str) -> None:
+    """A valid record with ',\\r"owner"' inside became two error records and every later
+    record number moved by one (QA pass): JSON allows CR as whitespace."""
+    lines = (ROOT / "examples" / "deals.jsonl").read_bytes().splitlines(keepends=True)
+    assert b', "owner"' in lines[3]
+    lines[3] = lines[3].replace(b', "owner"', b',\r"owner"', 1)
+    path = tmp_path / "deals.jsonl"
+    path.write_bytes(b"".join(lines))
+    run = subprocess.run([sys.executable, "-m", "cycleflow", "check", "-p", POLICY, str(path),
+                          "--now", "2026-11-26T12:00:00Z", "--format", "jsonl", "--jobs", jobs],
+                         capture_output=True, text=True, timeout=120)
+    verdicts = [json.loads(line) for line in run.stdout.splitlines()]
+    records = [json.loads(line) for line in lines if line.strip()]
+    assert [v["deal"] for v in verdicts] == [r["id"] for r in records]
+    assert [v["record"] for v in verdicts] == list(range(1, len(records) + 1))
+    assert "error" not in {v["verdict"] for v in verdicts}

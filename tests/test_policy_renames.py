@@ -188,3 +188,30 @@ def test_lint_takes_a_former_id_left_in_the_schema(tmp_path: Path) -> None:
     schema["properties"]["stage"]["enum"].append("negotiation")  # not yet cleaned up
     (tmp_path / "deal.schema.json").write_text(json.dumps(schema), "utf-8")
     assert lint_file(str(path)) == []
+
+
+@pytest.mark.parametrize("order", ["done first", "done last"])
+def test_two_former_ids_in_a_map_count_if_either_is_done(tmp_path: Path, order: str) -> None:
+    """{quotation_negotiation: done, quote: false} was blocked, the other order allowed
+    (QA pass): the last former id's value overwrote the first's."""
+    path = _v2(tmp_path)
+    path.write_text(path.read_text("utf-8").replace(
+        "formerly: [quotation_negotiation]", "formerly: [quotation_negotiation, quote]"), "utf-8")
+    engine = Engine(load_policy(str(path)))
+    deal = json.loads((ROOT / "examples" / "deal-negotiation.json").read_text("utf-8"))
+    base = {s: {"by": "ann"} for s in deal["steps"] if s != "quotation_negotiation"}
+    pair = [("quotation_negotiation", {"by": "ann"}), ("quote", False)]
+    deal["steps"] = {**base, **dict(pair if order == "done first" else pair[::-1])}
+    assert engine.decide(deal, "win", REP, now=NOW).outcome == "allowed"
+
+
+def test_an_error_verdict_names_the_current_stage_and_the_rename(
+        engines: tuple[Engine, Engine]) -> None:
+    """A deal in a former stage that breaks the deal schema: its error verdict said the old
+    stage and carried no renamed warning, so --fail-on warning missed it (QA pass)."""
+    _, v2 = engines
+    deal = {**json.loads((ROOT / "examples" / "deal-negotiation.json").read_text("utf-8")),
+            "amount": "lots"}
+    for out in (v2.check(deal, now=NOW).to_dict(), v2.check_record(deal, NOW)):
+        assert out["verdict"] == "error" and out["stage"] == "negotiating"
+        assert {"deal.stage": "negotiation"} in [w["values"] for w in out["warnings"]]

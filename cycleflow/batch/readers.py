@@ -782,9 +782,13 @@ def _read_jsonl(
             if not line:
                 return
             if b"\r" in line and not universal and _lone_cr(line):
-                # JSON text has no raw CR inside a string: a lone CR ends a line here.
-                readline, universal = _Lines(line, stream).readline, True
-                continue
+                try:  # a CR between JSON tokens is whitespace: a whole line that parses with
+                    if not line.endswith(b"\n"):  # one is one record
+                        raise decode_error("not a whole line", "", 0)
+                    loads(line)
+                except decode_error:  # no raw CR can sit in a string: it ends a line here
+                    readline, universal = _Lines(line, stream).readline, True
+                    continue
             lineno += 1
             try:
                 value = loads(line)

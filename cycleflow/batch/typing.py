@@ -258,6 +258,15 @@ def column_path(name: str, dotted_names: frozenset[str] = frozenset()) -> tuple[
     return parts if all(parts) else (name,)
 
 
+def _nestable(path: tuple[str, ...], field_types: Mapping[str, frozenset[str]]) -> bool:
+    """Whether no enclosing field of ``path`` is declared as something other than an object."""
+    for k in range(1, len(path)):
+        types = field_types.get(".".join(path[:k]))
+        if types and "object" not in types:
+            return False
+    return True
+
+
 class _Nesting:
     """How the cells of a row with dotted columns are put together (see RowTyper)."""
 
@@ -358,7 +367,10 @@ class RowTyper:
             (name, _converter(name, ft.get(name))) for name in header
         )
         dotted = _dotted_names(field_types)
-        paths = [column_path(name, dotted) for name in header]
+        # a dotted name under a field the schema declares as no object ('amount.usd' beside
+        # a number 'amount') is no nested field: it stays one key, as it was before nesting
+        paths = [p if _nestable(p, ft) else (name,)
+                 for name, p in ((name, column_path(name, dotted)) for name in header)]
         self._nesting = _Nesting(header, paths, ft) if any(len(p) > 1 for p in paths) else None
 
     def __call__(self, row: Sequence[str]) -> dict[str, Any]:

@@ -929,10 +929,14 @@ class Engine:
         try:
             run, program, needs = self._judge_rest(deal, moment, explain or self.audit is not None)
         except DealError as err:
-            verdict = Verdict(
+            renamed: list[Violation] = []
+            if self._renames is not None and isinstance(deal, Mapping):
+                deal, renamed = self._renames.current(_plain_stage(deal), self.lang)
+            verdict = Verdict(  # a former stage id is named as the current one here too
                 "error",
                 deal_id(deal),
                 _s(deal.get("stage")) if isinstance(deal, Mapping) else None,
+                warnings=tuple(renamed),
                 error=err.message,
             )
             return self._emit_verdict(verdict, moment, where)

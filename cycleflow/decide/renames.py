@@ -70,8 +70,8 @@ class Renames:
                     renamed.setdefault(key, value)
                     continue
                 olds.append(key)
-                if new not in steps:  # listed under both ids: the current one stands
-                    renamed[new] = value
+                if new not in steps and _undone(renamed.get(new)):  # listed under both ids:
+                    renamed[new] = value  # the current one stands; else any former one done
             out["steps"] = renamed
         elif isinstance(steps, (list, tuple)):
             present = {k for k in steps if type(k) is str}
@@ -88,6 +88,11 @@ class Renames:
             out["steps"] = listed
         found += [_warning("step", k, self.steps[k], lang) for k in dict.fromkeys(olds)]
         return out, found
+
+
+def _undone(value: Any) -> bool:
+    """A steps-map value that does not mark the step done (absent, null, false, 0)."""
+    return value is None or value is False or value == False  # noqa: E712
 
 
 def _warning(kind: str, old: str, new: str, lang: str) -> Violation:

@@ -543,6 +543,8 @@ def _labels(data: Any, path: Path = ()) -> Iterator[tuple[Path, str | Mapping[st
     """Every label, message, title and description written in a raw policy document."""
     if isinstance(data, Mapping):
         for key, value in data.items():
+            if str(key).startswith("x-"):  # extension keys: ignored by format 1
+                continue
             here = (*path, str(key))
             if key in _LABEL_KEYS and (isinstance(value, str) or (
                     isinstance(value, Mapping) and all(isinstance(v, str)
