@@ -24,9 +24,9 @@ an object none of whose cells is filled is left out entirely; an empty cell that
 schema lets be null is null only inside an object another cell fills. A row is an
 error (naming both columns) when it fills both a dotted column and a column holding
 its whole object (``customer`` written as JSON text and ``customer.name``; an empty
-``customer`` cell gives way), and when it fills a dotted column under a field the
-schema declares as something other than an object (``owner.email`` when ``owner``
-is a string).
+``customer`` cell gives way). A dotted name under a field the schema declares as
+something other than an object (``owner.email`` when ``owner`` is a string) is no
+path: it stays one key, as every dotted name was before nesting.
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def _nestable(path: tuple[str, ...], field_types: Mapping[str, frozenset[str]]) 
 class _Nesting:
     """How the cells of a row with dotted columns are put together (see RowTyper)."""
 
-    __slots__ = ("_bad_parent", "_depth", "_names", "_nested", "_paths", "_prefixes")
+    __slots__ = ("_depth", "_names", "_nested", "_paths", "_prefixes")
 
     def __init__(self, header: Sequence[str], paths: Sequence[tuple[str, ...]],
                  field_types: Mapping[str, frozenset[str]]) -> None:
@@ -282,19 +282,6 @@ class _Nesting:
         self._prefixes = tuple(
             tuple(index[p[:k]] for k in range(1, len(p)) if p[:k] in index) for p in paths)
         self._nested = tuple(i for i, p in enumerate(paths) if len(p) > 1)
-        bad: list[str | None] = []
-        for p in paths:
-            reason = None
-            for k in range(1, len(p)):
-                parent = ".".join(p[:k])
-                types = field_types.get(parent)
-                if types and "object" not in types:
-                    shown = "/".join(sorted(types))
-                    reason = (f"cannot be nested in {parent!r}: the deal schema declares "
-                              f"{parent!r} as {shown}, not an object")
-                    break
-            bad.append(reason)
-        self._bad_parent = tuple(bad)
 
     def assemble(self, values: Sequence[Any], texts: Sequence[Any]) -> dict[str, Any]:
         """The record from each column's typed value (``_ABSENT`` when left out).
@@ -309,8 +296,6 @@ class _Nesting:
         for i in self._nested:
             if values[i] is _ABSENT or weak[i]:
                 continue
-            if self._bad_parent[i] is not None:
-                raise CellError(names[i], _shown(texts[i]), self._bad_parent[i] or "")
             for j in self._prefixes[i]:
                 if values[j] is not _ABSENT and not weak[j]:
                     raise CellError(names[i], _shown(texts[i]), (

@@ -12,13 +12,12 @@ not ask for). Both say "did you mean".
 from __future__ import annotations
 
 import ast
-import difflib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from cycleflow.errors import Problem
 from cycleflow.expr import Expression
-from cycleflow.expr.sandbox import Analysis
+from cycleflow.expr.sandbox import Analysis, did_you_mean
 from cycleflow.model.policy import Risk, Stage, Transition
 
 _EQUALITY = (ast.Eq, ast.NotEq)
@@ -62,9 +61,8 @@ def literal_problems(
 def _problem(analysis: Analysis, node: ast.Constant, kind: str, value: str,
              known: Sequence[str]) -> Problem:
     assert analysis.where is not None
-    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
-    suggestion = (f"did you mean '{close[0]}'?" if close
-                  else f"{kind}s: {', '.join(known)}" if known else f"the policy has no {kind}s")
+    suggestion = (did_you_mean(value, list(known))
+                  or (f"{kind}s: {', '.join(known)}" if known else f"the policy has no {kind}s"))
     if kind == "stage":
         return Problem(
             analysis.where(node), "expr-unknown-stage",
