@@ -372,9 +372,7 @@ def _stage_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
     if allowed is None:
         return []
     main = where.docs.get(policy.path)
-    named = main.data.get("deal_schema") if main is not None and isinstance(
-        main.data, Mapping) else None
-    shown = str(named or policy.deal_schema_path or "deal_schema")
+    shown = _schema_name(policy, where)
     out: list[Problem] = []
     ids = [s.id for s in policy.stages]
     for stage in policy.stages:
@@ -406,6 +404,14 @@ def _stage_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
     return out
 
 
+def _schema_name(policy: Policy, where: _Where) -> str:
+    """The deal schema as the policy names it (``deal_schema:``), for messages."""
+    main = where.docs.get(policy.path)
+    named = main.data.get("deal_schema") if main is not None and isinstance(
+        main.data, Mapping) else None
+    return str(named or policy.deal_schema_path or "deal_schema")
+
+
 def _step_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
     """The policy's steps against the step ids the deal schema allows in ``steps``: a step
     it lacks makes every deal that records the step fail the schema (an error, which names
@@ -419,10 +425,7 @@ def _step_enum_problems(policy: Policy, where: _Where) -> list[Problem]:
     forms = step_enums(policy.deal_schema)
     if not forms:
         return []
-    main = where.docs.get(policy.path)
-    named = main.data.get("deal_schema") if main is not None and isinstance(
-        main.data, Mapping) else None
-    shown = str(named or policy.deal_schema_path or "deal_schema")
+    shown = _schema_name(policy, where)
     form_words = {"items": "the list form (steps.items)",
                   "propertyNames": "the map form (steps.propertyNames)"}
     ids = {step.id for s in policy.stages for step in s.steps}
