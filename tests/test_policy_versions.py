@@ -181,3 +181,21 @@ def test_decide_prints_the_policy_that_decided(v2: Path) -> None:
                              "sha256": load_policy(str(v2)).sha256}
     hashed = CliRunner().invoke(cli, ["hash", str(v2)]).stdout
     assert hashed.split()[0] == out["policy"]["sha256"]
+
+
+def test_a_policy_field_of_another_type_does_not_end_the_report(tmp_path: Path) -> None:
+    """An edited log whose policy_sha256 is a list made report fail with a traceback."""
+    log = tmp_path / "audit.jsonl"
+    policy = load_policy(str(SHIPPED))
+    with JsonlSink(log) as sink:
+        Engine(policy, audit=sink).decide(DEAL, "advance", REP, now="2026-11-20T10:00:00Z")
+    lines = log.read_text("utf-8").splitlines()
+    event = json.loads(lines[0])
+    event["policy_sha256"] = [1, 2]
+    event["decision_id"] = "edited"
+    log.write_text("\n".join([*lines, json.dumps(event)]) + "\n", "utf-8")
+    result = CliRunner().invoke(cli, ["report", str(log), "-o", str(tmp_path / "r.html"),
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "r.json").read_text("utf-8"))["generated_from"]
+    assert [j["sha256"] for j in meta["judged_by"]] == [policy.sha256, "[1, 2]"]

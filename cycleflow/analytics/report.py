@@ -87,6 +87,11 @@ def read_owners(sources: Sequence[str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- helpers
 
 
+def _text(value: Any) -> str | None:
+    """A field of an event as text (None stays None)."""
+    return None if value is None else value if type(value) is str else str(value)
+
+
 def median(values: Sequence[float]) -> float | None:
     """The median (mean of the two middle values for an even count); None when empty."""
     return float(statistics.median(values)) if values else None
@@ -324,7 +329,9 @@ class Collector:
                 self._decision = did
                 self._fired = []
                 if inside and e.get("policy_sha256") is not None:  # not a sink's own record
-                    judged = (e.get("policy"), e.get("policy_version"), e["policy_sha256"])
+                    # as text: an edited log's list or object here must not end the report
+                    judged = (_text(e.get("policy")), _text(e.get("policy_version")),
+                              _text(e["policy_sha256"]))
                     self.judged_by[judged] = self.judged_by.get(judged, 0) + 1
             if name == "rule.evaluated":
                 if not inside:
