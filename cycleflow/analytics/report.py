@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 
 from cycleflow.audit.logfile import GZIP_ERRORS, open_log
-from cycleflow.errors import UsageError
+from cycleflow.audit.verify import LogSpec
+from cycleflow.errors import AuditError, UsageError
 from cycleflow.model.policy import Policy
 
 UNKNOWN_OWNER = "(unknown)"
@@ -230,7 +231,7 @@ class Collector:
         self.first_at: str | None = None
         self.last_at: str | None = None
         self.bad_lines = 0
-        self.bad_line_numbers: list[int] = []   # the first BAD_LINES_NAMED of them
+        self.bad_line_numbers: list[int | str] = []   # the first BAD_LINES_NAMED of them
         self._decision: Any = None
         self._fired: list[tuple[str, str]] = []
         # (policy id, version, sha256) → decisions in the period it judged: one log spans
@@ -281,10 +282,11 @@ class Collector:
 
     # ------------------------------------------------------------------ the pass
 
-    def feed(self, lines: Iterable[bytes | str]) -> None:
+    def feed(self, lines: Iterable[bytes | str], source: str | None = None) -> None:
         """Consume raw records (one JSON object each, numbered from 1). A line that is not an
         event (not JSON, no event name or ISO-8601 time, a rule event lacking its fields) is
-        counted, the first few numbered, and skipped: one bad line never ends the report."""
+        counted, the first few numbered, and skipped: one bad line never ends the report.
+        ``source`` names the file of a rotated log the lines come from, in those numbers."""
         loads = orjson.loads
         start, end = self.opt.start, self.opt.end
         bounded = start is not None or end is not None
@@ -310,7 +312,8 @@ class Collector:
                 if line.strip():
                     self.bad_lines += 1
                     if len(self.bad_line_numbers) < BAD_LINES_NAMED:
-                        self.bad_line_numbers.append(number)
+                        self.bad_line_numbers.append(
+                            number if source is None else f"{source}:{number}")
                 continue
             self.events += 1
             if bounded:
@@ -697,10 +700,30 @@ def _histogram(values: Sequence[float]) -> dict[str, Any] | None:
     return {"width_days": width, "counts": bins}
 
 
-def build_report(log: str, options: ReportOptions) -> dict[str, Any]:
-    """One streaming pass over ``log`` → the report dict."""
+def build_report(log: LogSpec, options: ReportOptions) -> dict[str, Any]:
+    """One streaming pass over ``log`` (or over the files of a rotated log, oldest first)
+    → the report dict."""
+    from cycleflow.audit.segments import in_chain_order
+    from cycleflow.audit.verify import jsonl_files
+
     collector = Collector(options)
-    collector.feed(iter_event_lines(log))
+    try:
+        several = jsonl_files(log)
+    except AuditError as err:
+        raise UsageError(str(err)) from None
+    if several is None:
+        one = log if isinstance(log, (str, os.PathLike)) else next(iter(log))
+        collector.feed(iter_event_lines(os.fspath(one)))
+        return collector.result()
+    for path in several:
+        if not os.path.isfile(path):
+            raise UsageError(f"audit log {path} does not exist or is not a file")
+    try:
+        ordered = in_chain_order(several)
+    except AuditError as err:
+        raise UsageError(str(err)) from None
+    for path in ordered:
+        collector.feed(iter_event_lines(path), source=os.path.basename(path))
     return collector.result()
 
 

@@ -14,8 +14,9 @@ import orjson
 
 from cycleflow.audit.base import AuditError
 from cycleflow.audit.logfile import GZIP_ERRORS, open_log
+from cycleflow.audit.segments import in_chain_order
 from cycleflow.audit.sqlite import TABLE, connect_readonly
-from cycleflow.audit.verify import parse_spec
+from cycleflow.audit.verify import LogSpec, jsonl_files, parse_spec
 from cycleflow.textsafe import visible
 
 if TYPE_CHECKING:
@@ -64,14 +65,21 @@ def _sqlite_history(path: str, deal_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def history(path_or_spec: str | os.PathLike[str], deal_id: str) -> list[dict[str, Any]]:
+def history(log: LogSpec, deal_id: str) -> list[dict[str, Any]]:
     """Every stored record about ``deal_id``, in log order (``seq``): the order they were
     written. Not by ``at``, the decision time a caller gives, which can be backdated.
 
-    Records keep their chain fields (``seq``, ``prev``, ``hash``). This does not verify
-    the chain; run :func:`verify` for that.
+    ``log`` may be the files of a rotated JSON Lines log, in any order. Records keep
+    their chain fields (``seq``, ``prev``, ``hash``). This does not verify the chain;
+    run :func:`verify` for that.
     """
-    kind, path = parse_spec(path_or_spec)
+    several = jsonl_files(log)
+    if several is not None:
+        for path in several:
+            if not os.path.isfile(path):
+                raise AuditError(f"audit log {path} does not exist")
+        return [e for path in in_chain_order(several) for e in _jsonl_history(path, deal_id)]
+    kind, path = parse_spec(log if isinstance(log, (str, os.PathLike)) else next(iter(log)))
     if not os.path.isfile(path):
         raise AuditError(f"audit log {path} does not exist")
     events = _jsonl_history(path, deal_id) if kind == "jsonl" else _sqlite_history(path, deal_id)

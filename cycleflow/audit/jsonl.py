@@ -2,7 +2,8 @@
 
 One canonical line per event, appended with one ``write`` per decision under a
 lock; reopening reads only the tail to continue the chain, and refuses to build
-on a torn last line unless asked to repair it.
+on a torn last line unless asked to repair it. ``rotate`` (or ``rotate_bytes``)
+moves the log aside as a segment and continues the same chain in a fresh file.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase, check
 from cycleflow.audit.chain import check_record, seal_lines
 from cycleflow.audit.forking import watch
 from cycleflow.audit.logfile import is_compressed
+from cycleflow.audit.segments import CONTINUED, NEXT_SUFFIX, segment_path
 
 try:  # POSIX only; elsewhere the single-writer rule is documented but not enforced
     import fcntl
@@ -127,12 +129,40 @@ def _scan_tail(fd: int) -> _Tail:
     return _Tail(seq + 1, str(obj["hash"]), good_end, b"", None, None)
 
 
+def _first_seq(fd: int) -> int:
+    """The seq of the log's first record (the log is open and its chain was checked)."""
+    size, data = 4096, b""
+    while b"\n" not in data:
+        data = os.pread(fd, size, 0)
+        if len(data) < size:
+            break
+        size *= 4
+    try:
+        first: Any = orjson.loads(data.split(b"\n", 1)[0])
+        return int(first["seq"])
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+        raise AuditError(
+            "cannot rotate: the log's first line is not a chained record (run `cycleflow "
+            "audit verify` on it); the log is unchanged"
+        ) from None
+
+
+def _finish_rotation(path: str) -> None:
+    """A rotation that moved the log to its segment (on a file system without hard links)
+    but crashed before the new file took its name: give the new file the name now."""
+    nxt = path + NEXT_SUFFIX
+    if not os.path.exists(path) and os.path.exists(nxt):
+        os.rename(nxt, path)
+
+
 class JsonlSink(SinkBase):
     """Appends hash-chained canonical JSON lines to ``path``; thread-safe, one writer process.
 
     ``fsync=True`` makes each emit durable against power loss before it returns.
     ``repair=True`` cuts a torn last line (saved beside the log) and chains an
     ``audit.repaired`` record saying so; any other damage still raises AuditError.
+    ``rotate_bytes=N`` rotates the log (see :meth:`rotate`) before an emit once it holds
+    N bytes or more, so no file grows past N by more than one decision.
     """
 
     def __init__(
@@ -142,16 +172,23 @@ class JsonlSink(SinkBase):
         fsync: bool = False,
         processors: Sequence[Processor] = (),
         repair: bool = False,
+        rotate_bytes: int | None = None,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise AuditError(f"JsonlSink needs a file path, not {type(path).__name__}")
+        if rotate_bytes is not None and (type(rotate_bytes) is not int or rotate_bytes <= 0):
+            raise AuditError(
+                f"rotate_bytes must be a positive number of bytes, not {rotate_bytes!r}"
+            )
         self.path = os.fspath(path)
         self._fsync = fsync
+        self._rotate_at = rotate_bytes
         self._processors = tuple(processors)
         self._lock = threading.Lock()
         self._broken: str | None = None
         self._fd = -1
         self._pid = os.getpid()  # a forked child shares the file and the lock: it may not write
+        _finish_rotation(self.path)
         created = not os.path.exists(self.path)
         if not created and is_compressed(self.path):
             raise AuditError(
@@ -168,6 +205,8 @@ class JsonlSink(SinkBase):
             self._take_lock(fd)
             tail = _scan_tail(fd)
             saved = self._handle_damage(fd, tail, repair) if tail.reason is not None else None
+            with contextlib.suppress(FileNotFoundError):  # a rotation a crash cut short
+                os.unlink(self.path + NEXT_SUFFIX)  # before it took the log's name: undone
             if created and fsync:
                 self._sync_dir()
         except BaseException:
@@ -291,6 +330,8 @@ class JsonlSink(SinkBase):
             self._check_open()
             if self._broken is not None:
                 raise AuditError(self._broken)
+            if self._rotate_at is not None and self._size >= self._rotate_at:
+                self._rotate()
             try:
                 data, seq, prev = seal_lines(batch, self._seq, self._prev)
             except (TypeError, AttributeError):  # an event that is not a dict (a caller's)
@@ -334,6 +375,93 @@ class JsonlSink(SinkBase):
                 "no event of this decision was recorded"
             ) from exc
         self._size += len(data)
+
+    def rotate(self) -> str | None:
+        """Move the log aside as a segment and continue its chain in a fresh file at ``path``.
+
+        The segment is named after its first record's seq (``audit.jsonl`` →
+        ``audit.000000052311.jsonl``); the new file starts with an ``audit.continued``
+        record chained after the segment's last one. Returns the segment's path, or None
+        for an empty log. Verify, show and report read the files together in any order.
+        """
+        if self._pid != os.getpid():
+            raise AuditError(self._forked())
+        with self._lock:
+            self._check_open()
+            if self._broken is not None:
+                raise AuditError(self._broken)
+            return self._rotate()
+
+    def _rotate(self) -> str | None:
+        """:meth:`rotate` under the lock. The new file is written and synced under a
+        temporary name first, and the segment is a hard link of the log until the new file
+        replaces it in one rename: the log's path always names a whole log, whenever a crash
+        comes (a leftover temporary file is removed when the log is next opened)."""
+        if self._size == 0:
+            return None
+        first = _first_seq(self._fd)
+        segment = segment_path(self.path, first)
+        event = {
+            "event": CONTINUED,
+            "at": datetime.now(timezone.utc).isoformat(),
+            "outcome": "continued",
+            "message": (
+                f"the log continues from {os.path.basename(segment)}, which holds records "
+                f"{first} to {self._seq - 1}"
+            ),
+            "values": {
+                "segment": os.path.basename(segment),
+                "first_seq": first,
+                "records": self._seq - first,
+            },
+        }
+        data, seq, prev = seal_lines([event], self._seq, self._prev)
+        nxt = self.path + NEXT_SUFFIX
+        try:
+            fd = os.open(nxt, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+                         | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            raise AuditError(f"cannot rotate audit log {self.path}: {exc.strerror}") from exc
+        linked = moved = False
+        try:
+            self._take_lock(fd)
+            os.write(fd, data)
+            _sync(fd)
+            if self._reserved > self._size:
+                os.ftruncate(self._fd, self._size)
+            _sync(self._fd)
+            if os.path.lexists(segment) and not os.path.samefile(segment, self.path):
+                raise AuditError(
+                    f"cannot rotate audit log {self.path}: {segment} already exists and is "
+                    "another file (move it away; a rotation never overwrites a segment)"
+                )
+            if not os.path.lexists(segment):
+                try:
+                    os.link(self.path, segment)
+                    linked = True
+                except OSError:  # no hard links here (FAT, some network shares): move it
+                    os.rename(self.path, segment)
+                    moved = True
+            os.rename(nxt, self.path)
+            self._sync_dir()
+        except BaseException as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(nxt)
+            with contextlib.suppress(OSError):  # put the log back as it was
+                if linked:
+                    os.unlink(segment)
+                elif moved:
+                    os.rename(segment, self.path)
+            if isinstance(exc, OSError):
+                raise AuditError(f"cannot rotate audit log {self.path}: {exc.strerror}; "
+                                 "the log is unchanged") from exc
+            raise
+        os.close(self._fd)
+        self._fd = fd
+        self._seq, self._prev = seq, prev
+        self._size = self._reserved = len(data)
+        return segment
 
     def _forked(self) -> str:
         return (

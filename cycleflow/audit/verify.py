@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import IO, Any, Final, Literal
+from typing import IO, Any, Final, Literal, NamedTuple, TypeAlias
 
 import orjson
 
 from cycleflow.audit.base import GENESIS, AuditError
 from cycleflow.audit.chain import check_record, digest
 from cycleflow.audit.logfile import GZIP_ERRORS, open_log
+from cycleflow.audit.segments import continues, in_chain_order
 from cycleflow.audit.sqlite import INDEXED, TABLE, column, connect_readonly
 from cycleflow.errors import UsageError
 
 LogKind = Literal["jsonl", "sqlite"]
+#: One log: a path or ``sqlite:PATH`` spec, or the files of a rotated JSON Lines log.
+LogSpec: TypeAlias = "str | os.PathLike[str] | Sequence[str | os.PathLike[str]]"
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 _ANCHOR: Final = re.compile(r"[0-9a-f]{16,64}")
 
@@ -34,6 +37,11 @@ class VerifyResult:
     hash of the last verified record: keep it elsewhere to detect a later cut at a
     line boundary, which no chain can see on its own. ``anchored`` says whether the
     head given as ``expect_head`` was found (None when none was given).
+
+    A rotated log is verified across its files: ``segments`` lists them in chain order
+    and ``path`` is the one the verdict is about (the first bad one, else the newest).
+    ``first_seq`` is the seq the verified chain starts at; ``follows`` names the segment
+    before it when the oldest file given continues one that was not given.
     """
 
     ok: bool
@@ -45,13 +53,23 @@ class VerifyResult:
     path: str = ""
     kind: LogKind = "jsonl"
     anchored: bool | None = None
+    first_seq: int = 0
+    follows: str | None = None
+    segments: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One human sentence: what the command line prints."""
         unit = "line" if self.kind == "jsonl" else "row"
         if self.ok:
             found = "; the expected head is in it" if self.anchored else ""
-            return f"{self.path}: intact, {self.records} records, head {self.head}{found}"
+            name = self.path
+            if len(self.segments) > 1:
+                name = f"{self.path} and {len(self.segments) - 1} earlier segment(s)"
+            span = f" (seq {self.first_seq} to {self.first_seq + self.records - 1})" \
+                if self.first_seq else ""
+            before = (f"; it continues {self.follows}, which was not given (give every "
+                      "segment to check the whole chain)") if self.follows else ""
+            return f"{name}: intact, {self.records} records{span}, head {self.head}{found}{before}"
         if self.first_bad is None:  # the chain holds, but the anchored head is not in it
             return f"{self.path}: BROKEN: {self.reason} ({self.records} records verify)"
         return (
@@ -64,8 +82,20 @@ class VerifyResult:
         return {
             "path": self.path, "kind": self.kind, "ok": self.ok, "records": self.records,
             "first_bad": self.first_bad, "reason": self.reason, "head": self.head,
-            "torn": self.torn, "anchored": self.anchored,
+            "torn": self.torn, "anchored": self.anchored, "first_seq": self.first_seq,
+            "follows": self.follows, "segments": list(self.segments or (self.path,)),
         }
+
+
+class _Start(NamedTuple):
+    """Where a segment's chain must continue: the seq and prev after the files before it,
+    the seq the verified chain began at, and the file that ended it."""
+
+    expected: int
+    prev: str
+    chain_start: int
+    previous: str
+    follows: str | None
 
 
 def parse_spec(path_or_spec: str | os.PathLike[str]) -> tuple[LogKind, str]:
@@ -112,10 +142,10 @@ def _judge(obj: Any, line: bytes, expected: int, prev: str, where: str) -> str |
 
 
 def _verify_jsonl(path: str, anchor: str | None = None,
-                  found: list[str] | None = None) -> VerifyResult:
+                  found: list[str] | None = None, start: _Start | None = None) -> VerifyResult:
     try:
         with open_log(path) as fh:
-            return _walk_lines(fh, path, anchor, found if found is not None else [])
+            return _walk_lines(fh, path, anchor, found if found is not None else [], start)
     except OSError as exc:
         raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
     except GZIP_ERRORS as exc:
@@ -126,15 +156,21 @@ def _verify_jsonl(path: str, anchor: str | None = None,
 
 
 def _walk_lines(
-    fh: IO[bytes], path: str, anchor: str | None = None, found: list[str] | None = None
+    fh: IO[bytes], path: str, anchor: str | None = None, found: list[str] | None = None,
+    start: _Start | None = None,
 ) -> VerifyResult:
     """The chain check of a JSON Lines log, over its lines (plain or decompressed); the
-    hash of a verified record starting with ``anchor`` is appended to ``found``."""
-    expected, prev = 0, GENESIS
+    hash of a verified record starting with ``anchor`` is appended to ``found``.
+
+    ``start`` is where the files before this segment left the chain; without it the
+    file must begin the chain (seq 0), or continue one (an ``audit.continued`` record)."""
+    expected, prev, chain_start, previous, follows = start or (0, GENESIS, 0, "", None)
 
     def bad(reason: str, number: int, *, torn: bool = False) -> VerifyResult:
-        return VerifyResult(False, expected, number, reason, prev, torn, path, "jsonl")
+        return VerifyResult(False, expected - chain_start, number, reason, prev, torn, path,
+                            "jsonl", None, chain_start, follows)
 
+    number = 0
     for number, line in enumerate(fh, start=1):
         if not line.endswith(b"\n"):
             return bad(
@@ -146,14 +182,60 @@ def _walk_lines(
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
             return bad("not valid JSON" if line.strip() else "empty line", number)
+        if number == 1 and continues(obj):
+            if start is None:  # the oldest file given continues a segment not given
+                expected = chain_start = obj["seq"]
+                prev = str(obj.get("prev"))
+                values = obj.get("values")
+                follows = str(values.get("segment")) if isinstance(values, dict) else "?"
+            elif obj["seq"] != expected:
+                return bad(_segment_gap(obj["seq"], expected, previous), number)
+        elif number == 1 and start is not None:
+            return bad(f"it does not continue {previous}: its first record is not an "
+                       "audit.continued record (a file of another log?)", number)
         problem = _judge(obj, line, expected, prev, "line")
         if problem is not None:
+            if number == 1 and start is not None and obj.get("prev") != prev:
+                problem = (f"its first record does not continue {previous}: prev is not the "
+                           "hash of that file's last record (a segment was edited or replaced)")
             return bad(problem, number)
         expected += 1
         prev = obj["hash"]
         if anchor is not None and found is not None and not found and prev.startswith(anchor):
             found.append(prev)
-    return VerifyResult(True, expected, None, None, prev, False, path, "jsonl")
+    if number == 0 and start is not None:
+        return bad(f"it is empty, but it was given as a segment after {previous}", 1)
+    return VerifyResult(True, expected - chain_start, None, None, prev, False, path, "jsonl",
+                        None, chain_start, follows)
+
+
+def _segment_gap(seq: int, expected: int, previous: str) -> str:
+    """Why a segment does not start where the files before it left the chain."""
+    if seq > expected:
+        return (f"it starts at seq {seq} but {previous} ends at seq {expected - 1}: records "
+                f"{expected} to {seq - 1} are missing (a segment was not given, or was removed)")
+    return (f"it starts at seq {seq}, inside {previous}, which ends at seq {expected - 1}: "
+            "the files overlap (the same segment given twice, e.g. compressed and not?)")
+
+
+def _verify_segments(paths: Sequence[str], anchor: str | None,
+                     found: list[str]) -> VerifyResult:
+    """The chain across the files of a rotated log, in chain order, to the first break."""
+    for path in paths:
+        if not os.path.exists(path):
+            raise AuditError(f"audit log {path} does not exist")
+        if os.path.isdir(path):
+            raise AuditError(f"audit log {path} is a directory, not a log file")
+    ordered = in_chain_order(paths)
+    start: _Start | None = None
+    result = VerifyResult(False, 0)
+    for path in ordered:
+        result = _verify_jsonl(path, anchor, found, start)
+        if not result.ok:
+            break
+        start = _Start(result.first_seq + result.records, result.head, result.first_seq,
+                       path, result.follows)
+    return replace(result, segments=tuple(ordered))
 
 
 def _rows(path: str) -> Iterator[tuple[Any, ...]]:
@@ -211,24 +293,49 @@ def _anchor(expect_head: str) -> str:
     return text
 
 
-def verify(
-    path_or_spec: str | os.PathLike[str], *, expect_head: str | None = None
-) -> VerifyResult:
+def jsonl_files(log: LogSpec) -> list[str] | None:
+    """The files of ``log`` when it is several (a rotated JSON Lines log), else None;
+    AuditError when one of several is a SQLite database (a database is not rotated)."""
+    if isinstance(log, (str, os.PathLike)):
+        return None
+    specs = [os.fspath(p) for p in log]
+    if not specs:
+        raise AuditError("no audit log given")
+    if len(specs) == 1:
+        return None
+    paths = []
+    for spec in specs:
+        kind, path = parse_spec(spec)
+        if kind != "jsonl":
+            raise AuditError(f"{path} is a SQLite audit database: several files make one log "
+                             "only as the segments of a rotated JSON Lines log")
+        paths.append(path)
+    return paths
+
+
+def verify(log: LogSpec, *, expect_head: str | None = None) -> VerifyResult:
     """Check the whole chain of a JSON Lines or SQLite log; AuditError if it cannot be read.
 
-    ``expect_head`` is a head stored elsewhere earlier (an anchor): the log must hold a
-    verified record with that hash (or hash prefix), else it is not ok: it was rewritten
-    (every hash recomputed) or cut before that record, which the chain alone cannot show.
+    ``log`` may be the files of a rotated JSON Lines log, in any order: the chain is
+    checked across them, oldest first. ``expect_head`` is a head stored elsewhere earlier
+    (an anchor): the log must hold a verified record with that hash (or hash prefix),
+    else it is not ok: it was rewritten (every hash recomputed) or cut before that
+    record, which the chain alone cannot show.
     """
     anchor = None if expect_head is None else _anchor(expect_head)
-    kind, path = parse_spec(path_or_spec)
-    if not os.path.exists(path):
-        raise AuditError(f"audit log {path} does not exist")
-    if os.path.isdir(path):
-        raise AuditError(f"audit log {path} is a directory, not a log file")
     found: list[str] = []
-    result = (_verify_jsonl(path, anchor, found) if kind == "jsonl"
-              else _verify_sqlite(path, anchor, found))
+    several = jsonl_files(log)
+    if several is not None:
+        result = _verify_segments(several, anchor, found)
+    else:
+        one = log if isinstance(log, (str, os.PathLike)) else next(iter(log))
+        kind, path = parse_spec(one)
+        if not os.path.exists(path):
+            raise AuditError(f"audit log {path} does not exist")
+        if os.path.isdir(path):
+            raise AuditError(f"audit log {path} is a directory, not a log file")
+        result = (_verify_jsonl(path, anchor, found) if kind == "jsonl"
+                  else _verify_sqlite(path, anchor, found))
     if anchor is None:
         return result
     if found or not result.ok:
@@ -241,4 +348,4 @@ def verify(
     )
 
 
-__all__ = ["VerifyResult", "parse_spec", "verify"]
+__all__ = ["LogSpec", "VerifyResult", "jsonl_files", "parse_spec", "verify"]

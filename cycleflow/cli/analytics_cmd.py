@@ -89,7 +89,7 @@ def simulate(
 
 
 @click.command()
-@click.argument("log")
+@click.argument("logs", metavar="LOG...", nargs=-1, required=True)
 @click.option(
     "--deals",
     "deal_files",
@@ -131,7 +131,7 @@ def simulate(
 @click.option("--title", default="Sales-cycle evaluation", show_default=True)
 @guarded(EXIT_POLICY)
 def report(
-    log: str,
+    logs: tuple[str, ...],
     deal_files: tuple[str, ...],
     policy_path: str | None,
     start: str | None,
@@ -142,8 +142,9 @@ def report(
     title: str,
 ) -> None:
     """The periodic evaluation report of an audit LOG (JSON Lines, gzip-compressed or not, or
-    sqlite:PATH) as HTML. Exit 0 written; 2 usage or input error, such as a log with no
-    readable event; 3 invalid policy."""
+    sqlite:PATH) as HTML; the files of a rotated log are read together, in any order.
+    Exit 0 written; 2 usage or input error, such as a log with no readable event; 3
+    invalid policy."""
     import time
 
     from cycleflow.analytics.html import render_html, report_json
@@ -167,8 +168,9 @@ def report(
     )
     if options.start and options.end and options.start >= options.end:
         raise UsageError("--from must be before --to")
-    figures = build_report(log, options)
-    _warn_unless_verified(log)
+    figures = build_report(logs, options)
+    _warn_unless_verified(logs)
+    log = " ".join(logs)
     meta = figures["generated_from"]
     if not meta["events"]:
         bad = _unreadable(meta)
@@ -190,7 +192,7 @@ def report(
     sys.exit(0)
 
 
-def _warn_unless_verified(log: str) -> None:
+def _warn_unless_verified(log: tuple[str, ...]) -> None:
     """Warn on stderr when the log's hash chain does not verify: the report's figures may
     then rest on tampered events (the report is still written: the log is evidence)."""
     from cycleflow.audit import AuditError, verify

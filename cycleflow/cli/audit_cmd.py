@@ -63,7 +63,7 @@ def audit() -> None:
 
 
 @audit.command()
-@click.argument("log")
+@click.argument("logs", metavar="LOG...", nargs=-1, required=True)
 @_text_or_json("text: one sentence; json: the full result object.")
 @click.option(
     "--expect-head",
@@ -75,13 +75,20 @@ def audit() -> None:
     "truncated before that point.",
 )
 @_GUARD
-def verify(log: str, fmt: str, expect_head: str | None) -> None:
-    """Check LOG's hash chain: exit 0 intact, 1 broken (naming the first bad line), 2 unreadable."""
+def verify(logs: tuple[str, ...], fmt: str, expect_head: str | None) -> None:
+    """Check LOG's hash chain: exit 0 intact, 1 broken (naming the first bad line), 2 unreadable.
+
+    The files of a rotated log are checked as one chain, in any order (e.g.
+    ``audit.*.jsonl* audit.jsonl``).
+    """
     import orjson
 
     from cycleflow.audit import verify as verify_log
 
-    result = verify_log(log, expect_head=expect_head)
+    for log in logs:
+        _existing_log(log)
+    result = verify_log(logs, expect_head=expect_head)
+    log = result.path
     if fmt == "json":
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS).decode())
     else:
@@ -97,7 +104,7 @@ def verify(log: str, fmt: str, expect_head: str | None) -> None:
 
 
 @audit.command()
-@click.argument("log")
+@click.argument("logs", metavar="LOG...", nargs=-1, required=True)
 @click.option("--deal", "deal_id", required=True, help="The deal id whose history to show.")
 @click.option("--since", default=None, help="Only decisions made at or after this ISO-8601 time.")
 @click.option("--until", default=None, help="Only decisions made before this ISO-8601 time.")
@@ -107,21 +114,24 @@ def verify(log: str, fmt: str, expect_head: str | None) -> None:
                    "needs_approval, not_permitted, applied, violation, error, fail...).")
 @_text_or_json("text: a table in log order; json: a JSON array.")
 @_GUARD
-def show(log: str, deal_id: str, since: str | None, until: str | None, actor_id: str | None,
-         outcome: str | None, fmt: str) -> None:
+def show(logs: tuple[str, ...], deal_id: str, since: str | None, until: str | None,
+         actor_id: str | None, outcome: str | None, fmt: str) -> None:
     """Print one deal's audit history from LOG, in log order (the order it was written).
 
     The filters pick whole decisions (every event of a decision that matches), so each
     one shown keeps its rules and reasons; times compare as instants (offsets honoured).
+    A rotated log's files are read together, in any order.
     """
     from cycleflow.audit import AuditError, history, history_json
     from cycleflow.audit import verify as verify_log
     from cycleflow.textsafe import visible
 
-    _existing_log(log)
-    checked = verify_log(log)  # a tampered log is shown too (it is evidence), but said so
+    for log in logs:
+        _existing_log(log)
+    log = logs[0] if len(logs) == 1 else f"the {len(logs)} files of the log"
+    checked = verify_log(logs)  # a tampered log is shown too (it is evidence), but said so
     try:
-        events = history(log, deal_id)
+        events = history(logs, deal_id)
     except AuditError:
         _warn_unverified(checked)
         raise
@@ -231,6 +241,30 @@ def repair(log: str) -> None:
                f"{os.path.basename(path)}.torn-line-{before.first_bad}); {after.describe()}")
     if not after.ok:
         raise SystemExit(EXIT_BROKEN)
+
+
+@audit.command()
+@click.argument("log")
+@_GUARD
+def rotate(log: str) -> None:
+    """Move a JSON Lines LOG aside as a segment and continue its chain in a fresh LOG.
+
+    For a log no process is writing (between batch runs, from cron); a writer rotates its
+    own log with ``--audit-rotate SIZE`` or ``JsonlSink.rotate()``. Prints the segment.
+    """
+    from cycleflow.audit import JsonlSink
+
+    kind, path = _existing_log(log)
+    if kind != "jsonl":
+        raise click.UsageError("only JSON Lines logs are rotated (a SQLite log is one database)")
+    with JsonlSink(path) as sink:
+        segment = sink.rotate()
+        seq = sink.seq - 1
+    if segment is None:
+        click.echo(f"nothing to rotate: {path} is empty")
+        return
+    click.echo(f"rotated: the records before seq {seq} are now in {segment}, and {path} "
+               f"continues the chain at seq {seq}")
 
 
 __all__ = ["audit"]

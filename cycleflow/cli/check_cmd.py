@@ -13,6 +13,7 @@ import click
 
 from cycleflow.cli.common import (
     EXIT_POLICY,
+    audit_rotate_option,
     guarded,
     lang_option,
     load_engine,
@@ -85,6 +86,7 @@ from cycleflow.errors import CycleflowError, PolicyError, UsageError
     help="Append audit events to FILE (JSON Lines) or sqlite:PATH (runs in one process).",
 )
 @click.option("--audit-fsync", is_flag=True, help="fsync the audit log after each record.")
+@audit_rotate_option
 @mask_salt_option
 @click.option(
     "--dask",
@@ -111,6 +113,7 @@ def check(
     lang: str,
     audit_spec: str | None,
     audit_fsync: bool,
+    audit_rotate: str | None,
     dask_address: str | None,
     progress: bool | None,
     max_record_bytes: str | None,
@@ -153,7 +156,7 @@ def check(
         try:
             engine = stack.enter_context(load_engine(
                 policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync,
-                mask_salt=salt,
+                audit_rotate=audit_rotate, mask_salt=salt,
             ))
         except PolicyError as err:  # CI uploads the report next: one naming the problems
             if fmt in ("sarif", "junit"):

@@ -8,6 +8,7 @@ import errno
 import functools
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -256,6 +257,36 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a deal")
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?", re.IGNORECASE)
+
+
+def parse_size(text: str, option: str) -> int:
+    """A size as people write it (``500000``, ``100MB``, ``1.5G``, ``64MiB``; k/M/G/T are
+    powers of 1000, with ``i`` of 1024) in bytes, or a usage error naming ``option``."""
+    found = _SIZE.fullmatch(text.strip().replace("_", ""))
+    if found is None or not text.isascii():
+        raise UsageError(f"{option} {text!r}: give a size such as 100MB, 1GiB or 500000 (bytes)")
+    number, unit, binary = found.groups()
+    base = 1024 if binary else 1000
+    size = int(float(number) * base ** " kmgt".index(unit.lower() or " "))
+    if size <= 0:
+        raise UsageError(f"{option} {text!r}: the size must be more than 0 bytes")
+    return size
+
+
+def audit_rotate_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--audit-rotate SIZE``, the same on ``decide`` and ``check``."""
+    option: Callable[..., Any] = click.option(
+        "--audit-rotate",
+        "audit_rotate",
+        default=None,
+        metavar="SIZE",
+        help="Rotate the JSON Lines audit log once it holds SIZE (e.g. 100MB): it is moved "
+        "aside as a segment named by its first seq and the chain continues in a fresh file.",
+    )(func)
+    return option
+
+
 def mask_salt_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--mask-salt-env VAR``, the same on ``decide`` and ``check``."""
     option: Callable[..., Any] = click.option(
@@ -296,22 +327,27 @@ def load_engine(
     audit_spec: str | None = None,
     audit_fsync: bool = False,
     mask_salt: bytes | None = None,
+    audit_rotate: str | None = None,
 ) -> Iterator[Any]:
     """Load the policy and build an engine, with an audit sink when asked; closes the sink.
 
-    ``mask_salt`` makes the engine mask sensitive fields as a keyed hash (see Engine).
+    ``mask_salt`` makes the engine mask sensitive fields as a keyed hash (see Engine);
+    ``audit_rotate`` is ``--audit-rotate``'s size.
     """
     from cycleflow.api import load_policy
     from cycleflow.decide.engine import Engine
 
     if audit_fsync and audit_spec is None:
         raise UsageError("--audit-fsync needs --audit FILE: there is no log to make durable")
+    if audit_rotate is not None and audit_spec is None:
+        raise UsageError("--audit-rotate needs --audit FILE: there is no log to rotate")
+    rotate_bytes = None if audit_rotate is None else parse_size(audit_rotate, "--audit-rotate")
     policy = load_policy(policy_path)
     sink = None
     if audit_spec is not None:
         from cycleflow.audit import open_sink
 
-        sink = open_sink(audit_spec, fsync=audit_fsync)
+        sink = open_sink(audit_spec, fsync=audit_fsync, rotate_bytes=rotate_bytes)
     from cycleflow.cli.toolkit_cmd import warn_unknown_lang
 
     warn_unknown_lang(policy, lang)

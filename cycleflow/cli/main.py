@@ -13,6 +13,7 @@ import sys
 import click
 
 from cycleflow.cli.common import (
+    audit_rotate_option,
     guarded,
     lang_option,
     load_engine,
@@ -70,6 +71,7 @@ def lint(policies: tuple[str, ...], fmt: str) -> None:
     help="Append audit events to FILE (JSON Lines) or sqlite:PATH.",
 )
 @click.option("--audit-fsync", is_flag=True, help="fsync the audit log after each decision.")
+@audit_rotate_option
 @mask_salt_option
 @guarded()
 def decide(
@@ -81,6 +83,7 @@ def decide(
     lang: str,
     audit_spec: str | None,
     audit_fsync: bool,
+    audit_rotate: str | None,
     mask_salt_env: str | None,
 ) -> None:
     """Decide one transition and print the decision as JSON. Exit 0 allowed, 1 otherwise."""
@@ -88,7 +91,8 @@ def decide(
     actor = parse_actor(actor_arg)
     deal = read_single_deal(deal_path)
     with load_engine(
-        policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync, mask_salt=salt
+        policy_path, lang=lang, audit_spec=audit_spec, audit_fsync=audit_fsync,
+        audit_rotate=audit_rotate, mask_salt=salt,
     ) as engine:
         decision = engine.decide(deal, trigger, actor, now=now)
         policy = engine.policy
