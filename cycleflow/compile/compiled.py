@@ -114,6 +114,34 @@ def _risk_uses(policy: Policy, wanted: set[str]) -> tuple[RiskUse, ...]:
     return tuple(uses)
 
 
+def _checked_on_every_path(
+    policy: Policy, moves: Mapping[tuple[str, str], MovePlan]
+) -> dict[str, frozenset[str]]:
+    """Per stage, the stages whose steps every permitted way into it from the initial stage
+    checked (a move leaving them with their steps). A deal at rest is asked for those
+    only: a stage a permitted move skips (a renewal going past discovery), or leaves
+    without its steps (``check_steps: false``), cannot owe its steps to every deal.
+
+    A forward "must" data-flow over the transition table, to its fixed point. A stage no
+    move reaches keeps every stage: the filter then leaves the earlier stages' steps."""
+    everything = frozenset(s.id for s in policy.stages)
+    done = {s.id: everything for s in policy.stages}
+    done[policy.initial_stage.id] = frozenset()
+    changed = True
+    while changed:
+        changed = False
+        for (src, _), plan in moves.items():
+            dest = plan.target.id
+            if dest == policy.initial_stage.id:
+                continue
+            via = done[src] | {src} if plan.steps else done[src]
+            met = done[dest] & via
+            if met != done[dest]:
+                done[dest] = met
+                changed = True
+    return done
+
+
 def compile_policy(policy: Policy) -> CompiledPolicy:
     """Compile the model: one machine, one plan per move and per resting stage."""
     machine = build_machine(policy)
@@ -143,6 +171,7 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
             gates=tuple(gates[g] for g in t.approve),
         )
 
+    checked = _checked_on_every_path(policy, moves)
     rests: dict[str, RestPlan] = {}
     for stage in policy.stages:
         earlier: tuple[Step, ...] = ()
@@ -150,7 +179,7 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
             earlier = tuple(
                 step
                 for s in policy.stages
-                if s.index < stage.index and not s.final
+                if s.index < stage.index and not s.final and s.id in checked[stage.id]
                 for step in s.steps
             )
         rests[stage.id] = RestPlan(
