@@ -144,6 +144,12 @@ def _party(name: str, deal: Mapping[str, Any], actor: Mapping[str, Any] | None) 
     return lookup(deal, name.removeprefix("deal."))[1]
 
 
+def _approved(status: Any) -> bool:
+    """Whether an approval record's optional ``status`` says it was given: ``approved``
+    in any case or spacing (Salesforce's "Approved"); anything else is not an approval."""
+    return isinstance(status, str) and status.strip().casefold() == "approved"
+
+
 def evaluate_gate(
     gate: Gate,
     deal: Mapping[str, Any],
@@ -180,6 +186,10 @@ def evaluate_gate(
         by, role = item.get("by"), item.get("role")
         if not by or not isinstance(by, str) or not (person := who(by)):
             reasons.append(phrase(lang, "ap_no_by", n=n))
+            continue
+        if "status" in item and not _approved(item["status"]):  # a CRM's rejected,
+            status = orjson.dumps(item["status"], default=str).decode()  # pending or
+            reasons.append(phrase(lang, "ap_status", by=by, status=status))  # recalled step
             continue
         if role not in gate.roles:
             reasons.append(

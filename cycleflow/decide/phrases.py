@@ -30,6 +30,7 @@ _EN: Final = MappingProxyType(
         "ap_no_requester": "approval by {by} cannot count: the request names no acting user "
                            "(actor id), so separation from the requester cannot be checked",
         "ap_future": "approval by {by} is dated in the future ({at})",
+        "ap_status": "approval by {by} has status {status}, not approved",
         "ap_expired": "approval by {by} of {at} expired after {days:g} days",
         "ap_void": "approval by {by} is void: {why}",
         "ap_again": "approval by {by} is by {first} again: a person counts once",
@@ -72,6 +73,7 @@ _ZH: Final = MappingProxyType(
         "ap_no_requester": "{by} 的审批不能计入：本次请求未指明操作人（actor id），"
                            "无法核对与请求人的职责分离",
         "ap_future": "{by} 的审批日期在未来（{at}）",
+        "ap_status": "{by} 的审批状态为 {status}，不是已批准（approved）",
         "ap_expired": "{by} 于 {at} 的审批已超过 {days:g} 天有效期",
         "ap_void": "{by} 的审批已失效：{why}",
         "ap_again": "{by} 的审批与 {first} 的审批是同一人：每人只计一次",
