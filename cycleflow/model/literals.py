@@ -12,7 +12,7 @@ not ask for). Both say "did you mean".
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 
 from cycleflow.errors import Problem
@@ -82,9 +82,11 @@ class _Finder:
         self.analysis = analysis
 
     def _is(self, node: ast.AST, name: str) -> bool:
-        """Whether ``node`` reads the deal's ``name`` (``stage`` may be written bare)."""
+        """Whether ``node`` reads the deal's ``name`` (``stage`` may be written bare, and
+        ``default(deal.steps, [])`` reads the steps too)."""
         if name == "stage" and isinstance(node, ast.Name) and node.id == "stage":
             return True
+        node = _unwrapped(node)
         read = self.analysis.reads.get(node)
         return (read is not None and read.root == "deal" and len(read.steps) == 1
                 and read.field == name)
@@ -122,6 +124,75 @@ class _Finder:
             for steps, written in ((first, second), (second, first)):
                 if self._is(steps, "steps") and isinstance(written, _WRITTEN_LIST):
                     yield from _texts(written.elts, "step")
+
+
+def _unwrapped(node: ast.AST) -> ast.AST:
+    """The field inside ``default(field, fallback)``: the text it is compared with must
+    still be one the field can hold (the fallback is checked as written)."""
+    while (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+           and node.func.id == "default" and node.args):
+        node = node.args[0]
+    return node
+
+
+def enum_problems(expressions: Iterable[Expression],
+                  enums: Mapping[str, Sequence[str]]) -> list[Problem]:
+    """A lint warning (``expr-not-in-enum``) for each text a rule compares with a deal field
+    whose values the deal schema lists (a picklist) when the list lacks it: ``deal.region
+    == "Apac"`` where the schema allows APAC never matches, and the rule silently always
+    or never applies. Stage and steps have their own checks."""
+    out: list[Problem] = []
+    for expr in expressions:
+        analysis = expr.analysis
+        if analysis is None or analysis.tree is None or analysis.where is None:
+            continue
+        for node, field in _picklist_texts(analysis, enums):
+            allowed = list(enums[field])
+            value = node.value
+            if not isinstance(value, str) or value in allowed:
+                continue
+            folded = [a for a in allowed if a.casefold() == value.strip().casefold()]
+            hint = (f"did you mean '{folded[0]}'? Texts compare exactly, case included"
+                    if folded else did_you_mean(value, allowed))
+            listed = ", ".join(allowed[:12]) + (", …" if len(allowed) > 12 else "")
+            out.append(Problem(
+                analysis.where(node), "expr-not-in-enum",
+                f"'{value}' is not among the values the deal schema allows for deal.{field} "
+                f"({listed}): no deal holds it, so this comparison always comes out the same",
+                hint or f"write one of: {listed}", "warning"))
+    return out
+
+
+def _picklist_texts(analysis: Analysis, enums: Mapping[str, Sequence[str]]
+                    ) -> Iterator[tuple[ast.Constant, str]]:
+    """The text constants compared (``==``, ``!=``, ``in``/``not in`` a written list,
+    ``contains``) with a deal field listed in ``enums``."""
+    def field(node: ast.AST) -> str | None:
+        read = analysis.reads.get(_unwrapped(node))
+        if read is None or read.root != "deal" or read.field not in enums:
+            return None
+        if read.field in ("stage", "steps") or not enums[read.field]:
+            return None  # stage and steps have their own checks; an enum of no texts is a
+        return read.field  # type question (expr-type-mismatch)
+
+    for node in ast.walk(analysis.tree) if analysis.tree is not None else ():
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
+                if isinstance(op, _EQUALITY):
+                    for name, other in ((field(left), right), (field(right), left)):
+                        if name is not None and isinstance(other, ast.Constant):
+                            yield other, name
+                elif isinstance(op, _MEMBERSHIP) and isinstance(right, _WRITTEN_LIST):
+                    name = field(left)
+                    if name is not None:
+                        yield from ((t, name) for t, _ in _texts(right.elts, ""))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "contains" and len(node.args) == 2
+              and isinstance(node.args[0], _WRITTEN_LIST)):
+            name = field(node.args[1])
+            if name is not None:
+                yield from ((t, name) for t, _ in _texts(node.args[0].elts, ""))
 
 
 def _texts(items: Iterable[ast.expr], kind: str) -> Iterator[tuple[ast.Constant, str]]:

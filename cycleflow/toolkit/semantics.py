@@ -21,8 +21,9 @@ from cycleflow.expr import Expression, check_expression
 from cycleflow.expr.sandbox import Analysis
 from cycleflow.load.policy_files import shown_path
 from cycleflow.load.yaml_reader import Document
-from cycleflow.model.literals import literal_problems
+from cycleflow.model.literals import enum_problems, literal_problems
 from cycleflow.model.policy import Gate, Policy, Stage
+from cycleflow.validate.deal_schema import field_enums
 
 Path = tuple[str | int, ...]
 KnownFields = Mapping[str, frozenset[str]]
@@ -40,6 +41,8 @@ def semantic_problems(policy: Policy, docs: Sequence[Document] = ()) -> list[Pro
                if p.severity != "error")  # the errors stop the policy loading
     out.extend(_risk_checkpoints(policy, where))
     out.extend(_gate_problems(policy, where))
+    if policy.deal_schema is not None:
+        out.extend(enum_problems(_rule_expressions(policy), field_enums(policy.deal_schema)))
     out.extend(_stage_enum_problems(policy, where))
     out.extend(_step_enum_problems(policy, where))
     out.extend(_language_typos(docs))

@@ -98,6 +98,33 @@ def known_fields(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     return out
 
 
+def field_enums(schema: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Every dotted field path whose values the schema lists as texts (a picklist: ``enum``
+    or ``const``, through ``anyOf``/``oneOf``/``allOf``), mapped to those texts. Lint
+    names a rule comparing such a field with a text the list lacks."""
+    out: dict[str, tuple[str, ...]] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str, depth: int) -> None:
+        node = resolve_ref(node, schema)
+        if depth > _MAX_DEPTH:
+            return
+        props = node.get("properties") or {}
+        for name, sub in props.items() if isinstance(props, Mapping) else ():
+            if not isinstance(sub, Mapping):
+                continue
+            allowed = _allowed_texts(sub, schema, 0)
+            if allowed is not None:
+                out[f"{prefix}{name}"] = tuple(allowed)
+            walk(sub, f"{prefix}{name}.", depth + 1)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in node.get(key, ()) or ():
+                if isinstance(sub, Mapping):
+                    walk(sub, prefix, depth + 1)
+
+    walk(schema, "", 0)
+    return out
+
+
 def stage_enum(schema: Mapping[str, Any]) -> tuple[str, ...] | None:
     """The stage ids the schema allows (``properties.stage.enum`` or ``const``), or None.
 
