@@ -85,6 +85,31 @@ _METHOD_HINTS: Final = MappingProxyType({
     "items": "to read a field named 'items' write deal.items without parentheses",
     "keys": "use has(deal.x) to test for a field",
 })
+#: Spreadsheet and Salesforce formula functions people write out of habit (any case):
+#: what to write instead. Names the library has in lower case are suggested as such.
+_FORMULA_HINTS: Final = MappingProxyType({
+    "not": "write 'not x': not is an operator",
+    "and": "write 'a and b': and is an operator",
+    "or": "write 'a or b': or is an operator",
+    "isblank": "write 'not has(deal.x)': has is true for a present, non-null field",
+    "isnull": "write 'not has(deal.x)': has is true for a present, non-null field",
+    "blankvalue": "write 'default(deal.x, value)'",
+    "nullvalue": "write 'default(deal.x, value)'",
+    "ispickval": "write 'deal.x == \"value\"': a picklist value is text",
+    "includes": "write '\"value\" in deal.x': a multi-select value is a list",
+    "text": "compare the field itself: a picklist value is already text",
+    "today": "write 'today', a name without ()",
+    "now": "write 'now', a name without ()",
+    "if": "write 'a if condition else b', or split the rule in two",
+    "case": "write 'a if condition else b', or split the rule in two",
+    "begins": "write 'startswith(text, prefix)'",
+    "datevalue": "write 'date(deal.x)'",
+    "ischanged": "a rule judges one record, not a change: keep the earlier value in a field "
+                 "(deal.prior_close_date) and compare with it, or use an approval's binds",
+    "priorvalue": "a rule judges one record, not a change: keep the earlier value in a field "
+                  "(deal.prior_close_date) and compare with it, or use an approval's binds",
+    "regex": "use startswith, endswith or contains: rules have no regular expressions",
+})
 _CONSTANT_TYPES: Final = (bool, int, float, str, type(None))
 _EMBEDDABLE: Final = (bool, int, float, str, type(None), date, datetime, timedelta)
 
@@ -526,6 +551,11 @@ class _Checker:
                              f"the name {name!r} is not allowed")
             elif name in NAMES:
                 self.problem(self.pos.node(func), "expr-bad-call", f"{name} cannot be called")
+            elif name.lower() in FUNCTIONS or name.lower() in _FORMULA_HINTS:
+                self.problem(self.pos.node(func), "expr-unknown-function",
+                             f"unknown function {name!r}",
+                             _FORMULA_HINTS.get(name.lower())
+                             or f"write '{name.lower()}(...)': function names are lower case")
             elif hasattr(builtins, name):
                 self.problem(self.pos.node(func), "expr-unknown-function",
                              f"unknown function {name!r}: Python built-ins are not available",
