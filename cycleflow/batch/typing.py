@@ -132,6 +132,10 @@ def _to_array(column: str, text: str) -> list[Any]:
         if isinstance(value, list):
             return value
         raise CellError(column, text, "is not a JSON array")
+    if ";" not in s and "," in s:  # a spreadsheet habit: the list would silently be one
+        raise CellError(  # item, and a Salesforce multi-select export uses ';'
+            column, text, "is a list written with commas: separate the items with ';' "
+            "(a;b;c), or write a JSON array (an item holding a comma: [\"Acme, Inc.\"])")
     return [part.strip() for part in s.split(";") if part.strip()]
 
 
