@@ -144,6 +144,22 @@ def _party(name: str, deal: Mapping[str, Any], actor: Mapping[str, Any] | None) 
     return lookup(deal, name.removeprefix("deal."))[1]
 
 
+def _named_approvers(gate: Gate, deal: Mapping[str, Any]) -> dict[str, str]:
+    """The people a gate's ``approvers`` fields name on this deal (who() → as written): a
+    field holds a user id or a list of them; a number is the user of its text, as in
+    separation of duties."""
+    named: dict[str, str] = {}
+    for field in gate.approvers:
+        value = lookup(deal, field.removeprefix("deal."))[1]
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if item is None or isinstance(item, (bool, dict, list)):
+                continue
+            text = str(int(item)) if isinstance(item, float) and item.is_integer() else str(item)
+            if person := who(text):
+                named.setdefault(person, text)
+    return named
+
+
 def _approved(status: Any) -> bool:
     """Whether an approval record's optional ``status`` says it was given: ``approved``
     in any case or spacing (Salesforce's "Approved"); anything else is not an approval."""
@@ -197,6 +213,16 @@ def evaluate_gate(
                        roles=", ".join(gate.roles))
             )
             continue
+        if gate.approvers:
+            named = _named_approvers(gate, deal)
+            if person not in named:
+                fields = ", ".join(gate.approvers)
+                reasons.append(phrase(
+                    lang, "ap_not_named", by=by, fields=fields,
+                    named=", ".join(sorted(named.values())) if not any(
+                        f in hidden for f in gate.approvers) else "***")
+                    if named else phrase(lang, "ap_nobody_named", by=by, fields=fields))
+                continue
         if blind:  # fail closed: anyone could be the requester
             reasons.append(phrase(lang, "ap_no_requester", by=by))
             continue

@@ -652,7 +652,8 @@ class Engine:
         paths = [path for e in exprs for path in e.fields]
         paths += [name for t in self.policy.transitions for name in t.require]
         for gate in self.policy.gates:
-            paths += [*gate.binds, *(p for p in gate.separate_from if p != "requester")]
+            paths += [*gate.binds, *gate.approvers,
+                      *(p for p in gate.separate_from if p != "requester")]
         paths += [name for name in self.policy.known_fields or ()]
         names.update(p.removeprefix("deal.").split(".")[0] for p in paths)
         return tuple(sorted(n for n in names if n.isidentifier() and not n.startswith("_")))

@@ -31,6 +31,10 @@ _EN: Final = MappingProxyType(
                            "(actor id), so separation from the requester cannot be checked",
         "ap_future": "approval by {by} is dated in the future ({at})",
         "ap_status": "approval by {by} has status {status}, not approved",
+        "ap_not_named": "approval by {by} does not count: the gate takes the approval of the "
+                        "person named in {fields} ({named})",
+        "ap_nobody_named": "approval by {by} does not count: nobody is named in {fields} to "
+                           "approve this deal",
         "ap_expired": "approval by {by} of {at} expired after {days:g} days",
         "ap_void": "approval by {by} is void: {why}",
         "ap_again": "approval by {by} is by {first} again: a person counts once",
@@ -74,6 +78,8 @@ _ZH: Final = MappingProxyType(
                            "无法核对与请求人的职责分离",
         "ap_future": "{by} 的审批日期在未来（{at}）",
         "ap_status": "{by} 的审批状态为 {status}，不是已批准（approved）",
+        "ap_not_named": "{by} 的审批不计：此审批须由 {fields} 所指定的人（{named}）作出",
+        "ap_nobody_named": "{by} 的审批不计：{fields} 未指定本交易的审批人",
         "ap_expired": "{by} 于 {at} 的审批已超过 {days:g} 天有效期",
         "ap_void": "{by} 的审批已失效：{why}",
         "ap_again": "{by} 的审批与 {first} 的审批是同一人：每人只计一次",

@@ -438,6 +438,8 @@ def _gates(b: _Builder, docs: Sequence[Document]) -> list[Gate]:
             _check_fields(b, doc, (*path, "binds"), binds)
             separate = tuple(str(x) for x in raw.get("separate_from") or ())
             _check_fields(b, doc, (*path, "separate_from"), separate)
+            approvers = tuple(str(x) for x in raw.get("approvers") or ())
+            _check_fields(b, doc, (*path, "approvers"), approvers)
             valid = raw.get("valid_days")
             out.append(
                 Gate(
@@ -449,6 +451,7 @@ def _gates(b: _Builder, docs: Sequence[Document]) -> list[Gate]:
                     valid_days=float(valid) if valid is not None else None,
                     binds=binds,
                     location=b.loc(doc, path),
+                    approvers=approvers,
                 )
             )
     return out

@@ -150,6 +150,8 @@ class Gate:
     valid_days: float | None
     binds: tuple[str, ...]
     location: Location
+    #: deal fields naming who must approve (``deal.owner_manager``); empty: anyone in a role
+    approvers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

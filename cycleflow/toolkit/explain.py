@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from cycleflow.decide.deal import lookup as read_field
 from cycleflow.decide.decision import ApprovalNeeded, Decision, RuleCheck, Verdict, Violation
 from cycleflow.decide.phrases import lookup
 from cycleflow.model.policy import Label, Policy
@@ -37,6 +38,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "get_approval": "Get {n} more approval(s) of '{label}' ({id}) from someone holding "
                         "{roles}{separate}.",
         "separate": ", who is not {parties}",
+        "named_in": " named in {fields} ({who})",
         "void": "Existing approvals that do not count: {reasons}",
         "because": " needed because of: {because}",
         "not_permitted_fix": "'{trigger}' cannot be used from stage '{stage}'. From here: "
@@ -110,6 +112,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "undo_risk": "消除风险“{label}”：{message}（规则 {id}：{expr} 成立；当前 {values}）。",
         "get_approval": "还需 {n} 个“{label}”（{id}）审批，审批人须具有角色 {roles}{separate}。",
         "separate": "，且不能是{parties}",
+        "named_in": "，须为 {fields} 所指定的人（{who}）",
         "void": "不计入的已有审批：{reasons}",
         "because": "原因：{because}。",
         "not_permitted_fix": "阶段“{stage}”不能执行操作 `{trigger}`。可用操作：{options}。",
@@ -364,6 +367,12 @@ def _todo(names: _Names, checks: Sequence[RuleCheck], needs: Sequence[ApprovalNe
             parties.append(phrase(lang, "party_who", party=party, who=who) if who else party)
         separate = phrase(lang, "separate", parties=phrase(lang, "or").join(parties)) \
             if parties else ""
+        if gate and gate.approvers:  # the person the deal names, before who may not approve
+            values = [read_field(deal, f.removeprefix("deal."))[1] for f in gate.approvers]
+            named = [str(v) for value in values
+                     for v in (value if isinstance(value, list) else [value]) if v is not None]
+            separate = phrase(lang, "named_in", fields=phrase(lang, "or").join(gate.approvers),
+                              who=", ".join(named) or "—") + separate
         line = phrase(lang, "get_approval", n=need.missing, label=label, id=need.gate,
                       roles=phrase(lang, "roles_or").join(need.roles), separate=separate)
         if need.because:

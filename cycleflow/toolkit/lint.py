@@ -39,6 +39,9 @@ RULE_HELP: dict[str, str] = {
     "gate-count-exceeds-roles": "A gate needs more approvers than it names roles.",
     "gate-separation-duplicate": "A gate names the same person twice in separate_from.",
     "gate-separation-type": "separate_from names a field that cannot hold a user id.",
+    "gate-approver-type": "approvers names a field that cannot hold a user id.",
+    "gate-approver-separated": "A gate's named approver is also someone it keeps "
+                               "separate: no approval can count.",
     "stage-not-in-deal-schema": "A stage the deal schema's stage enum lacks: every deal "
                                 "in it fails the deal schema.",
     "deal-schema-unknown-stage": "A value of the deal schema's stage enum that is no stage "
@@ -118,7 +121,7 @@ def _field_items(docs: Sequence[Document]) -> dict[Location, tuple[str, str]]:
         if isinstance(gates, Mapping):
             for gid, gate in gates.items():
                 if isinstance(gate, Mapping):
-                    for key in ("binds", "separate_from"):
+                    for key in ("binds", "separate_from", "approvers"):
                         lists.append((("approvals", gid, key), gate.get(key)))
         transitions = data.get("transitions")
         if isinstance(transitions, list):

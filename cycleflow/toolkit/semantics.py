@@ -329,6 +329,7 @@ def _gate_problems(policy: Policy, where: _Where) -> list[Problem]:
     for gate in policy.gates:
         at = where.key(gate.location, ("approvals", gate.id))
         out.extend(_gate_separation(gate, known, at))
+        out.extend(_gate_approvers(gate, known, at))
         if gate.count > len(gate.roles):
             out.append(Problem(
                 at, "gate-count-exceeds-roles",
@@ -336,6 +337,27 @@ def _gate_problems(policy: Policy, where: _Where) -> list[Problem]:
                 f"{len(gate.roles)} role(s): at least two approvers must share a role",
                 "make sure enough people hold these roles, or lower 'count'", "info"))
     return out
+
+
+def _gate_approvers(gate: Gate, known: KnownFields | None, at: Location) -> Iterator[Problem]:
+    """A named approver's field must be able to hold a user id, and must not be a party the
+    gate keeps separate (``approvers: [deal.owner]`` with ``separate_from: [owner]``)."""
+    separate = {"deal.owner" if p == "owner" else p for p in gate.separate_from}
+    for name in gate.approvers:
+        if name in separate:
+            yield Problem(
+                at, "gate-approver-separated",
+                f"gate '{gate.id}' takes the approval of the person named in {name} and keeps "
+                f"approvals separate from {name}: no approval can ever count",
+                f"remove {name} from approvers or from separate_from", "error")
+        types = known.get(name.removeprefix("deal.")) if known is not None else None
+        if types and not types & {"string", "array", "integer"}:
+            yield Problem(
+                at, "gate-approver-type",
+                f"gate '{gate.id}' takes the approver from {name}, which deal_schema declares "
+                f"as {' or '.join(sorted(types))}: it cannot hold a user id, so no approval "
+                "counts", "name a field holding a user id (a string) or a list of them",
+                "warning")
 
 
 def _gate_separation(gate: Gate, known: KnownFields | None, at: Location) -> Iterator[Problem]:
