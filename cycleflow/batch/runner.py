@@ -13,7 +13,7 @@ from typing import Any
 
 from cycleflow.batch.readers import DuplicateTracker, RecordItem
 from cycleflow.decide.engine import Engine
-from cycleflow.errors import CycleflowError
+from cycleflow.errors import AuditError, CycleflowError
 
 
 def _error(record: Any, position: int, source: str, message: str) -> dict[str, Any]:
@@ -31,6 +31,14 @@ def _error(record: Any, position: int, source: str, message: str) -> dict[str, A
     }
 
 
+def _audit_stopped(err: AuditError, position: int, source: str) -> AuditError:
+    """The error that stops a batch whose audit log cannot be written: a batch must not go
+    on judging records whose events are lost (each became an ``error`` verdict, and a run
+    losing its evidence exited like a run that found violations)."""
+    return AuditError(f"{err} (at record {position} of {source}); the batch stopped there: "
+                      "the records before it were judged and logged, none after it was")
+
+
 def judge(
     engine: Engine,
     item: RecordItem,
@@ -43,7 +51,11 @@ def judge(
     if item.record is None:
         message = item.error or "unreadable record"
         # the audit log accounts for every input record, the unreadable ones too
-        engine.record_unreadable(message, now=now, source=item.source, record=item.position)
+        try:
+            engine.record_unreadable(message, now=now, source=item.source,
+                                     record=item.position)
+        except AuditError as err:
+            raise _audit_stopped(err, item.position, item.source) from err
         return _error({"id": item.deal} if item.deal else None, item.position, item.source,
                       message)
     return judge_record(engine, item.record, item.position, item.source, now, trigger, actor)
@@ -63,6 +75,8 @@ def judge_record(
         if trigger is None:
             return engine.check_record(record, now, position, source)
         decision = engine.decide(record, trigger, actor, now=now, explain=False)
+    except AuditError as err:  # the log, not the record: judging on unlogged would lose
+        raise _audit_stopped(err, position, source) from err  # the evidence of the rest
     except CycleflowError as err:
         return _error(record, position, source, str(err))
     except (RecursionError, MemoryError) as err:
