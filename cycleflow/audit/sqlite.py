@@ -130,7 +130,10 @@ class SqliteSink(SinkBase):
                 self._conn = self._connect()
                 self._pid = os.getpid()
             conn = self._conn
+            failed_rollback: sqlite3.Error | None = None
             try:
+                if conn.in_transaction:  # left open by an earlier emit whose rollback failed
+                    conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     row = conn.execute(_HEAD).fetchone()
@@ -140,13 +143,10 @@ class SqliteSink(SinkBase):
                     conn.executemany(_INSERT, rows)
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    failed_rollback = _rollback(conn)  # never replaces the error being raised
                     raise
             except sqlite3.Error as exc:
-                raise AuditError(
-                    f"cannot write audit database {self.path}: {exc}; "
-                    "no event of this decision was recorded"
-                ) from exc
+                raise AuditError(_write_error(self.path, exc, failed_rollback)) from exc
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -177,6 +177,35 @@ class SqliteSink(SinkBase):
         """The parent's lock (held across the fork) is not the child's."""
         self._lock = threading.Lock()
         self._held = False
+
+
+def _rollback(conn: sqlite3.Connection) -> sqlite3.Error | None:
+    """Roll back the open transaction, if SQLite has not already; the error if that fails.
+
+    On some errors (``database or disk is full``, I/O errors, out of memory) SQLite ends
+    the transaction itself, and a ``ROLLBACK`` then fails with "no transaction is active":
+    that must not hide why the write failed.
+    """
+    if not conn.in_transaction:
+        return None
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        return exc  # still open: the next emit rolls it back before it begins
+    return None
+
+
+def _write_error(path: str, exc: sqlite3.Error, failed_rollback: sqlite3.Error | None) -> str:
+    """The AuditError message of a failed write: its cause, and what the user can do."""
+    cause = str(exc)
+    if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL:
+        cause += (" (the disk holding it, or the database's size limit, is full: free space, "
+                  "then retry the decision)")
+    message = f"cannot write audit database {path}: {cause}; no event of this decision was recorded"
+    if failed_rollback is not None:
+        message += (f"; rolling the write back failed too ({failed_rollback}), so the sink "
+                    "rolls it back before its next write")
+    return message
 
 
 def _row(event: Mapping[str, Any], sealed: Sealed) -> tuple[Any, ...]:
