@@ -349,8 +349,28 @@ class JsonlSink(SinkBase):
                     )
                     raise AuditError(self._broken) from exc
 
+    def _unchanged(self) -> None:
+        """Refuse to write to a log another program truncated, appended to or deleted since
+        this sink wrote it (logrotate's copytruncate, a cleanup job): the lines would land
+        at the wrong place or vanish with the file, and cutting the file back to the sink's
+        idea of its size would fill it with zero bytes."""
+        st = os.fstat(self._fd)
+        if st.st_nlink == 0:
+            raise AuditError(
+                f"audit log {self.path} was deleted while this sink had it open: events "
+                "written now would vanish with the file, so nothing was written; restore the "
+                "file, or open a new sink (which starts a new log)")
+        if st.st_size != self._size:
+            raise AuditError(
+                f"audit log {self.path} changed under this sink: it holds {st.st_size} bytes "
+                f"where the sink had written {self._size} (truncated, e.g. by logrotate's "
+                "copytruncate, or written by another program), so nothing was written; rotate "
+                "with --audit-rotate, JsonlSink.rotate() or `cycleflow audit rotate`, and run "
+                f"`cycleflow audit verify {self.path}` before opening a new sink")
+
     def _write(self, data: bytes) -> None:
         """Write all of ``data`` or, on failure, cut the file back so no torn line remains."""
+        self._unchanged()
         if self._fallocate is not None and self._size + len(data) > self._reserved:
             want = max(_RESERVE, len(data))
             if self._fallocate(self._fd, _FALLOC_FL_KEEP_SIZE, self._size, want) == 0:
@@ -397,6 +417,7 @@ class JsonlSink(SinkBase):
         temporary name first, and the segment is a hard link of the log until the new file
         replaces it in one rename: the log's path always names a whole log, whenever a crash
         comes (a leftover temporary file is removed when the log is next opened)."""
+        self._unchanged()
         if self._size == 0:
             return None
         first = _first_seq(self._fd)
@@ -480,8 +501,9 @@ class JsonlSink(SinkBase):
         with self._lock:
             if self._fd >= 0:
                 if self._reserved > self._size:
-                    with contextlib.suppress(OSError):  # give back the blocks reserved ahead
-                        os.ftruncate(self._fd, self._size)
+                    with contextlib.suppress(OSError):  # give back the blocks reserved ahead,
+                        if os.fstat(self._fd).st_size == self._size:  # never growing a file
+                            os.ftruncate(self._fd, self._size)  # another program cut short
                 os.close(self._fd)
                 self._fd = -1
             self._closed = True
