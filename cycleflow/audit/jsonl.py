@@ -34,6 +34,8 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 _CHUNK: Final = 64 * 1024
+_TORN_HEAD: Final = 1 << 20   # how much of a torn line is held to describe it
+_MAX_LINE: Final = 64 << 20   # a complete last line longer than this is not read
 _RESERVE: Final = 4 * 1024 * 1024
 _FALLOC_FL_KEEP_SIZE: Final = 1
 
@@ -71,9 +73,10 @@ class _Tail:
     seq: int                 # next seq to write
     prev: str                # hash of the last good record
     good_end: int            # byte offset just after the last good complete line
-    torn: bytes              # bytes after the last newline (a torn line), possibly empty
+    torn: bytes              # the start (at most _TORN_HEAD bytes) of a torn last line
     damaged_line: int | None  # 1-based line number of the damage, if any
     reason: str | None       # why the tail is damaged, if it is
+    torn_size: int = 0       # the torn last line's full length (it may be far longer)
 
 
 def _count_lines(fd: int, upto: int) -> int:
@@ -88,43 +91,62 @@ def _count_lines(fd: int, upto: int) -> int:
     return count
 
 
+def _last_newline(fd: int, end: int) -> int:
+    """The offset just after the last newline before ``end`` (0 when there is none), found
+    chunk by chunk without keeping the bytes: a tail of zeros left by a power loss can be
+    gigabytes long."""
+    start = end
+    while start > 0:
+        begin = max(0, start - _CHUNK)
+        found = os.pread(fd, start - begin, begin).rfind(b"\n")
+        if found >= 0:
+            return begin + found + 1
+        start = begin
+    return 0
+
+
+def _torn_reason(head: bytes, size: int) -> str:
+    """Why the bytes after the last newline are a torn line, zeros named as such."""
+    if head and not head.strip(b"\x00"):
+        return (f"torn last line: {size} zero bytes where a record should be (a crash or "
+                "power loss before the data reached the disk)")
+    return "torn last line (no newline)"
+
+
 def _scan_tail(fd: int) -> _Tail:
-    """Read backwards from the end until the last complete line is in hand, and judge it."""
+    """Find the last complete line from the end, without reading a torn tail into memory,
+    and judge it."""
     size = os.fstat(fd).st_size
     if size == 0:
         return _Tail(0, GENESIS, 0, b"", None, None)
-    start, chunk = size, _CHUNK
-    data = b""
-    while True:
-        new_start = max(0, start - chunk)
-        data = os.pread(fd, start - new_start, new_start) + data
-        start = new_start
-        end = data.rfind(b"\n") + 1          # relative end of the last complete line
-        if end:
-            line_start = data.rfind(b"\n", 0, end - 1) + 1
-            if line_start or start == 0:
-                break
-        elif start == 0:
-            break
-        chunk *= 2
-    torn = data[end:]
-    if not end:  # no complete line at all: the whole file is one torn line
-        return _Tail(0, GENESIS, 0, torn, 1, "torn last line (no newline)")
-    good_end = start + end
-    line = data[line_start:end - 1]
+    good_end = _last_newline(fd, size)       # just after the last complete line
+    torn_size = size - good_end
+    torn = os.pread(fd, min(torn_size, _TORN_HEAD), good_end) if torn_size else b""
+    if not good_end:  # no complete line at all: the whole file is one torn line
+        return _Tail(0, GENESIS, 0, torn, 1, _torn_reason(torn, torn_size), torn_size)
+    line_start = _last_newline(fd, good_end - 1)
+    if good_end - line_start > _MAX_LINE:
+        number = _count_lines(fd, line_start) + 1
+        return _Tail(0, GENESIS, good_end, torn, number,
+                     f"last complete line: over {_MAX_LINE} bytes, not a record the sink "
+                     "writes", torn_size)
+    line = os.pread(fd, good_end - 1 - line_start, line_start)
     try:
         obj: Any = orjson.loads(line)
         problem = check_record(obj, line)
     except orjson.JSONDecodeError:
-        problem = "not valid JSON"
+        problem = ("zero bytes where a record should be" if line and not line.strip(b"\x00")
+                   else "not valid JSON")
     if problem is not None:
-        number = _count_lines(fd, start + line_start) + 1
-        return _Tail(0, GENESIS, good_end, torn, number, f"last complete line: {problem}")
+        number = _count_lines(fd, line_start) + 1
+        return _Tail(0, GENESIS, good_end, torn, number, f"last complete line: {problem}",
+                     torn_size)
     seq = int(obj["seq"])
-    if torn:
+    if torn_size:
         number = _count_lines(fd, good_end) + 1  # the physical line: seq + 2 only if no
         return _Tail(  # line was removed before it (an error path, so the count is cheap)
-            seq + 1, str(obj["hash"]), good_end, torn, number, "torn last line (no newline)"
+            seq + 1, str(obj["hash"]), good_end, torn, number, _torn_reason(torn, torn_size),
+            torn_size,
         )
     return _Tail(seq + 1, str(obj["hash"]), good_end, b"", None, None)
 
@@ -252,8 +274,9 @@ class JsonlSink(SinkBase):
         finally:
             os.close(dfd)
 
-    def _handle_damage(self, fd: int, tail: _Tail, repair: bool) -> str:
-        """Raise for a damaged tail, or cut a torn line off (returning where it was saved)."""
+    def _handle_damage(self, fd: int, tail: _Tail, repair: bool) -> tuple[str, str]:
+        """Raise for a damaged tail, or cut a torn line off (returning where it was saved
+        and the SHA-256 of its bytes)."""
         hint = f"run `cycleflow audit verify {self.path}`"
         if not tail.reason or not tail.reason.startswith("torn"):
             raise AuditError(
@@ -263,28 +286,38 @@ class JsonlSink(SinkBase):
         if not repair:
             raise AuditError(
                 f"audit log {self.path} is damaged at line {tail.damaged_line}: {tail.reason}, "
-                f"{len(tail.torn)} bytes left by an interrupted write; {hint}, then reopen with "
+                f"{tail.torn_size} bytes left by an interrupted write; {hint}, then reopen with "
                 f"repair=True (or `cycleflow audit repair {self.path}`) to cut the torn line"
             )
-        saved = self._save_torn(tail)
+        saved = self._save_torn(fd, tail)
         os.ftruncate(fd, tail.good_end)
         _sync(fd)
         return saved
 
-    def _save_torn(self, tail: _Tail) -> str:
-        """Keep the cut bytes beside the log, so repair loses nothing an investigator may want."""
+    def _save_torn(self, fd: int, tail: _Tail) -> tuple[str, str]:
+        """Keep the cut bytes beside the log, so repair loses nothing an investigator may
+        want; copied in chunks (a tail of zeros can be huge). Returns the copy's path and
+        the SHA-256 of the bytes."""
         base = f"{self.path}.torn-line-{tail.damaged_line}"
         name, n = base, 1
         while os.path.exists(name):
             n += 1
             name = f"{base}.{n}"
+        digest = hashlib.sha256()
         with open(name, "xb") as fh:
-            fh.write(tail.torn)
+            offset, end = tail.good_end, tail.good_end + tail.torn_size
+            while offset < end:
+                chunk = os.pread(fd, min(_CHUNK * 16, end - offset), offset)
+                if not chunk:
+                    break
+                fh.write(chunk)
+                digest.update(chunk)
+                offset += len(chunk)
             fh.flush()
             os.fsync(fh.fileno())
-        return name
+        return name, digest.hexdigest()
 
-    def _record_repair(self, tail: _Tail, saved: str) -> None:
+    def _record_repair(self, tail: _Tail, saved: tuple[str, str]) -> None:
         """Chain an ``audit.repaired`` record: the one event the sink writes on its own.
 
         It names the decision the torn line belonged to: complete lines of that decision
@@ -292,21 +325,22 @@ class JsonlSink(SinkBase):
         """
         found = _DECISION_ID.search(tail.torn)
         interrupted = found.group(1).decode(errors="replace") if found else None
+        path, sha256 = saved
         self.emit([{
             "event": "audit.repaired",
             "at": datetime.now(timezone.utc).isoformat(),
             "outcome": "repaired",
             "message": (
-                f"cut a torn last line (line {tail.damaged_line}, {len(tail.torn)} bytes) "
-                f"left by an interrupted write; the bytes are saved in {saved}"
+                f"cut a torn last line (line {tail.damaged_line}, {tail.torn_size} bytes) "
+                f"left by an interrupted write; the bytes are saved in {path}"
                 + (f"; decision {interrupted} was interrupted and never acknowledged"
                    if interrupted else "")
             ),
             "values": {
                 "line": tail.damaged_line,
-                "bytes": len(tail.torn),
-                "sha256": hashlib.sha256(tail.torn).hexdigest(),
-                "saved_to": saved,
+                "bytes": tail.torn_size,
+                "sha256": sha256,
+                "saved_to": path,
                 "interrupted_decision": interrupted,
             },
         }])
