@@ -129,6 +129,13 @@ def simulate(
     help="Also write one CSV per table into this directory.",
 )
 @click.option("--title", default="Sales-cycle evaluation", show_default=True)
+@click.option(
+    "--no-verify",
+    "no_verify",
+    is_flag=True,
+    help="Do not check the log's hash chain (it reads the whole log once more); says so on "
+    "stderr, and a log that would not verify still exits 0.",
+)
 @guarded(EXIT_POLICY)
 def report(
     logs: tuple[str, ...],
@@ -140,11 +147,17 @@ def report(
     json_path: str | None,
     csv_dir: str | None,
     title: str,
+    no_verify: bool,
 ) -> None:
     """The periodic evaluation report of an audit LOG (JSON Lines, gzip-compressed or not, or
     sqlite:PATH) as HTML; the files of a rotated log are read together, in any order.
-    Exit 0 written; 2 usage or input error, such as a log with no readable event; 3
-    invalid policy."""
+
+    The log's hash chain is verified too. Exit 0 written and the log verifies (or
+    --no-verify, or the log carries no chain at all: stderr warns); 1 written, but the
+    log does not verify (its figures may rest on tampered events: stderr says where the
+    chain breaks); 2 usage or input error, such as a log with no readable event; 3
+    invalid policy.
+    """
     import time
 
     from cycleflow.analytics.html import render_html, report_json
@@ -169,7 +182,7 @@ def report(
     if options.start and options.end and options.start >= options.end:
         raise UsageError("--from must be before --to")
     figures = build_report(logs, options)
-    _warn_unless_verified(logs)
+    verified = True if no_verify else _warn_unless_verified(logs)
     log = " ".join(logs)
     meta = figures["generated_from"]
     if not meta["events"]:
@@ -189,22 +202,70 @@ def report(
         click.echo(f"report: skipped {_unreadable(meta)}", err=True)
     for warning in meta["warnings"]:
         click.echo(f"report: warning: {warning}", err=True)
-    sys.exit(0)
+    if no_verify:
+        from cycleflow.cli.audit_cmd import not_verified
+
+        click.echo(f"report: {not_verified(logs)}", err=True)
+    sys.exit(0 if verified else 1)
 
 
-def _warn_unless_verified(log: tuple[str, ...]) -> None:
-    """Warn on stderr when the log's hash chain does not verify: the report's figures may
-    then rest on tampered events (the report is still written: the log is evidence)."""
+def _warn_unless_verified(log: tuple[str, ...]) -> bool:
+    """False when the log's hash chain does not verify (or cannot be checked), after a
+    warning on stderr: the report's figures may then rest on tampered events. The report
+    is still written (the log is evidence); the caller exits 1 so a scheduled job notices.
+
+    A log that carries no chain at all (no record has ``seq``, ``prev``, ``hash``: events
+    not written by a cycleflow sink) cannot be verified; that is warned about but is True,
+    since no run of it could ever exit 0 otherwise.
+    """
     from cycleflow.audit import AuditError, verify
 
     try:
         checked = verify(log)
     except AuditError as err:
-        click.echo(f"report: warning: the log's chain could not be verified: {err}", err=True)
-        return
-    if not checked.ok:
-        click.echo(f"report: warning: the log does not verify, so these figures may rest on "
-                   f"tampered events: {checked.describe()}", err=True)
+        click.echo(visible(f"report: warning: the log's chain could not be verified: {err}"),
+                   err=True)
+        return False
+    if checked.ok:
+        return True
+    if checked.records == 0 and checked.first_bad == 1 and not _chained(log):
+        click.echo("report: warning: the log carries no hash chain (no record has seq, prev "
+                   "and hash), so nothing shows whether its events were changed", err=True)
+        return True
+    click.echo(visible(f"report: warning: the log does not verify, so these figures may "
+                       f"rest on tampered events: {checked.describe()}"), err=True)
+    return False
+
+
+def _chained(log: tuple[str, ...]) -> bool:
+    """Whether any record of the JSON Lines ``log`` carries a chain field (or it cannot
+    be read to tell): a chained log whose first record lost its hash is still a broken
+    chain, not an unchained log."""
+    import orjson
+
+    from cycleflow.audit import AuditError
+    from cycleflow.audit.base import CHAIN_FIELDS
+    from cycleflow.audit.logfile import GZIP_ERRORS, open_log
+    from cycleflow.audit.verify import parse_spec
+
+    for spec in log:
+        kind, path = parse_spec(spec)
+        if kind != "jsonl":
+            return True  # a SQLite log always holds its chain
+        try:
+            with open_log(path) as fh:
+                for line in fh:
+                    if b'"seq"' not in line and b'"prev"' not in line and b'"hash"' not in line:
+                        continue
+                    try:
+                        obj = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if isinstance(obj, dict) and any(f in obj for f in CHAIN_FIELDS):
+                        return True
+        except (OSError, AuditError, *GZIP_ERRORS):  # never call a log unchained unread
+            return True
+    return False
 
 
 def _unreadable(meta: Mapping[str, Any]) -> str:

@@ -113,14 +113,22 @@ def verify(logs: tuple[str, ...], fmt: str, expect_head: str | None) -> None:
               help="Only decisions with an event of this outcome (blocked, allowed, "
                    "needs_approval, not_permitted, applied, violation, error, fail...).")
 @_text_or_json("text: a table in log order; json: a JSON array.")
+@click.option("--no-verify", "no_verify", is_flag=True,
+              help="Do not check the log's hash chain first (it reads the whole log: seconds "
+                   "on a large one); says so on stderr, and a log that would not verify "
+                   "exits 0.")
 @_GUARD
 def show(logs: tuple[str, ...], deal_id: str, since: str | None, until: str | None,
-         actor_id: str | None, outcome: str | None, fmt: str) -> None:
+         actor_id: str | None, outcome: str | None, fmt: str, no_verify: bool) -> None:
     """Print one deal's audit history from LOG, in log order (the order it was written).
 
     The filters pick whole decisions (every event of a decision that matches), so each
     one shown keeps its rules and reasons; times compare as instants (offsets honoured).
     A rotated log's files are read together, in any order.
+
+    The whole log's chain is verified first. Exit 0 shown and the log verifies (or
+    --no-verify); 1 the log does not verify (the history is still shown, with a warning
+    on stderr); 2 a usage error, or a missing or unreadable log.
     """
     from cycleflow.audit import AuditError, history, history_json
     from cycleflow.audit import verify as verify_log
@@ -129,11 +137,13 @@ def show(logs: tuple[str, ...], deal_id: str, since: str | None, until: str | No
     for log in logs:
         _existing_log(log)
     log = logs[0] if len(logs) == 1 else f"the {len(logs)} files of the log"
-    checked = verify_log(logs)  # a tampered log is shown too (it is evidence), but said so
+    # a tampered log is shown too (it is evidence), but said so
+    checked = None if no_verify else verify_log(logs)
     try:
         events = history(logs, deal_id)
     except AuditError:
-        _warn_unverified(checked)
+        if checked is not None:
+            _warn_unverified(checked)
         raise
     if since or until or actor_id is not None or outcome:
         events = _decisions_matching(events, since, until, actor_id, outcome)
@@ -143,9 +153,21 @@ def show(logs: tuple[str, ...], deal_id: str, since: str | None, until: str | No
         click.echo(visible(f"no audit events for deal {deal_id} in {log}"))
     else:
         _print_history(events, deal_id)
-    if not checked.ok:
+    if checked is None:
+        click.echo(not_verified(logs), err=True)
+    elif not checked.ok:
         _warn_unverified(checked)
         raise SystemExit(EXIT_BROKEN)
+
+
+def not_verified(logs: tuple[str, ...]) -> str:
+    """The one stderr line of ``--no-verify``: the chain was not checked, and how to check it."""
+    import shlex
+
+    from cycleflow.textsafe import visible
+
+    command = shlex.join(["cycleflow", "audit", "verify", *logs])
+    return visible(f"not verified (--no-verify): run `{command}` to check the chain")
 
 
 def _decisions_matching(events: list[dict[str, Any]], since: str | None, until: str | None,
