@@ -35,8 +35,11 @@ BAD_LINES_NAMED = 5
 
 
 def iter_event_lines(spec: str) -> Iterator[bytes | str]:
-    """The raw records of an audit log, in log order: a JSON Lines file (gzip-compressed or
-    not, recognised by its first bytes) or ``sqlite:PATH``."""
+    """The raw records of an audit log, in log order: a JSON Lines file (plain or gzip, xz,
+    bzip2-compressed, recognised by its first bytes) or ``sqlite:PATH``. A line over the
+    reading bound (e.g. a power loss's run of NUL bytes) is measured, not loaded, and comes
+    as an unreadable placeholder, so it is counted and named like any bad line."""
+    from cycleflow.audit.logfile import read_lines
     from cycleflow.audit.verify import parse_spec
 
     kind, path = parse_spec(spec)
@@ -61,12 +64,16 @@ def iter_event_lines(spec: str) -> Iterator[bytes | str]:
         finally:
             conn.close()
         return
+    overlong = b"\x00 line over the reading bound\n"  # not JSON: counted unreadable
     try:
         with open_log(path, buffering=_CHUNK) as fh:
-            yield from fh
+            for line in read_lines(fh):
+                yield line if isinstance(line, bytes) else overlong
     except (OSError, *GZIP_ERRORS) as err:
         reason = getattr(err, "strerror", None) or err
         raise UsageError(f"cannot read audit log {path}: {reason}") from None
+    except AuditError as err:  # a zstd log: says how to decompress it
+        raise UsageError(str(err)) from None
 
 
 def read_owners(sources: Sequence[str]) -> dict[str, str]:
@@ -327,6 +334,8 @@ class Collector:
                     self.first_at = at
                 if self.last_at is None or at > self.last_at:
                     self.last_at = at
+            if name == "batch.started" or name == "batch.finished":
+                continue  # a run's bounds, not a decision: its records are counted as such
             did = e.get("decision_id")
             if did != self._decision:
                 self._decision = did

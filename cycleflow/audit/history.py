@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cycleflow.audit.base import AuditError
-from cycleflow.audit.logfile import GZIP_ERRORS, open_log
+from cycleflow.audit.logfile import GZIP_ERRORS, LongLine, open_log, read_lines
 from cycleflow.audit.segments import in_chain_order
 from cycleflow.audit.sqlite import TABLE, connect_readonly
 from cycleflow.audit.verify import LogSpec, jsonl_files, parse_spec
@@ -28,7 +28,11 @@ def _jsonl_history(path: str, deal_id: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     try:
         with open_log(path) as fh:
-            for number, line in enumerate(fh, start=1):
+            for number, line in enumerate(read_lines(fh), start=1):
+                if isinstance(line, LongLine):  # measured, not loaded: no record the sink
+                    if not line.ended:          # writes is this long; `audit verify` says
+                        break                   # what it is (e.g. a power loss's zeros)
+                    continue
                 if needle not in line:
                     continue
                 try:

@@ -16,7 +16,7 @@ import orjson
 
 from cycleflow.audit.base import GENESIS, AuditError
 from cycleflow.audit.chain import check_record, digest
-from cycleflow.audit.logfile import GZIP_ERRORS, open_log
+from cycleflow.audit.logfile import GZIP_ERRORS, LongLine, open_log, read_lines, read_to_end
 from cycleflow.audit.segments import continues, in_chain_order
 from cycleflow.audit.sqlite import INDEXED, TABLE, column, connect_readonly
 from cycleflow.errors import UsageError
@@ -145,7 +145,10 @@ def _verify_jsonl(path: str, anchor: str | None = None,
                   found: list[str] | None = None, start: _Start | None = None) -> VerifyResult:
     try:
         with open_log(path) as fh:
-            return _walk_lines(fh, path, anchor, found if found is not None else [], start)
+            result = _walk_lines(fh, path, anchor, found if found is not None else [], start)
+            if not result.ok:  # a damaged archive, not an edit, when its checksum fails
+                read_to_end(fh)
+            return result
     except OSError as exc:
         raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
     except GZIP_ERRORS as exc:
@@ -171,8 +174,12 @@ def _walk_lines(
                             "jsonl", None, chain_start, follows)
 
     number = 0
-    for number, line in enumerate(fh, start=1):
+    for number, line in enumerate(read_lines(fh), start=1):
+        if isinstance(line, LongLine):
+            return bad(_long_line(line), number, torn=not line.ended)
         if not line.endswith(b"\n"):
+            if line.startswith(b"\x00"):
+                return bad(_zeros(len(line), _nul_prefix(line), ended=False), number, torn=True)
             return bad(
                 f"torn last line ({len(line)} bytes without a newline): "
                 "the log was cut in the middle of a line, e.g. by a crash during a write",
@@ -181,6 +188,8 @@ def _walk_lines(
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
+            if line.startswith(b"\x00"):
+                return bad(_zeros(len(line) - 1, _nul_prefix(line), ended=True), number)
             return bad("not valid JSON" if line.strip() else "empty line", number)
         if number == 1 and continues(obj):
             if start is None:  # the oldest file given continues a segment not given
@@ -207,6 +216,41 @@ def _walk_lines(
         return bad(f"it is empty, but it was given as a segment after {previous}", 1)
     return VerifyResult(True, expected - chain_start, None, None, prev, False, path, "jsonl",
                         None, chain_start, follows)
+
+
+def _nul_prefix(line: bytes) -> int:
+    """How many NUL bytes ``line`` starts with."""
+    return len(line) - len(line.lstrip(b"\x00"))
+
+
+def _zeros(size: int, nuls: int, *, ended: bool) -> str:
+    """Why a line of ``size`` bytes (newline not counted) starting with ``nuls`` NUL bytes
+    is no record: the file got its length but not its data, as a power loss with fsync off
+    leaves it (not an edit: nobody tampers by writing zeros)."""
+    what = f"{nuls} bytes of NUL bytes (zeros) where a record should be"
+    if nuls < size:
+        what += f", then {size - nuls} other bytes"
+    reason = f"{what}: a crash or power loss before the data reached the disk"
+    if not ended:
+        reason += " (a torn last line: no newline ends it)"
+    return reason
+
+
+def _size(limit: int) -> str:
+    """``limit`` bytes in the unit people say: 16 MiB, 64 KiB, 100 bytes."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if limit >= scale and limit % scale == 0:
+            return f"{limit // scale} {unit}"
+    return f"{limit} bytes"
+
+
+def _long_line(line: LongLine) -> str:
+    """Why a line over the reading bound is no record (it was measured, not loaded)."""
+    if line.nul_prefix:
+        return _zeros(line.size, line.nul_prefix, ended=line.ended)
+    where = "" if line.ended else ", the last line, without a newline"
+    return (f"line over {_size(line.limit)}: not a record the sink writes "
+            f"({line.size} bytes{where})")
 
 
 def _segment_gap(seq: int, expected: int, previous: str) -> str:
