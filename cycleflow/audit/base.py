@@ -25,6 +25,8 @@ EVENT_NAMES: Final = (
     "transition.not_permitted",
     "transition.applied",
     "deal.checked",
+    "batch.started",
+    "batch.finished",
 )
 
 #: The fields the engine fills in every event (DESIGN.md, audit paragraph).

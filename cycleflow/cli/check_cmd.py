@@ -6,8 +6,9 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +25,9 @@ from cycleflow.cli.common import (
     policy_info,
 )
 from cycleflow.errors import CycleflowError, PolicyError, UsageError
+
+if TYPE_CHECKING:
+    from cycleflow.report import Summary
 
 
 @click.command(epilog="Limits (record size, nesting depth, YAML file size, rows of the text "
@@ -179,6 +183,8 @@ def check(
             progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
         )
         blocks = fmt == "jsonl" and options.jobs > 1 and not dask_address and not show
+        run = _AuditedRun(engine, deals, trigger, moment)
+        stack.enter_context(run)
         with open_output(output, deals) as out:
             # closed on the way out, whatever ends the run (Ctrl-C, SIGTERM, a closed
             # pipe): closing them stops the worker processes, which would outlive the run
@@ -201,7 +207,41 @@ def check(
                     color=output is None and sys.stdout.isatty(),
                     fail_on=fail_on,
                 )
+        run.finished(summary)
     sys.exit(exit_code(summary, fail_on))
+
+
+class _AuditedRun:
+    """``batch.started`` and ``batch.finished`` records around an audited run, one run id in
+    both: the log then says whether a run covered its input (a run killed at 30% left a log
+    that verified with nothing to show it was cut short). A run that ends any other way
+    gets a ``batch.finished`` with outcome ``interrupted`` when the log still takes it."""
+
+    def __init__(self, engine: Any, inputs: tuple[str, ...], trigger: str | None,
+                 moment: Any) -> None:
+        self.engine, self.moment = engine, moment
+        self.values: dict[str, Any] = {"run": uuid.uuid4().hex, "inputs": list(inputs)}
+        if trigger is not None:
+            self.values["trigger"] = trigger
+        self.done = False
+
+    def __enter__(self) -> _AuditedRun:
+        self.engine.record_batch("batch.started", "started", self.values, now=self.moment)
+        return self
+
+    def finished(self, summary: Summary) -> None:
+        """The run judged every record: say how many, and their verdicts."""
+        self.engine.record_batch("batch.finished", "finished", {
+            **self.values, "records": summary.total, "compliant": summary.compliant,
+            "violation": summary.violation, "error": summary.error,
+            "with_warnings": summary.with_warnings}, now=self.moment)
+        self.done = True
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.done:
+            with contextlib.suppress(Exception):  # a full disk may be why the run ended
+                self.engine.record_batch("batch.finished", "interrupted", self.values,
+                                         now=self.moment)
 
 
 #: The largest --max-record-bytes (2 GiB): the CSV reader's field limit is a C long.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from cycleflow.audit.base import AuditSink
 from cycleflow.audit.masking import REDACTED, mask_value
@@ -1363,6 +1363,24 @@ class Engine:
         events.append(checked)
         self.audit.emit(events)
         return verdict
+
+    def record_batch(
+        self,
+        name: Literal["batch.started", "batch.finished"],
+        outcome: str,
+        values: Mapping[str, Any],
+        *,
+        now: datetime | str | None = None,
+    ) -> None:
+        """Log the start or end of a batch run (``check --audit``): its ``values`` name the
+        run and, at the end, how many records it judged, so the log shows whether a run
+        covered its input or was cut short. No-op without a sink."""
+        if self.audit is None:
+            return
+        base = self._base(uuid.uuid4().hex, resolve_now(now), None, None, None, None, None)
+        event = _stamp(self._event(base, name, outcome), self._clock)
+        event["values"] = dict(values)
+        self.audit.emit([event])
 
     def record_unreadable(
         self,
