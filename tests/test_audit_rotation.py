@@ -20,9 +20,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from cycleflow.analytics.report import ReportOptions, build_report
 from cycleflow.audit import AuditError, JsonlSink, history, verify
 from cycleflow.audit.segments import CONTINUED, NEXT_SUFFIX, in_chain_order, segment_path
-from cycleflow.analytics.report import ReportOptions, build_report
 from cycleflow.cli.audit_cmd import audit
 from cycleflow.cli.common import parse_size
 from cycleflow.cli.main import cli
@@ -75,7 +75,7 @@ def test_rotate_bytes_splits_the_log_into_segments_named_by_first_seq(rotated: P
     # 120 events plus one audit.continued record opening each file after the first
     assert result.records == 120 + len(segments)
     assert result.segments == tuple(files)  # zero-padded names sort in chain order
-    assert "and %d earlier segment(s): intact" % len(segments) in result.describe()
+    assert f"and {len(segments)} earlier segment(s): intact" in result.describe()
 
 
 def test_each_file_after_the_first_opens_with_a_continued_record(rotated: Path) -> None:
