@@ -214,8 +214,8 @@ class JsonlSink(SinkBase):
         created = not os.path.exists(self.path)
         if not created and is_compressed(self.path):
             raise AuditError(
-                f"audit log {self.path} is gzip-compressed: a sink appends to an uncompressed "
-                "log (verify, show and report read compressed ones)"
+                f"audit log {self.path} is compressed (gzip, xz, bzip2 or zstd): a sink appends "
+                "to an uncompressed log (verify, show and report read compressed ones)"
             )
         try:
             fd = os.open(
