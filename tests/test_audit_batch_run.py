@@ -94,3 +94,12 @@ def test_the_report_does_not_count_a_run_as_a_decision(tmp_path: Path) -> None:
     check(log, tmp_path / "out.json")
     [judged] = build_report(str(log), ReportOptions())["generated_from"]["judged_by"]
     assert judged["decisions"] == 56
+
+
+def test_jobs_with_audit_is_said_to_be_unused(tmp_path: Path) -> None:
+    """--audit ran in one process while --jobs 2 was silently ignored (6x slower)."""
+    result = CliRunner().invoke(cli, ["check", "-p", POLICY, DEALS, "--now", NOW, "--audit",
+                                      str(tmp_path / "a.jsonl"), "-j", "2", "-o",
+                                      str(tmp_path / "out.txt")])
+    assert result.exit_code == 1
+    assert "--jobs 2 is not used with --audit" in result.stderr

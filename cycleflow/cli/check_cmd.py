@@ -153,6 +153,9 @@ def check(
     if jobs < 0:
         raise UsageError(f"--jobs {jobs}: give a number of worker processes (0 = every core)")
     record_cap = _record_cap(max_record_bytes)
+    if audit_spec is not None and jobs > 1:  # said, not silently ignored: 6x slower
+        click.echo(f"check: note: --jobs {jobs} is not used with --audit: a log has one "
+                   "writer, so an audited run judges in this process", err=True)
     actor = parse_actor(actor_arg)
     moment = resolve_now(now)
     _check_inputs(deals)
