@@ -271,7 +271,8 @@ def _risk(r: Risk) -> dict[str, Any]:
 
 def _gate(g: Gate) -> dict[str, Any]:
     return {"roles": sorted(g.roles), "count": g.count, "separate_from": sorted(g.separate_from),
-            "approvers": list(g.approvers), "valid_days": g.valid_days, "binds": sorted(g.binds),
+            "approvers": list(g.approvers), "after": sorted(g.after),
+            "valid_days": g.valid_days, "binds": sorted(g.binds),
             "label": _label(g.label)}
 
 

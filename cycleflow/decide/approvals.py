@@ -34,6 +34,8 @@ class GateResult:
     #: the approvals given for the gate that did not count, and why (``reasons`` without
     #: the "no approval yet" a gate says when none was given at all)
     not_counted: tuple[str, ...] = ()
+    #: when the gate had its ``count``-th valid approval (None while it has not)
+    satisfied_at: datetime | None = None
 
     @property
     def satisfied(self) -> bool:
@@ -175,8 +177,12 @@ def evaluate_gate(
     lang: str = "en",
     hidden: tuple[str, ...] = (),
     moving: bool = False,
+    gates: Mapping[str, Gate] | None = None,
 ) -> GateResult:
     """Which of the deal's approvals count for this gate, and why the others do not.
+
+    ``gates`` (the policy's, by id) lets a gate with ``after`` judge the gates it follows:
+    its approvals count only once they are satisfied, and only when given after.
 
     ``valid_at`` is the moment an approval had to be fresh (default ``now``): for a
     deal at rest whose gate was needed to *enter* its stage, that is when it entered.
@@ -194,6 +200,8 @@ def evaluate_gate(
     people: dict[str, str] = {}  # who the approvers are (see who()) -> their first 'by'
     reasons: list[str] = []
     current: dict[str, Any] | None = None
+    times: list[datetime] = []
+    order: tuple[list[str], datetime | None] | None = None
     for n, item in enumerate(raw, start=1):
         if (type(item) is not dict and not isinstance(item, Mapping)) or item.get(
             "gate"
@@ -244,6 +252,21 @@ def evaluate_gate(
                 phrase(lang, "ap_expired", by=by, at=item.get("at"), days=gate.valid_days)
             )
             continue
+        if gate.after and gates is not None:
+            if order is None:
+                order = _first_gates(gate, gates, deal, actor, now, valid_at, lang, hidden,
+                                     moving)
+            waiting, ready = order
+            if waiting:
+                reasons.append(phrase(lang, "ap_after_missing", by=by,
+                                      first=", ".join(waiting)))
+                continue
+            if ready is not None and at < ready:
+                reasons.append(phrase(lang, "ap_after_early", by=by, at=item.get("at"),
+                                      first=", ".join(gate_name(gates[g], lang)
+                                                      for g in gate.after),
+                                      when=ready.isoformat().replace("+00:00", "Z")))
+                continue
         if gate.binds:
             current = current if current is not None else bound_values(gate, deal)
             changed = _binding_broken(item, gate, deal, current, lang, hidden)
@@ -255,10 +278,31 @@ def evaluate_gate(
             continue
         people[person] = by
         approvers.append(by)
+        times.append(at)
     not_counted = tuple(reasons)
     if not approvers and not reasons:
         reasons.append(phrase(lang, "ap_none", gate=gate_name(gate, lang, with_id=True)))
-    return GateResult(gate, tuple(approvers), tuple(reasons), not_counted)
+    done = sorted(times)[gate.count - 1] if len(times) >= gate.count else None
+    return GateResult(gate, tuple(approvers), tuple(reasons), not_counted, done)
+
+
+def _first_gates(
+    gate: Gate, gates: Mapping[str, Gate], deal: Mapping[str, Any],
+    actor: Mapping[str, Any] | None, now: datetime, valid_at: datetime | None, lang: str,
+    hidden: tuple[str, ...], moving: bool,
+) -> tuple[list[str], datetime | None]:
+    """The gates ``gate`` follows that are not yet satisfied (by name), and the moment the
+    last of them was: its approvals must come after (the policy has no circles: load)."""
+    waiting: list[str] = []
+    ready: datetime | None = None
+    for gid in gate.after:
+        first = evaluate_gate(gates[gid], deal, actor, now, valid_at, lang, hidden, moving,
+                              gates)
+        if first.satisfied_at is None:
+            waiting.append(gate_name(gates[gid], lang))
+        elif ready is None or first.satisfied_at > ready:
+            ready = first.satisfied_at
+    return waiting, ready
 
 
 def _binding_broken(

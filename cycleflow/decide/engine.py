@@ -360,7 +360,7 @@ class _Run:
                 continue
             valid_at = entered if entered is not None and gid not in self.fresh_now else None
             result: GateResult = evaluate_gate(gates[gid], deal, actor, now, valid_at, self.lang,
-                                               self.hidden, moving=not as_violation)
+                                               self.hidden, moving=not as_violation, gates=gates)
             gate = result.gate
             if self.trace:
                 # why other approvals did not count (separation of duties, expired, void):

@@ -35,6 +35,9 @@ _EN: Final = MappingProxyType(
                         "person named in {fields} ({named})",
         "ap_nobody_named": "approval by {by} does not count: nobody is named in {fields} to "
                            "approve this deal",
+        "ap_after_missing": "approval by {by} does not count yet: {first} must approve first",
+        "ap_after_early": "approval by {by} of {at} came before {first} approved ({when}): "
+                          "it counts only when given after",
         "ap_expired": "approval by {by} of {at} expired after {days:g} days",
         "ap_void": "approval by {by} is void: {why}",
         "ap_again": "approval by {by} is by {first} again: a person counts once",
@@ -80,6 +83,8 @@ _ZH: Final = MappingProxyType(
         "ap_status": "{by} 的审批状态为 {status}，不是已批准（approved）",
         "ap_not_named": "{by} 的审批不计：此审批须由 {fields} 所指定的人（{named}）作出",
         "ap_nobody_named": "{by} 的审批不计：{fields} 未指定本交易的审批人",
+        "ap_after_missing": "{by} 的审批暂不计：须先由{first}审批",
+        "ap_after_early": "{by} 于 {at} 的审批早于{first}的审批（{when}）：须在其后作出方才计入",
         "ap_expired": "{by} 于 {at} 的审批已超过 {days:g} 天有效期",
         "ap_void": "{by} 的审批已失效：{why}",
         "ap_again": "{by} 的审批与 {first} 的审批是同一人：每人只计一次",

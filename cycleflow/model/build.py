@@ -452,9 +452,54 @@ def _gates(b: _Builder, docs: Sequence[Document]) -> list[Gate]:
                     binds=binds,
                     location=b.loc(doc, path),
                     approvers=approvers,
+                    after=tuple(str(x) for x in raw.get("after") or ()),
                 )
             )
+    _check_gate_order(b, docs, out)
     return out
+
+
+def _circle(gid: str, waits: Mapping[str, Sequence[str]], path: list[str],
+            done: set[str]) -> list[str] | None:
+    """A circle of gates waiting for each other reachable from ``gid`` (depth first)."""
+    if gid in path:
+        return [*path[path.index(gid):], gid]
+    if gid in done:
+        return None
+    path.append(gid)
+    for nxt in waits[gid]:
+        found = _circle(nxt, waits, path, done)
+        if found:
+            return found
+    path.pop()
+    done.add(gid)
+    return None
+
+
+def _check_gate_order(b: _Builder, docs: Sequence[Document], gates: Sequence[Gate]) -> None:
+    """``after:`` names gates of the policy, and never in a circle (gates waiting for each
+    other could never be approved)."""
+    ids = [g.id for g in gates]
+    for doc in docs:
+        for gid, raw in (doc.data.get("approvals") or {}).items():
+            for i, name in enumerate(raw.get("after") or ()):
+                if name not in ids:
+                    b.problem(doc, ("approvals", gid, "after", i), "unknown-gate",
+                              f"unknown approval gate '{name}'", did_you_mean(str(name), ids))
+                elif name == gid:
+                    b.problem(doc, ("approvals", gid, "after", i), "gate-after-cycle",
+                              f"gate '{gid}' is approved after itself: it can never be",
+                              f"remove '{gid}' from its own after")
+    waits = {g.id: [a for a in g.after if a in ids and a != g.id] for g in gates}
+    done: set[str] = set()
+    for gate in gates:
+        circle = _circle(gate.id, waits, [], done)
+        if circle:
+            b.problems.add(Problem(
+                gate.location, "gate-after-cycle",
+                f"gates {' → '.join(circle)} each wait for the next: none can ever be "
+                "approved", "remove one of them from the other's after"))
+            return
 
 
 def _check_initial(b: _Builder, stages: Sequence[Stage]) -> None:

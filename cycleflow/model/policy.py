@@ -152,6 +152,8 @@ class Gate:
     location: Location
     #: deal fields naming who must approve (``deal.owner_manager``); empty: anyone in a role
     approvers: tuple[str, ...] = ()
+    #: gates that must be satisfied first: this gate's approvals count only after theirs
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ PHRASES: dict[str, dict[str, str]] = {
                         "{roles}{separate}.",
         "separate": ", who is not {parties}",
         "named_in": " named in {fields} ({who})",
+        "after_gates": ", after {gates} approved",
         "void": "Existing approvals that do not count: {reasons}",
         "because": " needed because of: {because}",
         "not_permitted_fix": "'{trigger}' cannot be used from stage '{stage}'. From here: "
@@ -113,6 +114,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "get_approval": "还需 {n} 个“{label}”（{id}）审批，审批人须具有角色 {roles}{separate}。",
         "separate": "，且不能是{parties}",
         "named_in": "，须为 {fields} 所指定的人（{who}）",
+        "after_gates": "，且须在{gates}审批之后",
         "void": "不计入的已有审批：{reasons}",
         "because": "原因：{because}。",
         "not_permitted_fix": "阶段“{stage}”不能执行操作 `{trigger}`。可用操作：{options}。",
@@ -373,6 +375,11 @@ def _todo(names: _Names, checks: Sequence[RuleCheck], needs: Sequence[ApprovalNe
                      for v in (value if isinstance(value, list) else [value]) if v is not None]
             separate = phrase(lang, "named_in", fields=phrase(lang, "or").join(gate.approvers),
                               who=", ".join(named) or "—") + separate
+        if gate and gate.after:
+            firsts = [names.gates.get(g) for g in gate.after]
+            separate += phrase(lang, "after_gates", gates=phrase(lang, "list").join(
+                names.text(f.label, f.id) if f else g for f, g in zip(firsts, gate.after,
+                                                                      strict=True)))
         line = phrase(lang, "get_approval", n=need.missing, label=label, id=need.gate,
                       roles=phrase(lang, "roles_or").join(need.roles), separate=separate)
         if need.because:
