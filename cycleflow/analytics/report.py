@@ -709,9 +709,10 @@ def _histogram(values: Sequence[float]) -> dict[str, Any] | None:
     return {"width_days": width, "counts": bins}
 
 
-def build_report(log: LogSpec, options: ReportOptions) -> dict[str, Any]:
-    """One streaming pass over ``log`` (or over the files of a rotated log, oldest first)
-    → the report dict."""
+def build_report(log: LogSpec, options: ReportOptions, *, each: bool = False
+                 ) -> dict[str, Any]:
+    """One streaming pass over ``log`` (or over the files of a rotated log, oldest first;
+    with ``each``, over several logs of their own in the order given) → the report dict."""
     from cycleflow.audit.segments import in_chain_order
     from cycleflow.audit.verify import jsonl_files
 
@@ -728,7 +729,7 @@ def build_report(log: LogSpec, options: ReportOptions) -> dict[str, Any]:
         if not os.path.isfile(path):
             raise UsageError(f"audit log {path} does not exist or is not a file")
     try:
-        ordered = in_chain_order(several)
+        ordered = several if each else in_chain_order(several)
     except AuditError as err:
         raise UsageError(str(err)) from None
     for path in ordered:

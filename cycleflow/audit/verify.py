@@ -201,7 +201,8 @@ def _walk_lines(
                 return bad(_segment_gap(obj["seq"], expected, previous), number)
         elif number == 1 and start is not None:
             return bad(f"it does not continue {previous}: its first record is not an "
-                       "audit.continued record (a file of another log?)", number)
+                       "audit.continued record (a file of another log? Logs of their own, one "
+                       "per worker, are read with --each)", number)
         problem = _judge(obj, line, expected, prev, "line")
         if problem is not None:
             if number == 1 and start is not None and obj.get("prev") != prev:

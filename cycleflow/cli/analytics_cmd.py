@@ -136,6 +136,9 @@ def simulate(
     help="Do not check the log's hash chain (it reads the whole log once more); says so on "
     "stderr, and a log that would not verify still exits 0.",
 )
+@click.option("--each", is_flag=True,
+              help="Each LOG is a log of its own (one per worker process), not a segment of "
+                   "one rotated log: the report covers them all.")
 @guarded(EXIT_POLICY)
 def report(
     logs: tuple[str, ...],
@@ -148,9 +151,11 @@ def report(
     csv_dir: str | None,
     title: str,
     no_verify: bool,
+    each: bool,
 ) -> None:
     """The periodic evaluation report of an audit LOG (JSON Lines, gzip-compressed or not, or
-    sqlite:PATH) as HTML; the files of a rotated log are read together, in any order.
+    sqlite:PATH) as HTML; the files of a rotated log are read together, in any order
+    (with --each, every LOG is a log of its own, e.g. one per worker).
 
     The log's hash chain is verified too. Exit 0 written and the log verifies (or
     --no-verify, or the log carries no chain at all: stderr warns); 1 written, but the
@@ -181,8 +186,9 @@ def report(
     )
     if options.start and options.end and options.start >= options.end:
         raise UsageError("--from must be before --to")
-    figures = build_report(logs, options)
-    verified = True if no_verify else _warn_unless_verified(logs)
+    figures = build_report(logs, options, each=each)
+    parts = [(one,) for one in logs] if each else [logs]
+    verified = True if no_verify else all([_warn_unless_verified(p) for p in parts])
     log = " ".join(logs)
     meta = figures["generated_from"]
     if not meta["events"]:

@@ -44,6 +44,12 @@ def _existing_log(spec: str) -> tuple[str, str]:
     return kind, path
 
 
+_EACH: Callable[[F], F] = click.option(
+    "--each", is_flag=True,
+    help="Each LOG is a log of its own (one per worker process), not a segment of one "
+         "rotated log.")
+
+
 def _text_or_json(help_text: str) -> Callable[[F], F]:
     """``--format text|json`` (default text), as the audit commands take it."""
     option: Callable[[F], F] = click.option(
@@ -74,12 +80,13 @@ def audit() -> None:
     "this hash (64 hex, or a prefix of at least 16), else exit 1: the log was rewritten or "
     "truncated before that point.",
 )
+@_EACH
 @_GUARD
-def verify(logs: tuple[str, ...], fmt: str, expect_head: str | None) -> None:
+def verify(logs: tuple[str, ...], fmt: str, expect_head: str | None, each: bool) -> None:
     """Check LOG's hash chain: exit 0 intact, 1 broken (naming the first bad line), 2 unreadable.
 
     The files of a rotated log are checked as one chain, in any order (e.g.
-    ``audit.*.jsonl* audit.jsonl``).
+    ``audit.*.jsonl* audit.jsonl``); with --each, every LOG as a log of its own.
     """
     import orjson
 
@@ -87,6 +94,20 @@ def verify(logs: tuple[str, ...], fmt: str, expect_head: str | None) -> None:
 
     for log in logs:
         _existing_log(log)
+    if each:
+        if expect_head is not None:
+            raise click.UsageError("--expect-head is one log's head: verify that log without "
+                                   "--each")
+        results = [verify_log(log) for log in logs]
+        if fmt == "json":
+            click.echo(orjson.dumps([r.to_dict() for r in results],
+                                    option=orjson.OPT_SORT_KEYS).decode())
+        else:
+            for one in results:
+                click.echo(one.describe())
+        if not all(r.ok for r in results):
+            raise SystemExit(EXIT_BROKEN)
+        return
     result = verify_log(logs, expect_head=expect_head)
     log = result.path
     if fmt == "json":
@@ -113,18 +134,22 @@ def verify(logs: tuple[str, ...], fmt: str, expect_head: str | None) -> None:
               help="Only decisions with an event of this outcome (blocked, allowed, "
                    "needs_approval, not_permitted, applied, violation, error, fail...).")
 @_text_or_json("text: a table in log order; json: a JSON array.")
+@_EACH
 @click.option("--no-verify", "no_verify", is_flag=True,
               help="Do not check the log's hash chain first (it reads the whole log: seconds "
                    "on a large one); says so on stderr, and a log that would not verify "
                    "exits 0.")
 @_GUARD
 def show(logs: tuple[str, ...], deal_id: str, since: str | None, until: str | None,
-         actor_id: str | None, outcome: str | None, fmt: str, no_verify: bool) -> None:
+         actor_id: str | None, outcome: str | None, fmt: str, each: bool,
+         no_verify: bool) -> None:
     """Print one deal's audit history from LOG, in log order (the order it was written).
 
     The filters pick whole decisions (every event of a decision that matches), so each
     one shown keeps its rules and reasons; times compare as instants (offsets honoured).
-    A rotated log's files are read together, in any order.
+    A rotated log's files are read together, in any order; with --each, every LOG is a
+    log of its own (one per worker process) and decisions are shown in the order they
+    were written (``recorded_at``).
 
     The whole log's chain is verified first. Exit 0 shown and the log verifies (or
     --no-verify); 1 the log does not verify (the history is still shown, with a warning
@@ -138,9 +163,11 @@ def show(logs: tuple[str, ...], deal_id: str, since: str | None, until: str | No
         _existing_log(log)
     log = logs[0] if len(logs) == 1 else f"the {len(logs)} files of the log"
     # a tampered log is shown too (it is evidence), but said so
-    checked = None if no_verify else verify_log(logs)
+    parts: list[Any] = [(one,) for one in logs] if each else [logs]
+    verdicts = [] if no_verify else [verify_log(part) for part in parts]
+    checked = None if no_verify else next((v for v in verdicts if not v.ok), verdicts[0])
     try:
-        events = history(logs, deal_id)
+        events = _in_written_order([history(part, deal_id) for part in parts])
     except AuditError:
         if checked is not None:
             _warn_unverified(checked)
@@ -158,6 +185,24 @@ def show(logs: tuple[str, ...], deal_id: str, since: str | None, until: str | No
     elif not checked.ok:
         _warn_unverified(checked)
         raise SystemExit(EXIT_BROKEN)
+
+
+def _in_written_order(histories: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One history from several logs' (each in its log order): decisions ordered by when
+    they were written (``recorded_at`` of their first event, else ``at``), each keeping
+    its events together and in order. One log's history is returned as it is."""
+    if len(histories) == 1:
+        return histories[0]
+    decisions: dict[Any, list[dict[str, Any]]] = {}
+    for events in histories:
+        for event in events:
+            decisions.setdefault(event.get("decision_id"), []).append(event)
+
+    def written(group: list[dict[str, Any]]) -> str:
+        first = group[0]
+        return str(first.get("recorded_at") or first.get("at") or "")
+
+    return [e for group in sorted(decisions.values(), key=written) for e in group]
 
 
 def not_verified(logs: tuple[str, ...]) -> str:
