@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cycleflow.audit.base import AuditError
-from cycleflow.audit.logfile import GZIP_ERRORS, LongLine, open_log, read_lines
+from cycleflow.audit.logfile import LongLine, read_lines, reading_log
 from cycleflow.audit.segments import in_chain_order
 from cycleflow.audit.sqlite import TABLE, connect_readonly
 from cycleflow.audit.verify import LogSpec, jsonl_files, parse_spec
@@ -26,30 +26,24 @@ if TYPE_CHECKING:
 def _jsonl_history(path: str, deal_id: str) -> list[dict[str, Any]]:
     needle = orjson.dumps(deal_id)
     found: list[dict[str, Any]] = []
-    try:
-        with open_log(path) as fh:
-            for number, line in enumerate(read_lines(fh), start=1):
-                if isinstance(line, LongLine):  # measured, not loaded: no record the sink
-                    if not line.ended:          # writes is this long; `audit verify` says
-                        break                   # what it is (e.g. a power loss's zeros)
-                    continue
-                if needle not in line:
-                    continue
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    if not line.endswith(b"\n"):
-                        break  # torn last line: ignore it here, `audit verify` reports it
-                    raise AuditError(
-                        f"{path}:{number}: not valid JSON; run `cycleflow audit verify {path}`"
-                    ) from None
-                if isinstance(obj, dict) and obj.get("deal") == deal_id:
-                    found.append(obj)
-    except OSError as exc:
-        raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
-    except GZIP_ERRORS as exc:
-        raise AuditError(f"cannot read compressed audit log {path}: the compressed data is "
-                         f"damaged or cut short ({exc or type(exc).__name__})") from exc
+    with reading_log(path) as fh:
+        for number, line in enumerate(read_lines(fh), start=1):
+            if isinstance(line, LongLine):  # measured, not loaded: no record the sink
+                if not line.ended:          # writes is this long; `audit verify` says
+                    break                   # what it is (e.g. a power loss's zeros)
+                continue
+            if needle not in line:
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                if not line.endswith(b"\n"):
+                    break  # torn last line: ignore it here, `audit verify` reports it
+                raise AuditError(
+                    f"{path}:{number}: not valid JSON; run `cycleflow audit verify {path}`"
+                ) from None
+            if isinstance(obj, dict) and obj.get("deal") == deal_id:
+                found.append(obj)
     return found
 
 

@@ -93,6 +93,23 @@ def open_log(path: str, buffering: int = -1) -> Iterator[IO[bytes]]:
                 raise DamagedCompression(f"{kind}: {exc}") from exc
 
 
+@contextlib.contextmanager
+def reading_log(path: str, hint: str = "") -> Iterator[IO[bytes]]:
+    """:func:`open_log` for the audit readers: a file that cannot be read, or a compressed
+    one that is damaged or cut short, is an AuditError naming the log (``hint`` is added
+    to the damaged-archive message)."""
+    try:
+        with open_log(path) as fh:
+            yield fh
+    except OSError as exc:
+        raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
+    except GZIP_ERRORS as exc:
+        raise AuditError(
+            f"cannot read compressed audit log {path}: the compressed data is damaged or cut "
+            f"short ({exc or type(exc).__name__}){hint}"
+        ) from exc
+
+
 def _decompressing(kind: str, fh: IO[bytes]) -> IO[bytes]:
     """A reader of ``fh``'s decompressed bytes (it reads like a binary file)."""
     if kind == "gzip":
@@ -162,4 +179,5 @@ def is_compressed(path: str) -> bool:
 
 __all__ = ["BZIP2_MAGIC", "GZIP_ERRORS", "GZIP_MAGIC", "MAX_LINE", "XZ_MAGIC", "ZSTD_MAGIC",
            "DamagedCompression", "LongLine", "compression", "is_compressed", "open_log",
+           "reading_log",
            "read_lines", "read_to_end"]

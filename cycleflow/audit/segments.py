@@ -15,8 +15,7 @@ from typing import Any, Final
 
 import orjson
 
-from cycleflow.audit.base import AuditError
-from cycleflow.audit.logfile import GZIP_ERRORS, open_log, read_lines
+from cycleflow.audit.logfile import read_lines, reading_log
 
 #: The event that opens a segment continuing a chain (never the first record of a log).
 CONTINUED: Final = "audit.continued"
@@ -39,16 +38,8 @@ def first_record(path: str) -> dict[str, Any] | None:
     """The first record of a JSON Lines log (plain or gzip, xz, bzip2), or None when it has
     none that parses (a first line over the reading bound is not loaded); AuditError when
     the file cannot be read."""
-    try:
-        with open_log(path) as fh:
-            line = next(read_lines(fh), b"")
-    except OSError as exc:
-        raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
-    except GZIP_ERRORS as exc:
-        raise AuditError(
-            f"cannot read compressed audit log {path}: the compressed data is damaged or cut "
-            f"short ({exc or type(exc).__name__})"
-        ) from exc
+    with reading_log(path) as fh:
+        line = next(read_lines(fh), b"")
     if not isinstance(line, bytes):
         return None
     try:

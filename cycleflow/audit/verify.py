@@ -16,7 +16,7 @@ import orjson
 
 from cycleflow.audit.base import GENESIS, AuditError
 from cycleflow.audit.chain import check_record, digest
-from cycleflow.audit.logfile import GZIP_ERRORS, LongLine, open_log, read_lines, read_to_end
+from cycleflow.audit.logfile import LongLine, read_lines, read_to_end, reading_log
 from cycleflow.audit.segments import continues, in_chain_order
 from cycleflow.audit.sqlite import INDEXED, TABLE, column, connect_readonly
 from cycleflow.errors import UsageError
@@ -143,19 +143,11 @@ def _judge(obj: Any, line: bytes, expected: int, prev: str, where: str) -> str |
 
 def _verify_jsonl(path: str, anchor: str | None = None,
                   found: list[str] | None = None, start: _Start | None = None) -> VerifyResult:
-    try:
-        with open_log(path) as fh:
-            result = _walk_lines(fh, path, anchor, found if found is not None else [], start)
-            if not result.ok:  # a damaged archive, not an edit, when its checksum fails
-                read_to_end(fh)
-            return result
-    except OSError as exc:
-        raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
-    except GZIP_ERRORS as exc:
-        raise AuditError(
-            f"cannot read compressed audit log {path}: the compressed data is damaged or cut "
-            f"short ({exc or type(exc).__name__}); verify an uncompressed copy"
-        ) from exc
+    with reading_log(path, "; verify an uncompressed copy") as fh:
+        result = _walk_lines(fh, path, anchor, found if found is not None else [], start)
+        if not result.ok:  # a damaged archive, not an edit, when its checksum fails
+            read_to_end(fh)
+        return result
 
 
 def _walk_lines(
