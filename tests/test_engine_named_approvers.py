@@ -149,3 +149,17 @@ def test_the_policy_schema_refuses_a_malformed_list(tmp_path: Path, written: str
     path = write(tmp_path, "    roles: [sales_manager]\n    " + written + "\n")
     with pytest.raises(PolicyError):
         load_policy(path)
+
+
+def test_simulate_has_the_named_person_approve(tmp_path: Path) -> None:
+    """The simulator picked any holder of the role, whose approval never counts here."""
+    from cycleflow.analytics.simulate import SimOptions, simulate
+
+    out = tmp_path / "sim"
+    simulate(load_policy(write(tmp_path)), str(out), SimOptions(deals=30))
+    deals = [json.loads(line) for line in (out / "deals.jsonl").read_text().splitlines()]
+    won = [d for d in deals if d["stage"] == "won"]
+    assert len(won) >= 5
+    for d in won:
+        named = {d.get("owner_manager"), *d.get("deputies", [])}
+        assert {a["by"] for a in d["approvals"] if a["gate"] == "manager_ok"} <= named

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from cycleflow.audit import JsonlSink
-from cycleflow.decide.approvals import bound_values
+from cycleflow.decide.approvals import bound_values, named_approvers, who
 from cycleflow.decide.decision import MISSING, Decision
 from cycleflow.decide.engine import Engine
 from cycleflow.errors import TransitionBlocked, UsageError
@@ -927,6 +927,13 @@ class Simulator:
         excluded = {deal.owner["id"], *taken}
         pool = [a for a in self.leads if a["id"] not in excluded
                 and any(r in gate.roles for r in a["roles"])]
+        if gate.approvers:  # the person the deal names approves; a deal naming nobody
+            named = named_approvers(gate, deal.record)  # gets one, as a CRM assigns the
+            if named:                                   # owner's manager
+                pool = [a for a in pool if who(str(a["id"])) in named]
+            elif pool and "." not in (field := gate.approvers[0].removeprefix("deal.")):
+                deal.record[field] = self.rng.choice(pool)["id"]
+                pool = [a for a in pool if a["id"] == deal.record[field]]
         if not pool:
             del deal.pending[gate_id]
             self._give_up(n, deal, when, Decision("blocked", None, "", None, None))

@@ -146,7 +146,7 @@ def _party(name: str, deal: Mapping[str, Any], actor: Mapping[str, Any] | None) 
     return lookup(deal, name.removeprefix("deal."))[1]
 
 
-def _named_approvers(gate: Gate, deal: Mapping[str, Any]) -> dict[str, str]:
+def named_approvers(gate: Gate, deal: Mapping[str, Any]) -> dict[str, str]:
     """The people a gate's ``approvers`` fields name on this deal (who() → as written): a
     field holds a user id or a list of them; a number is the user of its text, as in
     separation of duties."""
@@ -222,7 +222,7 @@ def evaluate_gate(
             )
             continue
         if gate.approvers:
-            named = _named_approvers(gate, deal)
+            named = named_approvers(gate, deal)
             if person not in named:
                 fields = ", ".join(gate.approvers)
                 reasons.append(phrase(
