@@ -362,8 +362,11 @@ def _check_ambiguous(b: _Builder, transitions: Sequence[Transition]) -> None:
                         t.location,
                         "ambiguous-transition",
                         f"trigger '{t.trigger}' from '{s}' goes to both "
-                        f"'{other.target}' and '{t.target}'",
-                        f"first declared at {other.location}",
+                        f"'{other.target}' and '{t.target}': a trigger names one move, so "
+                        "criteria cannot choose between targets",
+                        f"give one of them a trigger of its own (e.g. '{t.trigger}_to_"
+                        f"{t.target}'), whose when: criteria say who may take it; first "
+                        f"declared at {other.location}",
                     )
                 )
             seen.setdefault((s, t.trigger), t)
