@@ -394,3 +394,23 @@ def test_parse_size(text: str, size: int) -> None:
 def test_parse_size_refuses(text: str) -> None:
     with pytest.raises(UsageError, match="--audit-rotate"):
         parse_size(text, "--audit-rotate")
+
+
+def test_a_log_that_cannot_rotate_by_size_still_records_every_decision(
+    tmp_path: Path,
+) -> None:
+    """rotate_bytes's rotation failing (a file already holds the segment's name) must not
+    fail the decisions the log records: their events are written, and it is said once."""
+    path = tmp_path / "audit.jsonl"
+    squatter = Path(segment_path(str(path), 0))
+    squatter.write_bytes(b"someone else's file\n")
+    with JsonlSink(path, rotate_bytes=1_000) as sink:
+        sink.emit(decision("D", 0))
+        with pytest.warns(RuntimeWarning, match="already exists.*grows past rotate_bytes"):
+            sink.emit(decision("D", 1))
+        sink.emit(decision("D", 2))  # no second warning, no rotation attempt
+        with pytest.raises(AuditError, match="already exists"):
+            sink.rotate()  # an explicit rotation still says why it cannot
+    assert squatter.read_bytes() == b"someone else's file\n"
+    result = verify(path)
+    assert result.ok and result.records == 9

@@ -365,7 +365,7 @@ class JsonlSink(SinkBase):
             if self._broken is not None:
                 raise AuditError(self._broken)
             if self._rotate_at is not None and self._size >= self._rotate_at:
-                self._rotate()
+                self._rotate_when_full()
             try:
                 data, seq, prev = seal_lines(batch, self._seq, self._prev)
             except (TypeError, AttributeError):  # an event that is not a dict (a caller's)
@@ -446,6 +446,18 @@ class JsonlSink(SinkBase):
                 raise AuditError(self._broken)
             return self._rotate()
 
+    def _rotate_when_full(self) -> None:
+        """``rotate_bytes``'s rotation, before an emit. If it fails (a file already has the
+        segment's name, the directory is read-only) the decision's events are still
+        written here, and rotation waits for an explicit :meth:`rotate`: a log that cannot
+        rotate must not stop the decisions it records. Said once, as a warning."""
+        try:
+            self._rotate()
+        except AuditError as exc:
+            self._rotate_at = None
+            warnings.warn(f"{exc}; the log grows past rotate_bytes until it is rotated",
+                          RuntimeWarning, stacklevel=4)
+
     def _rotate(self) -> str | None:
         """:meth:`rotate` under the lock. The new file is written and synced under a
         temporary name first, and the segment is a hard link of the log until the new file
@@ -480,7 +492,9 @@ class JsonlSink(SinkBase):
         linked = moved = False
         try:
             self._take_lock(fd)
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             _sync(fd)
             if self._reserved > self._size:
                 os.ftruncate(self._fd, self._size)
