@@ -232,6 +232,9 @@ def test_a_crash_before_the_new_file_took_the_name_is_undone_on_reopen(tmp_path:
     (tmp_path / ("audit.jsonl" + NEXT_SUFFIX)).write_bytes(b'{"seq":3,"half written')
     with JsonlSink(path) as sink:
         assert not (tmp_path / ("audit.jsonl" + NEXT_SUFFIX)).exists()
+        # the segment's name, a second name of the log, went too: it would hold every
+        # record twice (show duplicated them, report counted them twice)
+        assert os.listdir(tmp_path) == ["audit.jsonl"]
         sink.emit(decision("D", 2))
         assert sink.rotate() == segment_path(str(path), 0)
         sink.emit(decision("D", 3))
@@ -390,7 +393,7 @@ def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text, "--audit-rotate") == size
 
 
-@pytest.mark.parametrize("text", ["", "MB", "-1MB", "1PB", "१००", "0.0001"])
+@pytest.mark.parametrize("text", ["", "MB", "-1MB", "1PB", "१००", "0.0001", "1ib", "5iB"])
 def test_parse_size_refuses(text: str) -> None:
     with pytest.raises(UsageError, match="--audit-rotate"):
         parse_size(text, "--audit-rotate")

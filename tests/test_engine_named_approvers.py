@@ -163,3 +163,17 @@ def test_simulate_has_the_named_person_approve(tmp_path: Path) -> None:
     for d in won:
         named = {d.get("owner_manager"), *d.get("deputies", [])}
         assert {a["by"] for a in d["approvals"] if a["gate"] == "manager_ok"} <= named
+
+
+def test_a_number_field_can_name_the_approver(tmp_path: Path) -> None:
+    """The engine reads 1001 as user "1001", so lint must not say no approval counts."""
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["properties"]["manager_no"] = {"type": "number"}
+    path = write(tmp_path, GATE.replace("deal.deputies", "deal.manager_no"), schema)
+    assert [p for p in lint_file(str(path)) if p.code == "gate-approver-type"] == []
+    engine = Engine(load_policy(path))
+    d = deal(owner_manager=None, manager_no=1001.0, approvals=[by("1001")])
+    assert engine.decide(d, "win", REP, now=NOW).outcome == "allowed"
+    decision = engine.decide(deal(owner_manager=None, manager_no=1001.0), "win", REP, now=NOW)
+    todo = "\n".join(explain_decision(engine.policy, decision, d, REP).todo)
+    assert "(1001)" in todo and "1001.0" not in todo

@@ -323,6 +323,8 @@ class Collector:
                             number if source is None else f"{source}:{number}")
                 continue
             self.events += 1
+            if name.startswith(("batch.", "audit.")):  # a run's bounds, a sink's own record:
+                continue  # no decision, and audit.* is timed by the wall clock, not the caller
             if bounded:
                 key = at[:19]
                 inside = (start is None or key >= start) and (end is None or key < end)
@@ -334,8 +336,6 @@ class Collector:
                     self.first_at = at
                 if self.last_at is None or at > self.last_at:
                     self.last_at = at
-            if name == "batch.started" or name == "batch.finished":
-                continue  # a run's bounds, not a decision: its records are counted as such
             did = e.get("decision_id")
             if did != self._decision:
                 self._decision = did
@@ -717,6 +717,12 @@ def build_report(log: LogSpec, options: ReportOptions, *, each: bool = False
     from cycleflow.audit.verify import jsonl_files
 
     collector = Collector(options)
+    if each and not isinstance(log, (str, os.PathLike)):  # logs of their own, any kind
+        specs = [os.fspath(one) for one in log]
+        for spec in specs:
+            collector.feed(iter_event_lines(spec),
+                           source=os.path.basename(spec) if len(specs) > 1 else None)
+        return collector.result()
     try:
         several = jsonl_files(log)
     except AuditError as err:
@@ -729,7 +735,7 @@ def build_report(log: LogSpec, options: ReportOptions, *, each: bool = False
         if not os.path.isfile(path):
             raise UsageError(f"audit log {path} does not exist or is not a file")
     try:
-        ordered = several if each else in_chain_order(several)
+        ordered = in_chain_order(several)
     except AuditError as err:
         raise UsageError(str(err)) from None
     for path in ordered:

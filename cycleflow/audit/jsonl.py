@@ -106,10 +106,13 @@ def _last_newline(fd: int, end: int) -> int:
 
 
 def _torn_reason(head: bytes, size: int) -> str:
-    """Why the bytes after the last newline are a torn line, zeros named as such."""
+    """Why the bytes after the last newline are a torn line, zeros named as such (``head``
+    is the start of the ``size`` bytes: only what was read is called zeros)."""
     if head and not head.strip(b"\x00"):
-        return (f"torn last line: {size} zero bytes where a record should be (a crash or "
-                "power loss before the data reached the disk)")
+        zeros = (f"{size} zero bytes" if len(head) == size
+                 else f"{size} bytes, the first {len(head)} of them zero bytes,")
+        return (f"torn last line: {zeros} where a record should be (a crash or power loss "
+                "before the data reached the disk)")
     return "torn last line (no newline)"
 
 
@@ -169,6 +172,22 @@ def _first_seq(fd: int) -> int:
         ) from None
 
 
+def _undo_rotation(path: str, fd: int) -> None:
+    """Undo a rotation a crash cut short before the new file took the log's name: drop the
+    new file, and the segment's name when it is still a second name of the log (the
+    segment would hold the records again, and every later one)."""
+    nxt = path + NEXT_SUFFIX
+    if not os.path.lexists(nxt):
+        return
+    os.unlink(nxt)
+    if os.fstat(fd).st_size == 0:
+        return
+    with contextlib.suppress(AuditError, OSError):
+        segment = segment_path(path, _first_seq(fd))
+        if os.path.samefile(segment, path):
+            os.unlink(segment)
+
+
 def _finish_rotation(path: str) -> None:
     """A rotation that moved the log to its segment (on a file system without hard links)
     but crashed before the new file took its name: give the new file the name now."""
@@ -205,6 +224,7 @@ class JsonlSink(SinkBase):
         self.path = os.fspath(path)
         self._fsync = fsync
         self._rotate_at = rotate_bytes
+        self._rotate_asked = False
         self._processors = tuple(processors)
         self._lock = threading.Lock()
         self._broken: str | None = None
@@ -217,18 +237,11 @@ class JsonlSink(SinkBase):
                 f"audit log {self.path} is compressed (gzip, xz, bzip2 or zstd): a sink appends "
                 "to an uncompressed log (verify, show and report read compressed ones)"
             )
+        fd = self._open_locked()
         try:
-            fd = os.open(
-                self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
-            )
-        except OSError as exc:
-            raise AuditError(f"cannot open audit log {self.path}: {exc.strerror}") from exc
-        try:
-            self._take_lock(fd)
             tail = _scan_tail(fd)
             saved = self._handle_damage(fd, tail, repair) if tail.reason is not None else None
-            with contextlib.suppress(FileNotFoundError):  # a rotation a crash cut short
-                os.unlink(self.path + NEXT_SUFFIX)  # before it took the log's name: undone
+            _undo_rotation(self.path, fd)
             if created and fsync:
                 self._sync_dir()
         except BaseException:
@@ -252,6 +265,28 @@ class JsonlSink(SinkBase):
     def head(self) -> str:
         """The hash of the last record written (``GENESIS`` for an empty log)."""
         return self._prev
+
+    def _open_locked(self) -> int:
+        """The log opened for appending, under the writer lock. A writer rotating the log
+        between our open and our lock leaves us holding its old file, now a segment: the
+        lock is taken again on the file the path names then (never on a segment)."""
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT
+                             | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except OSError as exc:
+                raise AuditError(f"cannot open audit log {self.path}: {exc.strerror}") from exc
+            try:
+                self._take_lock(fd)
+                held, named = os.fstat(fd), os.stat(self.path)
+            except BaseException:
+                os.close(fd)
+                raise
+            if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+                return fd
+            os.close(fd)
+        raise AuditError(f"audit log {self.path} was replaced three times while opening it: "
+                         "another writer is rotating it (a log has one writer)")
 
     def _take_lock(self, fd: int) -> None:
         if fcntl is None:  # pragma: no cover
@@ -364,7 +399,9 @@ class JsonlSink(SinkBase):
             self._check_open()
             if self._broken is not None:
                 raise AuditError(self._broken)
-            if self._rotate_at is not None and self._size >= self._rotate_at:
+            if self._rotate_asked or (
+                    self._rotate_at is not None and self._size >= self._rotate_at):
+                self._rotate_asked = False
                 self._rotate_when_full()
             try:
                 data, seq, prev = seal_lines(batch, self._seq, self._prev)
@@ -446,6 +483,12 @@ class JsonlSink(SinkBase):
                 raise AuditError(self._broken)
             return self._rotate()
 
+    def rotate_soon(self) -> None:
+        """Rotate before the next emit: what a signal handler (logrotate's ``postrotate``
+        sending SIGHUP) calls. :meth:`rotate` there could wait forever for the sink's lock,
+        held by the emit the signal interrupted in the same thread."""
+        self._rotate_asked = True
+
     def _rotate_when_full(self) -> None:
         """``rotate_bytes``'s rotation, before an emit. If it fails (a file already has the
         segment's name, the directory is read-only) the decision's events are still
@@ -512,8 +555,10 @@ class JsonlSink(SinkBase):
                     os.rename(self.path, segment)
                     moved = True
             os.rename(nxt, self.path)
-            self._sync_dir()
         except BaseException as exc:
+            if not os.path.lexists(nxt):  # interrupted right after the rename: it is done
+                self._adopt(fd, len(data), seq, prev)
+                raise
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(nxt)
@@ -526,11 +571,23 @@ class JsonlSink(SinkBase):
                 raise AuditError(f"cannot rotate audit log {self.path}: {exc.strerror}; "
                                  "the log is unchanged") from exc
             raise
-        os.close(self._fd)
-        self._fd = fd
-        self._seq, self._prev = seq, prev
-        self._size = self._reserved = len(data)
+        self._adopt(fd, len(data), seq, prev)  # from here on the rotation has taken place
+        try:
+            self._sync_dir()
+        except OSError as exc:
+            raise AuditError(
+                f"rotated audit log {self.path} (its records are in {segment}), but syncing "
+                f"the directory failed ({exc.strerror}): a power loss now could undo the "
+                "renames") from exc
         return segment
+
+    def _adopt(self, fd: int, size: int, seq: int, prev: str) -> None:
+        """Write to the file a rotation put at the log's path from now on."""
+        old, self._fd = self._fd, fd
+        self._seq, self._prev = seq, prev
+        self._size = self._reserved = size
+        with contextlib.suppress(OSError):
+            os.close(old)
 
     def _forked(self) -> str:
         return (

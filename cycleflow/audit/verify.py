@@ -186,11 +186,20 @@ def _walk_lines(
         if number == 1 and continues(obj):
             if start is None:  # the oldest file given continues a segment not given
                 expected = chain_start = obj["seq"]
-                prev = str(obj.get("prev"))
+                prev = str(obj.get("prev"))  # the head it continues, hashed into this record:
+                if anchor is not None and found is not None and prev.startswith(anchor):
+                    found.append(prev)  # an anchor taken before the rotation is in it
                 values = obj.get("values")
                 follows = str(values.get("segment")) if isinstance(values, dict) else "?"
             elif obj["seq"] != expected:
                 return bad(_segment_gap(obj["seq"], expected, previous), number)
+        elif number == 1 and start is not None and obj.get("seq") == 0:
+            return bad(f"it starts a chain at seq 0, after {previous}: the oldest segment "
+                       "given twice (e.g. compressed and not), or a log of its own (logs of "
+                       "their own, one per worker, are read with --each)", number)
+        elif number == 1 and start is not None and type(obj.get("seq")) is int \
+                and obj["seq"] < expected:
+            return bad(_segment_gap(obj["seq"], expected, previous), number)
         elif number == 1 and start is not None:
             return bad(f"it does not continue {previous}: its first record is not an "
                        "audit.continued record (a file of another log? Logs of their own, one "

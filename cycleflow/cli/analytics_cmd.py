@@ -251,7 +251,7 @@ def _chained(log: tuple[str, ...]) -> bool:
 
     from cycleflow.audit import AuditError
     from cycleflow.audit.base import CHAIN_FIELDS
-    from cycleflow.audit.logfile import GZIP_ERRORS, open_log
+    from cycleflow.audit.logfile import GZIP_ERRORS, open_log, read_lines
     from cycleflow.audit.verify import parse_spec
 
     for spec in log:
@@ -260,7 +260,9 @@ def _chained(log: tuple[str, ...]) -> bool:
             return True  # a SQLite log always holds its chain
         try:
             with open_log(path) as fh:
-                for line in fh:
+                for line in read_lines(fh):  # bounded: a line of zeros is measured, not read
+                    if not isinstance(line, bytes):
+                        continue
                     if b'"seq"' not in line and b'"prev"' not in line and b'"hash"' not in line:
                         continue
                     try:

@@ -324,13 +324,16 @@ def rotate(log: str) -> None:
     kind, path = _existing_log(log)
     if kind != "jsonl":
         raise click.UsageError("only JSON Lines logs are rotated (a SQLite log is one database)")
+    from cycleflow.audit.segments import first_record
+
     with JsonlSink(path) as sink:
         segment = sink.rotate()
         seq = sink.seq - 1
     if segment is None:
         click.echo(f"nothing to rotate: {path} is empty")
         return
-    click.echo(f"rotated: the records before seq {seq} are now in {segment}, and {path} "
+    first = (first_record(segment) or {}).get("seq", "?")
+    click.echo(f"rotated: {segment} holds records {first} to {seq - 1}, and {path} "
                f"continues the chain at seq {seq}")
 
 

@@ -257,7 +257,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a deal")
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?))?b?", re.IGNORECASE)
 
 
 def parse_size(text: str, option: str) -> int:
@@ -268,7 +268,7 @@ def parse_size(text: str, option: str) -> int:
         raise UsageError(f"{option} {text!r}: give a size such as 100MB, 1GiB or 500000 (bytes)")
     number, unit, binary = found.groups()
     base = 1024 if binary else 1000
-    size = int(float(number) * base ** " kmgt".index(unit.lower() or " "))
+    size = int(float(number) * base ** " kmgt".index((unit or " ").lower()))
     if size <= 0:
         raise UsageError(f"{option} {text!r}: the size must be more than 0 bytes")
     return size

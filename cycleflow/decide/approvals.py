@@ -8,6 +8,7 @@ values the gate binds. Every approval that does not count says why.
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -212,7 +213,7 @@ def evaluate_gate(
             reasons.append(phrase(lang, "ap_no_by", n=n))
             continue
         if "status" in item and not _approved(item["status"]):  # a CRM's rejected,
-            status = orjson.dumps(item["status"], default=str).decode()  # pending or
+            status = json.dumps(item["status"], default=str, ensure_ascii=False)  # pending, or
             reasons.append(phrase(lang, "ap_status", by=by, status=status))  # recalled step
             continue
         if role not in gate.roles:

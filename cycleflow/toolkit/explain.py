@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from cycleflow.decide.deal import lookup as read_field
+from cycleflow.decide.approvals import named_approvers
 from cycleflow.decide.decision import ApprovalNeeded, Decision, RuleCheck, Verdict, Violation
 from cycleflow.decide.phrases import lookup
 from cycleflow.model.policy import Label, Policy
@@ -370,9 +370,7 @@ def _todo(names: _Names, checks: Sequence[RuleCheck], needs: Sequence[ApprovalNe
         separate = phrase(lang, "separate", parties=phrase(lang, "or").join(parties)) \
             if parties else ""
         if gate and gate.approvers:  # the person the deal names, before who may not approve
-            values = [read_field(deal, f.removeprefix("deal."))[1] for f in gate.approvers]
-            named = [str(v) for value in values
-                     for v in (value if isinstance(value, list) else [value]) if v is not None]
+            named = sorted(named_approvers(gate, deal).values())  # as the engine reads them
             separate = phrase(lang, "named_in", fields=phrase(lang, "or").join(gate.approvers),
                               who=", ".join(named) or "—") + separate
         if gate and gate.after:

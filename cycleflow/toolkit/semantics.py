@@ -351,7 +351,7 @@ def _gate_approvers(gate: Gate, known: KnownFields | None, at: Location) -> Iter
                 f"approvals separate from {name}: no approval can ever count",
                 f"remove {name} from approvers or from separate_from", "error")
         types = known.get(name.removeprefix("deal.")) if known is not None else None
-        if types and not types & {"string", "array", "integer"}:
+        if types and not types & {"string", "array", "integer", "number"}:
             yield Problem(
                 at, "gate-approver-type",
                 f"gate '{gate.id}' takes the approver from {name}, which deal_schema declares "
