@@ -92,6 +92,9 @@ def _approval_ok(item: Any) -> bool:
     if v is not _M and type(v) is not dict:
         return False
     v = g("comment", _M)
+    if v is not _M and type(v) is not str:
+        return False
+    v = g("status", _M)
     return v is _M or type(v) is str
 
 
