@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
+from audit_events import decision
 from click.testing import CliRunner
 
 from cycleflow.analytics.report import ReportOptions, build_report
@@ -25,21 +26,6 @@ from cycleflow.audit import AuditError, JsonlSink, history, logfile, verify
 from cycleflow.audit.segments import first_record
 from cycleflow.cli.audit_cmd import audit
 from cycleflow.errors import UsageError
-
-
-def decision(deal: str, n: int) -> list[dict[str, Any]]:
-    """The events of one decision about ``deal``."""
-    base = {"at": f"2026-03-{n % 28 + 1:02d}T09:00:00+00:00", "decision_id": f"{n:032x}",
-            "deal": deal, "policy": "b2b-standard", "policy_version": "2026.11",
-            "policy_sha256": "ab" * 32, "actor": "ann", "trigger": "advance",
-            "from": "qualified", "to": "negotiation"}
-    return [
-        {**base, "event": "transition.requested", "outcome": "requested"},
-        {**base, "event": "rule.evaluated", "rule": "deep_discount", "kind": "risk",
-         "outcome": "fail", "severity": "high", "values": {"deal.discount_pct": 25},
-         "message": "Discount above 20% needs director approval"},
-        {**base, "event": "transition.blocked", "outcome": "blocked"},
-    ]
 
 
 def write_log(path: Path, decisions: int = 6) -> Path:

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
+from audit_events import decision
 from click.testing import CliRunner
 
 from cycleflow.analytics.report import ReportOptions, build_report
@@ -31,21 +32,6 @@ from cycleflow.errors import UsageError
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = str(ROOT / "policies" / "standard-sales-cycle.yaml")
 DEALS = str(ROOT / "examples" / "deals.jsonl")
-
-
-def decision(deal: str, n: int) -> list[dict[str, Any]]:
-    """Three events of one decision about ``deal`` (about 900 bytes as stored)."""
-    base = {"at": f"2026-03-01T09:{n % 60:02d}:00+00:00", "decision_id": f"{n:032x}",
-            "deal": deal, "policy": "b2b-standard", "policy_version": "2026.11",
-            "policy_sha256": "ab" * 32, "actor": "ann", "trigger": "advance",
-            "from": "qualified", "to": "negotiation"}
-    return [
-        {**base, "event": "transition.requested", "outcome": "requested"},
-        {**base, "event": "rule.evaluated", "rule": "deep_discount", "kind": "risk",
-         "outcome": "fail", "severity": "high", "values": {"deal.discount_pct": 25},
-         "message": "Discount above 20% needs director approval"},
-        {**base, "event": "transition.blocked", "outcome": "blocked"},
-    ]
 
 
 def files_of(tmp: Path) -> list[str]:
