@@ -202,7 +202,8 @@ def evaluate_gate(
     reasons: list[str] = []
     current: dict[str, Any] | None = None
     times: list[datetime] = []
-    order: tuple[list[str], datetime | None] | None = None
+    order: tuple[list[str], datetime | None] | None = None  # both read once, when needed
+    named: dict[str, str] | None = None
     for n, item in enumerate(raw, start=1):
         if (type(item) is not dict and not isinstance(item, Mapping)) or item.get(
             "gate"
@@ -223,7 +224,7 @@ def evaluate_gate(
             )
             continue
         if gate.approvers:
-            named = named_approvers(gate, deal)
+            named = named if named is not None else named_approvers(gate, deal)
             if person not in named:
                 fields = ", ".join(gate.approvers)
                 reasons.append(phrase(
