@@ -317,3 +317,22 @@ def test_a_line_of_nul_bytes_before_more_records(log: Path, tail: bytes) -> None
     shown = run("show", str(log), "--deal", "D-0", "--format", "json")
     assert shown.exit_code == 1 and len(orjson.loads(shown.stdout)) == 9
     assert "line 8" in shown.stderr and "NUL bytes" in shown.stderr
+
+
+def test_the_sink_never_writes_a_line_the_readers_would_call_broken(tmp_path: Path) -> None:
+    """verify calls a line over MAX_LINE "not a record the sink writes": a rule reading a
+    17 MB field made the sink write one, and the log then failed verification."""
+    from cycleflow.audit import AuditError, JsonlSink, verify
+    from cycleflow.audit.logfile import MAX_LINE
+
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path) as sink:
+        sink.emit(decision("D-0", 0))
+        before = path.read_bytes()
+        huge = [{"event": "rule.evaluated", "deal": "D-1",
+                 "values": {"deal.notes": "x" * MAX_LINE}}]
+        with pytest.raises(AuditError, match="a log line may hold"):
+            sink.emit(huge)
+        assert path.read_bytes() == before
+        sink.emit(decision("D-2", 2))
+    assert verify(path).ok

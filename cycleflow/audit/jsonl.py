@@ -25,7 +25,7 @@ import orjson
 from cycleflow.audit.base import GENESIS, AuditError, Processor, SinkBase, check_events
 from cycleflow.audit.chain import check_record, seal_lines
 from cycleflow.audit.forking import watch
-from cycleflow.audit.logfile import is_compressed
+from cycleflow.audit.logfile import MAX_LINE, is_compressed
 from cycleflow.audit.segments import CONTINUED, NEXT_SUFFIX, segment_path
 
 try:  # POSIX only; elsewhere the single-writer rule is documented but not enforced
@@ -35,7 +35,6 @@ except ImportError:  # pragma: no cover
 
 _CHUNK: Final = 64 * 1024
 _TORN_HEAD: Final = 1 << 20   # how much of a torn line is held to describe it
-_MAX_LINE: Final = 64 << 20   # a complete last line longer than this is not read
 _RESERVE: Final = 4 * 1024 * 1024
 _FALLOC_FL_KEEP_SIZE: Final = 1
 
@@ -128,10 +127,10 @@ def _scan_tail(fd: int) -> _Tail:
     if not good_end:  # no complete line at all: the whole file is one torn line
         return _Tail(0, GENESIS, 0, torn, 1, _torn_reason(torn, torn_size), torn_size)
     line_start = _last_newline(fd, good_end - 1)
-    if good_end - line_start > _MAX_LINE:
+    if good_end - line_start > MAX_LINE:
         number = _count_lines(fd, line_start) + 1
         return _Tail(0, GENESIS, good_end, torn, number,
-                     f"last complete line: over {_MAX_LINE} bytes, not a record the sink "
+                     f"last complete line: over {MAX_LINE} bytes, not a record the sink "
                      "writes", torn_size)
     line = os.pread(fd, good_end - 1 - line_start, line_start)
     try:
@@ -170,6 +169,18 @@ def _first_seq(fd: int) -> int:
             "cannot rotate: the log's first line is not a chained record (run `cycleflow "
             "audit verify` on it); the log is unchanged"
         ) from None
+
+
+def _refuse_long_lines(path: str, data: bytes) -> None:
+    """No line over the bound the readers hold a line to (logfile.MAX_LINE) is written:
+    verify would call it "not a record the sink writes" and the log broken. The decision
+    fails instead, its events unwritten, saying which field to keep out of rules."""
+    for line in data.split(b"\n"):
+        if len(line) + 1 > MAX_LINE:
+            raise AuditError(
+                f"audit log {path}: an event of {len(line) + 1} bytes is over the "
+                f"{MAX_LINE} bytes a log line may hold (a rule read a huge field: keep such "
+                "fields out of rules); no event of this decision was recorded")
 
 
 def _undo_rotation(path: str, fd: int) -> None:
@@ -408,6 +419,8 @@ class JsonlSink(SinkBase):
             except (TypeError, AttributeError):  # an event that is not a dict (a caller's)
                 check_events(batch)
                 raise
+            if len(data) > MAX_LINE:  # rare: a rule read a huge field
+                _refuse_long_lines(self.path, data)
             self._write(data)
             self._seq, self._prev = seq, prev
             if self._fsync:
